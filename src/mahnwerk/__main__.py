@@ -1,0 +1,3 @@
+from mahnwerk.cli import main
+
+main()

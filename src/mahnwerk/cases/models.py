@@ -1,0 +1,139 @@
+"""The debt case: one per unpaid order, its timeline (case events) and its notes."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from mahnwerk.cases.states import INCASSO_STATE, CaseState
+from mahnwerk.intake.models import IncidentKind, Order, Vendor
+
+
+class DebtCase(models.Model):
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="debt_case",
+                                 verbose_name=_("order"))
+    # Denormalised from the order so that lists by vendor need no join.
+    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="debt_cases",
+                               verbose_name=_("vendor"))
+    state = models.CharField(_("state"), max_length=24, choices=CaseState.choices,
+                             default=CaseState.OPEN, db_index=True)
+    trigger = models.CharField(_("trigger"), max_length=32, choices=IncidentKind.choices)
+    open_amount = models.DecimalField(_("open amount"), max_digits=14, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3)
+    pursue = models.BooleanField(_("pursue (yellow)"), default=True,
+                                 help_text=_("Yellow: pursue. Grey: do not pursue."))
+    first_invoice_number = models.CharField(_("first invoice number"), max_length=64,
+                                            blank=True)
+    first_dunning_letter = models.DateField(_("first dunning letter"), null=True, blank=True)
+    second_dunning_letter = models.DateField(_("second dunning letter"), null=True, blank=True)
+    offer_link = models.URLField(_("offer link"), max_length=1000, blank=True)
+    incasso_date = models.DateField(_("takeover by the agency"), null=True, blank=True)
+    reopened = models.BooleanField(_("reordered"), default=False)
+    reopened_id = models.CharField(_("new order id"), max_length=64, blank=True)
+    invalid_address_computed = models.BooleanField(_("address incomplete or wrong"),
+                                                   default=False)
+    #: Codes from ``intake.addresses.address_problems``, comma-separated.
+    address_problems = models.CharField(_("address problems"), max_length=255, blank=True)
+    invalid_address_override = models.BooleanField(
+        _("invalid address (set by hand)"), null=True, blank=True,
+        help_text=_("Empty: use the computed value."),
+    )
+    invalid_address_set_by = models.CharField(_("invalid address set by"), max_length=150,
+                                              blank=True)
+    block_reason = models.CharField(_("block reason"), max_length=500, blank=True)
+    blocked_from_state = models.CharField(max_length=24, blank=True)
+    opened_at = models.DateTimeField(_("opened"))
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("debt case")
+        verbose_name_plural = _("debt cases")
+        ordering = ["-opened_at"]
+        indexes = [models.Index(fields=["vendor", "state"], name="case_vendor_state")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(open_amount__gte=0),
+                                   name="case_open_amount_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} ({self.get_state_display()})"
+
+    @property
+    def invalid_address(self) -> bool:
+        if self.invalid_address_override is not None:
+            return self.invalid_address_override
+        return self.invalid_address_computed
+
+    @property
+    def address_problem_text(self) -> str:
+        """What is wrong with the buyer's address, in the reader's language."""
+        from mahnwerk.intake.addresses import describe
+
+        return describe([c for c in self.address_problems.split(",") if c],
+                        postcode=self.order.postcode, country=self.order.country)
+
+    @property
+    def incasso_state(self) -> str:
+        return INCASSO_STATE[self.state]
+
+
+class EventKind(models.TextChoices):
+    OPENED = "opened", _("case opened")
+    INCIDENT = "incident", _("incident")
+    PAYMENT = "payment", _("payment")
+    REORDERED = "reordered", _("reordered")
+    STATE = "state", _("state changed")
+    BLOCKED = "blocked", _("blocked")
+    UNBLOCKED = "unblocked", _("unblocked")
+    ADDRESS = "address", _("address flag")
+    LETTER = "letter", _("dunning letter")
+    COLLECTION = "collection", _("collection")
+    NOTE = "note", _("note")
+    UPDATED = "updated", _("updated")
+
+
+class CaseEvent(models.Model):
+    """One line of a case's timeline: who changed what, when, from which state to which."""
+
+    case = models.ForeignKey(DebtCase, on_delete=models.CASCADE, related_name="events",
+                             verbose_name=_("case"))
+    at = models.DateTimeField(_("at"), db_index=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=EventKind.choices)
+    actor = models.CharField(_("by"), max_length=150)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                             blank=True, related_name="+", verbose_name=_("user"))
+    from_state = models.CharField(_("from state"), max_length=24, choices=CaseState.choices)
+    to_state = models.CharField(_("to state"), max_length=24, choices=CaseState.choices)
+    reason = models.TextField(_("reason"), blank=True)
+    changes = models.JSONField(_("changes"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("case event")
+        verbose_name_plural = _("case events")
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()}"
+
+
+class NoteVisibility(models.TextChoices):
+    INTERNAL = "internal", _("internal (never leaves the system)")
+    SHARED = "shared", _("shared (may go to the vendor and the agency)")
+
+
+class CaseNote(models.Model):
+    case = models.ForeignKey(DebtCase, on_delete=models.CASCADE, related_name="notes",
+                             verbose_name=_("case"))
+    visibility = models.CharField(_("visibility"), max_length=16,
+                                  choices=NoteVisibility.choices,
+                                  default=NoteVisibility.INTERNAL)
+    text = models.TextField(_("text"))
+    author = models.CharField(_("author"), max_length=150)
+    created_at = models.DateTimeField(_("created"))
+
+    class Meta:
+        verbose_name = _("note")
+        verbose_name_plural = _("notes")
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:60]

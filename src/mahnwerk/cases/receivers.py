@@ -1,0 +1,42 @@
+"""The cases app follows what the intake applied (see ``mahnwerk.intake.signals``).
+
+Texts written onto a case's timeline are in the team's language (settings.LANGUAGE_CODE),
+whatever the language of the request that sent the data.
+"""
+
+from django.conf import settings
+from django.dispatch import receiver
+from django.utils import translation
+
+from mahnwerk.cases import services
+from mahnwerk.cases.models import EventKind
+from mahnwerk.intake import signals
+from mahnwerk.intake.models import Incident, Payment
+
+
+@receiver(signals.incidents_applied)
+def incidents_applied(sender, ids, actor, **kwargs):
+    with translation.override(settings.LANGUAGE_CODE):
+        services.follow_orders_debts(order_ids=_orders_of(Incident, ids), actor=actor,
+                                     kind=EventKind.INCIDENT)
+
+
+@receiver(signals.payments_applied)
+def payments_applied(sender, ids, actor, **kwargs):
+    with translation.override(settings.LANGUAGE_CODE):
+        services.follow_orders_debts(order_ids=_orders_of(Payment, ids), actor=actor,
+                                     kind=EventKind.PAYMENT)
+
+
+@receiver(signals.orders_applied)
+def orders_applied(sender, ids, actor, **kwargs):
+    with translation.override(settings.LANGUAGE_CODE):
+        services.follow_new_orders(order_ids=ids, actor=actor)
+
+
+def _orders_of(model, ids):
+    order_ids: set[str] = set()
+    for start in range(0, len(ids), 900):
+        order_ids.update(model.objects.filter(pk__in=ids[start:start + 900])
+                         .values_list("order_id", flat=True))
+    return sorted(order_ids)

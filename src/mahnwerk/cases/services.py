@@ -1,0 +1,305 @@
+"""Every change of a debt case goes through ``change_cases`` (or its one-case form
+``change_case``), which checks the move against the transition table and writes the case event
+in the same database transaction. The functions below it are the process's own steps: opening
+cases from incidents, following payments and reorders, blocking, notes and the address flag.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mahnwerk.cases import selectors
+from mahnwerk.cases.models import CaseEvent, CaseNote, DebtCase, EventKind, NoteVisibility
+from mahnwerk.cases.states import REORDER_STATES, CaseState, can_move
+from mahnwerk.intake.addresses import address_problems
+from mahnwerk.intake.models import Incident, Order, Payment
+
+ZERO = Decimal("0.00")
+
+
+class CaseError(Exception):
+    """A change the process does not allow; the message says why."""
+
+
+@dataclass
+class CaseChange:
+    case: DebtCase
+    reason: str
+    kind: str = EventKind.UPDATED
+    to_state: str | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+@transaction.atomic
+def change_cases(*, items: Sequence[CaseChange], actor: str,
+                 user: AbstractBaseUser | None = None,
+                 at: datetime | None = None) -> list[CaseEvent]:
+    """Apply changes to cases and write one case event each, all or nothing.
+
+    ``to_state`` must be allowed by ``cases.states.TRANSITIONS``; ``changes`` maps field names
+    to new values. A change that alters nothing writes no event.
+    """
+    at = at or timezone.now()
+    events: list[CaseEvent] = []
+    dirty: dict[frozenset[str], list[DebtCase]] = defaultdict(list)
+    for item in items:
+        case = item.case
+        from_state = case.state
+        diff: dict[str, list[Any]] = {}
+        if item.to_state is not None and item.to_state != from_state:
+            if not can_move(from_state, item.to_state):
+                raise CaseError(
+                    _("Case %(order)s cannot move from %(from)s to %(to)s.") % {
+                        "order": case.order_id, "from": CaseState(from_state).label,
+                        "to": CaseState(item.to_state).label})
+            if item.to_state == CaseState.BLOCKED:
+                item.changes.setdefault("blocked_from_state", from_state)
+            elif from_state == CaseState.BLOCKED:
+                item.changes.setdefault("blocked_from_state", "")
+            item.changes["state"] = item.to_state
+        for name, value in item.changes.items():
+            old = getattr(case, name)
+            if old != value:
+                diff[name] = [_json(old), _json(value)]
+                setattr(case, name, value)
+        if not diff and item.kind not in (EventKind.NOTE, EventKind.LETTER):
+            continue
+        if diff:
+            dirty[frozenset(name for name in diff)].append(case)
+        events.append(CaseEvent(
+            case=case, at=at, kind=item.kind, actor=actor,
+            user=user if user is not None and user.is_authenticated else None,
+            from_state=from_state, to_state=case.state, reason=item.reason,
+            changes={k: v for k, v in diff.items() if k != "blocked_from_state"},
+        ))
+    for fields, cases in dirty.items():
+        DebtCase.objects.bulk_update(cases, [*fields, "updated_at"], batch_size=500)
+    CaseEvent.objects.bulk_create(events, batch_size=1000)
+    return events
+
+
+def change_case(*, case: DebtCase, actor: str, reason: str, kind: str = EventKind.UPDATED,
+                to_state: str | None = None, changes: dict[str, Any] | None = None,
+                user: AbstractBaseUser | None = None) -> CaseEvent | None:
+    events = change_cases(
+        items=[CaseChange(case=case, reason=reason, kind=kind, to_state=to_state,
+                          changes=dict(changes or {}))],
+        actor=actor, user=user)
+    return events[0] if events else None
+
+
+# -- Following the platform's data -------------------------------------------------------------
+
+
+def _open_amount(incident: Incident, payments: Iterable[Payment]) -> tuple[Decimal, Decimal]:
+    """What is still owed after the latest incident, and how much was paid since."""
+    paid = sum((p.amount for p in payments if p.paid_at >= incident.occurred_at), ZERO)
+    return max(ZERO, incident.open_amount - paid), paid
+
+
+@transaction.atomic
+def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str) -> None:
+    """Open or update the cases of these orders from their incidents and payments.
+
+    The open amount is the latest incident's open amount less every payment since that incident:
+    computed from the data each time, so applying the same data twice changes nothing.
+    """
+    for start in range(0, len(order_ids), 900):
+        chunk = list(order_ids[start:start + 900])
+        latest: dict[str, Incident] = {}
+        for incident in Incident.objects.filter(order_id__in=chunk).order_by("occurred_at",
+                                                                             "incident_id"):
+            latest[incident.order_id] = incident
+        if not latest:
+            continue
+        payments: dict[str, list[Payment]] = defaultdict(list)
+        for payment in Payment.objects.filter(order_id__in=list(latest)):
+            payments[payment.order_id].append(payment)
+        cases = {c.order_id: c for c in DebtCase.objects.filter(order_id__in=list(latest))}
+        orders = {o.pk: o for o in Order.objects.filter(pk__in=[k for k in latest
+                                                                 if k not in cases])}
+        new_cases: list[DebtCase] = []
+        items: list[CaseChange] = []
+        for order_id, incident in latest.items():
+            open_amount, paid = _open_amount(incident, payments[order_id])
+            paid_reason = _("Paid in full (%(paid)s %(currency)s since the incident).") % {
+                "paid": paid, "currency": incident.currency}
+            case = cases.get(order_id)
+            if case is None:
+                case = _new_case(orders[order_id], incident, open_amount)
+                new_cases.append(case)
+                if open_amount == ZERO:
+                    items.append(CaseChange(case=case, reason=paid_reason, kind=kind,
+                                            to_state=CaseState.PAID))
+                continue
+            to_state = None
+            if open_amount == ZERO and case.state != CaseState.PAID:
+                to_state, reason = CaseState.PAID, paid_reason
+            elif open_amount > ZERO and case.state in (CaseState.PAID, CaseState.CANCELED):
+                to_state = CaseState.OPEN
+                reason = _("New debt: %(kind)s on %(date)s.") % {
+                    "kind": incident.get_kind_display(),
+                    "date": timezone.localtime(incident.occurred_at).date().isoformat()}
+            elif kind == EventKind.PAYMENT:
+                reason = _("Payment received; %(open)s %(currency)s still open.") % {
+                    "open": open_amount, "currency": incident.currency}
+            else:
+                reason = _("Incident %(id)s: %(kind)s.") % {
+                    "id": incident.incident_id, "kind": incident.get_kind_display()}
+            items.append(CaseChange(
+                case=case, reason=reason, kind=kind, to_state=to_state,
+                changes={"open_amount": open_amount, "trigger": incident.kind}))
+        if new_cases:
+            DebtCase.objects.bulk_create(new_cases, batch_size=500)
+            now = timezone.now()
+            CaseEvent.objects.bulk_create(
+                [CaseEvent(case=c, at=now, kind=EventKind.OPENED, actor=actor,
+                           from_state=CaseState.OPEN, to_state=CaseState.OPEN,
+                           reason=_("Debt recorded: %(kind)s, %(amount)s %(currency)s open.")
+                           % {"kind": c.get_trigger_display(), "amount": c.open_amount,
+                              "currency": c.currency})
+                 for c in new_cases], batch_size=1000)
+        change_cases(items=items, actor=actor)
+        if new_cases:
+            mark_reorders(cases=new_cases, actor=actor)
+
+
+def _new_case(order: Order, incident: Incident, open_amount: Decimal) -> DebtCase:
+    problems = address_problems(street=order.street, house_number=order.house_number,
+                                postcode=order.postcode, city=order.city, country=order.country)
+    return DebtCase(
+        order_id=order.order_id, vendor_id=order.vendor_id, state=CaseState.OPEN,
+        trigger=incident.kind, open_amount=open_amount, currency=incident.currency,
+        pursue=True, first_invoice_number=order.first_invoice_number,
+        invalid_address_computed=bool(problems), address_problems=",".join(problems),
+        opened_at=incident.occurred_at,
+    )
+
+
+def mark_reorders(*, cases: Sequence[DebtCase], actor: str) -> int:
+    """Mark each case whose buyer later ordered the same product again (process.md §6).
+
+    A case that is still being dunned goes grey and into state reopened, with an internal note;
+    one that is further on (blocked, with the agency, paid) only records the new order, which the
+    handover file passes on as ``reopened``.
+    """
+    matches = selectors.later_orders_for(cases=[c for c in cases if not c.reopened])
+    items = []
+    notes = []
+    now = timezone.now()
+    for case in cases:
+        new_order = matches.get(case.order_id)
+        if new_order is None:
+            continue
+        if new_order.sales_agent:
+            text = _("Re-closed by sales agent %(agent)s as order %(order)s.") % {
+                "agent": new_order.sales_agent, "order": new_order.order_id}
+        else:
+            text = _("Reopened as order %(order)s.") % {"order": new_order.order_id}
+        changes: dict[str, Any] = {"reopened": True, "reopened_id": new_order.order_id}
+        to_state = None
+        if case.state in REORDER_STATES:
+            to_state = CaseState.REOPENED
+            changes["pursue"] = False
+        items.append(CaseChange(case=case, reason=text, kind=EventKind.REORDERED,
+                                to_state=to_state, changes=changes))
+        notes.append(CaseNote(case=case, visibility=NoteVisibility.INTERNAL, text=text,
+                              author=actor, created_at=now))
+    change_cases(items=items, actor=actor)
+    CaseNote.objects.bulk_create(notes, batch_size=1000)
+    return len(items)
+
+
+def follow_new_orders(*, order_ids: Sequence[str], actor: str) -> int:
+    """A new order may be a reorder of an earlier debt of the same buyer and product."""
+    marked = 0
+    for start in range(0, len(order_ids), 900):
+        chunk = list(order_ids[start:start + 900])
+        cases = selectors.cases_reordered_by(order_ids=chunk)
+        if cases:
+            marked += mark_reorders(cases=cases, actor=actor)
+    return marked
+
+
+# -- Support's actions ---------------------------------------------------------------------------
+
+
+def _require_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise CaseError(_("Give a reason."))
+    return reason
+
+
+def block_case(*, case: DebtCase, reason: str, actor: str,
+               user: AbstractBaseUser | None = None) -> CaseEvent | None:
+    reason = _require_reason(reason)
+    if case.state == CaseState.BLOCKED:
+        raise CaseError(_("Case %(order)s is already blocked: %(reason)s") % {
+            "order": case.order_id, "reason": case.block_reason})
+    return change_case(case=case, actor=actor, user=user, reason=reason, kind=EventKind.BLOCKED,
+                       to_state=CaseState.BLOCKED, changes={"block_reason": reason[:500]})
+
+
+def unblock_case(*, case: DebtCase, reason: str, actor: str,
+                 user: AbstractBaseUser | None = None) -> CaseEvent | None:
+    reason = _require_reason(reason)
+    if case.state != CaseState.BLOCKED:
+        raise CaseError(_("Case %(order)s is not blocked.") % {"order": case.order_id})
+    return change_case(case=case, actor=actor, user=user, reason=reason,
+                       kind=EventKind.UNBLOCKED,
+                       to_state=case.blocked_from_state or CaseState.OPEN,
+                       changes={"block_reason": ""})
+
+
+@transaction.atomic
+def add_note(*, case: DebtCase, text: str, actor: str, shared: bool = False,
+             user: AbstractBaseUser | None = None) -> CaseNote:
+    text = _require_reason(text)
+    note = CaseNote.objects.create(
+        case=case, text=text, author=actor, created_at=timezone.now(),
+        visibility=NoteVisibility.SHARED if shared else NoteVisibility.INTERNAL)
+    change_case(case=case, actor=actor, user=user, kind=EventKind.NOTE,
+                reason=(_("Shared note: %(text)s") if shared else _("Internal note: %(text)s"))
+                % {"text": text})
+    return note
+
+
+def set_invalid_address(*, case: DebtCase, value: bool | None, reason: str, actor: str,
+                        user: AbstractBaseUser | None = None) -> CaseEvent | None:
+    """Override the computed invalid_address flag (``None`` goes back to the computed value)."""
+    reason = _require_reason(reason)
+    return change_case(case=case, actor=actor, user=user, reason=reason, kind=EventKind.ADDRESS,
+                       changes={"invalid_address_override": value,
+                                "invalid_address_set_by": actor if value is not None else ""})
+
+
+def override_reorder(*, case: DebtCase, reason: str, actor: str,
+                     user: AbstractBaseUser | None = None) -> CaseEvent | None:
+    """Support decides the later order is no reorder: the case is pursued again."""
+    reason = _require_reason(reason)
+    if case.state != CaseState.REOPENED:
+        raise CaseError(_("Case %(order)s is not marked as reordered.") % {
+            "order": case.order_id})
+    back = CaseState.DUNNING if case.first_dunning_letter else CaseState.OPEN
+    return change_case(case=case, actor=actor, user=user, reason=reason,
+                       kind=EventKind.REORDERED, to_state=back,
+                       changes={"reopened": False, "reopened_id": "", "pursue": True})

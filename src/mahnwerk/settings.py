@@ -1,0 +1,118 @@
+"""Django settings for Mahnwerk.
+
+Configuration comes from environment variables (django-environ) with defaults that are safe
+for the embedded set-up: SQLite under ``var/``, debug off unless asked for, German first.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = Path(environ.Env().str("MAHNWERK_HOME", default=str(Path.cwd())))
+VAR_DIR = PROJECT_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(PROJECT_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str(
+    "DJANGO_SECRET_KEY",
+    # Only for the embedded demo; production sets DJANGO_SECRET_KEY (docs/operations.md).
+    default="mahnwerk-insecure-demo-key-change-me-in-production-0123456789",
+)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "mahnwerk.intake",
+    "mahnwerk.cases",
+    "mahnwerk.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mahnwerk.urls"
+WSGI_APPLICATION = "mahnwerk.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'mahnwerk.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            # WAL lets the web server read while an import writes; IMMEDIATE avoids
+            # "database is locked" upgrades from read to write transactions.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+        }
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "de"
+LANGUAGES = [("de", "Deutsch"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Europe/Berlin"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = VAR_DIR / "media"
+
+LOGIN_URL = "admin:login"
+
+# Intake limits and security (docs/file-formats.md, docs/operations.md).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAHNWERK_API_MAX_BODY_BYTES", default=1_048_576)
+MAHNWERK_API_MAX_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
+MAHNWERK_WEBHOOK_TOLERANCE_SECONDS = env.int("MAHNWERK_WEBHOOK_TOLERANCE_SECONDS", default=300)
+MAHNWERK_IMPORT_BATCH_SIZE = env.int("MAHNWERK_IMPORT_BATCH_SIZE", default=2000)
+# The checkout platform's country default for buyers without a country code.
+MAHNWERK_DEFAULT_COUNTRY = env.str("MAHNWERK_DEFAULT_COUNTRY", default="DE")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("MAHNWERK_LOG_LEVEL", default="WARNING")},
+}

@@ -1,0 +1,65 @@
+"""Small steps that tests share: platform data sent in through the same services as production."""
+
+from datetime import datetime
+from decimal import Decimal
+from itertools import count
+from zoneinfo import ZoneInfo
+
+from mahnwerk.cases.models import DebtCase
+from mahnwerk.intake.feeds import FEEDS
+from mahnwerk.intake.services import apply_records, check_references
+
+BERLIN = ZoneInfo("Europe/Berlin")
+_ids = count(1)
+
+
+def send(feed_name: str, *raw_records: dict, actor: str = "test") -> None:
+    """Send raw records as the platform would; fails the test on any problem."""
+    feed = FEEDS[feed_name]
+    records = []
+    for raw in raw_records:
+        record, problems = feed.parse(raw)
+        assert not problems, problems
+        records.append(record)
+    reference_problems = check_references(feed=feed, records=records)
+    assert not any(reference_problems), reference_problems
+    apply_records(feed=feed, records=records, actor=actor)
+
+
+def incident(order, *, open_amount="300.00", kind="stopped_installments",
+             at=datetime(2025, 6, 1, 9, 0, tzinfo=BERLIN), incident_id=None) -> DebtCase:
+    send("incidents", {
+        "incident_id": incident_id or f"I{next(_ids)}", "order_id": order.order_id,
+        "kind": kind, "occurred_at": at.isoformat(), "open_amount": str(open_amount),
+        "currency": order.currency,
+    })
+    return DebtCase.objects.get(order_id=order.order_id)
+
+
+def payment(order, *, amount="100.00", at=datetime(2025, 6, 20, 9, 0, tzinfo=BERLIN),
+            payment_id=None, channel="offer_link") -> DebtCase | None:
+    send("payments", {
+        "payment_id": payment_id or f"PAY{next(_ids)}", "order_id": order.order_id,
+        "amount": str(Decimal(amount)), "currency": order.currency, "paid_at": at.isoformat(),
+        "channel": channel,
+    })
+    return DebtCase.objects.filter(order_id=order.order_id).first()
+
+
+def order_record(order, **overrides) -> dict:
+    """The platform's record of an order (as a raw feed row)."""
+    record = {
+        "order_id": order.order_id, "vendor_id": order.vendor_id,
+        "product_id": order.product_id, "buyer_id": order.buyer_id,
+        "buyer_email": order.buyer_email, "buyer_first_name": order.buyer_first_name,
+        "buyer_last_name": order.buyer_last_name, "street": order.street,
+        "house_number": order.house_number, "postcode": order.postcode, "city": order.city,
+        "country": order.country, "payment_type": order.payment_type,
+        "amount_total": str(order.amount_total), "currency": order.currency,
+        "installments_total": order.installments_total,
+        "installments_paid": order.installments_paid,
+        "created_at": order.created_at.isoformat(), "sales_agent": order.sales_agent,
+        "first_invoice_number": order.first_invoice_number,
+    }
+    record.update(overrides)
+    return {k: ("" if v is None else v) for k, v in record.items()}
