@@ -1,0 +1,315 @@
+"""Reading a platform file (CSV or XLSX) into the intake services, all or nothing.
+
+The file is streamed: rows are read, checked and written in batches, so memory stays flat however
+long the file is. Everything happens in one database transaction: if any row is bad, nothing is
+applied and every problem is reported with file, line, column, value and reason, unless the
+caller asks to skip invalid rows (then the good rows are applied and the bad ones written to a
+rejects file with their reasons).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from mahnwerk.intake.feeds import Feed, Problem
+from mahnwerk.intake.services import ApplyResult, apply_records, check_references
+
+BOM = b"\xef\xbb\xbf"
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be read; nothing was applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    file: str
+    line: int
+    column: str
+    value: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}"
+        if self.column:
+            where += ": " + _("column %(name)s") % {"name": self.column}
+        if self.value:
+            where += ", " + _("value %(value)s") % {"value": repr(self.value)}
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    feed: str
+    file: str
+    rows: int = 0
+    applied: ApplyResult = field(default_factory=ApplyResult)
+    problems: list[RowProblem] = field(default_factory=list)
+    rejected_rows: int = 0
+    committed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class _Rollback(Exception):
+    pass
+
+
+# -- Reading -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    header: list[str]
+    rows: Iterator[tuple[int, list[Any]]]
+    total: int  # bytes for CSV, rows for XLSX, for the progress bar
+    position: Callable[[], int]
+
+
+def _utf8_lines(handle: io.BufferedReader, name: str, counter: list[int]) -> Iterator[str]:
+    for number, raw in enumerate(handle, start=1):
+        counter[0] += len(raw)
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad = raw[exc.start:exc.end].hex(" ")
+            raise ImportFileError(
+                _("%(file)s:%(line)d: bytes %(bytes)s are not UTF-8; save the file as UTF-8 "
+                  "(in Excel: \"CSV UTF-8\") and import it again.")
+                % {"file": name, "line": number, "bytes": bad}) from None
+
+
+def _open_csv(path: Path, name: str) -> _Source:
+    handle = path.open("rb")
+    head = handle.read(3)
+    if not head:
+        handle.close()
+        raise ImportFileError(_("%(file)s: the file is empty.") % {"file": name})
+    if head == BOM:
+        handle.close()
+        raise ImportFileError(
+            _("%(file)s:1: the file starts with a byte order mark (BOM). The platform's files "
+              "are UTF-8 without BOM; save it as plain UTF-8 and import it again.")
+            % {"file": name})
+    handle.seek(0)
+    counter = [0]
+    reader = csv.reader(_utf8_lines(handle, name, counter), strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        handle.close()
+        raise ImportFileError(_("%(file)s: the file is empty.") % {"file": name}) from None
+    except csv.Error as exc:
+        handle.close()
+        raise ImportFileError(f"{name}:1: {exc}") from None
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        try:
+            while True:
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    raise ImportFileError(
+                        _("%(file)s:%(line)d: the CSV cannot be read: %(error)s")
+                        % {"file": name, "line": reader.line_num, "error": exc}) from None
+                if cells:
+                    yield reader.line_num, cells
+        finally:
+            handle.close()
+
+    return _Source(header=header, rows=rows(), total=os.path.getsize(path),
+                   position=lambda: counter[0])
+
+
+def _open_xlsx(path: Path, name: str) -> _Source:
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=False)
+    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+        raise ImportFileError(_("%(file)s: not a readable XLSX workbook (%(error)s).")
+                              % {"file": name, "error": exc}) from None
+    if len(workbook.sheetnames) != 1:
+        names = ", ".join(workbook.sheetnames)
+        workbook.close()
+        raise ImportFileError(
+            _("%(file)s: the workbook has %(count)d sheets (%(names)s); an import reads exactly "
+              "one. Keep the sheet with the data and delete the others.")
+            % {"file": name, "count": len(workbook.sheetnames), "names": names})
+    sheet = workbook.worksheets[0]
+    iterator = sheet.iter_rows(values_only=True)
+    header_row = next(iterator, None)
+    if header_row is None or all(v is None for v in header_row):
+        workbook.close()
+        raise ImportFileError(_("%(file)s: the file is empty.") % {"file": name})
+    header = ["" if v is None else str(v) for v in header_row]
+    while header and header[-1] == "":
+        header.pop()
+    seen = [0]
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        try:
+            for number, values in enumerate(iterator, start=2):
+                seen[0] = number
+                if values is None or all(v is None or v == "" for v in values):
+                    continue
+                yield number, list(values)
+        finally:
+            workbook.close()
+
+    return _Source(header=header, rows=rows(), total=sheet.max_row or 0,
+                   position=lambda: seen[0])
+
+
+def open_source(path: Path) -> _Source:
+    name = path.name
+    if not path.exists():
+        raise ImportFileError(_("%(file)s: no such file.") % {"file": str(path)})
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        return _open_xlsx(path, name)
+    return _open_csv(path, name)
+
+
+# -- Checking and applying -----------------------------------------------------------------------
+
+
+def _cell_problems(values: list[Any], header: list[str]) -> list[Problem]:
+    problems = []
+    if len(values) > len(header) and any(v not in (None, "") for v in values[len(header):]):
+        problems.append(Problem("", "", _("the row has %(cells)d cells, the header %(cols)d")
+                                % {"cells": len(values), "cols": len(header)}))
+    for column, value in zip(header, values, strict=False):
+        if isinstance(value, str) and value.startswith("=") and len(value) > 1:
+            problems.append(Problem(column, value, _("a formula; paste the values instead")))
+    return problems
+
+
+def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = False,
+                rejects_path: Path | None = None, batch_size: int | None = None,
+                progress: Callable[[int, int], None] | None = None) -> ImportReport:
+    """Read, check and apply one platform file; see the module text for the rules."""
+    batch_size = batch_size or settings.MAHNWERK_IMPORT_BATCH_SIZE
+    source = open_source(path)
+    name = path.name
+    report = ImportReport(feed=feed.name, file=name)
+    header_problems = feed.header_problems(source.header)
+    if header_problems:
+        source.rows.close()
+        report.problems = [RowProblem(name, 1, p.column, p.value, p.reason)
+                           for p in header_problems]
+        return report
+
+    rejects = _Rejects(rejects_path, source.header) if rejects_path else None
+    seen: set[str] = set()
+    duplicates: dict[str, list[int]] = {}
+    batch: list[tuple[int, dict[str, Any], list[Any]]] = []
+
+    def reject(line: int, raw: list[Any], problems: list[Problem]) -> None:
+        report.rejected_rows += 1
+        report.problems.extend(RowProblem(name, line, p.column, p.value, p.reason)
+                               for p in problems)
+        if rejects:
+            rejects.write(line, raw, problems)
+
+    def flush() -> None:
+        if not batch:
+            return
+        records = [record for _line, record, _raw in batch]
+        good = []
+        for (line, record, raw), problems in zip(
+                batch, check_references(feed=feed, records=records), strict=True):
+            if problems:
+                reject(line, raw, problems)
+            else:
+                good.append(record)
+        if skip_invalid or not report.problems:
+            report.applied.add(apply_records(feed=feed, records=good, actor=actor))
+        batch.clear()
+        if progress:
+            progress(source.position(), source.total)
+
+    try:
+        with transaction.atomic():
+            for line, values in source.rows:
+                report.rows += 1
+                raw = dict(zip(source.header, values, strict=False))
+                record, problems = feed.parse(raw)
+                problems = _cell_problems(values, source.header) + problems
+                key = record.get(feed.key)
+                if key and not problems:
+                    if key in seen:
+                        duplicates.setdefault(key, []).append(line)
+                        problems.append(Problem(feed.key, key,
+                                                _("the same id appears more than once in "
+                                                  "this file")))
+                    else:
+                        seen.add(key)
+                if problems:
+                    reject(line, values, problems)
+                    continue
+                batch.append((line, record, values))
+                if len(batch) >= batch_size:
+                    flush()
+            flush()
+            if report.problems and not skip_invalid:
+                raise _Rollback
+            report.committed = True
+    except _Rollback:
+        report.applied = ApplyResult()
+    finally:
+        if rejects:
+            rejects.close()
+    if duplicates:
+        _name_first_lines(report, path, feed, duplicates)
+    return report
+
+
+def _name_first_lines(report: ImportReport, path: Path, feed: Feed,
+                      duplicates: dict[str, list[int]]) -> None:
+    """Say where each duplicated id first appeared (a second, cheap pass over the file)."""
+    first: dict[str, int] = {}
+    source = open_source(path)
+    index = source.header.index(feed.key)
+    for line, values in source.rows:
+        key = str(values[index]).strip() if index < len(values) and values[index] else ""
+        if key in duplicates and key not in first:
+            first[key] = line
+    for i, problem in enumerate(report.problems):
+        if problem.column == feed.key and problem.value in first \
+                and problem.line != first[problem.value]:
+            report.problems[i] = RowProblem(
+                problem.file, problem.line, problem.column, problem.value,
+                _("the same id as on line %(line)d of this file") % {
+                    "line": first[problem.value]})
+
+
+class _Rejects:
+    """The rejects file: the bad rows as they came, with their line and reasons."""
+
+    def __init__(self, path: Path, header: list[str]) -> None:
+        self.handle = path.open("w", encoding="utf-8", newline="")
+        self.writer = csv.writer(self.handle)
+        self.writer.writerow([*header, "line", "problems"])
+
+    def write(self, line: int, values: list[Any], problems: list[Problem]) -> None:
+        reasons = "; ".join(
+            f"{p.column}: {p.reason}" if p.column else p.reason for p in problems)
+        self.writer.writerow(["" if v is None else v for v in values] + [line, reasons])
+
+    def close(self) -> None:
+        self.handle.close()
