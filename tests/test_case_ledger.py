@@ -77,7 +77,8 @@ def test_a_buyer_who_reordered_the_same_product_is_marked_reopened_and_grey():
     assert case.reopened_id == reorder.order_id
     assert case.state == CaseState.REOPENED
     assert case.pursue is False
-    assert CaseNote.objects.get(case=case).text == f"Erneut bestellt als Bestellung {reorder.order_id}."
+    note = CaseNote.objects.get(case=case)
+    assert note.text == f"Erneut bestellt als Bestellung {reorder.order_id}."
 
 
 def test_a_reorder_is_matched_by_normalised_email_when_the_buyer_id_differs():

@@ -1,4 +1,4 @@
-"""Intake from files (issue 2, item 4): every bad input gets a clear message and nothing is written."""
+"""Intake from files (issue 2, item 4): each bad input gets a clear message, nothing written."""
 
 import csv
 from pathlib import Path

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, QuerySet
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import ACTIVE_STATES, REORDER_STATES
-from mahnwerk.intake.models import Order
+from mahnwerk.intake.models import Order, Vendor
 
 
 def later_orders_for(*, cases: Sequence[DebtCase]) -> dict[str, Order]:
@@ -19,48 +19,59 @@ def later_orders_for(*, cases: Sequence[DebtCase]) -> dict[str, Order]:
     """
     if not cases:
         return {}
-    originals = {o.pk: o for o in Order.objects.filter(pk__in=[c.order_id for c in cases])}
     result: dict[str, Order] = {}
-    for start in range(0, len(cases), 300):
-        chunk = [originals[c.order_id] for c in cases[start:start + 300]]
+    for start in range(0, len(cases), 400):
+        chunk = list(Order.objects.filter(pk__in=[c.order_id for c in cases[start:start + 400]])
+                     .only("order_id", "product_id", "buyer_id", "buyer_email_normalized",
+                           "created_at"))
         products = {o.product_id for o in chunk}
-        buyers = {o.buyer_id for o in chunk}
+        by_buyer: dict[tuple[str, str], list[Order]] = {}
+        by_email: dict[tuple[str, str], list[Order]] = {}
+        fields = ("order_id", "product_id", "buyer_id", "buyer_email_normalized", "created_at",
+                  "sales_agent")
+        for candidate in Order.objects.filter(
+                product_id__in=products, buyer_id__in={o.buyer_id for o in chunk}
+        ).only(*fields):
+            by_buyer.setdefault((candidate.product_id, candidate.buyer_id), []).append(candidate)
         emails = {o.buyer_email_normalized for o in chunk if o.buyer_email_normalized}
-        candidates = list(
-            Order.objects.filter(product_id__in=products)
-            .filter(Q(buyer_id__in=buyers) | Q(buyer_email_normalized__in=emails))
-            .order_by("created_at", "order_id")
-        )
+        if emails:
+            for candidate in Order.objects.filter(
+                    product_id__in=products, buyer_email_normalized__in=emails).only(*fields):
+                by_email.setdefault((candidate.product_id, candidate.buyer_email_normalized),
+                                    []).append(candidate)
         for original in chunk:
-            for candidate in candidates:
-                if (candidate.pk != original.pk
-                        and candidate.product_id == original.product_id
-                        and candidate.created_at > original.created_at
-                        and ((original.buyer_email_normalized
-                              and candidate.buyer_email_normalized
-                              == original.buyer_email_normalized)
-                             or candidate.buyer_id == original.buyer_id)):
-                    result[original.pk] = candidate
-                    break
+            found = by_buyer.get((original.product_id, original.buyer_id), [])
+            if original.buyer_email_normalized:
+                found = found + by_email.get(
+                    (original.product_id, original.buyer_email_normalized), [])
+            later = [o for o in found
+                     if o.created_at > original.created_at and o.pk != original.pk]
+            if later:
+                result[original.pk] = min(later, key=lambda o: (o.created_at, o.order_id))
     return result
 
 
 def cases_reordered_by(*, order_ids: Sequence[str]) -> list[DebtCase]:
     """Cases not yet marked reordered whose buyer placed one of these orders for the same
     product after the case's own order."""
+    if not DebtCase.objects.filter(reopened=False).exists():
+        return []
     new_orders = list(Order.objects.filter(pk__in=order_ids))
     if not new_orders:
         return []
     products = {o.product_id for o in new_orders}
     buyers = {o.buyer_id for o in new_orders}
     emails = {o.buyer_email_normalized for o in new_orders if o.buyer_email_normalized}
-    candidates = (
-        DebtCase.objects.filter(reopened=False, order__product_id__in=products)
-        .filter(Q(order__buyer_id__in=buyers) | Q(order__buyer_email_normalized__in=emails))
-        .exclude(order_id__in=order_ids)
-        .select_related("order")
-    )
-    return [c for c in candidates
+    # Two plain queries rather than one with OR: each can use its index (order_reorder_*).
+    base = DebtCase.objects.filter(reopened=False).exclude(order_id__in=order_ids)
+    found = {c.pk: c for c in base.filter(order__buyer_id__in=buyers,
+                                          order__product_id__in=products)
+             .select_related("order")}
+    if emails:
+        found.update((c.pk, c) for c in base.filter(order__buyer_email_normalized__in=emails,
+                                                    order__product_id__in=products)
+                     .select_related("order"))
+    return [c for c in found.values()
             if any(n.product_id == c.order.product_id and n.created_at > c.order.created_at
                    and (n.buyer_id == c.order.buyer_id
                         or (n.buyer_email_normalized
@@ -138,5 +149,17 @@ def notes(*, case: DebtCase, shared_only: bool = False) -> list[dict[str, Any]]:
              "text": n.text} for n in qs]
 
 
-__all__ = ["REORDER_STATES", "case_list", "case_to_dict", "cases_reordered_by", "get_case",
-           "later_orders_for", "notes", "timeline"]
+def count_by_state(*, vendor_id: str | None = None) -> dict[str, int]:
+    """How many cases are in each state (states without cases are left out)."""
+    cases = DebtCase.objects.all()
+    if vendor_id:
+        cases = cases.filter(vendor_id=vendor_id)
+    return dict(cases.order_by().values_list("state").annotate(n=Count("id")))
+
+
+def vendor_exists(*, vendor_id: str) -> bool:
+    return Vendor.objects.filter(pk=vendor_id).exists()
+
+
+__all__ = ["REORDER_STATES", "case_list", "case_to_dict", "cases_reordered_by", "count_by_state",
+           "get_case", "later_orders_for", "notes", "timeline", "vendor_exists"]

@@ -48,7 +48,6 @@ def _json(value: Any) -> Any:
     return value
 
 
-@transaction.atomic
 def change_cases(*, items: Sequence[CaseChange], actor: str,
                  user: AbstractBaseUser | None = None,
                  at: datetime | None = None) -> list[CaseEvent]:
@@ -58,6 +57,14 @@ def change_cases(*, items: Sequence[CaseChange], actor: str,
     to new values. A change that alters nothing writes no event.
     """
     at = at or timezone.now()
+    # Every move is checked before anything changes, so a refused change leaves no trace.
+    for item in items:
+        if item.to_state is not None and item.to_state != item.case.state \
+                and not can_move(item.case.state, item.to_state):
+            raise CaseError(
+                _("Case %(order)s cannot move from %(from)s to %(to)s.") % {
+                    "order": item.case.order_id, "from": CaseState(item.case.state).label,
+                    "to": CaseState(item.to_state).label})
     events: list[CaseEvent] = []
     dirty: dict[frozenset[str], list[DebtCase]] = defaultdict(list)
     for item in items:
@@ -65,11 +72,6 @@ def change_cases(*, items: Sequence[CaseChange], actor: str,
         from_state = case.state
         diff: dict[str, list[Any]] = {}
         if item.to_state is not None and item.to_state != from_state:
-            if not can_move(from_state, item.to_state):
-                raise CaseError(
-                    _("Case %(order)s cannot move from %(from)s to %(to)s.") % {
-                        "order": case.order_id, "from": CaseState(from_state).label,
-                        "to": CaseState(item.to_state).label})
             if item.to_state == CaseState.BLOCKED:
                 item.changes.setdefault("blocked_from_state", from_state)
             elif from_state == CaseState.BLOCKED:
@@ -90,9 +92,12 @@ def change_cases(*, items: Sequence[CaseChange], actor: str,
             from_state=from_state, to_state=case.state, reason=item.reason,
             changes={k: v for k, v in diff.items() if k != "blocked_from_state"},
         ))
-    for fields, cases in dirty.items():
-        DebtCase.objects.bulk_update(cases, [*fields, "updated_at"], batch_size=500)
-    CaseEvent.objects.bulk_create(events, batch_size=1000)
+    # No savepoint: the checks above already passed, and a database error here must undo
+    # the caller's whole transaction anyway.
+    with transaction.atomic(savepoint=False):
+        for fields, cases in dirty.items():
+            DebtCase.objects.bulk_update(cases, [*fields, "updated_at"], batch_size=500)
+        CaseEvent.objects.bulk_create(events, batch_size=1000)
     return events
 
 
@@ -115,7 +120,7 @@ def _open_amount(incident: Incident, payments: Iterable[Payment]) -> tuple[Decim
     return max(ZERO, incident.open_amount - paid), paid
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str) -> None:
     """Open or update the cases of these orders from their incidents and payments.
 

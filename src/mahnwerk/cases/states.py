@@ -36,9 +36,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
                           S.PAID, S.CANCELED}),
     # A new incident on a paid order opens the debt again.
     S.PAID: frozenset({S.OPEN}),
-    S.CANCELED: frozenset({S.OPEN}),
+    # A canceled or reordered case can still be paid (the buyer pays the old debt anyway).
+    S.CANCELED: frozenset({S.OPEN, S.PAID}),
     # Support overrides a reorder match: the case goes back to where it stood.
-    S.REOPENED: frozenset({S.OPEN, S.DUNNING, S.ON_HOLD, S.APPROVED}),
+    S.REOPENED: frozenset({S.OPEN, S.DUNNING, S.ON_HOLD, S.APPROVED, S.PAID}),
 }
 
 #: States in which the buyer still owes money and the case is worked on.

@@ -76,6 +76,7 @@ class _Source:
     rows: Iterator[tuple[int, list[Any]]]
     total: int  # bytes for CSV, rows for XLSX, for the progress bar
     position: Callable[[], int]
+    workbook: bool = False
 
 
 def _utf8_lines(handle: io.BufferedReader, name: str, counter: list[int]) -> Iterator[str]:
@@ -173,7 +174,7 @@ def _open_xlsx(path: Path, name: str) -> _Source:
             workbook.close()
 
     return _Source(header=header, rows=rows(), total=sheet.max_row or 0,
-                   position=lambda: seen[0])
+                   position=lambda: seen[0], workbook=True)
 
 
 def open_source(path: Path) -> _Source:
@@ -188,14 +189,16 @@ def open_source(path: Path) -> _Source:
 # -- Checking and applying -----------------------------------------------------------------------
 
 
-def _cell_problems(values: list[Any], header: list[str]) -> list[Problem]:
+def _cell_problems(values: list[Any], header: list[str], *, formulas: bool) -> list[Problem]:
     problems = []
     if len(values) > len(header) and any(v not in (None, "") for v in values[len(header):]):
         problems.append(Problem("", "", _("the row has %(cells)d cells, the header %(cols)d")
                                 % {"cells": len(values), "cols": len(header)}))
-    for column, value in zip(header, values, strict=False):
-        if isinstance(value, str) and value.startswith("=") and len(value) > 1:
-            problems.append(Problem(column, value, _("a formula; paste the values instead")))
+    if formulas:  # a workbook cell holding a formula, not its value
+        for column, value in zip(header, values, strict=False):
+            if isinstance(value, str) and value.startswith("=") and len(value) > 1:
+                problems.append(Problem(column, value,
+                                        _("a formula; paste the values instead")))
     return problems
 
 
@@ -215,6 +218,8 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
         return report
 
     rejects = _Rejects(rejects_path, source.header) if rejects_path else None
+    width = len(source.header)
+    is_workbook = source.workbook
     seen: set[str] = set()
     duplicates: dict[str, list[int]] = {}
     batch: list[tuple[int, dict[str, Any], list[Any]]] = []
@@ -249,7 +254,9 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
                 report.rows += 1
                 raw = dict(zip(source.header, values, strict=False))
                 record, problems = feed.parse(raw)
-                problems = _cell_problems(values, source.header) + problems
+                if len(values) > width or is_workbook:
+                    problems = _cell_problems(values, source.header,
+                                              formulas=is_workbook) + problems
                 key = record.get(feed.key)
                 if key and not problems:
                     if key in seen:

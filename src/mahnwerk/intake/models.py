@@ -88,8 +88,7 @@ class Buyer(models.Model):
 
     buyer_id = models.CharField(_("buyer id"), max_length=64, primary_key=True)
     email = models.CharField(_("e-mail"), max_length=254, blank=True)
-    email_normalized = models.CharField(_("normalised e-mail"), max_length=254, blank=True,
-                                        db_index=True)
+    email_normalized = models.CharField(_("normalised e-mail"), max_length=254, blank=True)
     first_name = models.CharField(_("first name"), max_length=150, blank=True)
     last_name = models.CharField(_("last name"), max_length=150, blank=True)
     street = models.CharField(_("street"), max_length=255, blank=True)
@@ -112,10 +111,15 @@ class Buyer(models.Model):
 
 class Order(models.Model):
     order_id = models.CharField(_("order id"), max_length=64, primary_key=True)
+    # Few indexes on purpose: each one costs on every one of a million inserted orders
+    # (docs/benchmarks.md). Reorders are found by buyer id or normalised e-mail, both
+    # selective enough on their own; a vendor's or product's debts are reached through cases.
     vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="orders",
-                               verbose_name=_("vendor"), db_column="vendor_id")
+                               verbose_name=_("vendor"), db_column="vendor_id",
+                               db_index=False)
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="orders",
-                                verbose_name=_("product"), db_column="product_id")
+                                verbose_name=_("product"), db_column="product_id",
+                                db_index=False)
     buyer = models.ForeignKey(Buyer, on_delete=models.PROTECT, related_name="orders",
                               verbose_name=_("buyer"), db_column="buyer_id")
     buyer_email = models.CharField(_("buyer e-mail"), max_length=254, blank=True)
@@ -141,12 +145,7 @@ class Order(models.Model):
     class Meta:
         verbose_name = _("order")
         verbose_name_plural = _("orders")
-        ordering = ["-created_at"]
-        indexes = [
-            models.Index(fields=["product", "buyer", "created_at"], name="order_reorder_buyer"),
-            models.Index(fields=["product", "buyer_email_normalized", "created_at"],
-                         name="order_reorder_email"),
-        ]
+        ordering = ["order_id"]
 
     def __str__(self) -> str:
         return self.order_id
@@ -234,6 +233,9 @@ class IdempotencyRecord(models.Model):
             models.UniqueConstraint(fields=["client", "key"], name="idempotency_client_key"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} ({self.key})"
+
 
 class WebhookDelivery(models.Model):
     """A webhook timestamp already seen for a client: a second use is a replay."""
@@ -249,3 +251,6 @@ class WebhookDelivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["client", "timestamp"], name="webhook_client_ts"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id}@{self.timestamp}"

@@ -1,0 +1,42 @@
+# Mahnwerk: two commands on a fresh machine (README.md).
+#   make demo   virtualenv, install, migrate, demo marketplace, web server on 127.0.0.1:8000
+#   make test   the whole test suite (DATABASE_URL=postgres://... runs it on PostgreSQL)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1:8000
+
+.PHONY: demo test install lint messages bench clean
+
+$(BIN)/mahnwerk: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(BIN)/mahnwerk
+
+demo: install
+	$(BIN)/mahnwerk migrate --no-input -v0
+	$(BIN)/mahnwerk demo-data
+	@echo ""
+	@echo "Mahnwerk läuft auf http://$(HOST)/  (Anmeldung: support / demo, siehe oben)"
+	@echo "Stop with Ctrl+C."
+	$(BIN)/mahnwerk runserver $(HOST)
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check src tests bench scripts
+
+messages: install
+	PATH=$(BIN):$$PATH $(BIN)/python scripts/i18n.py extract
+	$(BIN)/python scripts/i18n.py compile
+
+bench: install
+	$(BIN)/python bench/import_benchmark.py
+
+clean:
+	rm -rf $(VENV) var bench/out .pytest_cache

@@ -1,0 +1,154 @@
+"""Benchmark: the platform import against the floor of a plain sqlite3 ``executemany``.
+
+    .venv/bin/python bench/import_benchmark.py [--orders 1000000] [--incidents 100000]
+                                               [--payments 50000] [--keep]
+
+1. writes a synthetic platform export (bench/platform_export.py) to bench/out/export/;
+2. imports it into a fresh SQLite database with ``mahnwerk import`` (one process per file, as
+   support runs it), timing each file and reading each process's peak RSS;
+3. loads the same rows into the same tables of another fresh database with nothing but
+   ``sqlite3.executemany`` (the floor: no checks, no buyers, no cases, no events);
+4. prints rows per second, peak memory and the ratio to the floor.
+
+Targets (issue 2, on the 2-core machine): the full import within 60 s, peak RSS under 300 MB,
+within 3x of the floor. Results go into docs/benchmarks.md by hand, with this command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT = HERE / "out"
+FEEDS = ["vendors", "products", "orders", "incidents", "payments"]
+TABLES = {"vendors": "intake_vendor", "products": "intake_product", "orders": "intake_order",
+          "incidents": "intake_incident", "payments": "intake_payment"}
+sys.path.insert(0, str(HERE))
+
+from platform_export import write  # noqa: E402
+
+
+def mahnwerk(*args: str, env: dict[str, str]) -> tuple[float, int]:
+    """Run ``mahnwerk ARGS``; return wall seconds and the process's peak RSS in MB."""
+    exe = Path(sys.executable).parent / "mahnwerk"
+    start = time.perf_counter()
+    process = subprocess.Popen([str(exe), *args], env=env, stdout=subprocess.DEVNULL)
+    _pid, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    if status != 0:
+        sys.exit(f"mahnwerk {' '.join(args)} failed with status {status}")
+    return elapsed, usage.ru_maxrss // 1024
+
+
+def fresh_database(path: Path) -> dict[str, str]:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+    mahnwerk("migrate", "-v0", env=env)
+    return env
+
+
+def floor(path: Path, export: Path) -> dict[str, float]:
+    """The same rows into the same tables with sqlite3 alone, one transaction."""
+    con = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536",
+                   "foreign_keys=ON"):
+        con.execute(f"PRAGMA {pragma}")
+    now = "2026-01-01 00:00:00"
+    timings = {}
+    con.execute("BEGIN")
+    if True:  # buyers must exist for the orders' foreign key; the floor writes them plainly
+        with (export / "orders.csv").open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            seen = {row["buyer_id"] for row in reader}
+        start = time.perf_counter()
+        con.executemany("INSERT INTO intake_buyer (buyer_id, email, email_normalized, "
+                        "first_name, last_name, street, house_number, postcode, city, country, "
+                        "updated_at) VALUES (?, '', '', '', '', '', '', '', '', '', ?)",
+                        ((b, now) for b in seen))
+        timings["buyers"] = time.perf_counter() - start
+    for feed in FEEDS:
+        start = time.perf_counter()
+        with (export / f"{feed}.csv").open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader)
+            columns = [*header, "updated_at"]
+            if feed == "orders":
+                columns.append("buyer_email_normalized")
+            sql = (f"INSERT INTO {TABLES[feed]} ({', '.join(columns)}) "
+                   f"VALUES ({', '.join('?' * len(columns))})")
+            nullable = {i for i, name in enumerate(header)
+                        if name in ("installments_total", "installments_paid")}
+            batch = []
+            for row in reader:
+                values = [None if (i in nullable and v == "") else v for i, v in enumerate(row)]
+                values.append(now)
+                if feed == "orders":
+                    values.append(row[4].lower())
+                batch.append(values)
+                if len(batch) >= 2000:
+                    con.executemany(sql, batch)
+                    batch = []
+            con.executemany(sql, batch)
+        timings[feed] = time.perf_counter() - start
+    con.execute("COMMIT")
+    con.close()
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--incidents", type=int, default=100_000)
+    parser.add_argument("--payments", type=int, default=50_000)
+    parser.add_argument("--keep", action="store_true", help="keep bench/out afterwards")
+    args = parser.parse_args()
+
+    export = OUT / "export"
+    print(f"writing the export to {export} ...", flush=True)
+    counts = write(export, args.orders, args.incidents, args.payments, seed=1)
+
+    print("importing with mahnwerk import ...", flush=True)
+    env = fresh_database(OUT / "import.sqlite3")
+    ours: dict[str, tuple[float, int]] = {}
+    for feed in FEEDS:
+        ours[feed] = mahnwerk("import", feed, str(export / f"{feed}.csv"), "--no-progress",
+                              env=env)
+        seconds, rss = ours[feed]
+        print(f"  {feed:<10} {counts[feed]:>9,} rows {seconds:8.1f} s "
+              f"{counts[feed] / seconds:>10,.0f} rows/s  peak {rss} MB", flush=True)
+
+    print("floor: plain sqlite3 executemany into the same tables ...", flush=True)
+    floor_db = OUT / "floor.sqlite3"
+    fresh_database(floor_db)
+    plain = floor(floor_db, export)
+    for feed, seconds in plain.items():
+        print(f"  {feed:<10} {seconds:8.1f} s", flush=True)
+
+    total = sum(seconds for seconds, _ in ours.values())
+    floor_total = sum(plain.values())
+    rows = sum(counts[f] for f in FEEDS)
+    peak = max(rss for _, rss in ours.values())
+    print()
+    print(f"import: {rows:,} rows in {total:.1f} s ({rows / total:,.0f} rows/s), "
+          f"peak RSS {peak} MB")
+    print(f"floor:  {floor_total:.1f} s; ratio {total / floor_total:.2f}x")
+    print(f"targets: within 60 s {'met' if total <= 60 else 'MISSED'}; "
+          f"under 300 MB {'met' if peak < 300 else 'MISSED'}; "
+          f"within 3x {'met' if total <= 3 * floor_total else 'MISSED'}")
+    if not args.keep:
+        shutil.rmtree(OUT, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

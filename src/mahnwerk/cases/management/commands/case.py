@@ -1,0 +1,103 @@
+"""``mahnwerk case ORDER_ID [block|unblock|note --reason TEXT [--shared]] [--format json]``
+
+Without an action the case is shown with its timeline and notes. An action calls one case
+service; to add one, add an entry to ``ACTIONS``.
+"""
+
+import getpass
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from mahnwerk.cases import display, services
+from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases.selectors import case_to_dict, get_case, notes, timeline
+
+
+@dataclass(frozen=True)
+class Action:
+    #: run(case=..., reason=..., actor=..., shared=...) calls one service of cases.services.
+    run: Callable[..., object]
+    #: What is printed afterwards; %(order)s is the order id.
+    done: Any
+    #: Whether --shared means something for this action.
+    takes_shared: bool = False
+
+
+ACTIONS: dict[str, Action] = {
+    "block": Action(
+        run=lambda *, case, reason, actor, shared: services.block_case(
+            case=case, reason=reason, actor=actor),
+        done=gettext_lazy("Case %(order)s blocked.")),
+    "unblock": Action(
+        run=lambda *, case, reason, actor, shared: services.unblock_case(
+            case=case, reason=reason, actor=actor),
+        done=gettext_lazy("Case %(order)s unblocked.")),
+    "note": Action(
+        run=lambda *, case, reason, actor, shared: services.add_note(
+            case=case, text=reason, actor=actor, shared=shared),
+        done=gettext_lazy("Note added to case %(order)s."), takes_shared=True),
+}
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in a bare container
+        return "unknown"
+
+
+class Command(BaseCommand):
+    help = _("Show one debt case with its timeline and notes, or act on it: block, unblock, "
+             "or add a note, each with a reason.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("order_id", help=_("the order id of the case"))
+        parser.add_argument("action", nargs="?", choices=list(ACTIONS),
+                            help=_("what to do; without it, the case is shown"))
+        parser.add_argument("--reason", default="",
+                            help=_("why (for a note: its text); required with an action"))
+        parser.add_argument("--shared", action="store_true",
+                            help=_("note only: the vendor and the agency may see it"))
+        parser.add_argument("--as", dest="as_user", default="",
+                            help=_("who acts, for the timeline (default: your login name)"))
+        parser.add_argument("--format", choices=("text", "json"), default="text")
+
+    def handle(self, *args, order_id, action, reason, shared, as_user, format, **options):
+        case = self._case(order_id)
+        if action is None:
+            if reason or shared:
+                raise CommandError(_("--reason and --shared go with an action: %(actions)s") % {
+                    "actions": ", ".join(ACTIONS)})
+        else:
+            chosen = ACTIONS[action]
+            if shared and not chosen.takes_shared:
+                raise CommandError(_("--shared goes with note only."))
+            try:
+                chosen.run(case=case, reason=reason, actor=f"cli:{as_user or os_user()}",
+                           shared=shared)
+            except services.CaseError as exc:
+                raise CommandError(str(exc)) from None
+            case = self._case(order_id)
+            if format == "text":
+                self.stdout.write(str(chosen.done) % {"order": order_id})
+                self.stdout.write(f"{_('state')}: {display.state_label(case.state)}")
+                return
+        if format == "json":
+            data = {**case_to_dict(case), "timeline": timeline(case=case),
+                    "notes": notes(case=case)}
+            self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2))
+        else:
+            self.stdout.write(display.case_block(case, timeline=timeline(case=case),
+                                                 notes=notes(case=case)))
+
+    def _case(self, order_id: str) -> DebtCase:
+        try:
+            return get_case(order_id=order_id)
+        except DebtCase.DoesNotExist:
+            raise CommandError(_("no case for order %(order)s") % {"order": order_id}) from None

@@ -1,0 +1,19 @@
+"""The admin site's name, and the logins of vendors."""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from mahnwerk.web.models import VendorAccount
+
+admin.site.site_header = "Mahnwerk"
+admin.site.site_title = "Mahnwerk"
+admin.site.index_title = _("Dunning and collection")
+
+
+@admin.register(VendorAccount)
+class VendorAccountAdmin(admin.ModelAdmin):
+    list_display = ("user", "vendor")
+    list_select_related = ("user", "vendor")
+    list_filter = ("vendor",)
+    search_fields = ("user__username", "user__email", "vendor__vendor_id", "vendor__name")
+    raw_id_fields = ("user", "vendor")

@@ -1,0 +1,50 @@
+"""The HTTP API, version 1, mounted at ``/api/v1/`` (OpenAPI at ``openapi.json``, docs at ``docs``).
+
+Only the intake is exposed so far (``mahnwerk.intake.api``).
+"""
+
+from ninja import NinjaAPI
+
+from mahnwerk.intake import api as intake_api
+
+DESCRIPTION = """\
+The checkout platform sends its data here: the same five feeds as the file import
+(vendors, products, orders, incidents, payments), as JSON, with the feed's columns as fields.
+
+**Authentication.** Every request carries the client's API key, as `Authorization: Bearer <key>`
+or `X-API-Key: <key>`. Keys are made with `mahnwerk api-client create NAME`.
+
+**Batches.** `POST /api/v1/<feed>` takes `{"records": [...]}` with at most 1000 records and
+answers `{"created": n, "updated": n, "unchanged": n}`. All or nothing: if any record has a
+problem, nothing is written and the answer is 422 with every problem:
+`{"detail": [{"record": 0, "id": "...", "column": "...", "value": "...", "reason": "..."}]}`
+(`record` is the 0-based index in `records`). Sending the same record again changes nothing.
+
+**Values.** Amounts are strings with a point, like `"12.50"` (a JSON integer is accepted, a JSON
+number with a fraction is not); booleans are `true`/`false`; date-times ISO 8601 (without an
+offset they are read as German time). Unknown fields are refused.
+
+**Retries.** Send an `Idempotency-Key` header to make a retry safe: the answer to the first
+applied request is stored and replayed (header `Idempotent-Replayed: true`) to every retry with
+the same body; the same key with a different body is refused with 422. A refused request stores
+nothing, so it may be corrected and sent again under the same key.
+
+**Webhook.** `POST /api/v1/webhooks/platform` takes one incident or payment,
+`{"type": "incident"|"payment", "data": {...}}`, signed: `X-Mahnwerk-Timestamp` (unix seconds)
+and `X-Mahnwerk-Signature` (hex HMAC-SHA256 of `<timestamp>.<raw body>` with the client's webhook
+secret, `sha256=` prefix allowed). Each timestamp is accepted once per client and only within
+300 seconds of the server's clock.
+
+**Other refusals** answer `{"detail": "message"}`: 400 malformed JSON or headers, 401 missing or
+wrong key or signature, 404 unknown id, 413 body too large, 415 not `application/json`.
+Messages are in the language of `Accept-Language` (German or English).
+"""
+
+api = NinjaAPI(
+    title="Mahnwerk intake API",
+    version="1",
+    description=DESCRIPTION,
+    urls_namespace="api-v1",
+)
+intake_api.install_error_handlers(api)
+api.add_router("/", intake_api.router)
