@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from mahnwerk import bulk
 from mahnwerk.cases import selectors
 from mahnwerk.cases.models import CaseEvent, CaseNote, DebtCase, EventKind, NoteVisibility
 from mahnwerk.cases.states import REORDER_STATES, CaseState, can_move
@@ -50,11 +51,14 @@ def _json(value: Any) -> Any:
 
 def change_cases(*, items: Sequence[CaseChange], actor: str,
                  user: AbstractBaseUser | None = None,
-                 at: datetime | None = None) -> list[CaseEvent]:
-    """Apply changes to cases and write one case event each, all or nothing.
+                 at: datetime | None = None) -> int:
+    """Apply changes to cases and write one case event each, all or nothing; return how many
+    events were written.
 
     ``to_state`` must be allowed by ``cases.states.TRANSITIONS``; ``changes`` maps field names
-    to new values. A change that alters nothing writes no event.
+    to new values. A change that alters nothing writes no event. The cases passed in are
+    updated in place. Writes go through ``mahnwerk.bulk`` because an import changes tens of
+    thousands of cases in one call.
     """
     at = at or timezone.now()
     # Every move is checked before anything changes, so a refused change leaves no trace.
@@ -65,8 +69,9 @@ def change_cases(*, items: Sequence[CaseChange], actor: str,
                 _("Case %(order)s cannot move from %(from)s to %(to)s.") % {
                     "order": item.case.order_id, "from": CaseState(item.case.state).label,
                     "to": CaseState(item.to_state).label})
-    events: list[CaseEvent] = []
-    dirty: dict[frozenset[str], list[DebtCase]] = defaultdict(list)
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    events: list[dict[str, Any]] = []
+    dirty: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for item in items:
         case = item.case
         from_state = case.state
@@ -85,30 +90,33 @@ def change_cases(*, items: Sequence[CaseChange], actor: str,
         if not diff and item.kind not in (EventKind.NOTE, EventKind.LETTER):
             continue
         if diff:
-            dirty[frozenset(name for name in diff)].append(case)
-        events.append(CaseEvent(
-            case=case, at=at, kind=item.kind, actor=actor,
-            user=user if user is not None and user.is_authenticated else None,
-            from_state=from_state, to_state=case.state, reason=item.reason,
-            changes={k: v for k, v in diff.items() if k != "blocked_from_state"},
-        ))
+            case.updated_at = at
+            fields = tuple(sorted(diff))
+            dirty[fields].append({"id": case.pk, "updated_at": at,
+                                  **{name: getattr(case, name) for name in fields}})
+        events.append({
+            "case_id": case.pk, "at": at, "kind": item.kind, "actor": actor,
+            "user_id": user_id, "from_state": from_state, "to_state": case.state,
+            "reason": item.reason,
+            "changes": {k: v for k, v in diff.items() if k != "blocked_from_state"},
+        })
     # No savepoint: the checks above already passed, and a database error here must undo
     # the caller's whole transaction anyway.
     with transaction.atomic(savepoint=False):
-        for fields, cases in dirty.items():
-            DebtCase.objects.bulk_update(cases, [*fields, "updated_at"], batch_size=500)
-        CaseEvent.objects.bulk_create(events, batch_size=1000)
-    return events
+        for fields, rows in dirty.items():
+            bulk.update_rows(DebtCase, rows, [*fields, "updated_at"])
+        bulk.insert_rows(CaseEvent, events)
+    return len(events)
 
 
 def change_case(*, case: DebtCase, actor: str, reason: str, kind: str = EventKind.UPDATED,
                 to_state: str | None = None, changes: dict[str, Any] | None = None,
-                user: AbstractBaseUser | None = None) -> CaseEvent | None:
-    events = change_cases(
+                user: AbstractBaseUser | None = None) -> bool:
+    """Change one case (see ``change_cases``); True if anything was written."""
+    return change_cases(
         items=[CaseChange(case=case, reason=reason, kind=kind, to_state=to_state,
                           changes=dict(changes or {}))],
-        actor=actor, user=user)
-    return events[0] if events else None
+        actor=actor, user=user) > 0
 
 
 # -- Following the platform's data -------------------------------------------------------------
@@ -173,18 +181,34 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str) -> N
                 case=case, reason=reason, kind=kind, to_state=to_state,
                 changes={"open_amount": open_amount, "trigger": incident.kind}))
         if new_cases:
-            DebtCase.objects.bulk_create(new_cases, batch_size=500)
-            now = timezone.now()
-            CaseEvent.objects.bulk_create(
-                [CaseEvent(case=c, at=now, kind=EventKind.OPENED, actor=actor,
-                           from_state=CaseState.OPEN, to_state=CaseState.OPEN,
-                           reason=_("Debt recorded: %(kind)s, %(amount)s %(currency)s open.")
-                           % {"kind": c.get_trigger_display(), "amount": c.open_amount,
-                              "currency": c.currency})
-                 for c in new_cases], batch_size=1000)
+            _create_cases(new_cases, actor=actor)
         change_cases(items=items, actor=actor)
         if new_cases:
             mark_reorders(cases=new_cases, actor=actor)
+
+
+def _create_cases(cases: list[DebtCase], *, actor: str) -> None:
+    """Insert new cases, give them their ids, and write each one's "opened" event."""
+    now = timezone.now()
+    names = ("order_id", "vendor_id", "state", "trigger", "open_amount", "currency", "pursue",
+             "first_invoice_number", "invalid_address_computed", "address_problems",
+             "opened_at")
+    bulk.insert_rows(DebtCase, [{**{n: getattr(c, n) for n in names}, "updated_at": now,
+                                 "reopened": False, "reopened_id": "", "offer_link": "",
+                                 "invalid_address_set_by": "", "block_reason": "",
+                                 "blocked_from_state": ""} for c in cases])
+    ids = dict(DebtCase.objects.filter(order_id__in=[c.order_id for c in cases])
+               .values_list("order_id", "id"))
+    for case in cases:
+        case.pk = ids[case.order_id]
+        case.updated_at = now
+        case._state.adding = False
+    bulk.insert_rows(CaseEvent, [{
+        "case_id": c.pk, "at": now, "kind": EventKind.OPENED, "actor": actor, "user_id": None,
+        "from_state": CaseState.OPEN, "to_state": CaseState.OPEN,
+        "reason": _("Debt recorded: %(kind)s, %(amount)s %(currency)s open.") % {
+            "kind": c.get_trigger_display(), "amount": c.open_amount, "currency": c.currency},
+        "changes": {}} for c in cases])
 
 
 def _new_case(order: Order, incident: Incident, open_amount: Decimal) -> DebtCase:
@@ -226,10 +250,10 @@ def mark_reorders(*, cases: Sequence[DebtCase], actor: str) -> int:
             changes["pursue"] = False
         items.append(CaseChange(case=case, reason=text, kind=EventKind.REORDERED,
                                 to_state=to_state, changes=changes))
-        notes.append(CaseNote(case=case, visibility=NoteVisibility.INTERNAL, text=text,
-                              author=actor, created_at=now))
+        notes.append({"case_id": case.pk, "visibility": NoteVisibility.INTERNAL, "text": text,
+                      "author": actor, "created_at": now})
     change_cases(items=items, actor=actor)
-    CaseNote.objects.bulk_create(notes, batch_size=1000)
+    bulk.insert_rows(CaseNote, notes)
     return len(items)
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -148,7 +149,7 @@ def moment(value: Any) -> datetime:
             ) from None
     if result.tzinfo is None:
         result = result.replace(tzinfo=BERLIN)
-    return result
+    return result.astimezone(UTC)
 
 
 _EMAIL_RE = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>.]{2,}")
@@ -209,12 +210,16 @@ class Problem:
 
 
 @dataclass(frozen=True)
-class Feed:
+class Feed:  # not slotted: ``_plan`` is cached on the instance
     name: str
     key: str
     columns: tuple[Column, ...]
     #: Checks across the fields of one record: fn(record) -> list of Problems.
     record_checks: tuple[Callable[[dict[str, Any]], list[Problem]], ...] = field(default=())
+
+    @cached_property
+    def _plan(self) -> tuple[tuple[str, Converter, bool, Any], ...]:
+        return tuple((c.name, c.convert, c.required, c.default) for c in self.columns)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -249,17 +254,17 @@ class Feed:
         record: dict[str, Any] = {}
         problems: list[Problem] = []
         get = raw.get
-        for column in self.columns:
-            value = get(column.name)
-            if value is None or value == "" or (isinstance(value, str) and value.isspace()):
-                if column.required:
-                    problems.append(Problem(column.name, "", _("required value missing")))
-                record[column.name] = column.default
+        for name, convert, required, default in self._plan:
+            value = get(name)
+            if value is None or value == "" or (value.__class__ is str and value.isspace()):
+                if required:
+                    problems.append(Problem(name, "", _("required value missing")))
+                record[name] = default
                 continue
             try:
-                record[column.name] = column.convert(value)
+                record[name] = convert(value)
             except FieldError as exc:
-                problems.append(Problem(column.name, str(value), str(exc)))
+                problems.append(Problem(name, str(value), str(exc)))
         if not problems:
             for check in self.record_checks:
                 problems.extend(check(record))

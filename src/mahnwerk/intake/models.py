@@ -52,6 +52,8 @@ class Vendor(models.Model):
     )
     relationship_manager = models.CharField(_("relationship manager"), max_length=150, blank=True)
     escalation_channel = models.CharField(_("escalation channel"), max_length=255, blank=True)
+    #: A digest of the platform's values, to tell an unchanged record at a glance.
+    content_hash = models.CharField(max_length=32, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -72,6 +74,8 @@ class Product(models.Model):
     name = models.CharField(_("name"), max_length=255)
     dunning_enabled = models.BooleanField(_("dunning account attached"), default=False)
     checkout_url = models.URLField(_("checkout URL"), max_length=500, blank=True)
+    #: A digest of the platform's values, to tell an unchanged record at a glance.
+    content_hash = models.CharField(max_length=32, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -97,6 +101,8 @@ class Buyer(models.Model):
     city = models.CharField(_("city"), max_length=150, blank=True)
     country = models.CharField(_("country"), max_length=2, blank=True)
     last_order_at = models.DateTimeField(_("last order"), null=True, blank=True)
+    #: A digest of the platform's values, to tell an unchanged record at a glance.
+    content_hash = models.CharField(max_length=32, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -140,6 +146,8 @@ class Order(models.Model):
     created_at = models.DateTimeField(_("ordered at"))
     sales_agent = models.CharField(_("sales agent"), max_length=150, blank=True)
     first_invoice_number = models.CharField(_("first invoice number"), max_length=64, blank=True)
+    #: A digest of the platform's values, to tell an unchanged record at a glance.
+    content_hash = models.CharField(max_length=32, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -161,6 +169,8 @@ class Incident(models.Model):
     occurred_at = models.DateTimeField(_("occurred at"))
     open_amount = models.DecimalField(_("open amount"), max_digits=14, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3)
+    #: A digest of the platform's values, to tell an unchanged record at a glance.
+    content_hash = models.CharField(max_length=32, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -180,6 +190,8 @@ class Payment(models.Model):
     currency = models.CharField(_("currency"), max_length=3)
     paid_at = models.DateTimeField(_("paid at"))
     channel = models.CharField(_("channel"), max_length=16, choices=PaymentChannel.choices)
+    #: A digest of the platform's values, to tell an unchanged record at a glance.
+    content_hash = models.CharField(max_length=32, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:

@@ -6,6 +6,7 @@ The file import, the intake API and the demo data all call ``check_references`` 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from mahnwerk import bulk
 from mahnwerk.intake import signals
 from mahnwerk.intake.feeds import Feed, Problem
 from mahnwerk.intake.models import Buyer, Incident, Order, Payment, Product, Vendor
@@ -45,80 +47,74 @@ class ApplyResult:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
 
 
-def _existing(model: type[models.Model], keys: Sequence[str], fields: Sequence[str]
-              ) -> dict[str, dict[str, Any]]:
-    pk = model._meta.pk.attname
-    found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(keys), 900):  # SQLite allows 999 parameters per query
-        chunk = keys[start:start + 900]
-        for row in model.objects.filter(pk__in=chunk).values(pk, *fields):
-            found[row.pop(pk)] = row
+def _digest(row: dict[str, Any], fields: Sequence[str]) -> str:
+    """A digest of the values; ``str`` keeps Decimal places and date-time offsets apart."""
+    text = "\x1f".join([str(row[name]) for name in fields])
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _stored(model: type[models.Model], keys: Sequence[str], extra: str | None
+            ) -> dict[str, tuple[Any, ...]]:
+    """pk -> (content_hash[, extra column as stored]) for the keys that exist."""
+    meta = model._meta
+    quote = connection.ops.quote_name
+    columns = [quote(meta.pk.column), quote("content_hash")]
+    if extra:
+        columns.append(quote(meta.get_field(extra).column))
+    found: dict[str, tuple[Any, ...]] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), 900):  # SQLite allows 999 parameters per query
+            chunk = keys[start:start + 900]
+            cursor.execute(
+                f"SELECT {', '.join(columns)} FROM {quote(meta.db_table)} "
+                f"WHERE {quote(meta.pk.column)} IN ({', '.join(['%s'] * len(chunk))})", chunk)
+            for row in cursor.fetchall():
+                found[row[0]] = row[1:]
     return found
 
 
-def _upsert(model: type[models.Model], rows: list[dict[str, Any]], fields: Sequence[str]
-            ) -> tuple[list[str], ApplyResult]:
+def _aware(value: datetime | str) -> datetime:
+    """A date-time from a raw query: SQLite gives naive UTC (or text), PostgreSQL aware."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _upsert(model: type[models.Model], rows: list[dict[str, Any]], fields: Sequence[str],
+            *, keep_newer: str | None = None) -> tuple[list[str], ApplyResult]:
     """Insert new rows and update changed ones; rows equal to what is stored are not touched,
-    so sending the same data twice changes nothing (not even ``updated_at``)."""
+    so sending the same data twice changes nothing (not even ``updated_at``). With
+    ``keep_newer`` (a date-time field), a stored row with a later value is kept as it is.
+
+    Equality is judged by a digest of the values kept beside each row (``content_hash``): one
+    plain query per batch instead of loading and comparing every stored field."""
     pk = model._meta.pk.attname
-    existing = _existing(model, [row[pk] for row in rows], fields)
+    stored = _stored(model, [row[pk] for row in rows], keep_newer)
+    unhashed = [key for key, found in stored.items() if not found[0]]
+    if unhashed:  # rows written outside the intake (fixtures, an older version): compare fields
+        for values in model.objects.filter(pk__in=unhashed).values(pk, *fields):
+            key = values.pop(pk)
+            stored[key] = (_digest(values, fields), *stored[key][1:])
     result = ApplyResult()
     to_write = []
+    now = timezone.now()
     for row in rows:
-        stored = existing.get(row[pk])
-        if stored is None:
+        digest = _digest(row, fields)
+        found = stored.get(row[pk])
+        if found is None:
             result.created += 1
-        elif all(stored[name] == row[name] for name in fields):
+        elif found[0] == digest or (
+                keep_newer and found[1] is not None
+                and _aware(found[1]) > row[keep_newer]):
             result.unchanged += 1
             continue
         else:
             result.updated += 1
-        to_write.append(row)
-    if to_write:
-        _write_rows(model, to_write, [pk, *fields])
+        to_write.append({pk: row[pk], **{name: row[name] for name in fields},
+                         "content_hash": digest, "updated_at": now})
+    bulk.insert_rows(model, to_write, conflict=pk,
+                     update=[*fields, "content_hash", "updated_at"])
     return [row[pk] for row in to_write], result
-
-
-def _sqlite_moment(value: datetime) -> str:
-    """What Django's SQLite backend stores for an aware date-time: naive UTC text."""
-    return str(value.astimezone(UTC).replace(tzinfo=None))
-
-
-def _write_rows(model: type[models.Model], rows: list[dict[str, Any]], names: list[str]
-                ) -> None:
-    """``INSERT ... ON CONFLICT (pk) DO UPDATE`` through ``executemany``.
-
-    Written by hand instead of ``bulk_create(update_conflicts=True)``: the ORM prepares every
-    value through the field machinery, which made a million-order import take ten minutes; this
-    statement is the same SQL on SQLite and PostgreSQL and takes the values as they are, after
-    the backend's own adapters for date-times (docs/benchmarks.md).
-    """
-    meta = model._meta
-    ops = connection.ops
-    quote = ops.quote_name
-    columns = [meta.get_field(name).column for name in names] + ["updated_at"]
-    adapt_moment = _sqlite_moment if connection.vendor == "sqlite" else None
-    adapters = [adapt_moment if isinstance(meta.get_field(name), models.DateTimeField) else None
-                for name in names]
-    now = ops.adapt_datetimefield_value(timezone.now())
-    sql = ("INSERT INTO {table} ({cols}) VALUES ({marks}) "
-           "ON CONFLICT ({pk}) DO UPDATE SET {set}").format(
-        table=quote(meta.db_table),
-        cols=", ".join(quote(c) for c in columns),
-        marks=", ".join(["%s"] * len(columns)),
-        pk=quote(meta.pk.column),
-        set=", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns[1:]),
-    )
-    params = []
-    for row in rows:
-        values = []
-        for name, adapt in zip(names, adapters, strict=True):
-            value = row[name]
-            values.append(adapt(value) if adapt is not None and value is not None else value)
-        values.append(now)
-        params.append(values)
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
 
 
 def check_references(*, feed: Feed, records: Sequence[dict[str, Any]]) -> list[list[Problem]]:
@@ -185,6 +181,7 @@ _PAYMENT_FIELDS = ("order_id", "amount", "currency", "paid_at", "channel")
 
 
 def _apply_buyers(records: Sequence[dict[str, Any]]) -> None:
+    """The buyer as seen on their newest order."""
     newest: dict[str, dict[str, Any]] = {}
     for r in records:
         current = newest.get(r["buyer_id"])
@@ -197,11 +194,7 @@ def _apply_buyers(records: Sequence[dict[str, Any]]) -> None:
                 "postcode": r["postcode"], "city": r["city"], "country": r["country"],
                 "last_order_at": r["created_at"],
             }
-    stored = _existing(Buyer, list(newest), ("last_order_at",))
-    rows = [row for key, row in newest.items()
-            if key not in stored or stored[key]["last_order_at"] is None
-            or stored[key]["last_order_at"] <= row["last_order_at"]]
-    _upsert(Buyer, rows, _BUYER_FIELDS)
+    _upsert(Buyer, list(newest.values()), _BUYER_FIELDS, keep_newer="last_order_at")
 
 
 # savepoint=False: inside a file import's transaction, a savepoint per batch made SQLite's
