@@ -9,7 +9,12 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = Path(environ.Env().str("MAHNWERK_HOME", default=str(Path.cwd())))
+# The checkout's root (where pyproject.toml is) when run from a checkout, else the current
+# directory: var/ (the embedded database, letters) lives there.
+_CHECKOUT = BASE_DIR.parent.parent
+PROJECT_DIR = Path(environ.Env().str(
+    "MAHNWERK_HOME",
+    default=str(_CHECKOUT if (_CHECKOUT / "pyproject.toml").exists() else Path.cwd())))
 VAR_DIR = PROJECT_DIR / "var"
 
 env = environ.Env()
@@ -31,8 +36,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "simple_history",
     "mahnwerk.intake",
     "mahnwerk.cases",
+    "mahnwerk.dunning",
+    "mahnwerk.collection",
     "mahnwerk.web",
 ]
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mahnwerk import bulk
-from mahnwerk.cases import selectors
+from mahnwerk.cases import selectors, signals
 from mahnwerk.cases.models import CaseEvent, CaseNote, DebtCase, EventKind, NoteVisibility
 from mahnwerk.cases.states import REORDER_STATES, CaseState, can_move
 from mahnwerk.intake.addresses import address_problems
@@ -71,6 +71,7 @@ def change_cases(*, items: Sequence[CaseChange], actor: str,
                     "to": CaseState(item.to_state).label})
     user_id = user.pk if user is not None and user.is_authenticated else None
     events: list[dict[str, Any]] = []
+    moved: list[tuple[DebtCase, str, str]] = []
     dirty: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for item in items:
         case = item.case
@@ -89,6 +90,8 @@ def change_cases(*, items: Sequence[CaseChange], actor: str,
                 setattr(case, name, value)
         if not diff and item.kind not in (EventKind.NOTE, EventKind.LETTER):
             continue
+        if "state" in diff:
+            moved.append((case, from_state, case.state))
         if diff:
             case.updated_at = at
             fields = tuple(sorted(diff))
@@ -106,6 +109,8 @@ def change_cases(*, items: Sequence[CaseChange], actor: str,
         for fields, rows in dirty.items():
             bulk.update_rows(DebtCase, rows, [*fields, "updated_at"])
         bulk.insert_rows(CaseEvent, events)
+        if moved:
+            signals.cases_changed.send(sender=DebtCase, changes=moved)
     return len(events)
 
 

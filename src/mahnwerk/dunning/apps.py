@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class DunningConfig(AppConfig):
+    name = "mahnwerk.dunning"
+    verbose_name = _("Dunning")
+
+    def ready(self) -> None:
+        # A payment or a reorder stops the dunning at once: letters still waiting in the
+        # outbox for that case are cancelled (see receivers).
+        from mahnwerk.dunning import receivers  # noqa: F401

@@ -1,0 +1,104 @@
+"""``mahnwerk dunning-run --as-of YYYY-MM-DD [--vendor ID] [--dry-run] [--resume RUN]``"""
+
+import getpass
+import sys
+from datetime import date
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+from tqdm import tqdm
+
+from mahnwerk.dunning import services
+from mahnwerk.dunning.models import Action
+from mahnwerk.intake.models import Vendor
+
+
+def iso_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(_("--as-of %(value)s is not a date; write it like 2026-12-01.")
+                           % {"value": value}) from None
+
+
+class Command(BaseCommand):
+    help = _("Run the monthly dunning: decide for every open case what to do (send the first "
+             "or second letter, exclude, hold, skip, escalate) and do it. --dry-run only "
+             "prints the decisions.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--as-of", help=_("the run's date, YYYY-MM-DD (default: today)"))
+        parser.add_argument("--vendor", help=_("only this vendor's cases"))
+        parser.add_argument("--dry-run", action="store_true",
+                            help=_("print one line per case: order id, action, reason; change "
+                                   "nothing"))
+        parser.add_argument("--resume", type=int, metavar="RUN",
+                            help=_("go on with a run that was interrupted"))
+        parser.add_argument("--discard", type=int, metavar="RUN",
+                            help=_("give up a decided run that was not executed"))
+        parser.add_argument("--as", dest="actor", default=None,
+                            help=_("who runs it, for the timeline (default: your login name)"))
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, as_of, vendor, dry_run, resume, discard, actor, no_progress,
+               **options):
+        actor = f"cli:{actor or getpass.getuser()}"
+        try:
+            if discard:
+                run = services.DunningRun.objects.filter(pk=discard).first()
+                if run is None:
+                    raise services.RunError(_("There is no run #%(run)d.") % {"run": discard})
+                services.discard_run(run=run, actor=actor)
+                self.stdout.write(_("Run #%(run)d discarded.") % {"run": run.pk})
+                return
+            if resume:
+                run = services.resume_run(run_id=resume, actor=actor)
+                self._summary(run)
+                return
+            day = iso_date(as_of) if as_of else date.today()
+            if vendor and not Vendor.objects.filter(pk=vendor).exists():
+                raise CommandError(_("There is no vendor %(vendor)s.") % {"vendor": vendor})
+            if dry_run:
+                counts: dict[str, int] = {}
+                for planned in services.plan(as_of=day, vendor_id=vendor):
+                    d = planned.decision
+                    label = f"{d.action}{d.level or ''}"
+                    counts[label] = counts.get(label, 0) + 1
+                    self.stdout.write(f"{planned.facts.order_id}\t{label}\t{d.reason}")
+                self.stdout.write(_("Dry run as of %(date)s, nothing changed: %(counts)s")
+                                  % {"date": day.isoformat(), "counts": self._counts(counts)})
+                return
+            run = services.start_run(as_of=day, vendor_id=vendor, actor=actor)
+            self.stdout.write(_("Run #%(run)d as of %(date)s decided: %(counts)s")
+                              % {"run": run.pk, "date": day.isoformat(),
+                                 "counts": self._counts(run.counts)})
+            bar = None if no_progress else tqdm(total=0, desc=_("executing"), file=sys.stderr,
+                                                disable=None, leave=False)
+
+            def progress(done: int, total: int) -> None:
+                if bar is not None:
+                    bar.total = total
+                    bar.n = done
+                    bar.refresh()
+
+            try:
+                services.execute_run(run=run, actor=actor, progress=progress)
+            finally:
+                if bar is not None:
+                    bar.close()
+            run.refresh_from_db()
+            self._summary(run)
+        except services.RunError as exc:
+            raise CommandError(str(exc)) from None
+
+    def _counts(self, counts: dict[str, int]) -> str:
+        labels = {"send1": _("first letter"), "send2": _("second letter"),
+                  Action.EXCLUDE: _("excluded"), Action.HOLD: _("held"),
+                  Action.SKIP: _("skipped"), Action.ESCALATE: _("escalated")}
+        return ", ".join(f"{labels.get(k, k)} {v}" for k, v in sorted(counts.items())) or "-"
+
+    def _summary(self, run) -> None:
+        self.stdout.write(_("Run #%(run)d as of %(date)s is %(state)s: %(counts)s")
+                          % {"run": run.pk, "date": run.as_of.isoformat(),
+                             "state": run.get_state_display(),
+                             "counts": self._counts(run.counts)})

@@ -1,0 +1,311 @@
+"""Dunning: policies and their levels, runs (decide, then execute), letters and the outbox.
+
+Modelled as plainly as OCA's credit-control: a policy has levels, each level answers one
+question (is this case due for me on this date?), a run records what it decided for every case
+and what it did.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from mahnwerk.cases.models import DebtCase
+from mahnwerk.intake.models import Product, Vendor
+
+
+class DunningPolicy(models.Model):
+    """When letters go out and what they may charge. One default policy (vendor empty); a
+    vendor may have its own. Every change is kept (``history``)."""
+
+    name = models.CharField(_("name"), max_length=150)
+    vendor = models.OneToOneField(Vendor, on_delete=models.CASCADE, null=True, blank=True,
+                                  related_name="dunning_policy", verbose_name=_("vendor"),
+                                  help_text=_("Empty: the default policy for every vendor."))
+    run_day = models.PositiveSmallIntegerField(
+        _("day of the month of the run"), default=1,
+        help_text=_("The scheduled run starts on this day of each month (1-28)."))
+    escalate_after_days = models.PositiveSmallIntegerField(
+        _("days after the second letter before escalation"), default=14)
+    minimum_amount = models.DecimalField(_("minimum open amount"), max_digits=12,
+                                         decimal_places=2, default=Decimal("5.00"))
+    payment_days = models.PositiveSmallIntegerField(
+        _("days the buyer has to pay"), default=14,
+        help_text=_("The deadline printed in a letter: letter date plus these days."))
+    offer_valid_days = models.PositiveSmallIntegerField(_("days an offer link is valid"),
+                                                        default=60)
+    interest_enabled = models.BooleanField(
+        _("charge default interest"), default=False,
+        help_text=_("§ 288 BGB: base rate plus 5 percentage points for consumers."))
+    base_rate = models.DecimalField(_("base rate (% p.a.)"), max_digits=5, decimal_places=2,
+                                    default=Decimal("1.27"))
+    interest_points = models.DecimalField(_("points above the base rate"), max_digits=5,
+                                          decimal_places=2, default=Decimal("5.00"))
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("dunning policy")
+        verbose_name_plural = _("dunning policies")
+        constraints = [
+            models.UniqueConstraint(fields=["vendor"], name="one_policy_per_vendor"),
+            models.UniqueConstraint(fields=["name"], condition=models.Q(vendor__isnull=True),
+                                    name="one_default_policy_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DunningLevel(models.Model):
+    """One letter of a policy: level 1 is the first letter, level 2 the second."""
+
+    policy = models.ForeignKey(DunningPolicy, on_delete=models.CASCADE, related_name="levels",
+                               verbose_name=_("policy"))
+    number = models.PositiveSmallIntegerField(_("level"))
+    name = models.CharField(_("name"), max_length=100)
+    days_after_previous = models.PositiveSmallIntegerField(
+        _("days after the previous step"),
+        help_text=_("Level 1: days after the incident. Level 2: days after the first letter."))
+    fee = models.DecimalField(_("fee"), max_digits=10, decimal_places=2, default=Decimal("0.00"),
+                              help_text=_("A consumer's first reminder may not be charged."))
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("dunning level")
+        verbose_name_plural = _("dunning levels")
+        ordering = ["policy", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "number"], name="one_level_number"),
+            models.CheckConstraint(condition=models.Q(number__in=[1, 2]),
+                                   name="level_is_first_or_second"),
+            models.CheckConstraint(condition=models.Q(fee__gte=0), name="fee_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy}: {self.name}"
+
+
+class RunState(models.TextChoices):
+    DECIDED = "decided", _("decided")
+    EXECUTING = "executing", _("executing")
+    DONE = "done", _("done")
+    DISCARDED = "discarded", _("discarded")
+
+
+class DunningRun(models.Model):
+    as_of = models.DateField(_("as of"))
+    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="+", verbose_name=_("only vendor"))
+    state = models.CharField(_("state"), max_length=16, choices=RunState.choices,
+                             default=RunState.DECIDED)
+    started_by = models.CharField(_("started by"), max_length=150)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                             blank=True, related_name="+")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    executed_at = models.DateTimeField(_("execution started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    #: "active" while the run is not done; unique, so two runs can never execute at once.
+    lock = models.CharField(max_length=8, null=True, blank=True, unique=True, default="active")
+
+    class Meta:
+        verbose_name = _("dunning run")
+        verbose_name_plural = _("dunning runs")
+        ordering = ["-as_of", "-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.as_of}"
+
+
+class Action(models.TextChoices):
+    SEND = "send", _("send letter")
+    EXCLUDE = "exclude", _("exclude (reordered)")
+    HOLD = "hold", _("hold (no dunning account)")
+    SKIP = "skip", _("skip")
+    ESCALATE = "escalate", _("escalate to collection")
+
+
+class RunDecision(models.Model):
+    run = models.ForeignKey(DunningRun, on_delete=models.CASCADE, related_name="decisions",
+                            verbose_name=_("run"))
+    case = models.ForeignKey(DebtCase, on_delete=models.CASCADE, related_name="decisions",
+                             verbose_name=_("case"))
+    action = models.CharField(_("action"), max_length=16, choices=Action.choices)
+    level = models.PositiveSmallIntegerField(_("level"), null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=500)
+    executed_at = models.DateTimeField(_("executed"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("run decision")
+        verbose_name_plural = _("run decisions")
+        ordering = ["run", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "case"], name="one_decision_per_case"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}: {self.action}"
+
+
+class LetterTemplate(models.Model):
+    """The words of a letter for one level and language; a vendor may have its own.
+
+    Subject, HTML and text are Django templates; they are compiled when saved, and a syntax
+    error is refused with its line (``dunning.letters.check_template``)."""
+
+    level = models.PositiveSmallIntegerField(_("level"))
+    language = models.CharField(_("language"), max_length=5, choices=settings.LANGUAGES,
+                                default="de")
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, null=True, blank=True,
+                               related_name="letter_templates", verbose_name=_("vendor"),
+                               help_text=_("Empty: the standard letter."))
+    subject = models.CharField(_("subject"), max_length=255)
+    body_html = models.TextField(_("HTML body"))
+    body_text = models.TextField(_("text body"))
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("letter template")
+        verbose_name_plural = _("letter templates")
+        constraints = [
+            models.UniqueConstraint(fields=["level", "language", "vendor"],
+                                    name="one_template_per_level_language_vendor"),
+            models.UniqueConstraint(fields=["level", "language"],
+                                    condition=models.Q(vendor__isnull=True),
+                                    name="one_standard_template"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.level} ({self.language}) {self.vendor or ''}".strip()
+
+
+class Letter(models.Model):
+    """A dunning letter as it was written: the same case never gets the same level twice."""
+
+    case = models.ForeignKey(DebtCase, on_delete=models.PROTECT, related_name="letters",
+                             verbose_name=_("case"))
+    level = models.PositiveSmallIntegerField(_("level"))
+    run = models.ForeignKey(DunningRun, on_delete=models.PROTECT, null=True, blank=True,
+                            related_name="letters", verbose_name=_("run"))
+    letter_date = models.DateField(_("letter date"))
+    deadline = models.DateField(_("pay by"))
+    language = models.CharField(_("language"), max_length=5, default="de")
+    principal = models.DecimalField(_("principal"), max_digits=14, decimal_places=2)
+    fees = models.DecimalField(_("fees"), max_digits=14, decimal_places=2, default=0)
+    interest = models.DecimalField(_("interest"), max_digits=14, decimal_places=2, default=0)
+    currency = models.CharField(_("currency"), max_length=3)
+    offer_link = models.URLField(_("offer link"), max_length=1000)
+    subject = models.CharField(_("subject"), max_length=255)
+    body_html = models.TextField(_("HTML body"))
+    body_text = models.TextField(_("text body"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("letter")
+        verbose_name_plural = _("letters")
+        ordering = ["-letter_date", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "level"], name="one_letter_per_level"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} #{self.level} {self.letter_date}"
+
+    @property
+    def total(self):
+        return self.principal + self.fees + self.interest
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", _("e-mail")
+    PRINT = "print", _("print and post")
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", _("queued")
+    SENDING = "sending", _("sending")
+    SENT = "sent", _("sent")
+    FAILED = "failed", _("failed")
+    BOUNCED = "bounced", _("bounced")
+    CANCELLED = "cancelled", _("cancelled")
+    PRINTED = "printed", _("printed")
+
+
+class OutboxMessage(models.Model):
+    """A letter waiting for delivery, written in the same transaction as the case change.
+
+    E-mail goes out through Django's mail backends by the outbox worker; letters to buyers
+    without an e-mail address wait in the print queue."""
+
+    letter = models.OneToOneField(Letter, on_delete=models.PROTECT, related_name="outbox",
+                                  verbose_name=_("letter"))
+    case = models.ForeignKey(DebtCase, on_delete=models.PROTECT, related_name="outbox",
+                             verbose_name=_("case"))
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    to_address = models.CharField(_("to"), max_length=254, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=DeliveryStatus.choices,
+                              default=DeliveryStatus.QUEUED, db_index=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    message_id = models.CharField(_("message id"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.letter} → {self.to_address or self.get_channel_display()}"
+
+
+class VendorTask(models.Model):
+    """Something a vendor must do before its buyers can be dunned, e.g. attach the dunning
+    account ("MahnwesenCopeCart", telesales agent with 0 %) to products."""
+
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="dunning_tasks",
+                               verbose_name=_("vendor"))
+    run = models.ForeignKey(DunningRun, on_delete=models.CASCADE, null=True, blank=True,
+                            related_name="vendor_tasks", verbose_name=_("run"))
+    products = models.ManyToManyField(Product, related_name="+", verbose_name=_("products"))
+    text = models.TextField(_("task"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    done_at = models.DateTimeField(_("done"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("vendor task")
+        verbose_name_plural = _("vendor tasks")
+        constraints = [
+            models.UniqueConstraint(fields=["vendor", "run"], name="one_task_per_vendor_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vendor}: {self.text[:50]}"
+
+
+class DirectSelection(models.Model):
+    """A direct-collection vendor's answer for one case: pursue (and hand to collection) or not.
+
+    Before a run these vendors get the list of order ids the run would dun; an unmarked case
+    (``pursue`` empty) is not pursued (process.md section 4, "Important!")."""
+
+    case = models.OneToOneField(DebtCase, on_delete=models.CASCADE,
+                                related_name="direct_selection", verbose_name=_("case"))
+    vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="+",
+                               verbose_name=_("vendor"))
+    pursue = models.BooleanField(_("pursue"), null=True, blank=True)
+    requested_at = models.DateTimeField(_("asked"), auto_now_add=True)
+    answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
+    answered_by = models.CharField(_("answered by"), max_length=150, blank=True)
+
+    class Meta:
+        verbose_name = _("direct-collection selection")
+        verbose_name_plural = _("direct-collection selections")
+
+    def __str__(self) -> str:
+        return f"{self.case_id}: {self.pursue}"

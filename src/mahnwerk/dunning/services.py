@@ -1,0 +1,340 @@
+"""Dunning runs: decide (pure, stored), then execute, each case in its own transaction.
+
+    start_run    gathers the facts, decides every case and stores the decisions; refuses a date
+                 before the latest run and a second run while one is in progress
+    execute_run  applies the stored decisions one case at a time; can be stopped and started
+                 again: a decision is marked executed in the same transaction as its letter, and
+                 the database refuses a second letter of the same level for a case
+    preview_run  the decisions without storing anything (``--dry-run``, the UI's preview)
+
+The command line, the web workspace and the schedule all call these functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mahnwerk.cases.models import CaseNote, DebtCase, EventKind, NoteVisibility
+from mahnwerk.cases.services import change_case
+from mahnwerk.cases.states import REORDER_STATES, CaseState
+from mahnwerk.dunning import letters, offers, outbox, selectors
+from mahnwerk.dunning.decide import CaseFacts, Decision, PolicyRules, decide
+from mahnwerk.dunning.models import (
+    Action,
+    DirectSelection,
+    DunningPolicy,
+    DunningRun,
+    Letter,
+    RunDecision,
+    RunState,
+    VendorTask,
+)
+from mahnwerk.intake.models import Product
+
+
+class RunError(Exception):
+    """A run that may not start or go on; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Planned:
+    facts: CaseFacts
+    decision: Decision
+
+
+class _Policies:
+    """Each vendor's policy and its rules, looked up once per run."""
+
+    def __init__(self) -> None:
+        self.default = selectors.default_policy()
+        self.by_vendor = {p.vendor_id: p for p in
+                          DunningPolicy.objects.filter(vendor__isnull=False)
+                          .prefetch_related("levels")}
+        self._rules: dict[int, PolicyRules] = {}
+
+    def policy(self, vendor_id: str) -> DunningPolicy:
+        return self.by_vendor.get(vendor_id, self.default)
+
+    def rules(self, vendor_id: str) -> PolicyRules:
+        policy = self.policy(vendor_id)
+        if policy.pk not in self._rules:
+            self._rules[policy.pk] = selectors.rules_of(policy)
+        return self._rules[policy.pk]
+
+
+def plan(*, as_of: date, vendor_id: str | None = None) -> Iterable[Planned]:
+    """Decide every case a run looks at; reads, never writes."""
+    policies = _Policies()
+    for facts in selectors.run_facts(vendor_id=vendor_id):
+        yield Planned(facts, decide(facts, policies.rules(facts.vendor_id), as_of))
+
+
+def preview_run(*, as_of: date, vendor_id: str | None = None) -> list[Planned]:
+    return list(plan(as_of=as_of, vendor_id=vendor_id))
+
+
+def _check_date(as_of: date) -> None:
+    latest = selectors.latest_run()
+    if latest is not None and latest.state != RunState.DISCARDED and as_of < latest.as_of:
+        raise RunError(_("A run as of %(as_of)s would go back in time: run #%(run)d was as of "
+                         "%(latest)s. Choose %(latest)s or later.")
+                       % {"as_of": as_of.isoformat(), "run": latest.pk,
+                          "latest": latest.as_of.isoformat()})
+
+
+def start_run(*, as_of: date, actor: str, vendor_id: str | None = None,
+              user: AbstractBaseUser | None = None) -> DunningRun:
+    """Decide and store the decisions of a new run (state ``decided``)."""
+    _check_date(as_of)
+    try:
+        with transaction.atomic():
+            run = DunningRun.objects.create(
+                as_of=as_of, vendor_id=vendor_id, started_by=actor,
+                user=user if user is not None and user.is_authenticated else None)
+    except IntegrityError:
+        active = selectors.active_run()
+        raise RunError(
+            _("Run #%(run)d (as of %(as_of)s, state: %(state)s) is not finished; execute it "
+              "or discard it first.")
+            % {"run": active.pk if active else 0,
+               "as_of": active.as_of.isoformat() if active else "?",
+               "state": active.get_state_display() if active else "?"}) from None
+    with transaction.atomic():
+        batch: list[RunDecision] = []
+        for planned in plan(as_of=as_of, vendor_id=vendor_id):
+            batch.append(RunDecision(run=run, case_id=planned.facts.case_id,
+                                     action=planned.decision.action,
+                                     level=planned.decision.level,
+                                     reason=planned.decision.reason[:500]))
+            if len(batch) >= 2000:
+                RunDecision.objects.bulk_create(batch)
+                batch = []
+        RunDecision.objects.bulk_create(batch)
+        run.counts = selectors.run_counts(run=run)
+        run.save(update_fields=["counts"])
+    return run
+
+
+def discard_run(*, run: DunningRun, actor: str) -> None:
+    """Give up a decided run that was not executed, so that another can start."""
+    if run.state != RunState.DECIDED:
+        raise RunError(_("Run #%(run)d has started executing; resume it instead.")
+                       % {"run": run.pk})
+    run.state = RunState.DISCARDED
+    run.lock = None
+    run.finished_at = timezone.now()
+    run.save(update_fields=["state", "lock", "finished_at"])
+
+
+def execute_run(*, run: DunningRun, actor: str, user: AbstractBaseUser | None = None,
+                progress: Callable[[int, int], None] | None = None,
+                stop_after: int | None = None) -> dict[str, int]:
+    """Apply the run's decisions not yet executed, each case in its own transaction.
+
+    ``stop_after`` stops after that many cases (as a crash would); calling again resumes.
+    """
+    if run.state in (RunState.DONE, RunState.DISCARDED):
+        raise RunError(_("Run #%(run)d is %(state)s; start a new run.")
+                       % {"run": run.pk, "state": run.get_state_display()})
+    if run.state == RunState.DECIDED:
+        run.state = RunState.EXECUTING
+        run.executed_at = timezone.now()
+        run.save(update_fields=["state", "executed_at"])
+    policies = _Policies()
+    pending = list(run.decisions.filter(executed_at__isnull=True).order_by("id")
+                   .values_list("id", flat=True))
+    for done, decision_id in enumerate(pending):
+        if stop_after is not None and done >= stop_after:
+            return selectors.run_counts(run=run)
+        decision = RunDecision.objects.select_related("case", "case__vendor").get(
+            pk=decision_id)
+        _execute_one(run=run, decision=decision, policies=policies, actor=actor, user=user)
+        if progress:
+            progress(done + 1, len(pending))
+    _vendor_tasks(run=run)
+    run.state = RunState.DONE
+    run.lock = None
+    run.finished_at = timezone.now()
+    run.counts = selectors.run_counts(run=run)
+    run.save(update_fields=["state", "lock", "finished_at", "counts"])
+    return run.counts
+
+
+def _execute_one(*, run: DunningRun, decision: RunDecision, policies: _Policies, actor: str,
+                 user: AbstractBaseUser | None) -> None:
+    with transaction.atomic():
+        case = DebtCase.objects.select_for_update().select_related(
+            "order", "order__product", "vendor").get(pk=decision.case_id)
+        if decision.action == Action.SEND:
+            outcome = _send(run=run, case=case, level=decision.level or 1,
+                            policy=policies.policy(case.vendor_id), actor=actor, user=user)
+        elif decision.action == Action.EXCLUDE:
+            outcome = _exclude(case=case, reason=decision.reason, actor=actor, user=user)
+        elif decision.action == Action.ESCALATE:
+            outcome = _escalate(case=case, reason=decision.reason, actor=actor, user=user)
+        elif decision.action == Action.HOLD:
+            outcome = _("vendor asked to attach the dunning account")
+        else:
+            outcome = ""
+        decision.executed_at = timezone.now()
+        decision.outcome = outcome[:500]
+        decision.save(update_fields=["executed_at", "outcome"])
+
+
+def _send(*, run: DunningRun, case: DebtCase, level: int, policy: DunningPolicy, actor: str,
+          user: AbstractBaseUser | None) -> str:
+    if case.state not in (CaseState.OPEN, CaseState.DUNNING):
+        return _("not sent: the case is now %(state)s") % {"state": case.get_state_display()}
+    if Letter.objects.filter(case=case, level=level).exists():
+        return _("not sent: letter %(level)d went out before") % {"level": level}
+    link = offers.offer_link(case=case, token=offers.make_token(case=case))
+    composed = letters.compose(case=case, level=level, letter_date=run.as_of, policy=policy,
+                               offer_link=link)
+    letter = Letter.objects.create(
+        case=case, level=level, run=run, letter_date=composed.letter_date,
+        deadline=composed.deadline, language=composed.language, principal=composed.principal,
+        fees=composed.fees, interest=composed.interest, currency=composed.currency,
+        offer_link=link, subject=composed.subject, body_html=composed.body_html,
+        body_text=composed.body_text)
+    message = outbox.enqueue(letter=letter)
+    field = "first_dunning_letter" if level == 1 else "second_dunning_letter"
+    change_case(case=case, actor=actor, user=user, kind=EventKind.LETTER,
+                to_state=CaseState.DUNNING,
+                changes={field: run.as_of, "offer_link": link, "pursue": True},
+                reason=_("Letter %(level)d (run #%(run)d) to %(to)s.") % {
+                    "level": level, "run": run.pk,
+                    "to": message.to_address or _("the print queue")})
+    return _("letter %(level)d queued (%(channel)s)") % {
+        "level": level, "channel": message.get_channel_display()}
+
+
+def _exclude(*, case: DebtCase, reason: str, actor: str, user: AbstractBaseUser | None) -> str:
+    if case.state in REORDER_STATES:
+        change_case(case=case, actor=actor, user=user, kind=EventKind.REORDERED,
+                    to_state=CaseState.REOPENED, changes={"pursue": False}, reason=reason)
+        CaseNote.objects.create(case=case, visibility=NoteVisibility.INTERNAL,
+                                text=reason[:1].upper() + reason[1:] + ".", author=actor,
+                                created_at=timezone.now())
+        return _("marked grey")
+    if case.pursue:
+        change_case(case=case, actor=actor, user=user, kind=EventKind.REORDERED,
+                    changes={"pursue": False}, reason=reason)
+    return _("excluded (grey)")
+
+
+def _escalate(*, case: DebtCase, reason: str, actor: str, user: AbstractBaseUser | None
+              ) -> str:
+    if case.state != CaseState.DUNNING:
+        return _("not escalated: the case is now %(state)s") % {
+            "state": case.get_state_display()}
+    direct = case.vendor.collection_mode == "direct"
+    target = CaseState.APPROVED if direct else CaseState.ON_HOLD
+    change_case(case=case, actor=actor, user=user, kind=EventKind.COLLECTION, to_state=target,
+                reason=_("Escalated to collection: %(reason)s.") % {"reason": reason})
+    return _("to the collection list (%(state)s)") % {"state": CaseState(target).label}
+
+
+def _vendor_tasks(*, run: DunningRun) -> None:
+    """One task per vendor listing every product that lacks the dunning account (read from
+    the stored decisions, so a resumed run lists them all too)."""
+    held: dict[str, set[str]] = defaultdict(set)
+    for vendor_id, product_id in run.decisions.filter(action=Action.HOLD).values_list(
+            "case__vendor_id", "case__order__product_id"):
+        held[vendor_id].add(product_id)
+    for vendor_id, product_ids in held.items():
+        products = list(Product.objects.filter(pk__in=product_ids).order_by("name"))
+        task, _created = VendorTask.objects.get_or_create(
+            vendor_id=vendor_id, run=run,
+            defaults={"text": _("Please add \"MahnwesenCopeCart\" as telesales agent with 0 %% "
+                                "and 0 EUR commission to these products, so that we can send "
+                                "payment links: %(products)s")
+                      % {"products": ", ".join(p.name for p in products)}})
+        task.products.add(*products)
+
+
+def run_month(*, as_of: date, actor: str, vendor_id: str | None = None,
+              user: AbstractBaseUser | None = None) -> DunningRun:
+    """Decide and execute a run in one go (the schedule, and the CLI without --dry-run)."""
+    run = start_run(as_of=as_of, actor=actor, vendor_id=vendor_id, user=user)
+    execute_run(run=run, actor=actor, user=user)
+    run.refresh_from_db()
+    return run
+
+
+def resume_run(*, run_id: int, actor: str) -> DunningRun:
+    run = DunningRun.objects.filter(pk=run_id).first()
+    if run is None:
+        raise RunError(_("There is no run #%(run)d.") % {"run": run_id})
+    execute_run(run=run, actor=actor)
+    run.refresh_from_db()
+    return run
+
+
+def scheduled_run(*, today: date | None = None) -> DunningRun | None:
+    """The monthly run of the schedule: on the default policy's run day, once a month."""
+    today = today or timezone.localdate()
+    policy = selectors.default_policy()
+    if today.day != policy.run_day:
+        return None
+    latest = selectors.latest_run()
+    if latest is not None and (latest.as_of.year, latest.as_of.month) == (today.year,
+                                                                       today.month):
+        return None
+    return run_month(as_of=today, actor="schedule")
+
+
+# -- Direct-collection vendors (process.md section 4, "Important!") ---------------------------
+
+
+def direct_candidates(*, vendor_id: str, as_of: date) -> list[Planned]:
+    """The cases of a direct-collection vendor that a run as of ``as_of`` would dun if marked."""
+    result = []
+    policies = _Policies()
+    for planned in plan(as_of=as_of, vendor_id=vendor_id):
+        if planned.facts.collection_mode != "direct":
+            continue
+        marked = dataclasses.replace(planned.facts, direct_choice=True)
+        if decide(marked, policies.rules(vendor_id), as_of).action in (Action.SEND,
+                                                                      Action.ESCALATE):
+            result.append(planned)
+    return result
+
+
+@transaction.atomic
+def request_direct_selection(*, vendor_id: str, as_of: date) -> list[DirectSelection]:
+    """Put the orders a run would dun before the vendor; unmarked ones are not pursued."""
+    selections = []
+    for planned in direct_candidates(vendor_id=vendor_id, as_of=as_of):
+        selection, _created = DirectSelection.objects.get_or_create(
+            case_id=planned.facts.case_id, defaults={"vendor_id": vendor_id})
+        selections.append(selection)
+    return selections
+
+
+@transaction.atomic
+def answer_direct_selection(*, vendor_id: str, choices: dict[str, bool], actor: str
+                            ) -> int:
+    """Record a direct-collection vendor's marks (order id -> pursue); returns how many."""
+    selections = {s.case.order_id: s for s in DirectSelection.objects.select_related("case")
+                  .filter(vendor_id=vendor_id, case__order_id__in=list(choices))}
+    unknown = sorted(set(choices) - set(selections))
+    if unknown:
+        raise RunError(_("These orders were not on your list: %(orders)s")
+                       % {"orders": ", ".join(unknown)})
+    now = timezone.now()
+    for order_id, pursue in choices.items():
+        selection = selections[order_id]
+        selection.pursue = pursue
+        selection.answered_at = now
+        selection.answered_by = actor
+        selection.save(update_fields=["pursue", "answered_at", "answered_by"])
+    return len(choices)
