@@ -175,9 +175,13 @@ def _decode(raw: bytes, name: str, report: FileReport) -> str | None:
 def check_file(path: Path) -> FileReport:
     """Every problem of a handover file, with line, column, value and the fix where certain;
     ``fixed_rows`` holds the rows as they should be where every fix was certain."""
-    name = path.name
+    return check_bytes(path.read_bytes(), name=path.name)
+
+
+def check_bytes(data: bytes, *, name: str) -> FileReport:
+    """``check_file`` for a file's content (the export checks what it is about to write)."""
     report = FileReport(file=name)
-    text = _decode(path.read_bytes(), name, report)
+    text = _decode(data, name, report)
     if text is None:
         return report
     if not text.strip():
@@ -231,7 +235,7 @@ def check_file(path: Path) -> FileReport:
         _check_row(name, line, row, fixed, report, seen_orders)
         vendors.add(fixed["vendor_id"])
         report.fixed_rows.append([fixed[h] for h in HEADER])
-    stem = path.stem
+    stem = Path(name).stem
     if len(vendors) > 1:
         report.problems.append(FileProblem(
             name, 0, "vendor_id", ", ".join(sorted(vendors)),

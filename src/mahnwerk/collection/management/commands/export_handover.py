@@ -1,0 +1,48 @@
+"""``mahnwerk export-handover --vendor ID --out DIR [--partner NAME]``"""
+
+import getpass
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+
+from mahnwerk.collection import services
+from mahnwerk.collection.models import CollectionPartner
+
+
+class Command(BaseCommand):
+    help = _("Write a vendor's handover file <vendor_id>.csv for the collection agency and "
+             "hand over its approved cases.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--vendor", required=True)
+        parser.add_argument("--out", required=True, type=Path)
+        parser.add_argument("--partner", help=_("the partner's name (default: the domestic "
+                                                "collection partner)"))
+        parser.add_argument("--as", dest="actor", default=None)
+
+    def handle(self, *args, vendor, out, partner, actor, **options):
+        chosen = None
+        if partner:
+            chosen = CollectionPartner.objects.filter(name=partner).first()
+            if chosen is None:
+                names = ", ".join(CollectionPartner.objects.values_list("name", flat=True))
+                raise CommandError(_("There is no partner %(name)s; known: %(names)s")
+                                   % {"name": partner, "names": names})
+        try:
+            result = services.export_handover(vendor_id=vendor, partner=chosen,
+                                              actor=f"cli:{actor or getpass.getuser()}")
+        except services.HandoverError as exc:
+            raise CommandError(str(exc)) from None
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / result.handover.file_name
+        target.write_bytes(result.handover.content)
+        for order_id, problems in result.held_back.items():
+            self.stderr.write(_("%(order)s held back: %(problems)s")
+                              % {"order": order_id, "problems": "; ".join(problems)})
+        self.stdout.write(_("%(file)s written: %(rows)d rows, %(count)d cases handed over to "
+                            "%(partner)s (export #%(id)d, SHA-256 %(sha)s).")
+                          % {"file": target, "rows": result.handover.rows,
+                             "count": len(result.handed_over),
+                             "partner": result.handover.partner,
+                             "id": result.handover.pk, "sha": result.handover.sha256[:12]})
