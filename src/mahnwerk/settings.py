@@ -128,3 +128,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("MAHNWERK_LOG_LEVEL", default="WARNING")},
 }
+
+# The vendor's approval before collection (docs/operations.md).
+MAHNWERK_APPROVAL_REMINDER_DAYS = env.int("MAHNWERK_APPROVAL_REMINDER_DAYS", default=7)
+MAHNWERK_APPROVAL_ESCALATION_DAYS = env.int("MAHNWERK_APPROVAL_ESCALATION_DAYS", default=7)
+MAHNWERK_APPROVAL_LINK_DAYS = env.int("MAHNWERK_APPROVAL_LINK_DAYS", default=30)
+MAHNWERK_SITE_URL = env.str("MAHNWERK_SITE_URL", default="http://127.0.0.1:8000")

@@ -88,7 +88,8 @@ def change_cases(*, items: Sequence[CaseChange], actor: str,
             if old != value:
                 diff[name] = [_json(old), _json(value)]
                 setattr(case, name, value)
-        if not diff and item.kind not in (EventKind.NOTE, EventKind.LETTER):
+        if not diff and item.kind not in (EventKind.NOTE, EventKind.LETTER,
+                                          EventKind.COLLECTION):
             continue
         if "state" in diff:
             moved.append((case, from_state, case.state))

@@ -5,3 +5,24 @@ from django.utils.translation import gettext_lazy as _
 class CollectionConfig(AppConfig):
     name = "mahnwerk.collection"
     verbose_name = _("Collection")
+
+    def ready(self) -> None:
+        # Support records a vendor's decision that came by mail or chat from the command line,
+        # through the same service as the portal and the signed links.
+        from mahnwerk.cases.actions import ACTIONS, Action
+        from mahnwerk.collection.approvals import ApprovalError, decide_approval
+
+        def run(approve):
+            def act(*, case, reason, actor, shared):
+                try:
+                    decide_approval(case=case, approve=approve, actor=actor, reason=reason)
+                except ApprovalError as exc:
+                    from mahnwerk.cases.services import CaseError
+
+                    raise CaseError(str(exc)) from None
+            return act
+
+        ACTIONS["approve"] = Action(run=run(True), done=_("Case %(order)s approved for "
+                                                          "collection."))
+        ACTIONS["cancel"] = Action(run=run(False), done=_("Case %(order)s cancelled at the "
+                                                          "vendor's wish."))

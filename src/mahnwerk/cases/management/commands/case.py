@@ -6,43 +6,14 @@ service; to add one, add an entry to ``ACTIONS``.
 
 import getpass
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from mahnwerk.cases import display, services
+from mahnwerk.cases.actions import ACTIONS
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.selectors import case_to_dict, get_case, notes, timeline
-
-
-@dataclass(frozen=True)
-class Action:
-    #: run(case=..., reason=..., actor=..., shared=...) calls one service of cases.services.
-    run: Callable[..., object]
-    #: What is printed afterwards; %(order)s is the order id.
-    done: Any
-    #: Whether --shared means something for this action.
-    takes_shared: bool = False
-
-
-ACTIONS: dict[str, Action] = {
-    "block": Action(
-        run=lambda *, case, reason, actor, shared: services.block_case(
-            case=case, reason=reason, actor=actor),
-        done=gettext_lazy("Case %(order)s blocked.")),
-    "unblock": Action(
-        run=lambda *, case, reason, actor, shared: services.unblock_case(
-            case=case, reason=reason, actor=actor),
-        done=gettext_lazy("Case %(order)s unblocked.")),
-    "note": Action(
-        run=lambda *, case, reason, actor, shared: services.add_note(
-            case=case, text=reason, actor=actor, shared=shared),
-        done=gettext_lazy("Note added to case %(order)s."), takes_shared=True),
-}
 
 
 def os_user() -> str:

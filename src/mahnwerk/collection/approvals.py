@@ -1,0 +1,215 @@
+"""The vendor's approval ("Freigabe") before a case goes to collection.
+
+Escalated cases of vendors with collection_mode = approval wait in state on_hold. Each vendor
+gets one request listing all its waiting cases, by e-mail with signed links (approve / cancel)
+and in the vendor portal. No answer within ``MAHNWERK_APPROVAL_REMINDER_DAYS`` sends a reminder;
+no answer ``MAHNWERK_APPROVAL_ESCALATION_DAYS`` after that escalates to the vendor's
+relationship manager, who writes to the vendor's chat group (the escalation channel). Every step
+is on the cases' timelines. Support records a decision that came by mail or chat with
+``mahnwerk case ORDER approve|cancel --reason``: the same ``decide_approval`` as the portal and
+the links.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mahnwerk.cases.models import DebtCase, EventKind
+from mahnwerk.cases.services import CaseChange, change_case, change_cases
+from mahnwerk.cases.states import CaseState
+from mahnwerk.collection import selectors
+from mahnwerk.collection.models import ApprovalRequest
+from mahnwerk.intake.models import Vendor
+
+SALT = "mahnwerk.collection.approval"
+APPROVE, CANCEL = "approve", "cancel"
+
+
+class ApprovalError(Exception):
+    """A decision that cannot be taken; the message says why, for the vendor or support."""
+
+
+def decide_approval(*, case: DebtCase, approve: bool, actor: str, reason: str = "",
+                    user: AbstractBaseUser | None = None) -> None:
+    """Approve a waiting case for collection, or cancel it at the vendor's wish."""
+    case.refresh_from_db()
+    if case.state == CaseState.BLOCKED:
+        raise ApprovalError(
+            _("Order %(order)s was blocked by support in the meantime (%(reason)s); the block "
+              "wins and nothing was changed. Support will get in touch.")
+            % {"order": case.order_id, "reason": case.block_reason})
+    if case.state != CaseState.ON_HOLD:
+        raise ApprovalError(_("Order %(order)s is no longer waiting for a decision (now: "
+                              "%(state)s).") % {"order": case.order_id,
+                                                "state": case.get_state_display()})
+    if approve:
+        text = _("Approved for collection by %(who)s.") % {"who": actor}
+    else:
+        text = _("Cancellation requested by %(who)s; the case leaves the list.") % {"who": actor}
+    if reason:
+        text = f"{text} {reason}"
+    with transaction.atomic():
+        change_case(case=case, actor=actor, user=user, kind=EventKind.COLLECTION,
+                    to_state=CaseState.APPROVED if approve else CaseState.CANCELED,
+                    reason=text)
+        for request in case.approval_requests.filter(closed_at__isnull=True):
+            if not request.cases.filter(state=CaseState.ON_HOLD).exists():
+                request.closed_at = timezone.now()
+                request.save(update_fields=["closed_at"])
+
+
+# -- Signed links -----------------------------------------------------------------------------
+
+
+def make_link_token(*, case: DebtCase, action: str) -> str:
+    return signing.TimestampSigner(salt=SALT).sign_object(
+        {"case": case.pk, "vendor": case.vendor_id, "action": action}, compress=True)
+
+
+@dataclass(frozen=True)
+class LinkDecision:
+    case: DebtCase
+    action: str
+
+
+def read_link_token(*, token: str, vendor_id: str | None = None) -> LinkDecision:
+    """The case and action of a signed link; refuses a tampered, expired or used link and a
+    link of another vendor (``vendor_id``: the logged-in vendor, if any)."""
+    max_age = settings.MAHNWERK_APPROVAL_LINK_DAYS * 86400
+    try:
+        data = signing.TimestampSigner(salt=SALT).unsign_object(token, max_age=max_age)
+    except signing.SignatureExpired:
+        raise ApprovalError(_("This link has expired. Please decide in the vendor portal or "
+                              "answer our e-mail.")) from None
+    except signing.BadSignature:
+        raise ApprovalError(_("This link is not valid. Please use it exactly as it was sent."
+                              )) from None
+    case = DebtCase.objects.select_related("order", "vendor").filter(pk=data.get("case")).first()
+    if case is None or case.vendor_id != data.get("vendor") or data.get("action") not in (
+            APPROVE, CANCEL):
+        raise ApprovalError(_("This link is not valid."))
+    if vendor_id is not None and vendor_id != case.vendor_id:
+        raise ApprovalError(_("This link belongs to another vendor."))
+    if case.state != CaseState.ON_HOLD and case.state != CaseState.BLOCKED:
+        raise ApprovalError(_("This link was used already: order %(order)s is %(state)s.")
+                            % {"order": case.order_id, "state": case.get_state_display()})
+    return LinkDecision(case=case, action=data["action"])
+
+
+def link_url(*, case: DebtCase, action: str) -> str:
+    return (settings.MAHNWERK_SITE_URL.rstrip("/") + "/freigabe/"
+            + make_link_token(case=case, action=action) + "/")
+
+
+# -- Requests, reminders, escalation --------------------------------------------------------
+
+
+def _mail_vendor(*, vendor: Vendor, cases: list[DebtCase], reminder: bool) -> None:
+    lines = []
+    for case in cases:
+        lines.append(_("Order %(order)s, %(buyer)s, %(product)s, open %(amount)s %(currency)s\n"
+                       "  approve: %(approve)s\n  cancel:  %(cancel)s") % {
+            "order": case.order_id,
+            "buyer": f"{case.order.buyer_first_name} {case.order.buyer_last_name}".strip(),
+            "product": case.order.product.name, "amount": case.open_amount,
+            "currency": case.currency, "approve": link_url(case=case, action=APPROVE),
+            "cancel": link_url(case=case, action=CANCEL)})
+    subject = (_("Reminder: approval for collection") if reminder
+               else _("Your approval for collection"))
+    body = _("Hello %(vendor)s,\n\nthese buyers received two dunning letters and did not pay. "
+             "May we hand them to the collection agency? Please approve or cancel each order "
+             "(also possible in the vendor portal: %(portal)s).\n\n%(cases)s\n") % {
+        "vendor": vendor.name, "portal": settings.MAHNWERK_SITE_URL.rstrip("/") + "/portal/",
+        "cases": "\n\n".join(lines)}
+    transaction.on_commit(lambda: send_mail(subject, body, None, [vendor.email],
+                                            fail_silently=False))
+
+
+def request_approvals(*, actor: str, now: datetime | None = None) -> list[ApprovalRequest]:
+    """Ask each vendor once about all its waiting cases that no open request lists yet."""
+    now = now or timezone.now()
+    asked = set(ApprovalRequest.objects.filter(closed_at__isnull=True)
+                .values_list("cases", flat=True))
+    by_vendor: dict[str, list[DebtCase]] = {}
+    for case in selectors.approval_list().filter(vendor__collection_mode="approval"):
+        if case.pk not in asked:
+            by_vendor.setdefault(case.vendor_id, []).append(case)
+    requests = []
+    for cases in by_vendor.values():
+        vendor = cases[0].vendor
+        with transaction.atomic():
+            request = ApprovalRequest.objects.create(vendor=vendor, sent_at=now)
+            request.cases.add(*cases)
+            change_cases(items=[CaseChange(
+                case=case, kind=EventKind.COLLECTION,
+                reason=_("Approval asked of %(vendor)s (%(email)s).") % {
+                    "vendor": vendor.name, "email": vendor.email}) for case in cases],
+                actor=actor)
+            _mail_vendor(vendor=vendor, cases=cases, reminder=False)
+        requests.append(request)
+    return requests
+
+
+def follow_up_approvals(*, actor: str = "schedule", now: datetime | None = None
+                        ) -> dict[str, int]:
+    """Remind vendors who did not answer; then escalate to their relationship manager."""
+    now = now or timezone.now()
+    remind = timedelta(days=settings.MAHNWERK_APPROVAL_REMINDER_DAYS)
+    escalate = timedelta(days=settings.MAHNWERK_APPROVAL_ESCALATION_DAYS)
+    counts = {"reminded": 0, "escalated": 0}
+    for request in ApprovalRequest.objects.filter(closed_at__isnull=True).select_related(
+            "vendor"):
+        waiting = list(request.cases.filter(state=CaseState.ON_HOLD)
+                       .select_related("order", "order__product"))
+        if not waiting:
+            request.closed_at = now
+            request.save(update_fields=["closed_at"])
+            continue
+        vendor = request.vendor
+        if request.reminded_at is None and now - request.sent_at >= remind:
+            with transaction.atomic():
+                request.reminded_at = now
+                request.save(update_fields=["reminded_at"])
+                change_cases(items=[CaseChange(case=c, kind=EventKind.COLLECTION, reason=_(
+                    "No answer from %(vendor)s; reminder sent.") % {"vendor": vendor.name})
+                    for c in waiting], actor=actor)
+                _mail_vendor(vendor=vendor, cases=waiting, reminder=True)
+            counts["reminded"] += 1
+        elif (request.reminded_at is not None and request.escalated_at is None
+              and now - request.reminded_at >= escalate):
+            with transaction.atomic():
+                request.escalated_at = now
+                request.save(update_fields=["escalated_at"])
+                change_cases(items=[CaseChange(case=c, kind=EventKind.COLLECTION, reason=_(
+                    "Still no answer: escalated to relationship manager %(manager)s, to write "
+                    "to the vendor in %(channel)s.") % {
+                        "manager": vendor.relationship_manager or _("(none set)"),
+                        "channel": vendor.escalation_channel or _("(no channel set)")})
+                    for c in waiting], actor=actor)
+            counts["escalated"] += 1
+    return counts
+
+
+def escalation_status(*, case: DebtCase) -> str:
+    """Column M of the old list: where the vendor's answer stands."""
+    request = case.approval_requests.order_by("-sent_at").first()
+    if request is None:
+        return ""
+    if request.escalated_at:
+        return _("escalated to %(manager)s (%(channel)s) on %(date)s") % {
+            "manager": request.vendor.relationship_manager or "-",
+            "channel": request.vendor.escalation_channel or "-",
+            "date": timezone.localtime(request.escalated_at).date().isoformat()}
+    if request.reminded_at:
+        return _("reminded on %(date)s") % {
+            "date": timezone.localtime(request.reminded_at).date().isoformat()}
+    return _("asked on %(date)s") % {"date": timezone.localtime(request.sent_at).date().isoformat()}
