@@ -34,7 +34,8 @@ def vendor():
                          escalation_channel="WhatsApp: Sonnenschein")
 
 
-def test_one_request_per_vendor_lists_all_its_waiting_cases(vendor, django_capture_on_commit_callbacks):
+def test_one_request_per_vendor_lists_all_its_waiting_cases(
+        vendor, django_capture_on_commit_callbacks):
     first, second = waiting(vendor), waiting(vendor)
     with django_capture_on_commit_callbacks(execute=True):
         requests = approvals.request_approvals(actor="schedule")
