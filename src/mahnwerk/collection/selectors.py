@@ -39,13 +39,22 @@ def collection_list(*, vendor_id: str | None = None) -> QuerySet[DebtCase]:
 def partner_for(*, case: DebtCase, rules: list[RoutingRule] | None = None
                 ) -> CollectionPartner | None:
     """The partner of the first routing rule that matches the case."""
-    rules = rules if rules is not None else list(
-        RoutingRule.objects.select_related("partner").filter(partner__active=True))
-    country = (case.order.country or settings.MAHNWERK_DEFAULT_COUNTRY).upper()
+    rules = rules if rules is not None else active_rules()
+    return route(rules=rules, vendor_id=case.vendor_id, country=case.order.country,
+                 trigger=case.trigger)
+
+
+def active_rules() -> list[RoutingRule]:
+    return list(RoutingRule.objects.select_related("partner").filter(partner__active=True))
+
+
+def route(*, rules: list[RoutingRule], vendor_id: str, country: str, trigger: str
+          ) -> CollectionPartner | None:
+    country = (country or settings.MAHNWERK_DEFAULT_COUNTRY).upper()
     for rule in rules:
-        if rule.vendor_id and rule.vendor_id != case.vendor_id:
+        if rule.vendor_id and rule.vendor_id != vendor_id:
             continue
-        if rule.trigger and rule.trigger != case.trigger:
+        if rule.trigger and rule.trigger != trigger:
             continue
         wanted = rule.buyer_country.upper()
         if wanted.startswith("!") and country == wanted[1:]:

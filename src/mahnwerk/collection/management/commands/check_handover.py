@@ -28,7 +28,7 @@ class Command(BaseCommand):
         for path in files:
             if not path.exists():
                 raise CommandError(_("%(file)s: no such file.") % {"file": path})
-            report = check_file(path)
+            report = check_file(path, collect_fixed=fix)
             for problem in report.problems:
                 self.stdout.write(str(problem))
             if report.ok:
