@@ -21,10 +21,12 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Sum
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mahnwerk.cases.models import DebtCase, EventKind
-from mahnwerk.cases.services import add_note, change_case
+from mahnwerk import bulk
+from mahnwerk.cases.models import CaseNote, DebtCase, EventKind, NoteVisibility
+from mahnwerk.cases.services import CaseChange, change_cases
 from mahnwerk.collection.models import (
     AgencyReport,
     CollectionPartner,
@@ -52,6 +54,11 @@ class ReportResult:
     already_imported: bool = False
     applied: int = 0
     problems: list[tuple[int, str, str]] = field(default_factory=list)  # line, order, reason
+    rejected: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def reject(self, line: int, values: dict[str, Any], problem: str) -> None:
+        self.problems.append((line, values.get("order_id", ""), problem))
+        self.rejected.append((line, values.get("order_id", ""), problem, values))
 
 
 def _date(value: str, fmt: str) -> date:
@@ -101,26 +108,38 @@ def import_report(*, path: Path, partner: CollectionPartner, actor: str) -> Repo
                                              sha256=digest, created_by=actor)
         result = ReportResult(report=report)
         seen: dict[str, int] = {}
+        batch: list[tuple[int, dict[str, Any]]] = []
         for raw in reader:
-            line = reader.line_num
             report.rows += 1
-            row = {c: (raw.get(mapping[c]) or "").strip() for c in COLUMNS}
-            problem = _apply_row(row=row, line=line, partner=partner, report=report,
-                                 actor=actor, seen=seen)
-            if problem:
-                result.problems.append((line, row["order_id"], problem))
-                ReportRow.objects.create(report=report, line=line, order_id=row["order_id"],
-                                         values=row, problem=problem[:500])
-            else:
-                result.applied += 1
+            batch.append((reader.line_num, {c: (raw.get(mapping[c]) or "").strip()
+                                            for c in COLUMNS}))
+            if len(batch) >= 900:
+                _apply_batch(batch, partner=partner, report=report, actor=actor, seen=seen,
+                             result=result)
+                batch = []
+        _apply_batch(batch, partner=partner, report=report, actor=actor, seen=seen,
+                     result=result)
+        ReportRow.objects.bulk_create([
+            ReportRow(report=report, line=line, order_id=order_id, values=values,
+                      problem=problem[:500])
+            for line, order_id, problem, values in result.rejected])
         report.applied = result.applied
         report.save(update_fields=["rows", "applied"])
     return result
 
 
-def _apply_row(*, row: dict[str, Any], line: int, partner: CollectionPartner,
-               report: AgencyReport, actor: str, seen: dict[str, int]) -> str:
-    """Apply one row; return why it cannot be applied (empty when it was)."""
+@dataclass
+class _Row:
+    line: int
+    values: dict[str, Any]
+    taken: date
+    collected: Decimal
+    collected_on: date | None
+
+
+def _read_row(line: int, row: dict[str, Any], partner: CollectionPartner,
+              seen: dict[str, int]) -> _Row | str:
+    """The row's values, or why it cannot be read."""
     order_id = row["order_id"]
     if not order_id:
         return _("no order id")
@@ -141,45 +160,97 @@ def _apply_row(*, row: dict[str, Any], line: int, partner: CollectionPartner,
     except ValueError as exc:
         return _("collected_amount %(value)s: %(reason)s") % {
             "value": row["collected_amount"], "reason": exc}
-    case = DebtCase.objects.select_related("order", "vendor").filter(order_id=order_id).first()
+    return _Row(line=line, values=row, taken=taken, collected=collected,
+                collected_on=collected_on)
+
+
+def _apply_batch(batch: list[tuple[int, dict[str, Any]]], *, partner: CollectionPartner,
+                 report: AgencyReport, actor: str, seen: dict[str, int],
+                 result: ReportResult) -> None:
+    """Apply up to 900 rows with a handful of queries, whatever their number."""
+    readable: list[_Row] = []
+    for line, values in batch:
+        row = _read_row(line, values, partner, seen)
+        if isinstance(row, str):
+            result.reject(line, values, row)
+        else:
+            readable.append(row)
+    orders = [r.values["order_id"] for r in readable]
+    cases = {c.order_id: c for c in DebtCase.objects.select_related("vendor")
+             .filter(order_id__in=orders)}
+    handed = set(HandoverItem.objects.filter(
+        case__order_id__in=orders, handed_over=True, handover__partner=partner)
+        .values_list("case__order_id", flat=True))
+    booked = dict(Payment.objects.filter(order_id__in=orders, channel="agency",
+                                         payment_id__startswith=f"AG-{partner.pk}-")
+                  .values_list("order_id").annotate(total=Sum("amount")))
+    dated: list[CaseChange] = []
+    payments: list[dict[str, Any]] = []
+    invoices: list[dict[str, Any]] = []
+    comments: list[tuple[DebtCase, str]] = []
+    for row in readable:
+        order_id = row.values["order_id"]
+        case = cases.get(order_id)
+        problem = _row_problem(row, case, order_id in handed, booked.get(order_id), partner)
+        if problem:
+            result.reject(row.line, row.values, problem)
+            continue
+        new_money = row.collected - (booked.get(order_id) or Decimal("0"))
+        if case.incasso_date != row.taken:
+            dated.append(CaseChange(
+                case=case, kind=EventKind.COLLECTION, changes={"incasso_date": row.taken},
+                reason=_("Takeover by %(partner)s on %(date)s (file %(ref)s).") % {
+                    "partner": partner.name, "date": row.taken.isoformat(),
+                    "ref": row.values["agency_reference"] or "-"}))
+        if new_money > 0:
+            payments.append({
+                "payment_id": f"AG-{partner.pk}-{order_id}-{row.collected}",
+                "order_id": order_id, "amount": str(new_money), "currency": case.currency,
+                "paid_at": (row.collected_on or report.created_at.date()).isoformat(),
+                "channel": "agency"})
+            invoices.append({"vendor_id": case.vendor_id, "case_id": case.pk,
+                             "report_id": report.pk, "amount": new_money,
+                             "currency": case.currency, "collected_on": row.collected_on,
+                             "created_at": report.created_at})
+        if row.values["comment"]:
+            comments.append((case, _("%(partner)s (%(status)s): %(comment)s") % {
+                "partner": partner.name, "status": row.values["status"],
+                "comment": row.values["comment"]}))
+        result.applied += 1
+    change_cases(items=dated, actor=actor)
+    if payments:
+        feed = FEEDS["payments"]
+        records = []
+        for raw in payments:
+            record, problems = feed.parse(raw)
+            assert not problems, problems  # made here from checked values
+            records.append(record)
+        apply_records(feed=feed, records=records, actor=actor)
+    bulk.insert_rows(VendorInvoice, invoices)
+    if comments:
+        now = timezone.now()
+        bulk.insert_rows(CaseNote, [{"case_id": case.pk, "visibility": NoteVisibility.INTERNAL,
+                                     "text": text, "author": actor, "created_at": now}
+                                    for case, text in comments])
+        change_cases(items=[CaseChange(case=case, kind=EventKind.NOTE,
+                                       reason=_("Internal note: %(text)s") % {"text": text})
+                            for case, text in comments], actor=actor)
+
+
+def _row_problem(row: _Row, case: DebtCase | None, handed_over: bool, booked: Decimal | None,
+                 partner: CollectionPartner) -> str:
     if case is None:
         return _("unknown order")
-    if not HandoverItem.objects.filter(case=case, handed_over=True,
-                                       handover__partner=partner).exists():
+    if not handed_over:
         return _("this case was never handed over to %(partner)s") % {"partner": partner.name}
-    if case.second_dunning_letter and taken < case.second_dunning_letter:
+    if case.second_dunning_letter and row.taken < case.second_dunning_letter:
         return _("takeover date %(taken)s before the second letter of %(second)s") % {
-            "taken": taken.isoformat(), "second": case.second_dunning_letter.isoformat()}
-    booked = Payment.objects.filter(order_id=order_id, channel="agency",
-                                    payment_id__startswith=f"AG-{partner.pk}-"
-                                    ).aggregate(total=Sum("amount"))["total"] or Decimal("0")
-    new_money = collected - booked
+            "taken": row.taken.isoformat(), "second": case.second_dunning_letter.isoformat()}
+    new_money = row.collected - (booked or Decimal("0"))
     if new_money < 0:
         return _("the agency reports less (%(now)s) than it reported before (%(before)s)") % {
-            "now": collected, "before": booked}
+            "now": row.collected, "before": booked}
     if new_money > case.open_amount:
         return _("the collected amount exceeds the open amount of %(open)s %(currency)s") % {
             "open": case.open_amount, "currency": case.currency}
-    if case.incasso_date != taken:
-        change_case(case=case, actor=actor, kind=EventKind.COLLECTION,
-                    changes={"incasso_date": taken},
-                    reason=_("Takeover by %(partner)s on %(date)s (file %(ref)s).") % {
-                        "partner": partner.name, "date": taken.isoformat(),
-                        "ref": row["agency_reference"] or "-"})
-    if new_money > 0:
-        feed = FEEDS["payments"]
-        record, problems = feed.parse({
-            "payment_id": f"AG-{partner.pk}-{order_id}-{collected}", "order_id": order_id,
-            "amount": str(new_money), "currency": case.currency,
-            "paid_at": (collected_on or report.created_at.date()).isoformat(),
-            "channel": "agency"})
-        assert not problems, problems
-        apply_records(feed=feed, records=[record], actor=actor)
-        VendorInvoice.objects.create(vendor=case.vendor, case=case, report=report,
-                                     amount=new_money, currency=case.currency,
-                                     collected_on=collected_on)
-    if row["comment"]:
-        case.refresh_from_db()
-        add_note(case=case, actor=actor, text=_("%(partner)s (%(status)s): %(comment)s") % {
-            "partner": partner.name, "status": row["status"], "comment": row["comment"]})
     return ""
