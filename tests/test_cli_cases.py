@@ -181,7 +181,7 @@ def test_the_actor_is_the_login_name_unless_given(cases, monkeypatch):
     (("case", "O1", "unblock", "--reason", "x"), "O1"),  # not blocked
     (("case", "O1", "block", "--reason", "x", "--shared"), "--shared"),
     (("case", "O1", "--reason", "x"), "--reason"),
-    (("case", "O1", "approve", "--reason", "x"), "approve"),  # no such action (yet)
+    (("case", "O1", "approve", "--reason", "x"), "O1"),  # not waiting for approval
 ])
 def test_what_cannot_be_done_is_refused_with_a_clear_message(cases, args, expected):
     events = CaseEvent.objects.count()

@@ -62,7 +62,7 @@ def test_a_product_without_dunning_account_is_held():
     ({"dunning_by": "agency"}, "Inkassobüro"),
     ({"state": "blocked", "block_reason": "Anwaltsschreiben"}, "Anwaltsschreiben"),
     ({"open_amount": Decimal("4.99")}, "Mindestbetrag"),
-    ({"collection_mode": "direct"}, "nicht markiert"),
+    ({"collection_mode": "direct"}, "nicht zur Verfolgung markiert"),
     ({"collection_mode": "direct", "direct_choice": False}, "nicht verfolgen"),
 ])
 def test_cases_that_must_not_be_dunned_are_skipped_with_the_reason(changes, words):

@@ -134,3 +134,46 @@ MAHNWERK_APPROVAL_REMINDER_DAYS = env.int("MAHNWERK_APPROVAL_REMINDER_DAYS", def
 MAHNWERK_APPROVAL_ESCALATION_DAYS = env.int("MAHNWERK_APPROVAL_ESCALATION_DAYS", default=7)
 MAHNWERK_APPROVAL_LINK_DAYS = env.int("MAHNWERK_APPROVAL_LINK_DAYS", default=30)
 MAHNWERK_SITE_URL = env.str("MAHNWERK_SITE_URL", default="http://127.0.0.1:8000")
+
+# The creditor named in every letter (the platform sells as merchant of record).
+MAHNWERK_CREDITOR = {
+    "name": env.str("MAHNWERK_CREDITOR_NAME", default="CheckoutPlattform GmbH"),
+    "street": env.str("MAHNWERK_CREDITOR_STREET", default="Rheinuferstraße 12"),
+    "postcode": env.str("MAHNWERK_CREDITOR_POSTCODE", default="50668"),
+    "city": env.str("MAHNWERK_CREDITOR_CITY", default="Köln"),
+    "country": env.str("MAHNWERK_CREDITOR_COUNTRY", default="Deutschland"),
+    "email": env.str("MAHNWERK_CREDITOR_EMAIL", default="forderungen@checkout.example"),
+    "phone": env.str("MAHNWERK_CREDITOR_PHONE", default="+49 221 1234560"),
+    "register": env.str("MAHNWERK_CREDITOR_REGISTER", default="Amtsgericht Köln HRB 123456"),
+    "managing_director": env.str("MAHNWERK_CREDITOR_MD", default="Dr. Jana Beispiel"),
+}
+
+# Celery: Redis as broker in production; without one, tasks run in-process (docs/operations.md).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "deliver-outbox": {"task": "mahnwerk.dunning.tasks.deliver_outbox", "schedule": 60.0},
+    "monthly-dunning-run": {"task": "mahnwerk.dunning.tasks.monthly_run",
+                            "schedule": 3600.0 * 6},
+}
+#: Deliver right after a letter is queued even without a broker (the demo turns this on).
+MAHNWERK_DELIVER_EAGERLY = env.bool("MAHNWERK_DELIVER_EAGERLY", default=False)
+MAHNWERK_OUTBOX_MAX_ATTEMPTS = env.int("MAHNWERK_OUTBOX_MAX_ATTEMPTS", default=5)
+
+# E-mail: SMTP by default; any Django backend (django-anymail for providers) by setting.
+# Without EMAIL_HOST the embedded set-up writes each message as a file under var/mail.
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST
+    else "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = VAR_DIR / "mail"
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL",
+                             default="Forderungsmanagement <forderungen@checkout.example>")

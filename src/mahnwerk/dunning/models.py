@@ -181,6 +181,12 @@ class LetterTemplate(models.Model):
     def __str__(self) -> str:
         return f"{self.level} ({self.language}) {self.vendor or ''}".strip()
 
+    def clean(self) -> None:
+        from mahnwerk.dunning.letters import check_template
+
+        for field in ("subject", "body_html", "body_text"):
+            check_template(getattr(self, field), field=field)
+
 
 class Letter(models.Model):
     """A dunning letter as it was written: the same case never gets the same level twice."""
