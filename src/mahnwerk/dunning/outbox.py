@@ -90,6 +90,15 @@ def deliver_due(*, now: datetime | None = None, limit: int = 500) -> dict[str, i
             "letter__case__vendor").get(pk=message_id)
         try:
             email = _email(message)
+        except Exception as exc:  # the letter cannot be built: nothing was sent, keep it
+            message.status = DeliveryStatus.FAILED
+            message.attempts += 1
+            message.last_error = _("the letter could not be built: %(error)s") % {
+                "error": f"{type(exc).__name__}: {exc}"}
+            message.save(update_fields=["status", "attempts", "last_error"])
+            counts["failed"] += 1
+            continue
+        try:
             email.send(fail_silently=False)
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             message.attempts += 1

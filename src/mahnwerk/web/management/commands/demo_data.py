@@ -12,6 +12,7 @@ from mahnwerk.cases.selectors import count_by_state
 from mahnwerk.cases.states import CaseState
 from mahnwerk.intake import demo
 from mahnwerk.web.accounts import ensure_demo_users
+from mahnwerk.web.demo import play_month
 
 
 def _day(value: str) -> date:
@@ -53,9 +54,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-users", action="store_true",
                             help=_("do not make the demo logins"))
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument("--no-month", action="store_true",
+                            help=_("only the platform's data: no dunning runs, approvals, "
+                                   "handover or agency report"))
 
     def handle(self, *args, vendors, orders, seed, as_of, batch_size, no_users, no_progress,
-               **options):
+               no_month, **options):
         data = demo.generate(vendors=vendors, orders=orders, seed=seed, as_of=as_of)
         total = sum(len(rows) for rows in data.values())
         with tqdm(total=total, desc="demo-data", unit="rec", file=sys.stderr,
@@ -80,6 +84,16 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {state.label}: {counts[state.value]}")
         self.stdout.write(f"  {_('total')}: {sum(counts.values())}")
 
+        if not no_month:
+            self.stdout.write(_("A month of the process:"))
+            if not play_month(as_of=as_of, seed=seed,
+                              say=lambda line: self.stdout.write(f"  {line}")):
+                self.stdout.write("  " + _("played before; nothing repeated."))
+            counts = count_by_state()
+            self.stdout.write(_("Cases by state:"))
+            for state in CaseState:
+                if counts.get(state.value):
+                    self.stdout.write(f"  {state.label}: {counts[state.value]}")
         if no_users:
             return
         users = ensure_demo_users(vendor_id=data["vendors"][0]["vendor_id"])

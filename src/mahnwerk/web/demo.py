@@ -1,0 +1,142 @@
+"""A month of the process played on the demo marketplace, through the real services.
+
+Three dunning runs two weeks apart; between them some buyers pay after their first letter and
+some order again; direct-collection vendors mark their orders; escalated cases are put before
+their vendors, who approve or cancel; one vendor's handover file is written; the agency's report
+brings one case to paid. E-mail goes to the embedded mail folder (var/mail). Demo tooling only:
+every step is a call of the same services the CLI, the workspace and the schedule use.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+
+from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases.states import CaseState
+from mahnwerk.collection import approvals, reports
+from mahnwerk.collection import services as collection
+from mahnwerk.collection.models import CollectionPartner, Handover
+from mahnwerk.dunning import outbox
+from mahnwerk.dunning import services as dunning
+from mahnwerk.dunning.models import DirectSelection, DunningRun
+from mahnwerk.intake.feeds import FEEDS
+from mahnwerk.intake.models import Order
+from mahnwerk.intake.services import apply_records, check_references
+
+BERLIN = ZoneInfo("Europe/Berlin")
+ACTOR = "demo"
+
+
+def _at(day: date) -> str:
+    return datetime.combine(day, time(10, 0), tzinfo=BERLIN).isoformat()
+
+
+def _send(feed_name: str, raw: list[dict[str, str]]) -> None:
+    feed = FEEDS[feed_name]
+    records = []
+    for item in raw:
+        record, problems = feed.parse(item)
+        if not problems:
+            records.append(record)
+    good = [r for r, p in zip(records, check_references(feed=feed, records=records),
+                              strict=True) if not p]
+    apply_records(feed=feed, records=good, actor=ACTOR)
+
+
+def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
+    """Play the month before ``as_of``; False if a run exists already (nothing is repeated)."""
+    if DunningRun.objects.exists():
+        return False
+    rng = random.Random(seed)
+    first, second, third = as_of - timedelta(days=30), as_of - timedelta(days=16), \
+        as_of - timedelta(days=2)
+
+    for vendor_id in DebtCase.objects.filter(vendor__collection_mode="direct").values_list(
+            "vendor_id", flat=True).distinct():
+        dunning.request_direct_selection(vendor_id=vendor_id, as_of=first)
+        pending = list(DirectSelection.objects.filter(vendor_id=vendor_id, pursue__isnull=True)
+                       .select_related("case"))
+        choices = {s.case.order_id: rng.random() < 0.7 for s in pending}
+        if choices:
+            dunning.answer_direct_selection(vendor_id=vendor_id, choices=choices,
+                                            actor=f"portal:{vendor_id}")
+    run = dunning.run_month(as_of=first, actor=ACTOR)
+    say(f"run #{run.pk} as of {first}: {run.counts}")
+    outbox.deliver_due()
+
+    dunned = list(DebtCase.objects.filter(state=CaseState.DUNNING).order_by("order_id"))
+    rng.shuffle(dunned)
+    payers, reorderers = dunned[:max(1, len(dunned) // 8)], dunned[len(dunned) // 8:][:3]
+    _send("payments", [{"payment_id": f"DEMO-PAY-{c.order_id}", "order_id": c.order_id,
+                        "amount": str(c.open_amount), "currency": c.currency,
+                        "paid_at": _at(first + timedelta(days=5)), "channel": "offer_link"}
+                       for c in payers])
+    say(f"{len(payers)} buyers paid after their first letter")
+    originals = {o.pk: o for o in Order.objects.filter(pk__in=[c.order_id for c in reorderers])}
+    _send("orders", [{
+        "order_id": f"DEMO-RE-{c.order_id}", "vendor_id": o.vendor_id,
+        "product_id": o.product_id, "buyer_id": o.buyer_id, "buyer_email": o.buyer_email,
+        "buyer_first_name": o.buyer_first_name, "buyer_last_name": o.buyer_last_name,
+        "street": o.street, "house_number": o.house_number, "postcode": o.postcode,
+        "city": o.city, "country": o.country, "payment_type": o.payment_type,
+        "amount_total": str(o.amount_total), "currency": o.currency,
+        "created_at": _at(first + timedelta(days=6)), "sales_agent": "",
+        "first_invoice_number": ""} for c in reorderers if (o := originals.get(c.order_id))])
+    say(f"{len(reorderers)} buyers ordered again")
+
+    run = dunning.run_month(as_of=second, actor=ACTOR)
+    say(f"run #{run.pk} as of {second}: {run.counts}")
+    outbox.deliver_due()
+    run = dunning.run_month(as_of=third, actor=ACTOR)
+    say(f"run #{run.pk} as of {third}: {run.counts}")
+    outbox.deliver_due()
+
+    asked = approvals.request_approvals(actor=ACTOR)
+    waiting = list(DebtCase.objects.filter(state=CaseState.ON_HOLD).order_by("order_id"))
+    for index, case in enumerate(waiting):
+        if index % 3 == 0:
+            approvals.decide_approval(case=case, approve=True, actor=f"portal:{case.vendor_id}")
+        elif index % 7 == 1:
+            approvals.decide_approval(case=case, approve=False,
+                                      actor=f"portal:{case.vendor_id}",
+                                      reason="Kunde hat sich beim Vendor gemeldet")
+    say(f"approval asked of {len(asked)} vendors; {len(waiting)} cases were waiting")
+
+    ready = (DebtCase.objects.filter(state=CaseState.APPROVED).values_list("vendor_id", flat=True)
+             .order_by("vendor_id").first())
+    if ready:
+        result = collection.export_handover(vendor_id=ready, actor=ACTOR)
+        folder = Path(settings.VAR_DIR) / "handover"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / result.handover.file_name).write_bytes(bytes(result.handover.content))
+        say(f"handover file {folder / result.handover.file_name}: "
+            f"{len(result.handed_over)} cases handed over")
+        if result.handed_over:
+            _agency_report(result.handover, as_of=as_of, say=say)
+    return True
+
+
+def _agency_report(handover: Handover, *, as_of: date, say: Callable[[str], None]) -> None:
+    cases = list(DebtCase.objects.filter(order_id__in=handover.items.filter(
+        handed_over=True).values_list("case__order_id", flat=True)).order_by("order_id"))
+    path = Path(settings.VAR_DIR) / "handover" / f"diagonal-bericht-{as_of:%Y-%m}.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(reports.COLUMNS)
+        for index, case in enumerate(cases):
+            paid = index == 0
+            writer.writerow([case.order_id, f"AZ-{index + 1:05d}", as_of.isoformat(),
+                             "paid" if paid else "open",
+                             str(case.open_amount) if paid else "0.00",
+                             as_of.isoformat() if paid else "",
+                             "Schuldner hat vollständig gezahlt" if paid else ""])
+    partner = handover.partner or CollectionPartner.objects.get(name="Diagonal")
+    result = reports.import_report(path=path, partner=partner, actor=ACTOR)
+    say(f"agency report {path.name}: {result.applied} rows applied")
