@@ -23,7 +23,7 @@ demo: install
 	@echo ""
 	@echo "Mahnwerk läuft auf http://$(HOST)/  (Anmeldung: support / demo, siehe oben)"
 	@echo "Stop with Ctrl+C."
-	$(BIN)/mahnwerk runserver $(HOST)
+	$(BIN)/mahnwerk runserver --insecure $(HOST)
 
 test: install
 	$(BIN)/python -m pytest

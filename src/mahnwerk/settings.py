@@ -111,7 +111,10 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = VAR_DIR / "media"
 
-LOGIN_URL = "admin:login"
+# The workspace's own login (mahnwerk.web); "/" leads staff to the cases, vendors to the portal.
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:login"
 FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6.0's default, taken now
 
 # Intake limits and security (docs/file-formats.md, docs/operations.md).
@@ -148,27 +151,45 @@ MAHNWERK_CREDITOR = {
     "managing_director": env.str("MAHNWERK_CREDITOR_MD", default="Dr. Jana Beispiel"),
 }
 
-# Celery: Redis as broker in production; without one, tasks run in-process (docs/operations.md).
+# Celery: Redis as broker in production (CELERY_BROKER_URL=redis://127.0.0.1:6379/0; start
+# `celery -A mahnwerk worker` and `celery -A mahnwerk beat`). Without a broker (the embedded
+# default) tasks run in-process, at once, and their errors surface to the caller.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+#: Add entries by name; beat reads the whole dict.
 CELERY_BEAT_SCHEDULE = {
     "deliver-outbox": {"task": "mahnwerk.dunning.tasks.deliver_outbox", "schedule": 60.0},
     "monthly-dunning-run": {"task": "mahnwerk.dunning.tasks.monthly_run",
                             "schedule": 3600.0 * 6},
 }
-#: Deliver right after a letter is queued even without a broker (the demo turns this on).
-MAHNWERK_DELIVER_EAGERLY = env.bool("MAHNWERK_DELIVER_EAGERLY", default=False)
-MAHNWERK_OUTBOX_MAX_ATTEMPTS = env.int("MAHNWERK_OUTBOX_MAX_ATTEMPTS", default=5)
 
-# E-mail: SMTP by default; any Django backend (django-anymail for providers) by setting.
-# Without EMAIL_HOST the embedded set-up writes each message as a file under var/mail.
+# The outbox (mahnwerk.dunning.outbox).
+#: Without a broker, deliver right after a letter is queued (in the run's process). Off by
+#: default so that a run stays fast; `mahnwerk deliver-outbox [--loop 60]` delivers instead.
+MAHNWERK_DELIVER_EAGERLY = env.bool("MAHNWERK_DELIVER_EAGERLY", default=False)
+#: Attempts before a letter is failed (pauses between them: 1 min, 5 min, 30 min, 2 h, 12 h).
+MAHNWERK_OUTBOX_MAX_ATTEMPTS = env.int("MAHNWERK_OUTBOX_MAX_ATTEMPTS", default=5)
+#: Where buyers' replies to a dunning e-mail go.
+MAHNWERK_OUTBOX_REPLY_TO = env.str("MAHNWERK_OUTBOX_REPLY_TO",
+                                   default=MAHNWERK_CREDITOR["email"])
+
+# E-mail: SMTP (EMAIL_HOST, EMAIL_PORT, ...) or any other Django mail backend.
+# Without EMAIL_HOST the embedded set-up writes each pass's messages as files under var/mail.
+# A provider through django-anymail: set EMAIL_BACKEND to its backend, e.g.
+# EMAIL_BACKEND=anymail.backends.mailgun.EmailBackend, and its options as JSON in ANYMAIL, e.g.
+# ANYMAIL='{"MAILGUN_API_KEY": "...", "MAILGUN_SENDER_DOMAIN": "mg.checkout.example",
+#           "WEBHOOK_SECRET": "user:password"}'.
+# Bounces come back through anymail's tracking webhook (route `anymail/` to anymail.urls);
+# dunning.receivers marks the message bounced. "anymail" need not be in INSTALLED_APPS.
 EMAIL_HOST = env.str("EMAIL_HOST", default="")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
@@ -177,3 +198,4 @@ EMAIL_BACKEND = env.str(
 EMAIL_FILE_PATH = VAR_DIR / "mail"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL",
                              default="Forderungsmanagement <forderungen@checkout.example>")
+ANYMAIL = env.json("ANYMAIL", default={})

@@ -182,10 +182,18 @@ class LetterTemplate(models.Model):
         return f"{self.level} ({self.language}) {self.vendor or ''}".strip()
 
     def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
         from mahnwerk.dunning.letters import check_template
 
+        errors: dict[str, list[ValidationError]] = {}
         for field in ("subject", "body_html", "body_text"):
-            check_template(getattr(self, field), field=field)
+            try:
+                check_template(getattr(self, field), field=field)
+            except ValidationError as exc:
+                errors.update(exc.error_dict)
+        if errors:
+            raise ValidationError(errors)
 
 
 class Letter(models.Model):

@@ -1,168 +1,456 @@
 """The outbox: letters written in the same transaction as the case change, delivered by a worker.
 
-Delivery goes through Django's e-mail backends (SMTP, or a provider through django-anymail).
-Each message keeps its status: queued, sending, sent, failed (with the error), bounced,
-cancelled, or printed for letters that go by post. A message is never sent twice: a worker
-claims it (queued -> sending) with one conditional UPDATE before talking to the mail server, so
-two workers cannot both send it; a message left in "sending" by a worker that died is not
-retried on its own, because nobody knows whether the server took it (``stuck``,
-``release_stuck``). Failures are retried with growing pauses; after the last attempt the
-message is failed with its error.
+``enqueue`` is called by the run inside the transaction that writes the letter and moves the
+case; the message becomes visible to the worker only when that transaction commits, and only
+then is the worker nudged (``transaction.on_commit``). A letter goes by e-mail when the buyer
+has a valid address, else it waits in the print queue (channel print, status queued) until
+support marks it printed.
+
+Delivery (``deliver_due``) goes through Django's e-mail backends: SMTP, or a provider through
+django-anymail. Every message keeps its status: queued, sending, sent, failed (with the error),
+bounced, cancelled, or printed.
+
+**Never sent twice.** A worker claims a message (queued -> sending) with one conditional UPDATE
+before it renders and sends it; only the worker whose UPDATE changed the row goes on, so two
+workers cannot both send it. A message left in "sending" by a worker that died is *not* retried
+on its own: nobody can know whether the mail server took it before the worker died (the SMTP
+conversation may have ended after the server accepted the data). ``stuck`` lists such messages
+for support, with the Message-ID that was used, so they can look it up in the mail server's
+log; ``release_stuck`` puts one back in the queue once a person has checked it was not sent.
+While a message is in "sending", ``next_attempt_at`` holds the time it was claimed.
+
+**Errors.** A refused or temporarily failing delivery (4xx and 5xx replies, refused connection,
+timeout) goes back to the queue with a growing pause (``BACKOFF``) and the error; after
+``MAHNWERK_OUTBOX_MAX_ATTEMPTS`` attempts it is failed with its error. A recipient the mail
+server refuses permanently as an address problem (5xx with an enhanced status 5.1.x, e.g.
+"550 5.1.1 no such mailbox") fails at once: asking again will not create the mailbox. Other 5xx
+replies (relaying denied, 554 at DATA) are retried, because they usually mean our own set-up is
+wrong and would fail every letter for good. A connection-level error (the server cannot be
+reached, times out, drops the line) also stops the current pass: the remaining letters wait
+for the next pass instead of each waiting for its own timeout. A letter that cannot be built
+(its PDF fails) is retried the same way: nothing was sent, and the cause is more often a broken
+set-up than a broken letter. A letter that fails for good also writes a line into the case's
+timeline, and so does a bounce.
+
+**Stopping.** A payment, a reorder, a cancellation, a block or the handover to the agency
+cancels the case's queued letters (``cancel_for_case``, called from ``receivers``); the worker
+also checks the case's state once more right before sending.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import secrets
 import smtplib
+import time
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from email.utils import parseaddr
+from typing import Any
 
+from anymail.exceptions import AnymailError, AnymailInvalidAddress, AnymailRecipientsRefused
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.core.mail.message import make_msgid
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases.models import DebtCase, EventKind
+from mahnwerk.cases.states import CaseState
 from mahnwerk.dunning.models import Channel, DeliveryStatus, Letter, OutboxMessage
 
-#: Pauses before the 2nd, 3rd, ... attempt.
+log = logging.getLogger(__name__)
+
+#: The pause after the 1st, 2nd, ... failed attempt.
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30),
            timedelta(hours=2), timedelta(hours=12))
 
+#: With a broker, nudge the worker at most this often per process: a run writes hundreds of
+#: letters a second, and one pass delivers them all (beat's pass every minute catches the rest).
+KICK_INTERVAL_SECONDS = 5.0
+
+#: Case states in which no letter may go out any more, and the reason stored on the message.
+STOP_REASONS = {
+    CaseState.PAID: gettext_lazy("The case is paid; the letter is no longer sent."),
+    CaseState.REOPENED: gettext_lazy("The buyer ordered again; the letter is no longer sent."),
+    CaseState.CANCELED: gettext_lazy("The case was cancelled; the letter is no longer sent."),
+    CaseState.BLOCKED: gettext_lazy("The case was blocked; the letter is no longer sent."),
+    CaseState.SENT_FOR_COLLECTION: gettext_lazy(
+        "The case is with the collection agency; the letter is no longer sent."),
+}
+
+COUNT_KEYS = ("sent", "retry", "failed")
+ACTOR = "outbox"
+
+#: Errors of the mail server or the line to it: retried later.
+DELIVERY_ERRORS: tuple[type[BaseException], ...] = (smtplib.SMTPException, OSError,
+                                                    TimeoutError, AnymailError)
+#: Errors that concern this one message; the connection stays usable for the next one.
+MESSAGE_ERRORS: tuple[type[BaseException], ...] = (
+    smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, AnymailRecipientsRefused,
+    AnymailInvalidAddress)
+_ADDRESS_PROBLEM = re.compile(r"^\s*5\.1\.\d+")
+
+
+class OutboxError(ValueError):
+    """An outbox action the message's status does not allow; the text says why."""
+
+
+# -- Queueing ------------------------------------------------------------------------------
+
+
+def _email_address(value: str | None) -> str:
+    address = (value or "").strip()
+    try:
+        validate_email(address)
+    except ValidationError:
+        return ""
+    return address
+
 
 def enqueue(*, letter: Letter) -> OutboxMessage:
-    """Queue a letter: by e-mail when the buyer has an address, else for print and post."""
-    address = (letter.case.order.buyer_email or "").strip()
+    """Queue a letter: by e-mail when the buyer has a valid address, else for print and post.
+
+    Call it inside the transaction that writes the letter; delivery is nudged once that
+    transaction has committed (once per transaction, however many letters it queued)."""
+    address = _email_address(letter.case.order.buyer_email)
     message = OutboxMessage.objects.create(
         letter=letter, case=letter.case, channel=Channel.EMAIL if address else Channel.PRINT,
-        to_address=address)
+        to_address=address, status=DeliveryStatus.QUEUED)
     if address:
-        from mahnwerk.dunning.tasks import deliver_outbox
-
-        transaction.on_commit(_deliver_soon(deliver_outbox))
+        _kick_after_commit()
     return message
 
 
-def _deliver_soon(task):
-    def run() -> None:
-        if settings.CELERY_TASK_ALWAYS_EAGER and not settings.MAHNWERK_DELIVER_EAGERLY:
-            return  # the embedded set-up delivers with `mahnwerk deliver-outbox`
-        task.delay()
-
-    return run
+_last_kick = 0.0
 
 
-def _claim(message_id: int) -> bool:
-    return OutboxMessage.objects.filter(pk=message_id, status=DeliveryStatus.QUEUED).update(
-        status=DeliveryStatus.SENDING) == 1
+def _kick() -> None:
+    """Ask a worker to deliver now; never fails the caller (beat delivers every minute)."""
+    global _last_kick
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        if not settings.MAHNWERK_DELIVER_EAGERLY:
+            return  # embedded: `mahnwerk deliver-outbox` delivers (the run stays fast)
+    else:
+        if time.monotonic() - _last_kick < KICK_INTERVAL_SECONDS:
+            return
+        _last_kick = time.monotonic()
+    from mahnwerk.dunning.tasks import deliver_outbox
+
+    try:
+        deliver_outbox.delay()
+    except Exception:  # the broker is down: the letters stay queued for the next pass
+        log.exception("could not ask the outbox worker to deliver; the next pass will")
 
 
-def _email(message: OutboxMessage) -> EmailMultiAlternatives:
+def _kick_after_commit() -> None:
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(
+            entry[1] is _kick for entry in getattr(connection, "run_on_commit", ())):
+        return  # already nudged once this transaction
+    transaction.on_commit(_kick, robust=True)
+
+
+# -- Delivery ------------------------------------------------------------------------------
+
+
+def _domain() -> str:
+    address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    return address.rsplit("@", 1)[-1] if "@" in address else "mahnwerk.invalid"
+
+
+def _new_message_id(pk: int) -> str:
+    return f"<mahnwerk.{pk}.{secrets.token_hex(8)}@{_domain()}>"
+
+
+def _claim(message_id: int, *, header_id: str = "") -> bool:
+    """Take a queued message for sending; True only for the one caller that changed the row."""
+    changes: dict[str, Any] = {"status": DeliveryStatus.SENDING,
+                               "next_attempt_at": timezone.now()}
+    if header_id:
+        changes["message_id"] = header_id
+    return OutboxMessage.objects.filter(
+        pk=message_id, status=DeliveryStatus.QUEUED).update(**changes) == 1
+
+
+def attachment_name(letter: Letter) -> str:
+    order = re.sub(r"[^A-Za-z0-9._-]+", "_", letter.case.order_id)
+    return f"Mahnung-{order}-{letter.level}.pdf"
+
+
+def build_email(*, message: OutboxMessage) -> EmailMultiAlternatives:
+    """The e-mail of a queued message: text, HTML alternative, the letter as PDF, headers."""
     from mahnwerk.dunning.letters import render_pdf
 
     letter = message.letter
-    domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip("> ")
-    message_id = make_msgid(idstring=f"mahnwerk.{message.pk}", domain=domain)
     email = EmailMultiAlternatives(
         subject=letter.subject, body=letter.body_text, to=[message.to_address],
-        reply_to=[settings.MAHNWERK_CREDITOR["email"]],
-        headers={"Message-ID": message_id, "X-Mahnwerk-Case": letter.case.order_id,
-                 "X-Mahnwerk-Letter": str(letter.level), "Auto-Submitted": "auto-generated"})
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        reply_to=[settings.MAHNWERK_OUTBOX_REPLY_TO] if settings.MAHNWERK_OUTBOX_REPLY_TO
+        else None,
+        headers={"Message-ID": message.message_id or _new_message_id(message.pk),
+                 "X-Mahnwerk-Case": letter.case.order_id,
+                 "X-Mahnwerk-Letter": str(letter.level),
+                 "Auto-Submitted": "auto-generated"})
     email.attach_alternative(letter.body_html, "text/html")
-    email.attach(f"Mahnung-{letter.case.order_id}-{letter.level}.pdf", render_pdf(letter),
-                 "application/pdf")
+    email.attach(attachment_name(letter), render_pdf(letter), "application/pdf")
     return email
 
 
+def _error_text(exc: BaseException) -> str:
+    """The error as support reads it, with the server's reply code and words."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        text = "; ".join(f"{address}: {code} {_text(reply)}"
+                         for address, (code, reply) in exc.recipients.items())
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        text = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    else:
+        text = str(exc)
+    return f"{type(exc).__name__}: {text}".rstrip(": ")[:2000]
+
+
+def _permanent(exc: BaseException) -> bool:
+    """A recipient refused for good: 5xx with an address status (5.1.x), or the provider's
+    own refusal. Everything else may pass on a later attempt."""
+    if isinstance(exc, AnymailRecipientsRefused | AnymailInvalidAddress):
+        return True
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
+        return all(code >= 500 and _ADDRESS_PROBLEM.match(_text(reply))
+                   for code, reply in exc.recipients.values())
+    return False
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _backoff(attempts: int) -> timedelta:
+    return BACKOFF[min(attempts - 1, len(BACKOFF) - 1)]
+
+
+def _note_on_case(*, case: DebtCase, reason: str) -> None:
+    from mahnwerk.cases.services import change_case
+
+    change_case(case=case, actor=ACTOR, reason=reason, kind=EventKind.LETTER)
+
+
+def _failed(*, message: OutboxMessage, error: str, counts: dict[str, int]) -> None:
+    message.status = DeliveryStatus.FAILED
+    message.last_error = error
+    message.next_attempt_at = None
+    message.save(update_fields=["status", "attempts", "last_error", "next_attempt_at"])
+    counts["failed"] += 1
+    _note_on_case(case=message.case, reason=_(
+        "Letter %(level)d could not be delivered to %(to)s: %(error)s") % {
+        "level": message.letter.level, "to": message.to_address, "error": error})
+
+
+def _retry_or_fail(*, message: OutboxMessage, now: datetime, error: str,
+                   counts: dict[str, int], permanent: bool = False) -> None:
+    if permanent or message.attempts >= settings.MAHNWERK_OUTBOX_MAX_ATTEMPTS:
+        _failed(message=message, counts=counts, error=error)
+        return
+    message.status = DeliveryStatus.QUEUED
+    message.last_error = error
+    message.next_attempt_at = now + _backoff(message.attempts)
+    message.save(update_fields=["status", "attempts", "last_error", "next_attempt_at"])
+    counts["retry"] += 1
+
+
 def deliver_due(*, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
-    """Send the e-mail letters that are due; returns how many were sent, retried, failed."""
+    """Send the e-mail letters that are due; returns how many were sent, retried, failed.
+
+    Safe to run in several workers at once and as often as wanted: each message is claimed
+    before it is sent."""
     now = now or timezone.now()
-    counts = {"sent": 0, "retry": 0, "failed": 0}
+    counts = dict.fromkeys(COUNT_KEYS, 0)
     due = list(OutboxMessage.objects.filter(channel=Channel.EMAIL, status=DeliveryStatus.QUEUED)
-               .exclude(next_attempt_at__gt=now).order_by("id").values_list("id", flat=True)
-               [:limit])
-    for message_id in due:
-        if not _claim(message_id):
-            continue  # another worker has it
-        message = OutboxMessage.objects.select_related(
-            "letter", "letter__case", "letter__case__order", "letter__case__order__product",
-            "letter__case__vendor").get(pk=message_id)
+               .exclude(next_attempt_at__gt=now).order_by("id")
+               .values_list("id", "message_id")[:limit])
+    if not due:
+        return counts
+    connection = get_connection(fail_silently=False)
+    try:
+        for pk, header_id in due:
+            if not _deliver_one(pk=pk, header_id=header_id or _new_message_id(pk), now=now,
+                                connection=connection, counts=counts):
+                break
+    finally:
         try:
-            email = _email(message)
-        except Exception as exc:  # the letter cannot be built: nothing was sent, keep it
-            message.status = DeliveryStatus.FAILED
-            message.attempts += 1
-            message.last_error = _("the letter could not be built: %(error)s") % {
-                "error": f"{type(exc).__name__}: {exc}"}
-            message.save(update_fields=["status", "attempts", "last_error"])
-            counts["failed"] += 1
-            continue
-        try:
-            email.send(fail_silently=False)
-        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-            message.attempts += 1
-            message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            permanent = isinstance(exc, smtplib.SMTPRecipientsRefused) and all(
-                code >= 500 for code, _msg in exc.recipients.values())
-            if permanent or message.attempts >= settings.MAHNWERK_OUTBOX_MAX_ATTEMPTS:
-                message.status = DeliveryStatus.FAILED
-                counts["failed"] += 1
-            else:
-                message.status = DeliveryStatus.QUEUED
-                message.next_attempt_at = now + BACKOFF[min(message.attempts - 1,
-                                                            len(BACKOFF) - 1)]
-                counts["retry"] += 1
-            message.save(update_fields=["attempts", "last_error", "status",
-                                        "next_attempt_at"])
-            continue
-        message.attempts += 1
-        message.status = DeliveryStatus.SENT
-        message.sent_at = timezone.now()
-        message.message_id = email.extra_headers["Message-ID"]
-        message.last_error = ""
-        message.save(update_fields=["attempts", "status", "sent_at", "message_id",
-                                    "last_error"])
-        counts["sent"] += 1
+            connection.close()
+        except Exception:  # the line is dead already
+            log.debug("closing the mail connection failed", exc_info=True)
     return counts
 
 
+def _deliver_one(*, pk: int, header_id: str, now: datetime, connection: Any,
+                 counts: dict[str, int]) -> bool:
+    """Deliver one message if this worker gets it; False when the pass should stop."""
+    if not _claim(pk, header_id=header_id):
+        return True  # another worker has it, or it was cancelled meanwhile
+    message = OutboxMessage.objects.select_related(
+        "letter", "case", "case__order", "case__vendor").get(pk=pk)
+    message.letter.case = message.case
+    stop = STOP_REASONS.get(message.case.state)
+    if stop is not None:  # the receiver missed it (or it raced): do not send
+        OutboxMessage.objects.filter(pk=pk, status=DeliveryStatus.SENDING).update(
+            status=DeliveryStatus.CANCELLED, last_error=str(stop), next_attempt_at=None)
+        log.info("outbox message %s cancelled before sending: %s", pk, stop)
+        return True
+    message.attempts += 1
+    try:
+        email = build_email(message=message)
+        email.message()  # a bad header or address shows here, before anything is sent
+    except Exception as exc:  # nothing was sent; maybe a broken set-up (PDF), so retried
+        log.exception("outbox message %s: the letter could not be built", pk)
+        _retry_or_fail(message=message, now=now, counts=counts, error=_(
+            "the letter could not be built: %(error)s") % {"error": _error_text(exc)})
+        return True
+    try:
+        connection.open()
+        if connection.send_messages([email]) != 1:
+            raise smtplib.SMTPException(_("the mail backend did not send the message"))
+    except DELIVERY_ERRORS as exc:
+        error = _error_text(exc)
+        log.warning("outbox message %s: delivery failed: %s", pk, error)
+        _retry_or_fail(message=message, now=now, counts=counts, error=error,
+                       permanent=_permanent(exc))
+        if isinstance(exc, MESSAGE_ERRORS):
+            return True
+        try:  # the line or the server is the problem: drop it; the others wait for next pass
+            connection.close()
+        except Exception:
+            log.debug("closing the mail connection failed", exc_info=True)
+        return False
+    # A provider's own id is what its tracking webhook reports (bounces); else our header.
+    provider_id = getattr(getattr(email, "anymail_status", None), "message_id", None)
+    message.status = DeliveryStatus.SENT
+    message.sent_at = timezone.now()
+    single = provider_id is not None and not isinstance(provider_id, set | frozenset)
+    message.message_id = (str(provider_id) if single and str(provider_id) else header_id)[:255]
+    message.next_attempt_at = None
+    message.last_error = ""
+    message.save(update_fields=["status", "attempts", "sent_at", "message_id", "next_attempt_at",
+                                "last_error"])
+    counts["sent"] += 1
+    return True
+
+
+# -- Support's actions -----------------------------------------------------------------------
+
+
+def _cancel(*, case_ids: Iterable[int], reason: str) -> int:
+    ids = list(case_ids)
+    cancelled = 0
+    for start in range(0, len(ids), 900):
+        cancelled += OutboxMessage.objects.filter(
+            case_id__in=ids[start:start + 900], status=DeliveryStatus.QUEUED).update(
+            status=DeliveryStatus.CANCELLED, last_error=reason[:2000], next_attempt_at=None)
+    return cancelled
+
+
 def cancel_for_case(*, case: DebtCase, reason: str) -> int:
-    """A letter not yet sent is cancelled when the case no longer needs it."""
-    return OutboxMessage.objects.filter(case=case, status=DeliveryStatus.QUEUED).update(
-        status=DeliveryStatus.CANCELLED, last_error=reason[:2000])
+    """Cancel the case's letters not yet sent (e-mail and print); returns how many."""
+    return _cancel(case_ids=[case.pk], reason=reason)
+
+
+def cancel_for_cases(*, cases: Iterable[DebtCase], reason: str) -> int:
+    """``cancel_for_case`` for many cases in a few queries (imports change thousands)."""
+    return _cancel(case_ids=[case.pk for case in cases], reason=reason)
 
 
 def mark_printed(*, message: OutboxMessage, actor: str) -> None:
-    if message.channel != Channel.PRINT or message.status != DeliveryStatus.QUEUED:
-        raise ValueError(_("Only a queued letter of the print queue can be marked printed."))
-    message.status = DeliveryStatus.PRINTED
-    message.sent_at = timezone.now()
-    message.last_error = _("printed by %(who)s") % {"who": actor}
-    message.save(update_fields=["status", "sent_at", "last_error"])
+    """A letter of the print queue was printed and posted."""
+    done = timezone.now()
+    note = _("printed by %(who)s") % {"who": actor}
+    if not OutboxMessage.objects.filter(pk=message.pk, channel=Channel.PRINT,
+                                        status=DeliveryStatus.QUEUED).update(
+            status=DeliveryStatus.PRINTED, sent_at=done, last_error=note):
+        raise OutboxError(_("Only a queued letter of the print queue can be marked printed."))
+    message.status, message.sent_at, message.last_error = DeliveryStatus.PRINTED, done, note
 
 
 def stuck(*, older_than: timedelta = timedelta(minutes=15)) -> list[OutboxMessage]:
-    """Messages a worker claimed and never finished: maybe sent, maybe not."""
+    """Messages a worker claimed longer ago than ``older_than`` and never finished: maybe sent,
+    maybe not. Look each one's ``message_id`` up in the mail server's log before releasing."""
     limit = timezone.now() - older_than
-    return list(OutboxMessage.objects.filter(status=DeliveryStatus.SENDING,
-                                             created_at__lte=limit).select_related("case"))
+    return list(OutboxMessage.objects.filter(status=DeliveryStatus.SENDING)
+                .exclude(next_attempt_at__gt=limit)
+                .select_related("case", "letter").order_by("id"))
 
 
 def release_stuck(*, message: OutboxMessage, actor: str) -> None:
-    """Put a stuck message back in the queue, after a person checked it was not delivered."""
-    if message.status != DeliveryStatus.SENDING:
-        raise ValueError(_("Only a message stuck in sending can be released."))
-    message.status = DeliveryStatus.QUEUED
-    message.last_error = _("released by %(who)s after checking it was not delivered") % {
-        "who": actor}
-    message.save(update_fields=["status", "last_error"])
+    """Put a stuck message back in the queue, after a person checked it was not delivered.
+
+    Never automatic: only the mail server's log can tell whether it took the message before the
+    worker died. The retry uses the same Message-ID, so a receiver may recognise a double."""
+    note = _("released by %(who)s after checking it was not delivered") % {"who": actor}
+    if not OutboxMessage.objects.filter(pk=message.pk, status=DeliveryStatus.SENDING).update(
+            status=DeliveryStatus.QUEUED, next_attempt_at=None, last_error=note):
+        raise OutboxError(_("Only a message stuck in sending can be released."))
+    message.status, message.next_attempt_at, message.last_error = \
+        DeliveryStatus.QUEUED, None, note
 
 
 def record_bounce(*, message_id: str, reason: str) -> bool:
-    return OutboxMessage.objects.filter(message_id=message_id).update(
-        status=DeliveryStatus.BOUNCED, last_error=reason[:2000]) > 0
+    """The mail provider reports a sent message as bounced (or rejected); False if unknown."""
+    message_id = (message_id or "").strip()
+    if not message_id:
+        return False
+    candidates = {message_id, message_id.strip("<>"), f"<{message_id.strip('<>')}>"}
+    messages = list(OutboxMessage.objects.filter(
+        message_id__in=candidates,
+        status__in=[DeliveryStatus.SENT, DeliveryStatus.SENDING]).select_related("letter",
+                                                                                 "case"))
+    for message in messages:
+        OutboxMessage.objects.filter(pk=message.pk).update(status=DeliveryStatus.BOUNCED,
+                                                           last_error=reason[:2000])
+        _note_on_case(case=message.case, reason=_(
+            "Letter %(level)d to %(to)s bounced: %(reason)s") % {
+            "level": message.letter.level, "to": message.to_address, "reason": reason})
+    return bool(messages) or OutboxMessage.objects.filter(
+        message_id__in=candidates, status=DeliveryStatus.BOUNCED).exists()
+
+
+# -- Selectors ---------------------------------------------------------------------------------
 
 
 def status_counts() -> dict[str, int]:
-    return dict(OutboxMessage.objects.values_list("status").annotate(n=Count("id")))
+    """How many messages are in each status (every status present, zero included)."""
+    counts = dict.fromkeys(DeliveryStatus.values, 0)
+    counts.update(OutboxMessage.objects.order_by().values_list("status")
+                  .annotate(n=Count("id")))
+    return counts
+
+
+def print_queue() -> QuerySet[OutboxMessage]:
+    """Letters waiting to be printed and posted (buyers without an e-mail address)."""
+    return (OutboxMessage.objects.filter(channel=Channel.PRINT, status=DeliveryStatus.QUEUED)
+            .select_related("letter", "case", "case__order").order_by("id"))
+
+
+def message_list(*, status: str | None = None, limit: int = 200) -> list[OutboxMessage]:
+    """The newest messages, of one status or all, for support's list."""
+    messages = OutboxMessage.objects.select_related("letter", "case").order_by("-id")
+    if status:
+        messages = messages.filter(status=status)
+    return list(messages[:limit])
+
+
+def message_to_dict(message: OutboxMessage) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return timezone.localtime(value).isoformat() if value else None
+
+    sending = message.status == DeliveryStatus.SENDING
+    return {"id": message.pk, "order_id": message.case.order_id, "level": message.letter.level,
+            "channel": message.channel, "to": message.to_address, "status": message.status,
+            "attempts": message.attempts,
+            "next_attempt_at": None if sending else iso(message.next_attempt_at),
+            "claimed_at": iso(message.next_attempt_at) if sending else None,
+            "sent_at": iso(message.sent_at), "message_id": message.message_id,
+            "last_error": message.last_error, "created_at": iso(message.created_at)}

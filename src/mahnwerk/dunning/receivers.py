@@ -1,24 +1,47 @@
-"""A payment or a reorder stops the dunning at once: a letter still in the outbox for that case
-is cancelled, not sent (issue 3, item 5)."""
+"""What the dunning app does when others announce something.
 
+- A payment, a reorder, a cancellation, a block or the handover to the agency stops the dunning
+  at once: a letter still in the outbox for that case is cancelled, not sent (issue 3, item 5).
+  The cancellation happens inside the transaction that changed the case, so it commits or rolls
+  back with it.
+- A mail provider reports a bounce through django-anymail's tracking webhook: the message is
+  marked bounced (set ``EMAIL_BACKEND`` to an anymail backend, the ``ANYMAIL`` settings, and
+  route ``anymail.urls``; see settings.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from anymail.signals import EventType, tracking
 from django.dispatch import receiver
-from django.utils.translation import gettext_lazy as _
 
+from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.signals import cases_changed
-from mahnwerk.cases.states import CaseState
 
-STOPPING = {
-    CaseState.PAID: _("the case is paid"),
-    CaseState.REOPENED: _("the buyer ordered again"),
-    CaseState.CANCELED: _("the case was cancelled"),
-    CaseState.BLOCKED: _("the case was blocked"),
-}
+#: Provider events that mean the message did not reach the buyer.
+UNDELIVERED = frozenset({EventType.BOUNCED, EventType.REJECTED, EventType.FAILED})
 
 
-@receiver(cases_changed)
-def stop_letters(sender, changes, **kwargs):
-    from mahnwerk.dunning.outbox import cancel_for_case
+@receiver(cases_changed, dispatch_uid="mahnwerk.dunning.stop_letters")
+def stop_letters(sender: Any, changes: list[tuple[DebtCase, str, str]], **kwargs: Any) -> None:
+    from mahnwerk.dunning.outbox import STOP_REASONS, cancel_for_cases
 
+    by_state: dict[str, list[DebtCase]] = defaultdict(list)
     for case, _from_state, to_state in changes:
-        if to_state in STOPPING:
-            cancel_for_case(case=case, reason=str(STOPPING[to_state]))
+        if to_state in STOP_REASONS:
+            by_state[to_state].append(case)
+    for to_state, cases in by_state.items():
+        cancel_for_cases(cases=cases, reason=str(STOP_REASONS[to_state]))
+
+
+@receiver(tracking, dispatch_uid="mahnwerk.dunning.record_bounces")
+def record_bounces(sender: Any, event: Any, esp_name: str, **kwargs: Any) -> None:
+    from mahnwerk.dunning.outbox import record_bounce
+
+    if event.event_type not in UNDELIVERED or not event.message_id:
+        return
+    detail = event.mta_response or event.description or event.reject_reason or ""
+    record_bounce(message_id=str(event.message_id),
+                  reason=f"{esp_name}: {event.event_type}: {detail}".rstrip(": "))

@@ -3,8 +3,12 @@
 from celery import shared_task
 
 
-@shared_task(name="mahnwerk.dunning.tasks.deliver_outbox")
-def deliver_outbox() -> dict:
+@shared_task(name="mahnwerk.dunning.tasks.deliver_outbox", max_retries=0)
+def deliver_outbox() -> dict[str, int]:
+    """Deliver the due e-mail letters (every minute from beat, and after letters are queued).
+
+    Not retried by Celery: a pass is idempotent (messages are claimed before sending) and the
+    next pass picks up whatever this one left; errors are kept on the messages themselves."""
     from mahnwerk.dunning.outbox import deliver_due
 
     return deliver_due()

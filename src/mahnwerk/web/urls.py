@@ -1,9 +1,45 @@
-from django.urls import path
-from django.views.generic import RedirectView
+from django.urls import include, path
 
 from mahnwerk.web.api import api
+from mahnwerk.web.views import cases, home, offer, outbox, portal, runs
+
+#: The pages, in the namespace "web" (``reverse("web:cases")``); the API keeps its own
+#: namespace "api-v1", so it is mounted beside them, not inside.
+pages = [
+    path("", home.home, name="home"),
+    path("anmelden/", home.LoginView.as_view(), name="login"),
+    path("abmelden/", home.LogoutView.as_view(), name="logout"),
+    # The workspace (support, relationship managers, administrators).
+    path("faelle/", cases.case_list, name="cases"),
+    path("faelle/<str:order_id>/", cases.case_detail, name="case"),
+    path("faelle/<str:order_id>/sperren/", cases.case_block, name="case-block"),
+    path("faelle/<str:order_id>/entsperren/", cases.case_unblock, name="case-unblock"),
+    path("faelle/<str:order_id>/notiz/", cases.case_note, name="case-note"),
+    path("faelle/<str:order_id>/vorschau/<int:level>/", cases.letter_preview,
+         name="letter-preview"),
+    path("faelle/<str:order_id>/vorschau/<int:level>/pdf/", cases.letter_preview_pdf,
+         name="letter-preview-pdf"),
+    path("briefe/<int:pk>/", cases.letter_detail, name="letter"),
+    path("briefe/<int:pk>/pdf/", cases.letter_pdf, name="letter-pdf"),
+    path("mahnlaeufe/", runs.run_list, name="runs"),
+    path("mahnlaeufe/anlegen/", runs.run_start, name="run-start"),
+    path("mahnlaeufe/<int:pk>/", runs.run_detail, name="run"),
+    path("mahnlaeufe/<int:pk>/ausfuehren/", runs.run_execute, name="run-execute"),
+    path("mahnlaeufe/<int:pk>/verwerfen/", runs.run_discard, name="run-discard"),
+    path("ausgang/", outbox.outbox_page, name="outbox"),
+    path("ausgang/zustellen/", outbox.outbox_deliver, name="outbox-deliver"),
+    path("ausgang/<int:pk>/gedruckt/", outbox.outbox_printed, name="outbox-printed"),
+    path("ausgang/<int:pk>/erneut/", outbox.outbox_release, name="outbox-release"),
+    # The vendor portal.
+    path("portal/", portal.portal, name="portal"),
+    path("portal/faelle/<str:order_id>/", portal.portal_case, name="portal-case"),
+    path("portal/auswahl/", portal.portal_selection, name="portal-selection"),
+    # The buyer's offer page (public; the signed token is the key).
+    path("angebot/", offer.offer_page, name="offer"),
+    path("angebot/<str:token>/", offer.offer_page, name="offer-token"),
+]
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
+    path("", include((pages, "web"))),
     path("api/v1/", api.urls),
 ]

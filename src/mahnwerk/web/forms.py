@@ -1,0 +1,79 @@
+"""The forms of the workspace and the portal: they parse input, the services decide."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from mahnwerk.cases.states import CaseState
+from mahnwerk.dunning.models import Action, Channel, DeliveryStatus
+from mahnwerk.web import reads
+
+PURSUE_CHOICES = [("", _("yellow and grey")), ("yes", _("yellow (pursue)")),
+                  ("no", _("grey (do not pursue)"))]
+
+
+class VendorChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.name} ({obj.vendor_id})"
+
+
+class CaseFilterForm(forms.Form):
+    q = forms.CharField(label=_("Search"), required=False, max_length=150,
+                        widget=forms.TextInput(attrs={
+                            "placeholder": _("order id, buyer id, e-mail or last name"),
+                            "type": "search"}))
+    state = forms.ChoiceField(label=_("state"), required=False,
+                              choices=[("", _("all states")), *CaseState.choices])
+    vendor = VendorChoiceField(label=_("vendor"), required=False, queryset=reads.vendors(),
+                               empty_label=_("all vendors"))
+    pursue = forms.ChoiceField(label=_("mark"), required=False, choices=PURSUE_CHOICES)
+
+    def pursue_value(self) -> bool | None:
+        return {"yes": True, "no": False}.get(self.cleaned_data.get("pursue") or "")
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("reason"), max_length=500,
+                             widget=forms.TextInput(attrs={"required": True}))
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(label=_("note"), max_length=5000,
+                           widget=forms.Textarea(attrs={"rows": 3, "required": True}))
+    shared = forms.BooleanField(
+        label=_("shared (may go to the vendor and the agency)"), required=False)
+
+
+class RunForm(forms.Form):
+    as_of = forms.DateField(label=_("as of"),
+                            widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+                            input_formats=["%Y-%m-%d", "%d.%m.%Y"])
+    vendor = VendorChoiceField(label=_("only vendor"), required=False,
+                               queryset=reads.vendors(), empty_label=_("all vendors"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["as_of"].initial = timezone.localdate()
+
+    def vendor_id(self) -> str | None:
+        vendor = self.cleaned_data.get("vendor")
+        return vendor.pk if vendor else None
+
+
+class DecisionFilterForm(forms.Form):
+    action = forms.ChoiceField(label=_("action"), required=False,
+                               choices=[("", _("all actions")), *Action.choices])
+
+
+class OutboxFilterForm(forms.Form):
+    status = forms.ChoiceField(label=_("status"), required=False,
+                               choices=[("", _("all")), *DeliveryStatus.choices])
+    channel = forms.ChoiceField(label=_("channel"), required=False,
+                                choices=[("", _("all")), *Channel.choices])
+
+
+class ReleaseForm(forms.Form):
+    checked = forms.BooleanField(
+        label=_("I looked the Message-ID up in the mail server's log: it was not delivered."))

@@ -1,0 +1,98 @@
+"""Plain reads for the pages where the apps have no selector (yet): lists as a page shows them.
+
+Only filtering, ordering and ``select_related`` for display live here; no rule of the process.
+Where an app has a selector (``cases.selectors``, ``dunning.selectors``, ``dunning.outbox``), the
+views call it instead.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from mahnwerk.cases.models import DebtCase
+from mahnwerk.dunning.models import (
+    DirectSelection,
+    DunningRun,
+    Letter,
+    OutboxMessage,
+    RunDecision,
+    VendorTask,
+)
+from mahnwerk.intake.models import Vendor
+
+
+def search_cases(cases: QuerySet[DebtCase], *, text: str = "", pursue: bool | None = None
+                 ) -> QuerySet[DebtCase]:
+    """Narrow a case list: the yellow or grey ones; an order id, buyer id, e-mail or last name
+    (the start of it, so that the database can use its indexes)."""
+    if pursue is not None:
+        cases = cases.filter(pursue=pursue)
+    text = text.strip()
+    if text:
+        cases = cases.filter(
+            Q(order__order_id__istartswith=text) | Q(order__buyer_id=text)
+            | Q(order__buyer_email_normalized__startswith=text.lower())
+            | Q(order__buyer_last_name__istartswith=text))
+    return cases
+
+
+def vendors() -> QuerySet[Vendor]:
+    return Vendor.objects.order_by("name", "vendor_id")
+
+
+def letters_of(*, case: DebtCase) -> QuerySet[Letter]:
+    return case.letters.select_related("outbox").order_by("level", "id")
+
+
+def letter(*, pk: int) -> Letter:
+    """A letter with its case and outbox message; raises Letter.DoesNotExist."""
+    return Letter.objects.select_related("case", "case__order", "case__order__product",
+                                         "case__vendor", "outbox", "run").get(pk=pk)
+
+
+def runs() -> QuerySet[DunningRun]:
+    return DunningRun.objects.select_related("vendor").order_by("-as_of", "-id")
+
+
+def run(*, pk: int) -> DunningRun:
+    return DunningRun.objects.select_related("vendor").get(pk=pk)
+
+
+def run_decisions(decisions: QuerySet[RunDecision], *, action: str = "") -> QuerySet[RunDecision]:
+    decisions = decisions.select_related("case__order", "case__vendor")
+    return decisions.filter(action=action) if action else decisions
+
+
+def executed_count(*, run: DunningRun) -> int:
+    return run.decisions.filter(executed_at__isnull=False).count()
+
+
+def outbox_messages(*, status: str = "", channel: str = "") -> QuerySet[OutboxMessage]:
+    messages = OutboxMessage.objects.select_related("letter", "case").order_by("-id")
+    if status:
+        messages = messages.filter(status=status)
+    if channel:
+        messages = messages.filter(channel=channel)
+    return messages
+
+
+def outbox_message(*, pk: int) -> OutboxMessage:
+    return OutboxMessage.objects.select_related("letter", "case").get(pk=pk)
+
+
+def open_vendor_tasks(*, vendor_id: str) -> QuerySet[VendorTask]:
+    return (VendorTask.objects.filter(vendor_id=vendor_id, done_at__isnull=True)
+            .prefetch_related("products").order_by("-created_at"))
+
+
+def pending_selections(*, vendor_id: str) -> QuerySet[DirectSelection]:
+    """The orders a direct-collection vendor has not marked yet."""
+    return (DirectSelection.objects.filter(vendor_id=vendor_id, pursue__isnull=True)
+            .select_related("case", "case__order", "case__order__product")
+            .order_by("case__order_id"))
+
+
+def answered_selections(*, vendor_id: str, limit: int = 200) -> list[DirectSelection]:
+    return list(DirectSelection.objects.filter(vendor_id=vendor_id, pursue__isnull=False)
+                .select_related("case", "case__order__product")
+                .order_by("-answered_at", "case__order_id")[:limit])

@@ -1,0 +1,86 @@
+"""Filters of the workspace templates: money, states, actions and times as people read them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django import template
+from django.utils import timezone
+
+from mahnwerk.cases import display
+from mahnwerk.cases.models import EventKind
+from mahnwerk.dunning.models import Action, Channel, DeliveryStatus
+
+register = template.Library()
+
+
+@register.filter
+def money(amount: Decimal | None, currency: str) -> str:
+    """``{{ case.open_amount|money:case.currency }}`` → ``1.234,50 €``."""
+    if amount is None:
+        return display.NONE
+    return display.money(amount, currency)
+
+
+@register.filter
+def state_label(state: str) -> str:
+    try:
+        return display.state_label(state)
+    except ValueError:
+        return state
+
+
+@register.filter
+def pursue_label(pursue: bool) -> str:
+    return display.pursue_label(pursue)
+
+
+@register.filter
+def action_label(action: str, level: Any = None) -> str:
+    """``{{ decision.action|action_label:decision.level }}`` → ``Brief senden (1)``."""
+    try:
+        label = str(Action(action).label)
+    except ValueError:
+        label = action
+    return f"{label} ({level})" if level else label
+
+
+@register.filter
+def count_label(key: str) -> str:
+    """A key of a run's counts (``send1``, ``skip``) as words."""
+    action = key.rstrip("0123456789")
+    return action_label(action, key[len(action):] or None)
+
+
+@register.filter
+def event_label(kind: str) -> str:
+    try:
+        return str(EventKind(kind).label)
+    except ValueError:
+        return kind
+
+
+@register.filter
+def delivery_label(status: str) -> str:
+    try:
+        return str(DeliveryStatus(status).label)
+    except ValueError:
+        return status
+
+
+@register.filter
+def channel_label(channel: str) -> str:
+    try:
+        return str(Channel(channel).label)
+    except ValueError:
+        return channel
+
+
+@register.filter
+def iso_datetime(value: str | None) -> datetime | None:
+    """An ISO 8601 text (as the selectors give it) as a local date-time for ``|date``."""
+    if not value:
+        return None
+    return timezone.localtime(datetime.fromisoformat(value))

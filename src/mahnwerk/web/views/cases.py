@@ -1,0 +1,176 @@
+"""Cases: the list, one case with its timeline, notes and letters, and support's actions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from mahnwerk.cases import selectors as case_selectors
+from mahnwerk.cases import services as case_services
+from mahnwerk.cases.models import DebtCase
+from mahnwerk.dunning import letters, outbox
+from mahnwerk.dunning import selectors as dunning_selectors
+from mahnwerk.dunning.models import Letter
+from mahnwerk.web import access, reads
+from mahnwerk.web.forms import CaseFilterForm, NoteForm, ReasonForm
+from mahnwerk.web.views.common import page_of, render_workspace
+
+LEVELS = (1, 2)
+
+
+def _case_or_404(order_id: str) -> DebtCase:
+    try:
+        return case_selectors.get_case(order_id=order_id)
+    except DebtCase.DoesNotExist:
+        raise Http404(_("There is no case for order %(order)s.") % {"order": order_id}
+                      ) from None
+
+
+@access.workspace_view
+def case_list(request: HttpRequest) -> HttpResponse:
+    form = CaseFilterForm(request.GET or None)
+    cases = case_selectors.case_list()
+    if form.is_valid():
+        vendor = form.cleaned_data.get("vendor")
+        cases = case_selectors.case_list(vendor_id=vendor.pk if vendor else None,
+                                         state=form.cleaned_data.get("state") or None)
+        cases = reads.search_cases(cases, text=form.cleaned_data.get("q") or "",
+                                   pursue=form.pursue_value())
+    return render_workspace(request, "web/case_list.html", {
+        "form": form, "page": page_of(request, cases)}, section="cases")
+
+
+@access.workspace_view
+def case_detail(request: HttpRequest, order_id: str) -> HttpResponse:
+    case = _case_or_404(order_id)
+    return render_workspace(request, "web/case_detail.html", {
+        "case": case,
+        "timeline": case_selectors.timeline(case=case),
+        "notes": case_selectors.notes(case=case),
+        "letters": reads.letters_of(case=case),
+        "block_form": ReasonForm(prefix="block"),
+        "unblock_form": ReasonForm(prefix="unblock"),
+        "note_form": NoteForm(prefix="note"),
+        "levels": LEVELS,
+    }, section="cases")
+
+
+def _case_action(request: HttpRequest, order_id: str, *, form: ReasonForm | NoteForm,
+                 act: Callable[[DebtCase], object], done: str) -> HttpResponse:
+    case = _case_or_404(order_id)
+    if not form.is_valid():
+        messages.error(request, _("Give a reason."))
+    else:
+        try:
+            act(case)
+        except case_services.CaseError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, done % {"order": case.order_id})
+    return redirect("web:case", order_id=case.order_id)
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def case_block(request: HttpRequest, order_id: str) -> HttpResponse:
+    form = ReasonForm(request.POST, prefix="block")
+    return _case_action(
+        request, order_id, form=form, done=_("Case %(order)s blocked."),
+        act=lambda case: case_services.block_case(
+            case=case, reason=form.cleaned_data["reason"], actor=access.actor(request),
+            user=request.user))
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def case_unblock(request: HttpRequest, order_id: str) -> HttpResponse:
+    form = ReasonForm(request.POST, prefix="unblock")
+    return _case_action(
+        request, order_id, form=form, done=_("Case %(order)s unblocked."),
+        act=lambda case: case_services.unblock_case(
+            case=case, reason=form.cleaned_data["reason"], actor=access.actor(request),
+            user=request.user))
+
+
+@require_POST
+@access.workspace_view(permission=access.can_note)
+def case_note(request: HttpRequest, order_id: str) -> HttpResponse:
+    form = NoteForm(request.POST, prefix="note")
+    return _case_action(
+        request, order_id, form=form, done=_("Note added to case %(order)s."),
+        act=lambda case: case_services.add_note(
+            case=case, text=form.cleaned_data["text"], shared=form.cleaned_data["shared"],
+            actor=access.actor(request), user=request.user))
+
+
+# -- Letters -------------------------------------------------------------------------------------
+
+
+def _preview(case: DebtCase, level: int) -> letters.ComposedLetter:
+    if level not in LEVELS:
+        raise Http404
+    return letters.preview(case=case, level=level, letter_date=timezone.localdate(),
+                           policy=dunning_selectors.policy_for(vendor_id=case.vendor_id))
+
+
+def _pdf(content: bytes, filename: str, *, download: bool) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/pdf")
+    disposition = "attachment" if download else "inline"
+    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
+    return response
+
+
+@access.workspace_view
+def letter_preview(request: HttpRequest, order_id: str, level: int) -> HttpResponse:
+    case = _case_or_404(order_id)
+    return render_workspace(request, "web/letter.html", {
+        "case": case, "composed": _preview(case, level), "preview": True, "level": level,
+    }, section="cases")
+
+
+@access.workspace_view
+def letter_preview_pdf(request: HttpRequest, order_id: str, level: int) -> HttpResponse:
+    case = _case_or_404(order_id)
+    composed = _preview(case, level)
+    try:
+        content = letters.preview_pdf(composed, case)
+    except letters.LetterPdfError as exc:
+        messages.error(request, _("The PDF could not be made: %(error)s") % {"error": exc})
+        return redirect("web:letter-preview", order_id=case.order_id, level=level)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", case.order_id)
+    return _pdf(content, f"Vorschau-Mahnung-{safe}-{level}.pdf", download=True)
+
+
+def _letter_or_404(pk: int) -> Letter:
+    try:
+        return reads.letter(pk=pk)
+    except Letter.DoesNotExist:
+        raise Http404 from None
+
+
+@access.workspace_view
+def letter_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    letter = _letter_or_404(pk)
+    return render_workspace(request, "web/letter.html", {
+        "case": letter.case, "composed": letter, "letter": letter, "level": letter.level,
+        "preview": False,
+    }, section="cases")
+
+
+@access.workspace_view
+def letter_pdf(request: HttpRequest, pk: int) -> HttpResponse:
+    letter = _letter_or_404(pk)
+    try:
+        content = letters.render_pdf(letter)
+    except letters.LetterPdfError as exc:
+        messages.error(request, _("The PDF could not be made: %(error)s") % {"error": exc})
+        return redirect("web:letter", pk=letter.pk)
+    return _pdf(content, outbox.attachment_name(letter),
+                download=request.GET.get("download") == "1")

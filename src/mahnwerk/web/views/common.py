@@ -1,0 +1,46 @@
+"""What every workspace page shows: the navigation and the dashboard line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from mahnwerk.cases import selectors as case_selectors
+from mahnwerk.cases.states import ACTIVE_STATES, CaseState
+from mahnwerk.dunning import outbox
+from mahnwerk.dunning.models import DeliveryStatus
+from mahnwerk.web import access
+
+PAGE_SIZE = 50
+
+
+def dashboard() -> dict[str, int]:
+    """The numbers of the line under the navigation: two grouped counts."""
+    states = case_selectors.count_by_state()
+    messages = outbox.status_counts()
+    return {
+        "open": sum(n for state, n in states.items() if state in ACTIVE_STATES),
+        "dunning": states.get(CaseState.DUNNING, 0),
+        "on_hold": states.get(CaseState.ON_HOLD, 0),
+        "queued": messages.get(DeliveryStatus.QUEUED, 0),
+        "failed": messages.get(DeliveryStatus.FAILED, 0),
+    }
+
+
+def render_workspace(request: HttpRequest, template: str, context: dict[str, Any],
+                     *, section: str, status: int = 200) -> HttpResponse:
+    context = {
+        **context,
+        "section": section,
+        "dashboard": dashboard(),
+        "can_work": access.can_work(request.user),
+        "can_note": access.can_note(request.user),
+    }
+    return render(request, template, context, status=status)
+
+
+def page_of(request: HttpRequest, items: Any, per_page: int = PAGE_SIZE) -> Page:
+    return Paginator(items, per_page).get_page(request.GET.get("page"))

@@ -1,0 +1,128 @@
+"""Dunning runs: the preview (nothing stored), starting a run, executing or discarding it.
+
+"Ausführen" executes the run inside the web request. That suits the embedded set-up (a few
+thousand cases, a few seconds). In production the monthly run is decided and executed by the
+Celery schedule (``mahnwerk.dunning.tasks.monthly_run``), and a large run started here is best
+executed by a worker process: ``mahnwerk dunning-run --resume RUN`` calls the same
+``execute_run``. A run interrupted in either place (a timeout, a restart) is continued with
+"Fortsetzen" (the same call again: decisions already executed are skipped, no letter is
+written twice).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from mahnwerk.dunning import selectors as dunning_selectors
+from mahnwerk.dunning import services as dunning_services
+from mahnwerk.dunning.models import DunningRun, RunState
+from mahnwerk.web import access, reads
+from mahnwerk.web.forms import DecisionFilterForm, RunForm
+from mahnwerk.web.views.common import page_of, render_workspace
+
+#: The preview lists at most this many decisions; the counts cover all of them.
+PREVIEW_ROWS = 500
+
+
+def _counts(planned: list[dunning_services.Planned]) -> list[tuple[str, int]]:
+    """How many decisions of each action and level (``send1``, ``skip``), as the run counts."""
+    counts = Counter(f"{p.decision.action}{p.decision.level or ''}" for p in planned)
+    return sorted(counts.items())
+
+
+@access.workspace_view
+def run_list(request: HttpRequest) -> HttpResponse:
+    preview = None
+    if "as_of" in request.GET:
+        form = RunForm(request.GET)
+        if form.is_valid():
+            planned = dunning_services.preview_run(as_of=form.cleaned_data["as_of"],
+                                                   vendor_id=form.vendor_id())
+            preview = {"rows": planned[:PREVIEW_ROWS], "total": len(planned),
+                       "counts": _counts(planned), "limit": PREVIEW_ROWS,
+                       "cut": len(planned) > PREVIEW_ROWS}
+    else:
+        form = RunForm()
+    return render_workspace(request, "web/run_list.html", {
+        "form": form, "preview": preview, "page": page_of(request, reads.runs(), 25),
+        "active": dunning_selectors.active_run(),
+    }, section="runs")
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def run_start(request: HttpRequest) -> HttpResponse:
+    form = RunForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose a valid date."))
+        return redirect("web:runs")
+    try:
+        run = dunning_services.start_run(as_of=form.cleaned_data["as_of"],
+                                         vendor_id=form.vendor_id(),
+                                         actor=access.actor(request), user=request.user)
+    except dunning_services.RunError as exc:
+        messages.error(request, str(exc))
+        return redirect("web:runs")
+    messages.success(request, _("Run #%(run)d created: check its decisions, then execute it.")
+                     % {"run": run.pk})
+    return redirect("web:run", pk=run.pk)
+
+
+def _run_or_404(pk: int) -> DunningRun:
+    try:
+        return reads.run(pk=pk)
+    except DunningRun.DoesNotExist:
+        raise Http404 from None
+
+
+@access.workspace_view
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _run_or_404(pk)
+    form = DecisionFilterForm(request.GET or None)
+    action = form.cleaned_data.get("action", "") if form.is_valid() else ""
+    decisions = reads.run_decisions(dunning_selectors.decisions(run=run), action=action)
+    counts = run.counts or dunning_selectors.run_counts(run=run)
+    return render_workspace(request, "web/run_detail.html", {
+        "run": run, "form": form, "page": page_of(request, decisions, 100),
+        "counts": sorted(counts.items()), "total": sum(counts.values()),
+        "executed": reads.executed_count(run=run),
+        "can_execute": run.state == RunState.DECIDED,
+        "can_resume": run.state == RunState.EXECUTING,
+        "can_discard": run.state == RunState.DECIDED,
+    }, section="runs")
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def run_execute(request: HttpRequest, pk: int) -> HttpResponse:
+    """Execute a decided run, or resume one that was interrupted (the same call)."""
+    run = _run_or_404(pk)
+    try:
+        counts = dunning_services.execute_run(run=run, actor=access.actor(request),
+                                              user=request.user)
+    except dunning_services.RunError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Run #%(run)d executed: %(done)d decisions applied.")
+                         % {"run": run.pk, "done": sum(counts.values())})
+    return redirect("web:run", pk=run.pk)
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def run_discard(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _run_or_404(pk)
+    try:
+        dunning_services.discard_run(run=run, actor=access.actor(request))
+    except dunning_services.RunError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Run #%(run)d discarded; nothing was sent.")
+                         % {"run": run.pk})
+    return redirect("web:run", pk=run.pk)

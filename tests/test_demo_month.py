@@ -1,0 +1,32 @@
+"""The demo shows a complete month of the process (issue 3 and 4, "Done when")."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from mahnwerk.cases.models import DebtCase
+from mahnwerk.collection.models import AgencyReport, Handover
+from mahnwerk.dunning.models import DunningRun, Letter, OutboxMessage
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_plays_a_month_through_letters_approval_handover_and_report():
+    out = StringIO()
+    call_command("demo_data", "--vendors", "8", "--orders", "1200", "--seed", "7",
+                 "--no-progress", "--no-users", stdout=out)
+    states = set(DebtCase.objects.values_list("state", flat=True))
+    assert DunningRun.objects.filter(state="done").count() == 3
+    assert Letter.objects.filter(level=1).exists() and Letter.objects.filter(level=2).exists()
+    assert {"dunning", "reopened", "paid"} <= states
+    assert states & {"on_hold", "approved", "sent_for_collection"}
+    assert DebtCase.objects.filter(pursue=False).exists()
+    assert DebtCase.objects.filter(pursue=True).exists()
+    assert DebtCase.objects.filter(state="paid", first_dunning_letter__isnull=False).exists()
+    assert OutboxMessage.objects.exclude(status="queued").exists()
+    assert Handover.objects.exists() == AgencyReport.objects.exists()
+    again = StringIO()
+    call_command("demo_data", "--vendors", "8", "--orders", "1200", "--seed", "7",
+                 "--no-progress", "--no-users", stdout=again)
+    assert DunningRun.objects.count() == 3
