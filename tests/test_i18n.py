@@ -19,11 +19,15 @@ def _key(value):
     return tuple(value) if isinstance(value, list | tuple) else value
 
 
+def _filled(value) -> bool:
+    return all(value) if isinstance(value, tuple) else bool(value)
+
+
 def test_the_compiled_catalogues_match_their_sources():
     for _app, po in i18n.catalogues():
         with po.open("rb") as handle:
             source = {_key(m.id): _key(m.string) for m in read_po(handle)
-                      if _key(m.id) != _key(m.string) and m.id and (all(m.string) if isinstance(m.string, tuple) else m.string)}
+                      if m.id and _key(m.id) != _key(m.string) and _filled(m.string)}
         with po.with_suffix(".mo").open("rb") as handle:
             compiled = {_key(m.id): _key(m.string) for m in read_mo(handle)
                         if m.id and _key(m.id) != _key(m.string)}
