@@ -115,6 +115,21 @@ def test_products_without_the_dunning_account_are_held_in_one_task_per_vendor():
     assert not Letter.objects.filter(case=first).exists()
 
 
+def test_a_vendor_sees_one_open_task_which_is_done_once_the_products_are_fixed():
+    vendor = VendorFactory()
+    product = ProductFactory(vendor=vendor, dunning_enabled=False, name="Coaching Gold")
+    open_case(product=product)
+    first = run(date(2026, 10, 1))
+    second = run(date(2026, 10, 20))
+    open_tasks = VendorTask.objects.filter(vendor=vendor, done_at__isnull=True)
+    assert list(open_tasks.values_list("run", flat=True)) == [second.pk]
+    assert VendorTask.objects.get(run=first).done_at is not None
+    product.dunning_enabled = True
+    product.save()
+    run(date(2026, 11, 1))
+    assert not VendorTask.objects.filter(vendor=vendor, done_at__isnull=True).exists()
+
+
 def test_a_run_as_of_a_date_before_the_latest_run_is_refused():
     open_case()
     run(date(2026, 10, 1))
@@ -143,6 +158,33 @@ def test_an_interrupted_run_resumes_without_a_second_copy_and_without_losing_a_l
     assert sorted(Letter.objects.values_list("case_id", flat=True)) == sorted(
         c.pk for c in cases)
     assert OutboxMessage.objects.count() == 5
+
+
+def test_a_case_that_fails_in_the_middle_of_a_batch_stops_the_run_and_leaves_no_half_letter(
+        monkeypatch):
+    cases = [open_case() for _ in range(5)]
+    started = services.start_run(as_of=date(2026, 10, 1), actor="test")
+    broken = cases[2]
+    real_compose = services.letters.compose
+
+    def compose(*, case, **kwargs):
+        if case.pk == broken.pk:
+            raise RuntimeError("template engine crashed")
+        return real_compose(case=case, **kwargs)
+
+    monkeypatch.setattr(services.letters, "compose", compose)
+    with pytest.raises(RuntimeError, match="template engine crashed"):
+        services.execute_run(run=started, actor="test")
+    # The cases before the broken one went through, each whole; the broken one left nothing.
+    assert sorted(Letter.objects.values_list("case_id", flat=True)) == sorted(
+        c.pk for c in cases[:2])
+    broken.refresh_from_db()
+    assert broken.state == CaseState.OPEN and broken.first_dunning_letter is None
+    assert not OutboxMessage.objects.filter(case=broken).exists()
+    assert not broken.events.filter(kind="letter").exists()
+    monkeypatch.setattr(services.letters, "compose", real_compose)
+    services.resume_run(run_id=started.pk, actor="test")
+    assert Letter.objects.count() == OutboxMessage.objects.count() == 5
 
 
 def test_the_database_refuses_a_second_letter_of_the_same_level():

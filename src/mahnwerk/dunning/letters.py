@@ -260,8 +260,12 @@ def _tidy_text(text: str) -> str:
 
 
 def compose(*, case: DebtCase, level: int, letter_date: date, policy: DunningPolicy,
-            offer_link: str, language: str | None = None) -> ComposedLetter:
-    """The letter of ``level`` (1 or 2) for a case as it is sent on ``letter_date``."""
+            offer_link: str, language: str | None = None,
+            words: Words | None = None) -> ComposedLetter:
+    """The letter of ``level`` (1 or 2) for a case as it is sent on ``letter_date``.
+
+    ``words``: the templates, when the caller has read them already (a run reads them once
+    per batch of cases); else read now with ``words_for``."""
     if level not in (1, 2):
         raise ValueError(f"no dunning level {level!r}: 1 or 2")
     language = language_of(language)
@@ -277,7 +281,8 @@ def compose(*, case: DebtCase, level: int, letter_date: date, policy: DunningPol
     context = _context(case=case, level=level, language=language, letter_date=letter_date,
                        deadline=deadline, principal=principal, fees=fees, interest=interest,
                        offer_link=offer_link)
-    words = words_for(vendor_id=case.vendor_id, level=level, language=language)
+    if words is None:
+        words = words_for(vendor_id=case.vendor_id, level=level, language=language)
     with override(language):
         subject = _compiled(words.subject).render(Context(context, autoescape=False))
         body_html = _compiled(words.body_html).render(Context(context))

@@ -118,13 +118,23 @@ def enqueue(*, letter: Letter) -> OutboxMessage:
 
     Call it inside the transaction that writes the letter; delivery is nudged once that
     transaction has committed (once per transaction, however many letters it queued)."""
-    address = _email_address(letter.case.order.buyer_email)
-    message = OutboxMessage.objects.create(
-        letter=letter, case=letter.case, channel=Channel.EMAIL if address else Channel.PRINT,
-        to_address=address, status=DeliveryStatus.QUEUED)
-    if address:
+    return enqueue_many(letters=[letter])[0]
+
+
+def enqueue_many(*, letters: list[Letter]) -> list[OutboxMessage]:
+    """``enqueue`` for a batch of letters written in the same transaction (a run's batch):
+    one insert for all of them, one nudge after the commit."""
+    messages = []
+    for letter in letters:
+        address = _email_address(letter.case.order.buyer_email)
+        messages.append(OutboxMessage(
+            letter=letter, case=letter.case,
+            channel=Channel.EMAIL if address else Channel.PRINT, to_address=address,
+            status=DeliveryStatus.QUEUED))
+    OutboxMessage.objects.bulk_create(messages)
+    if any(message.channel == Channel.EMAIL for message in messages):
         _kick_after_commit()
-    return message
+    return messages
 
 
 _last_kick = 0.0
@@ -373,6 +383,26 @@ def mark_printed(*, message: OutboxMessage, actor: str) -> None:
             status=DeliveryStatus.PRINTED, sent_at=done, last_error=note):
         raise OutboxError(_("Only a queued letter of the print queue can be marked printed."))
     message.status, message.sent_at, message.last_error = DeliveryStatus.PRINTED, done, note
+
+
+def send_by_post(*, message: OutboxMessage, actor: str) -> None:
+    """An e-mail that failed for good or bounced goes to the print queue instead: the buyer
+    must receive the letter before the case may escalate (the letter's date stays the date
+    printed on it)."""
+    note = _("moved to the print queue by %(who)s after: %(error)s") % {
+        "who": actor, "error": message.last_error or message.get_status_display()}
+    if not OutboxMessage.objects.filter(
+            pk=message.pk, channel=Channel.EMAIL,
+            status__in=[DeliveryStatus.FAILED, DeliveryStatus.BOUNCED]).update(
+            channel=Channel.PRINT, status=DeliveryStatus.QUEUED, next_attempt_at=None,
+            last_error=note[:2000]):
+        raise OutboxError(_("Only an e-mail that failed or bounced can go to the print "
+                            "queue."))
+    message.channel, message.status, message.last_error = Channel.PRINT, \
+        DeliveryStatus.QUEUED, note
+    _note_on_case(case=message.case, reason=_(
+        "Letter %(level)d goes by post instead (%(who)s).") % {
+        "level": message.letter.level, "who": actor})
 
 
 def stuck(*, older_than: timedelta = timedelta(minutes=15)) -> list[OutboxMessage]:

@@ -1,7 +1,7 @@
 from django.urls import include, path
 
 from mahnwerk.web.api import api
-from mahnwerk.web.views import cases, home, offer, outbox, portal, runs
+from mahnwerk.web.views import approval, cases, home, offer, outbox, portal, runs
 
 #: The pages, in the namespace "web" (``reverse("web:cases")``); the API keeps its own
 #: namespace "api-v1", so it is mounted beside them, not inside.
@@ -30,13 +30,17 @@ pages = [
     path("ausgang/zustellen/", outbox.outbox_deliver, name="outbox-deliver"),
     path("ausgang/<int:pk>/gedruckt/", outbox.outbox_printed, name="outbox-printed"),
     path("ausgang/<int:pk>/erneut/", outbox.outbox_release, name="outbox-release"),
+    path("ausgang/<int:pk>/per-post/", outbox.outbox_post, name="outbox-post"),
     # The vendor portal.
     path("portal/", portal.portal, name="portal"),
     path("portal/faelle/<str:order_id>/", portal.portal_case, name="portal-case"),
     path("portal/auswahl/", portal.portal_selection, name="portal-selection"),
+    path("portal/freigabe/<str:order_id>/", portal.portal_approval, name="portal-approval"),
     # The buyer's offer page (public; the signed token is the key).
     path("angebot/", offer.offer_page, name="offer"),
     path("angebot/<str:token>/", offer.offer_page, name="offer-token"),
+    # The vendor's approval link from the approval e-mail (public; the signed token is the key).
+    path("freigabe/<str:token>/", approval.approval_link, name="approval-link"),
 ]
 
 urlpatterns = [

@@ -82,3 +82,17 @@ def outbox_release(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("Letter %(level)d of case %(order)s is queued again.")
                          % {"level": message.letter.level, "order": message.case.order_id})
     return redirect("web:outbox")
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def outbox_post(request: HttpRequest, pk: int) -> HttpResponse:
+    message = _message_or_404(pk)
+    try:
+        outbox.send_by_post(message=message, actor=access.actor(request))
+    except outbox.OutboxError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Letter %(level)d of case %(order)s is in the print queue.")
+                         % {"level": message.letter.level, "order": message.case.order_id})
+    return redirect("web:outbox")
