@@ -1,10 +1,11 @@
-"""Dunning runs: decide (pure, stored), then execute, each case in its own transaction.
+"""Dunning runs: decide (pure, stored), then execute, a batch of cases per transaction.
 
     start_run    gathers the facts, decides every case and stores the decisions; refuses a date
                  before the latest run and a second run while one is in progress
-    execute_run  applies the stored decisions one case at a time; can be stopped and started
-                 again: a decision is marked executed in the same transaction as its letter, and
-                 the database refuses a second letter of the same level for a case
+    execute_run  applies the stored decisions in batches (case by case when a batch fails); can
+                 be stopped and started again: a decision is marked executed in the same
+                 transaction as its letter, and the database refuses a second letter of the
+                 same level for a case
     preview_run  the decisions without storing anything (``--dry-run``, the UI's preview)
 
 The command line, the web workspace and the schedule all call these functions.
