@@ -102,3 +102,13 @@ def run_counts(*, run: DunningRun) -> dict[str, int]:
 def as_of_is_after_latest(as_of: date) -> bool:
     latest = latest_run()
     return latest is None or as_of >= latest.as_of
+
+
+def describe_counts(counts: dict[str, int]) -> str:
+    """A run's counts in words: "first letter 56, second letter 46, skipped 254"."""
+    from django.utils.translation import gettext as _
+
+    labels = {"send1": _("first letter"), "send2": _("second letter"),
+              Action.EXCLUDE: _("excluded"), Action.HOLD: _("held"),
+              Action.SKIP: _("skipped"), Action.ESCALATE: _("escalated")}
+    return ", ".join(f"{labels.get(k, k)} {v}" for k, v in sorted(counts.items())) or "-"

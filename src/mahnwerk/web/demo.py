@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import CaseState
@@ -24,6 +25,7 @@ from mahnwerk.collection import approvals, reports
 from mahnwerk.collection import services as collection
 from mahnwerk.collection.models import CollectionPartner, Handover
 from mahnwerk.dunning import outbox
+from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning import services as dunning
 from mahnwerk.dunning.models import DirectSelection, DunningRun
 from mahnwerk.intake.feeds import FEEDS
@@ -68,7 +70,7 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
             dunning.answer_direct_selection(vendor_id=vendor_id, choices=choices,
                                             actor=f"portal:{vendor_id}")
     run = dunning.run_month(as_of=first, actor=ACTOR)
-    say(f"run #{run.pk} as of {first}: {run.counts}")
+    say(_run_line(run))
     outbox.deliver_due()
 
     dunned = list(DebtCase.objects.filter(state=CaseState.DUNNING).order_by("order_id"))
@@ -78,7 +80,7 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
                         "amount": str(c.open_amount), "currency": c.currency,
                         "paid_at": _at(first + timedelta(days=5)), "channel": "offer_link"}
                        for c in payers])
-    say(f"{len(payers)} buyers paid after their first letter")
+    say(_("%(count)d buyers paid after their first letter") % {"count": len(payers)})
     originals = {o.pk: o for o in Order.objects.filter(pk__in=[c.order_id for c in reorderers])}
     _send("orders", [{
         "order_id": f"DEMO-RE-{c.order_id}", "vendor_id": o.vendor_id,
@@ -89,13 +91,13 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
         "amount_total": str(o.amount_total), "currency": o.currency,
         "created_at": _at(first + timedelta(days=6)), "sales_agent": "",
         "first_invoice_number": ""} for c in reorderers if (o := originals.get(c.order_id))])
-    say(f"{len(reorderers)} buyers ordered again")
+    say(_("%(count)d buyers ordered again") % {"count": len(reorderers)})
 
     run = dunning.run_month(as_of=second, actor=ACTOR)
-    say(f"run #{run.pk} as of {second}: {run.counts}")
+    say(_run_line(run))
     outbox.deliver_due()
     run = dunning.run_month(as_of=third, actor=ACTOR)
-    say(f"run #{run.pk} as of {third}: {run.counts}")
+    say(_run_line(run))
     outbox.deliver_due()
 
     asked = approvals.request_approvals(actor=ACTOR)
@@ -107,7 +109,8 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
             approvals.decide_approval(case=case, approve=False,
                                       actor=f"portal:{case.vendor_id}",
                                       reason="Kunde hat sich beim Vendor gemeldet")
-    say(f"approval asked of {len(asked)} vendors; {len(waiting)} cases were waiting")
+    say(_("approval asked of %(vendors)d vendors; %(cases)d cases were waiting")
+        % {"vendors": len(asked), "cases": len(waiting)})
 
     ready = (DebtCase.objects.filter(state=CaseState.APPROVED).values_list("vendor_id", flat=True)
              .order_by("vendor_id").first())
@@ -116,11 +119,17 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
         folder = Path(settings.VAR_DIR) / "handover"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / result.handover.file_name).write_bytes(bytes(result.handover.content))
-        say(f"handover file {folder / result.handover.file_name}: "
-            f"{len(result.handed_over)} cases handed over")
+        say(_("handover file %(path)s: %(count)d cases handed over")
+            % {"path": folder / result.handover.file_name, "count": len(result.handed_over)})
         if result.handed_over:
             _agency_report(result.handover, as_of=as_of, say=say)
     return True
+
+
+def _run_line(run: DunningRun) -> str:
+    return _("run #%(run)d as of %(date)s: %(counts)s") % {
+        "run": run.pk, "date": run.as_of.isoformat(),
+        "counts": dunning_selectors.describe_counts(run.counts)}
 
 
 def _agency_report(handover: Handover, *, as_of: date, say: Callable[[str], None]) -> None:
@@ -139,4 +148,5 @@ def _agency_report(handover: Handover, *, as_of: date, say: Callable[[str], None
                              "Schuldner hat vollständig gezahlt" if paid else ""])
     partner = handover.partner or CollectionPartner.objects.get(name="Diagonal")
     result = reports.import_report(path=path, partner=partner, actor=ACTOR)
-    say(f"agency report {path.name}: {result.applied} rows applied")
+    say(_("agency report %(name)s: %(count)d rows applied") % {"name": path.name,
+                                                                    "count": result.applied})

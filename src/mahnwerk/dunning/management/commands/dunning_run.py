@@ -8,8 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from tqdm import tqdm
 
-from mahnwerk.dunning import services
-from mahnwerk.dunning.models import Action
+from mahnwerk.dunning import selectors, services
 from mahnwerk.intake.models import Vendor
 
 
@@ -66,12 +65,13 @@ class Command(BaseCommand):
                     counts[label] = counts.get(label, 0) + 1
                     self.stdout.write(f"{planned.facts.order_id}\t{label}\t{d.reason}")
                 self.stdout.write(_("Dry run as of %(date)s, nothing changed: %(counts)s")
-                                  % {"date": day.isoformat(), "counts": self._counts(counts)})
+                                  % {"date": day.isoformat(),
+                                     "counts": selectors.describe_counts(counts)})
                 return
             run = services.start_run(as_of=day, vendor_id=vendor, actor=actor)
             self.stdout.write(_("Run #%(run)d as of %(date)s decided: %(counts)s")
                               % {"run": run.pk, "date": day.isoformat(),
-                                 "counts": self._counts(run.counts)})
+                                 "counts": selectors.describe_counts(run.counts)})
             bar = None if no_progress else tqdm(total=0, desc=_("executing"), file=sys.stderr,
                                                 disable=None, leave=False)
 
@@ -91,14 +91,8 @@ class Command(BaseCommand):
         except services.RunError as exc:
             raise CommandError(str(exc)) from None
 
-    def _counts(self, counts: dict[str, int]) -> str:
-        labels = {"send1": _("first letter"), "send2": _("second letter"),
-                  Action.EXCLUDE: _("excluded"), Action.HOLD: _("held"),
-                  Action.SKIP: _("skipped"), Action.ESCALATE: _("escalated")}
-        return ", ".join(f"{labels.get(k, k)} {v}" for k, v in sorted(counts.items())) or "-"
-
     def _summary(self, run) -> None:
         self.stdout.write(_("Run #%(run)d as of %(date)s is %(state)s: %(counts)s")
                           % {"run": run.pk, "date": run.as_of.isoformat(),
                              "state": run.get_state_display(),
-                             "counts": self._counts(run.counts)})
+                             "counts": selectors.describe_counts(run.counts)})
