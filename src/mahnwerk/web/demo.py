@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import CaseState
-from mahnwerk.collection import approvals, reports
+from mahnwerk.collection import approvals, handover_format, reports
 from mahnwerk.collection import services as collection
 from mahnwerk.collection.models import CollectionPartner, Handover
 from mahnwerk.dunning import outbox
@@ -121,8 +121,14 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
         (folder / result.handover.file_name).write_bytes(bytes(result.handover.content))
         say(_("handover file %(path)s: %(count)d cases handed over")
             % {"path": folder / result.handover.file_name, "count": len(result.handed_over)})
+        report = handover_format.check_file(folder / result.handover.file_name)
+        say(_("the validator (mahnwerk check-handover) finds %(count)d problems in %(rows)d "
+              "rows") % {"count": len(report.problems), "rows": report.rows})
         if result.handed_over:
-            _agency_report(result.handover, as_of=as_of, say=say)
+            followed = _agency_report(result.handover, as_of=as_of, say=say)
+            say(_("follow order %(order)s in the workspace: first and second letter, the "
+                  "vendor's approval, the handover file, the agency's report, paid")
+                % {"order": followed})
     return True
 
 
@@ -132,7 +138,9 @@ def _run_line(run: DunningRun) -> str:
         "counts": dunning_selectors.describe_counts(run.counts)}
 
 
-def _agency_report(handover: Handover, *, as_of: date, say: Callable[[str], None]) -> None:
+def _agency_report(handover: Handover, *, as_of: date, say: Callable[[str], None]) -> str:
+    """The agency's report on the handed-over cases: the first one paid in full; returns
+    its order id."""
     cases = list(DebtCase.objects.filter(order_id__in=handover.items.filter(
         handed_over=True).values_list("case__order_id", flat=True)).order_by("order_id"))
     path = Path(settings.VAR_DIR) / "handover" / f"diagonal-bericht-{as_of:%Y-%m}.csv"
@@ -150,3 +158,4 @@ def _agency_report(handover: Handover, *, as_of: date, say: Callable[[str], None
     result = reports.import_report(path=path, partner=partner, actor=ACTOR)
     say(_("agency report %(name)s: %(count)d rows applied") % {"name": path.name,
                                                                     "count": result.applied})
+    return cases[0].order_id
