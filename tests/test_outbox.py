@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import json
 import socket
@@ -406,6 +407,28 @@ def test_through_a_provider_the_providers_id_is_kept_for_its_bounce_webhook(sett
         event_type="rejected", message_id=queued.message_id, reject_reason="invalid"))
     queued.refresh_from_db()
     assert queued.status == "bounced"
+
+
+def test_a_providers_bounce_webhook_through_the_url_marks_the_message(settings, client):
+    """django-anymail's tracking webhook is routed (/anymail/…) and only takes signed calls."""
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "mahnwerk:s3cret"}
+    queued = queued_letter()
+    OutboxMessage.objects.filter(pk=queued.pk).update(status="sent",
+                                                      message_id="b7bc2f4a-e38e-4336")
+    bounce = {"RecordType": "Bounce", "Type": "HardBounce", "TypeCode": 1,
+              "MessageID": "b7bc2f4a-e38e-4336", "Email": "erika@example.org",
+              "Description": "The server was unable to deliver your message.",
+              "Details": "smtp;550 5.1.1 user unknown", "BouncedAt": "2026-10-02T10:00:00Z"}
+    url = "/anymail/postmark/tracking/"
+    assert client.post(url, bounce, content_type="application/json").status_code in (400, 401)
+    queued.refresh_from_db()
+    assert queued.status == "sent", "an unsigned call changes nothing"
+    auth = "Basic " + base64.b64encode(b"mahnwerk:s3cret").decode()
+    response = client.post(url, bounce, content_type="application/json",
+                           HTTP_AUTHORIZATION=auth)
+    assert response.status_code == 200
+    queued.refresh_from_db()
+    assert queued.status == "bounced" and "user unknown" in queued.last_error
 
 
 # -- After commit, the task, the commands --------------------------------------------------------

@@ -182,7 +182,7 @@ MAHNWERK_OUTBOX_REPLY_TO = env.str("MAHNWERK_OUTBOX_REPLY_TO",
 # EMAIL_BACKEND=anymail.backends.mailgun.EmailBackend, and its options as JSON in ANYMAIL, e.g.
 # ANYMAIL='{"MAILGUN_API_KEY": "...", "MAILGUN_SENDER_DOMAIN": "mg.checkout.example",
 #           "WEBHOOK_SECRET": "user:password"}'.
-# Bounces come back through anymail's tracking webhook (route `anymail/` to anymail.urls);
+# Bounces come back through anymail's tracking webhooks under /anymail/ (web/urls.py);
 # dunning.receivers marks the message bounced. "anymail" need not be in INSTALLED_APPS.
 EMAIL_HOST = env.str("EMAIL_HOST", default="")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import CaseState
-from mahnwerk.collection.models import CollectionPartner, RoutingRule
+from mahnwerk.collection.models import CollectionPartner, Handover, RoutingRule
 
 
 def master_list(*, vendor_id: str) -> QuerySet[DebtCase]:
@@ -63,3 +63,29 @@ def route(*, rules: list[RoutingRule], vendor_id: str, country: str, trigger: st
             continue
         return rule.partner
     return None
+
+
+def vendor_counts(*, cases: QuerySet[DebtCase]) -> list[dict[str, object]]:
+    """One line per vendor of the collection list: how many cases wait, are approved, are with
+    the agency (for the export buttons)."""
+    by_vendor: dict[str, dict[str, object]] = {}
+    for row in (cases.order_by().values("vendor_id", "vendor__name", "state")
+                .annotate(n=Count("pk"))):
+        line = by_vendor.setdefault(row["vendor_id"], {
+            "vendor_id": row["vendor_id"], "name": row["vendor__name"],
+            CaseState.ON_HOLD.value: 0, CaseState.APPROVED.value: 0,
+            CaseState.SENT_FOR_COLLECTION.value: 0})
+        line[row["state"]] = row["n"]
+    return sorted(by_vendor.values(), key=lambda line: (str(line["name"]), line["vendor_id"]))
+
+
+def handovers(*, vendor_id: str | None = None) -> QuerySet[Handover]:
+    """The kept exports, newest first, without their content (read only to download it)."""
+    kept = (Handover.objects.select_related("vendor", "partner").defer("content")
+            .order_by("-created_at", "-id"))
+    return kept.filter(vendor_id=vendor_id) if vendor_id else kept
+
+
+def handover_file(*, pk: int) -> Handover | None:
+    """One kept export with its content (file name and bytes), or None."""
+    return Handover.objects.filter(pk=pk).only("file_name", "content").first()

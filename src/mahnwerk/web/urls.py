@@ -1,7 +1,7 @@
 from django.urls import include, path
 
 from mahnwerk.web.api import api
-from mahnwerk.web.views import approval, cases, home, offer, outbox, portal, runs
+from mahnwerk.web.views import approval, cases, collection, home, offer, outbox, portal, runs
 
 #: The pages, in the namespace "web" (``reverse("web:cases")``); the API keeps its own
 #: namespace "api-v1", so it is mounted beside them, not inside.
@@ -31,6 +31,15 @@ pages = [
     path("ausgang/<int:pk>/gedruckt/", outbox.outbox_printed, name="outbox-printed"),
     path("ausgang/<int:pk>/erneut/", outbox.outbox_release, name="outbox-release"),
     path("ausgang/<int:pk>/per-post/", outbox.outbox_post, name="outbox-post"),
+    path("freigaben/", collection.approval_list_page, name="approvals"),
+    path("freigaben.xlsx", collection.approvals_xlsx, name="approvals-xlsx"),
+    path("faelle/<str:order_id>/freigabe/", collection.case_approval, name="case-approval"),
+    path("inkasso/", collection.collection_page, name="collection"),
+    path("inkasso.xlsx", collection.collection_xlsx, name="collection-xlsx"),
+    path("inkasso/uebergabe/", collection.handover_export, name="handover-export"),
+    path("inkasso/uebergaben/", collection.handover_list, name="handovers"),
+    path("inkasso/uebergaben/<int:pk>/datei/", collection.handover_file,
+         name="handover-file"),
     # The vendor portal.
     path("portal/", portal.portal, name="portal"),
     path("portal/faelle/<str:order_id>/", portal.portal_case, name="portal-case"),
@@ -46,4 +55,7 @@ pages = [
 urlpatterns = [
     path("", include((pages, "web"))),
     path("api/v1/", api.urls),
+    # Bounces and other delivery events of a mail provider (django-anymail's tracking
+    # webhooks); dunning.receivers marks the message bounced.
+    path("anymail/", include("anymail.urls")),
 ]

@@ -15,11 +15,14 @@ from django.views.decorators.http import require_POST
 from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases import services as case_services
 from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases.states import CaseState
+from mahnwerk.collection import approvals
 from mahnwerk.dunning import letters, outbox
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning.models import Letter
 from mahnwerk.web import access, reads
 from mahnwerk.web.forms import CaseFilterForm, NoteForm, ReasonForm
+from mahnwerk.web.views.collection import ApprovalDecisionForm
 from mahnwerk.web.views.common import page_of, render_workspace
 
 LEVELS = (1, 2)
@@ -50,8 +53,12 @@ def case_list(request: HttpRequest) -> HttpResponse:
 @access.workspace_view
 def case_detail(request: HttpRequest, order_id: str) -> HttpResponse:
     case = _case_or_404(order_id)
+    on_hold = case.state == CaseState.ON_HOLD
     return render_workspace(request, "web/case_detail.html", {
         "case": case,
+        "on_hold": on_hold,
+        "escalation": approvals.escalation_status(case=case) if on_hold else "",
+        "approval_form": ApprovalDecisionForm(prefix="approval"),
         "timeline": case_selectors.timeline(case=case),
         "notes": case_selectors.notes(case=case),
         "letters": reads.letters_of(case=case),

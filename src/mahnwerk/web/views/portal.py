@@ -1,5 +1,6 @@
-"""The vendor portal: a vendor's own open cases (read only), its tasks, and for a
-direct-collection vendor the list of orders to mark before a run.
+"""The vendor portal: a vendor's own open cases (read only), its tasks, the cases waiting for
+its approval ("Warten auf Freigabe") to approve or cancel, and for a direct-collection vendor
+the list of orders to mark before a run.
 
 Everything is read through the logged-in vendor (``VendorAccount``): a vendor never sees another
 vendor's case, and never an internal note or the timeline (which quotes internal notes).
@@ -9,14 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases.models import DebtCase
+from mahnwerk.collection import approvals
+from mahnwerk.collection import selectors as collection_selectors
 from mahnwerk.dunning import services as dunning_services
 from mahnwerk.dunning.models import VendorTask
 from mahnwerk.intake.models import CollectionMode
@@ -37,6 +43,8 @@ def portal(request: HttpRequest, account: VendorAccount) -> HttpResponse:
         "direct": vendor.collection_mode == CollectionMode.DIRECT or bool(pending),
         "pending": pending,
         "answered": reads.answered_selections(vendor_id=vendor.pk),
+        "approvals": [{"case": case, "escalation": approvals.escalation_status(case=case)}
+                      for case in collection_selectors.approval_list(vendor_id=vendor.pk)],
     })
 
 
@@ -46,8 +54,7 @@ def _distinct(tasks: Iterable[VendorTask]) -> list[VendorTask]:
     return [task for task in tasks if not (task.text in seen or seen.add(task.text))]
 
 
-@access.portal_view
-def portal_case(request: HttpRequest, order_id: str, account: VendorAccount) -> HttpResponse:
+def _own_case(order_id: str, account: VendorAccount) -> DebtCase:
     try:
         case = case_selectors.get_case(order_id=order_id)
     except DebtCase.DoesNotExist:
@@ -55,6 +62,12 @@ def portal_case(request: HttpRequest, order_id: str, account: VendorAccount) -> 
     if case is None or case.vendor_id != account.vendor_id:
         # The same answer for "no such case" and "another vendor's case".
         raise Http404
+    return case
+
+
+@access.portal_view
+def portal_case(request: HttpRequest, order_id: str, account: VendorAccount) -> HttpResponse:
+    case = _own_case(order_id, account)
     return render(request, "web/portal_case.html", {
         "vendor": account.vendor, "case": case,
         "notes": case_selectors.notes(case=case, shared_only=True),
@@ -83,3 +96,29 @@ def portal_selection(request: HttpRequest, account: VendorAccount) -> HttpRespon
                                     "to be pursued and handed to collection.")
                          % {"count": count, "pursued": pursued})
     return redirect("web:portal")
+
+
+@require_POST
+@access.portal_view
+def portal_approval(request: HttpRequest, order_id: str, account: VendorAccount
+                    ) -> HttpResponse:
+    """The vendor's answer to "Warten auf Freigabe": approve the case for collection or cancel
+    it, with an optional reason; a block by support wins and the vendor is told."""
+    case = _own_case(order_id, account)
+    action = request.POST.get("action")
+    if action not in (approvals.APPROVE, approvals.CANCEL):
+        return HttpResponseBadRequest()
+    approve = action == approvals.APPROVE
+    try:
+        # The timeline is written in the team's language, whatever the vendor reads.
+        with translation.override(settings.LANGUAGE_CODE):
+            approvals.decide_approval(
+                case=case, approve=approve, actor=f"portal:{request.user.get_username()}",
+                reason=request.POST.get("reason", "").strip()[:500], user=request.user)
+    except approvals.ApprovalError as exc:
+        messages.error(request, str(exc))
+    else:
+        text = (_("Case %(order)s approved for collection.") if approve
+                else _("Case %(order)s cancelled at the vendor's wish."))
+        messages.success(request, text % {"order": case.order_id})
+    return redirect(reverse("web:portal") + "#approvals")

@@ -1,0 +1,215 @@
+"""Collection in the workspace: "Warten auf Freigabe", the collection list, the handover files
+and support's record of a vendor's decision (issue 4, items 2, 4 and 8).
+
+The pages only parse input and call the collection app: ``selectors.approval_list`` and
+``collection_list`` for the lists, ``spreadsheets`` for the XLSX files, ``export_handover`` for
+the agency's file and ``approvals.decide_approval`` for a decision that reached support by mail
+or chat (the same path as the portal, the signed links and ``mahnwerk case ORDER approve``).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from mahnwerk.cases import selectors as case_selectors
+from mahnwerk.cases.models import DebtCase
+from mahnwerk.collection import approvals, selectors, services, spreadsheets
+from mahnwerk.collection.models import CollectionPartner
+from mahnwerk.intake.models import Vendor
+from mahnwerk.web import access, reads
+from mahnwerk.web.forms import VendorChoiceField
+from mahnwerk.web.views.common import page_of, render_workspace
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+#: A successful export lists at most this many held-back cases in its message.
+HELD_BACK_SHOWN = 20
+
+
+# -- Forms ---------------------------------------------------------------------------------------
+
+
+class VendorFilterForm(forms.Form):
+    vendor = VendorChoiceField(label=gettext_lazy("vendor"), required=False,
+                               queryset=reads.vendors(), empty_label=gettext_lazy("all vendors"))
+
+
+class PartnerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.name} ({obj.get_kind_display()})"
+
+
+class HandoverExportForm(forms.Form):
+    vendor = VendorChoiceField(label=gettext_lazy("vendor"), queryset=reads.vendors())
+    partner = PartnerChoiceField(
+        label=gettext_lazy("partner"), required=False,
+        queryset=CollectionPartner.objects.filter(active=True).order_by("name"),
+        empty_label=gettext_lazy("default (domestic collection)"))
+
+
+class ApprovalDecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        label=gettext_lazy("decision"), widget=forms.RadioSelect,
+        choices=[(approvals.APPROVE, gettext_lazy("approve for collection")),
+                 (approvals.CANCEL, gettext_lazy("cancel (the vendor does not want collection)"))])
+    reason = forms.CharField(
+        label=gettext_lazy("reason"), max_length=500,
+        widget=forms.TextInput(attrs={
+            "required": True,
+            "placeholder": gettext_lazy("e.g. vendor's e-mail of 3 March, chat group")}))
+
+
+# -- Helpers -------------------------------------------------------------------------------------
+
+
+def _vendor_filter(request: HttpRequest) -> tuple[VendorFilterForm, Vendor | None]:
+    form = VendorFilterForm(request.GET or None)
+    vendor = form.cleaned_data.get("vendor") if form.is_valid() else None
+    return form, vendor
+
+
+def _xlsx(content: bytes, stem: str, vendor: Vendor | None) -> HttpResponse:
+    name = f"{stem}-{vendor.pk}.xlsx" if vendor else f"{stem}.xlsx"
+    response = HttpResponse(content, content_type=XLSX)
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    return response
+
+
+def _case_or_404(order_id: str) -> DebtCase:
+    try:
+        return case_selectors.get_case(order_id=order_id)
+    except DebtCase.DoesNotExist:
+        raise Http404(_("There is no case for order %(order)s.") % {"order": order_id}
+                      ) from None
+
+
+# -- "Warten auf Freigabe" -----------------------------------------------------------------------
+
+
+@access.workspace_view
+def approval_list_page(request: HttpRequest) -> HttpResponse:
+    form, vendor = _vendor_filter(request)
+    page = page_of(request, selectors.approval_list(vendor_id=vendor.pk if vendor else None))
+    rows = [(case, approvals.escalation_status(case=case)) for case in page]
+    return render_workspace(request, "web/approval_list.html", {
+        "form": form, "vendor": vendor, "page": page, "rows": rows,
+    }, section="approvals")
+
+
+@access.workspace_view
+def approvals_xlsx(request: HttpRequest) -> HttpResponse:
+    form, vendor = _vendor_filter(request)
+    if form.is_bound and not form.is_valid():
+        messages.error(request, _("Please check the filter."))
+        return redirect("web:approvals")
+    content = spreadsheets.approval_list_xlsx(vendor_id=vendor.pk if vendor else None)
+    return _xlsx(content, "freigaben", vendor)
+
+
+# -- "Inkasso" and the handover files ------------------------------------------------------------
+
+
+@access.workspace_view
+def collection_page(request: HttpRequest) -> HttpResponse:
+    form, vendor = _vendor_filter(request)
+    cases = selectors.collection_list(vendor_id=vendor.pk if vendor else None)
+    return render_workspace(request, "web/collection_list.html", {
+        "form": form, "vendor": vendor, "page": page_of(request, cases),
+        "vendor_counts": selectors.vendor_counts(cases=cases),
+        "partners": HandoverExportForm.base_fields["partner"].queryset,
+        "export_form": HandoverExportForm(prefix="other"),
+    }, section="collection")
+
+
+@access.workspace_view
+def collection_xlsx(request: HttpRequest) -> HttpResponse:
+    form, vendor = _vendor_filter(request)
+    if form.is_bound and not form.is_valid():
+        messages.error(request, _("Please check the filter."))
+        return redirect("web:collection")
+    content = spreadsheets.collection_list_xlsx(vendor_id=vendor.pk if vendor else None)
+    return _xlsx(content, "inkasso", vendor)
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def handover_export(request: HttpRequest) -> HttpResponse:
+    """Write and keep the vendor's handover file; the approved cases go to the agency."""
+    prefix = "other" if "other-vendor" in request.POST else None
+    form = HandoverExportForm(request.POST, prefix=prefix)
+    if not form.is_valid():
+        messages.error(request, _("Choose a vendor (and a partner, if not the default one)."))
+        return redirect("web:collection")
+    vendor = form.cleaned_data["vendor"]
+    try:
+        result = services.export_handover(vendor_id=vendor.pk,
+                                          partner=form.cleaned_data.get("partner"),
+                                          actor=access.actor(request), user=request.user)
+    except services.HandoverError as exc:
+        messages.error(request, str(exc))
+        return redirect("web:collection")
+    handover = result.handover
+    messages.success(request, _("Handover file %(file)s written: %(rows)d rows, %(handed)d "
+                                "cases handed over to %(partner)s.")
+                     % {"file": handover.file_name, "rows": handover.rows,
+                        "handed": handover.handed_over,
+                        "partner": handover.partner.name if handover.partner else "-"})
+    if result.held_back:
+        shown = list(result.held_back.items())[:HELD_BACK_SHOWN]
+        listed = "; ".join(f"{order}: {', '.join(problems)}" for order, problems in shown)
+        if len(result.held_back) > len(shown):
+            listed += " …"
+        messages.warning(request, _("%(count)d approved cases stay back: %(cases)s")
+                         % {"count": len(result.held_back), "cases": listed})
+    return redirect("web:handovers")
+
+
+@access.workspace_view
+def handover_list(request: HttpRequest) -> HttpResponse:
+    form, vendor = _vendor_filter(request)
+    return render_workspace(request, "web/handover_list.html", {
+        "form": form, "vendor": vendor,
+        "page": page_of(request, selectors.handovers(vendor_id=vendor.pk if vendor else None)),
+    }, section="collection")
+
+
+@access.workspace_view
+def handover_file(request: HttpRequest, pk: int) -> HttpResponse:
+    """The file exactly as it was written and handed over."""
+    handover = selectors.handover_file(pk=pk)
+    if handover is None:
+        raise Http404
+    response = HttpResponse(bytes(handover.content), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(True, handover.file_name)
+    return response
+
+
+# -- The vendor's decision, recorded by support --------------------------------------------------
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def case_approval(request: HttpRequest, order_id: str) -> HttpResponse:
+    case = _case_or_404(order_id)
+    form = ApprovalDecisionForm(request.POST, prefix="approval")
+    if not form.is_valid():
+        messages.error(request, _("Choose approve or cancel and give a reason."))
+        return redirect("web:case", order_id=case.order_id)
+    approve = form.cleaned_data["decision"] == approvals.APPROVE
+    try:
+        approvals.decide_approval(case=case, approve=approve, actor=access.actor(request),
+                                  reason=form.cleaned_data["reason"], user=request.user)
+    except approvals.ApprovalError as exc:
+        messages.error(request, str(exc))
+    else:
+        done = (_("Case %(order)s approved for collection.") if approve
+                else _("Case %(order)s cancelled at the vendor's wish."))
+        messages.success(request, done % {"order": case.order_id})
+    return redirect("web:case", order_id=case.order_id)
