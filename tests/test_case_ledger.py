@@ -37,6 +37,7 @@ def test_a_partial_payment_lowers_the_open_amount():
     event = case.events.last()
     assert event.kind == "payment"
     assert event.changes["open_amount"] == ["300.00", "200.00"]
+    assert event.reason == "Zahlung eingegangen; noch 200,00\xa0€ offen.", "as people read it"
 
 
 def test_a_fully_paid_case_moves_to_paid():

@@ -498,3 +498,14 @@ def test_a_direct_collection_vendor_marks_its_orders_in_the_portal(client, djang
                            {"order": ["O-YELLOW"], "pursue": ["O-YELLOW"]}, follow=True)
     assert 'class="error"' in response.content.decode()
     assert not DirectSelection.objects.filter(case=market["yellow"]).exists()
+
+
+def test_pages_are_german_whatever_the_browser_asks_until_a_person_chooses_english(client):
+    login_page = reverse("web:login")
+    response = client.get(login_page, HTTP_ACCEPT_LANGUAGE="en-US,en")
+    assert response["Content-Language"] == "de"
+    switched = client.post(reverse("set_language"), {"language": "en", "next": login_page})
+    assert switched.status_code == 302
+    assert client.get(login_page)["Content-Language"] == "en"
+    client.post(reverse("set_language"), {"language": "de", "next": login_page})
+    assert client.get(login_page, HTTP_ACCEPT_LANGUAGE="en")["Content-Language"] == "de"

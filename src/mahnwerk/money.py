@@ -6,9 +6,27 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
 
+from babel import Locale
 from babel.numbers import format_currency, get_currency_precision, list_currencies
+from django.utils.translation import get_language
 
 CENT = Decimal("0.01")
+
+
+#: The locale of each language the pages and letters speak.
+LOCALES = {"de": "de_DE", "en": "en_US"}
+
+
+@cache
+def locale_of(language: str) -> Locale:
+    return Locale.parse(LOCALES.get(language, LOCALES["de"]))
+
+
+def format_money(amount: Decimal, currency: str, *, language: str | None = None) -> str:
+    """"8.145,83 €" in German, "€8,145.83" in English: for texts people read (case events,
+    letters, messages); the active language unless one is given."""
+    language = (language or get_language() or "de").split("-")[0]
+    return format_currency(amount, currency, locale=locale_of(language))
 
 
 @cache

@@ -24,6 +24,7 @@ from mahnwerk.cases.models import CaseEvent, CaseNote, DebtCase, EventKind, Note
 from mahnwerk.cases.states import REORDER_STATES, CaseState, can_move
 from mahnwerk.intake.addresses import address_problems
 from mahnwerk.intake.models import Incident, Order, Payment
+from mahnwerk.money import format_money
 
 ZERO = Decimal("0.00")
 
@@ -159,8 +160,8 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str) -> N
         items: list[CaseChange] = []
         for order_id, incident in latest.items():
             open_amount, paid = _open_amount(incident, payments[order_id])
-            paid_reason = _("Paid in full (%(paid)s %(currency)s since the incident).") % {
-                "paid": paid, "currency": incident.currency}
+            paid_reason = _("Paid in full (%(paid)s since the incident).") % {
+                "paid": format_money(paid, incident.currency)}
             case = cases.get(order_id)
             if case is None:
                 case = _new_case(orders[order_id], incident, open_amount)
@@ -178,8 +179,8 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str) -> N
                     "kind": incident.get_kind_display(),
                     "date": timezone.localtime(incident.occurred_at).date().isoformat()}
             elif kind == EventKind.PAYMENT:
-                reason = _("Payment received; %(open)s %(currency)s still open.") % {
-                    "open": open_amount, "currency": incident.currency}
+                reason = _("Payment received; %(open)s still open.") % {
+                    "open": format_money(open_amount, incident.currency)}
             else:
                 reason = _("Incident %(id)s: %(kind)s.") % {
                     "id": incident.incident_id, "kind": incident.get_kind_display()}
@@ -212,8 +213,8 @@ def _create_cases(cases: list[DebtCase], *, actor: str) -> None:
     bulk.insert_rows(CaseEvent, [{
         "case_id": c.pk, "at": now, "kind": EventKind.OPENED, "actor": actor, "user_id": None,
         "from_state": CaseState.OPEN, "to_state": CaseState.OPEN,
-        "reason": _("Debt recorded: %(kind)s, %(amount)s %(currency)s open.") % {
-            "kind": c.get_trigger_display(), "amount": c.open_amount, "currency": c.currency},
+        "reason": _("Debt recorded: %(kind)s, %(amount)s open.") % {
+            "kind": c.get_trigger_display(), "amount": format_money(c.open_amount, c.currency)},
         "changes": {}} for c in cases])
 
 

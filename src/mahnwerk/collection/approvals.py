@@ -29,6 +29,7 @@ from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import selectors
 from mahnwerk.collection.models import ApprovalRequest
 from mahnwerk.intake.models import Vendor
+from mahnwerk.money import format_money
 
 SALT = "mahnwerk.collection.approval"
 APPROVE, CANCEL = "approve", "cancel"
@@ -116,12 +117,13 @@ def link_url(*, case: DebtCase, action: str) -> str:
 def _mail_vendor(*, vendor: Vendor, cases: list[DebtCase], reminder: bool) -> None:
     lines = []
     for case in cases:
-        lines.append(_("Order %(order)s, %(buyer)s, %(product)s, open %(amount)s %(currency)s\n"
+        lines.append(_("Order %(order)s, %(buyer)s, %(product)s, open %(amount)s\n"
                        "  approve: %(approve)s\n  cancel:  %(cancel)s") % {
             "order": case.order_id,
             "buyer": f"{case.order.buyer_first_name} {case.order.buyer_last_name}".strip(),
-            "product": case.order.product.name, "amount": case.open_amount,
-            "currency": case.currency, "approve": link_url(case=case, action=APPROVE),
+            "product": case.order.product.name,
+            "amount": format_money(case.open_amount, case.currency),
+            "approve": link_url(case=case, action=APPROVE),
             "cancel": link_url(case=case, action=CANCEL)})
     subject = (_("Reminder: approval for collection") if reminder
                else _("Your approval for collection"))

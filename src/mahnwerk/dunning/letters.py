@@ -41,7 +41,6 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -53,13 +52,12 @@ from django.utils.translation import override
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.dunning.models import DunningPolicy, Letter, LetterTemplate
 from mahnwerk.intake.models import PaymentType
-from mahnwerk.money import quantize
+from mahnwerk.money import format_money, locale_of, quantize
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "dunning"
 LETTER_TYP = TEMPLATES / "letter.typ"
 LANGUAGES = ("de", "en")
 DEFAULT_LANGUAGE = "de"
-LOCALES = {"de": "de_DE", "en": "en_US"}
 DATE_FORMATS = {"de": "dd.MM.yyyy", "en": "d MMMM yyyy"}
 PREVIEW_PATH = "/angebot/VORSCHAU"
 ZERO = Decimal("0.00")
@@ -168,13 +166,12 @@ def language_of(language: str | None) -> str:
     return code if code in LANGUAGES else DEFAULT_LANGUAGE
 
 
-@cache
 def _locale(language: str) -> Locale:
-    return Locale.parse(LOCALES[language])
+    return locale_of(language)
 
 
 def money(amount: Decimal, *, currency: str, language: str) -> str:
-    return format_currency(amount, currency, locale=_locale(language))
+    return format_money(amount, currency, language=language)
 
 
 def day(value: date, *, language: str) -> str:

@@ -55,6 +55,7 @@ pages = [
 urlpatterns = [
     path("", include((pages, "web"))),
     path("api/v1/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),  # the language switch (set_language)
     # Bounces and other delivery events of a mail provider (django-anymail's tracking
     # webhooks); dunning.receivers marks the message bounced.
     path("anymail/", include("anymail.urls")),
