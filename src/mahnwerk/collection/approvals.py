@@ -21,6 +21,7 @@ from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from mahnwerk.cases.models import DebtCase, EventKind
@@ -210,8 +211,12 @@ def escalation_status(*, case: DebtCase) -> str:
         return _("escalated to %(manager)s (%(channel)s) on %(date)s") % {
             "manager": request.vendor.relationship_manager or "-",
             "channel": request.vendor.escalation_channel or "-",
-            "date": timezone.localtime(request.escalated_at).date().isoformat()}
+            "date": _day(request.escalated_at)}
     if request.reminded_at:
-        return _("reminded on %(date)s") % {
-            "date": timezone.localtime(request.reminded_at).date().isoformat()}
-    return _("asked on %(date)s") % {"date": timezone.localtime(request.sent_at).date().isoformat()}
+        return _("reminded on %(date)s") % {"date": _day(request.reminded_at)}
+    return _("asked on %(date)s") % {"date": _day(request.sent_at)}
+
+
+def _day(moment: datetime) -> str:
+    """The local day as the reader writes it (27.11.2026)."""
+    return date_format(timezone.localtime(moment).date(), "SHORT_DATE_FORMAT")
