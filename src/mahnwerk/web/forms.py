@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from mahnwerk.cases.states import CaseState
+from mahnwerk.collection import approvals
 from mahnwerk.dunning.models import Action, Channel, DeliveryStatus
 from mahnwerk.web import reads
 
@@ -77,3 +78,36 @@ class OutboxFilterForm(forms.Form):
 class ReleaseForm(forms.Form):
     checked = forms.BooleanField(
         label=_("I looked the Message-ID up in the mail server's log: it was not delivered."))
+
+
+# -- Collection ----------------------------------------------------------------------------------
+
+
+class VendorFilterForm(forms.Form):
+    vendor = VendorChoiceField(label=_("vendor"), required=False,
+                               queryset=reads.vendors(), empty_label=_("all vendors"))
+
+
+class PartnerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.name} ({obj.get_kind_display()})"
+
+
+class HandoverExportForm(forms.Form):
+    vendor = VendorChoiceField(label=_("vendor"), queryset=reads.vendors())
+    partner = PartnerChoiceField(
+        label=_("partner"), required=False,
+        queryset=reads.active_partners(),
+        empty_label=_("default (domestic collection)"))
+
+
+class ApprovalDecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        label=_("decision"), widget=forms.RadioSelect,
+        choices=[(approvals.APPROVE, _("approve for collection")),
+                 (approvals.CANCEL, _("cancel (the vendor does not want collection)"))])
+    reason = forms.CharField(
+        label=_("reason"), max_length=500,
+        widget=forms.TextInput(attrs={
+            "required": True,
+            "placeholder": _("e.g. vendor's e-mail of 3 March, chat group")}))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from mahnwerk.cases.models import DebtCase
+from mahnwerk.collection.models import CollectionPartner
 from mahnwerk.dunning.models import (
     DirectSelection,
     DunningRun,
@@ -96,3 +97,7 @@ def answered_selections(*, vendor_id: str, limit: int = 200) -> list[DirectSelec
     return list(DirectSelection.objects.filter(vendor_id=vendor_id, pursue__isnull=False)
                 .select_related("case", "case__order__product")
                 .order_by("-answered_at", "case__order_id")[:limit])
+
+
+def active_partners() -> QuerySet[CollectionPartner]:
+    return CollectionPartner.objects.filter(active=True).order_by("name")

@@ -21,19 +21,10 @@ from mahnwerk.dunning import letters, outbox
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning.models import Letter
 from mahnwerk.web import access, reads
-from mahnwerk.web.forms import CaseFilterForm, NoteForm, ReasonForm
-from mahnwerk.web.views.collection import ApprovalDecisionForm
-from mahnwerk.web.views.common import page_of, render_workspace
+from mahnwerk.web.forms import ApprovalDecisionForm, CaseFilterForm, NoteForm, ReasonForm
+from mahnwerk.web.views.common import case_or_404, page_of, render_workspace
 
 LEVELS = (1, 2)
-
-
-def _case_or_404(order_id: str) -> DebtCase:
-    try:
-        return case_selectors.get_case(order_id=order_id)
-    except DebtCase.DoesNotExist:
-        raise Http404(_("There is no case for order %(order)s.") % {"order": order_id}
-                      ) from None
 
 
 @access.workspace_view
@@ -52,7 +43,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
 
 @access.workspace_view
 def case_detail(request: HttpRequest, order_id: str) -> HttpResponse:
-    case = _case_or_404(order_id)
+    case = case_or_404(order_id)
     on_hold = case.state == CaseState.ON_HOLD
     return render_workspace(request, "web/case_detail.html", {
         "case": case,
@@ -71,7 +62,7 @@ def case_detail(request: HttpRequest, order_id: str) -> HttpResponse:
 
 def _case_action(request: HttpRequest, order_id: str, *, form: ReasonForm | NoteForm,
                  act: Callable[[DebtCase], object], done: str) -> HttpResponse:
-    case = _case_or_404(order_id)
+    case = case_or_404(order_id)
     if not form.is_valid():
         messages.error(request, _("Give a reason."))
     else:
@@ -136,7 +127,7 @@ def _pdf(content: bytes, filename: str, *, download: bool) -> HttpResponse:
 
 @access.workspace_view
 def letter_preview(request: HttpRequest, order_id: str, level: int) -> HttpResponse:
-    case = _case_or_404(order_id)
+    case = case_or_404(order_id)
     return render_workspace(request, "web/letter.html", {
         "case": case, "composed": _preview(case, level), "preview": True, "level": level,
     }, section="cases")
@@ -144,7 +135,7 @@ def letter_preview(request: HttpRequest, order_id: str, level: int) -> HttpRespo
 
 @access.workspace_view
 def letter_preview_pdf(request: HttpRequest, order_id: str, level: int) -> HttpResponse:
-    case = _case_or_404(order_id)
+    case = case_or_404(order_id)
     composed = _preview(case, level)
     try:
         content = letters.preview_pdf(composed, case)

@@ -9,61 +9,27 @@ or chat (the same path as the portal, the signed links and ``mahnwerk case ORDER
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from mahnwerk.cases import selectors as case_selectors
-from mahnwerk.cases.models import DebtCase
 from mahnwerk.collection import approvals, selectors, services, spreadsheets
-from mahnwerk.collection.models import CollectionPartner
 from mahnwerk.intake.models import Vendor
-from mahnwerk.web import access, reads
-from mahnwerk.web.forms import VendorChoiceField
-from mahnwerk.web.views.common import page_of, render_workspace
+from mahnwerk.web import access
+from mahnwerk.web.forms import (
+    ApprovalDecisionForm,
+    HandoverExportForm,
+    VendorFilterForm,
+)
+from mahnwerk.web.views.common import case_or_404, page_of, render_workspace
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 #: A successful export lists at most this many held-back cases in its message.
 HELD_BACK_SHOWN = 20
-
-
-# -- Forms ---------------------------------------------------------------------------------------
-
-
-class VendorFilterForm(forms.Form):
-    vendor = VendorChoiceField(label=gettext_lazy("vendor"), required=False,
-                               queryset=reads.vendors(), empty_label=gettext_lazy("all vendors"))
-
-
-class PartnerChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj):
-        return f"{obj.name} ({obj.get_kind_display()})"
-
-
-class HandoverExportForm(forms.Form):
-    vendor = VendorChoiceField(label=gettext_lazy("vendor"), queryset=reads.vendors())
-    partner = PartnerChoiceField(
-        label=gettext_lazy("partner"), required=False,
-        queryset=CollectionPartner.objects.filter(active=True).order_by("name"),
-        empty_label=gettext_lazy("default (domestic collection)"))
-
-
-class ApprovalDecisionForm(forms.Form):
-    decision = forms.ChoiceField(
-        label=gettext_lazy("decision"), widget=forms.RadioSelect,
-        choices=[(approvals.APPROVE, gettext_lazy("approve for collection")),
-                 (approvals.CANCEL, gettext_lazy("cancel (the vendor does not want collection)"))])
-    reason = forms.CharField(
-        label=gettext_lazy("reason"), max_length=500,
-        widget=forms.TextInput(attrs={
-            "required": True,
-            "placeholder": gettext_lazy("e.g. vendor's e-mail of 3 March, chat group")}))
 
 
 # -- Helpers -------------------------------------------------------------------------------------
@@ -80,14 +46,6 @@ def _xlsx(content: bytes, stem: str, vendor: Vendor | None) -> HttpResponse:
     response = HttpResponse(content, content_type=XLSX)
     response["Content-Disposition"] = content_disposition_header(True, name)
     return response
-
-
-def _case_or_404(order_id: str) -> DebtCase:
-    try:
-        return case_selectors.get_case(order_id=order_id)
-    except DebtCase.DoesNotExist:
-        raise Http404(_("There is no case for order %(order)s.") % {"order": order_id}
-                      ) from None
 
 
 # -- "Warten auf Freigabe" -----------------------------------------------------------------------
@@ -197,7 +155,7 @@ def handover_file(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @access.workspace_view(permission=access.can_work)
 def case_approval(request: HttpRequest, order_id: str) -> HttpResponse:
-    case = _case_or_404(order_id)
+    case = case_or_404(order_id)
     form = ApprovalDecisionForm(request.POST, prefix="approval")
     if not form.is_valid():
         messages.error(request, _("Choose approve or cancel and give a reason."))

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from mahnwerk.cases import selectors as case_selectors
+from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import ACTIVE_STATES, CaseState
 from mahnwerk.dunning import outbox
 from mahnwerk.dunning.models import DeliveryStatus
@@ -44,3 +46,11 @@ def render_workspace(request: HttpRequest, template: str, context: dict[str, Any
 
 def page_of(request: HttpRequest, items: Any, per_page: int = PAGE_SIZE) -> Page:
     return Paginator(items, per_page).get_page(request.GET.get("page"))
+
+
+def case_or_404(order_id: str) -> DebtCase:
+    try:
+        return case_selectors.get_case(order_id=order_id)
+    except DebtCase.DoesNotExist:
+        raise Http404(_("There is no case for order %(order)s.") % {"order": order_id}
+                      ) from None
