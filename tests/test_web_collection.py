@@ -15,7 +15,13 @@ from openpyxl import load_workbook
 from mahnwerk.cases import services as case_services
 from mahnwerk.cases.models import CaseEvent, DebtCase, EventKind
 from mahnwerk.cases.states import CaseState
-from mahnwerk.collection.models import ApprovalRequest, CollectionPartner, Handover
+from mahnwerk.collection.models import (
+    AgencyReport,
+    ApprovalRequest,
+    CollectionPartner,
+    Handover,
+    ReportRow,
+)
 from mahnwerk.dunning.models import Letter
 from mahnwerk.web.accounts import ensure_demo_users
 from tests.factories import BERLIN, OrderFactory, ProductFactory, VendorFactory
@@ -413,3 +419,34 @@ def test_a_blocked_case_stays_blocked_and_the_page_says_why(support, market):
     assert message in response.content.decode()
     assert DebtCase.objects.get(order_id="O-HOLD").state == CaseState.BLOCKED
 
+
+
+# -- The agency's report: rows support must look at -------------------------------------------
+
+
+def test_rows_of_an_agency_report_that_could_not_be_applied_wait_until_support_clears_them(
+        client, users, market, django_user_model):
+    report = AgencyReport.objects.create(
+        partner=CollectionPartner.objects.get(name="Diagonal"), file_name="bericht-11.csv",
+        sha256="0" * 64, rows=2, applied=1, created_by="anna")
+    row = ReportRow.objects.create(report=report, line=3, order_id="O-HOLD",
+                                   values={"order_id": "O-HOLD"},
+                                   problem="der Fall wurde nie übergeben")
+    manager = login(client, django_user_model, "manager")
+    page = manager.get(reverse("web:handovers")).content.decode()
+    assert "bericht-11.csv" in page and "der Fall wurde nie übergeben" in page
+    clear = reverse("web:report-row-clear", args=[row.pk])
+    assert manager.post(clear, {"reason": "x"}).status_code == 403, "managers only read"
+
+    support = login(client, django_user_model, "support")
+    support.post(clear, {"reason": ""})
+    row.refresh_from_db()
+    assert row.cleared_at is None, "a reason is needed"
+    response = support.post(clear, {"reason": "Diagonal hat die Zeile korrigiert"})
+    assert response.status_code == 302
+    row.refresh_from_db()
+    assert row.cleared_at is not None
+    note = DebtCase.objects.get(order_id="O-HOLD").notes.last()
+    assert "bericht-11.csv" in note.text and "Diagonal hat die Zeile korrigiert" in note.text
+    assert "der Fall wurde nie übergeben" not in support.get(
+        reverse("web:handovers")).content.decode()

@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -26,7 +27,7 @@ from django.utils.translation import gettext as _
 
 from mahnwerk import bulk
 from mahnwerk.cases.models import CaseNote, DebtCase, EventKind, NoteVisibility
-from mahnwerk.cases.services import CaseChange, change_cases
+from mahnwerk.cases.services import CaseChange, add_note, change_cases
 from mahnwerk.collection.models import (
     AgencyReport,
     CollectionPartner,
@@ -254,3 +255,21 @@ def _row_problem(row: _Row, case: DebtCase | None, handed_over: bool, booked: De
         return _("the collected amount exceeds the open amount of %(open)s %(currency)s") % {
             "open": case.open_amount, "currency": case.currency}
     return ""
+
+
+def clear_row(*, row: ReportRow, actor: str, note: str,
+              user: AbstractBaseUser | None = None) -> None:
+    """Support has dealt with a row the import could not apply (asked the agency, corrected the
+    data by hand): the row leaves the list, and the case, if there is one, gets the note."""
+    if row.cleared_at is not None:
+        raise ValueError(_("Line %(line)d of %(file)s was cleared before.")
+                         % {"line": row.line, "file": row.report.file_name})
+    with transaction.atomic():
+        row.cleared_at = timezone.now()
+        row.save(update_fields=["cleared_at"])
+        case = DebtCase.objects.filter(order_id=row.order_id).first() if row.order_id else None
+        if case is not None:
+            add_note(case=case, actor=actor, user=user, text=_(
+                "Agency report %(file)s, line %(line)d (%(problem)s) cleared: %(note)s")
+                % {"file": row.report.file_name, "line": row.line, "problem": row.problem,
+                   "note": note})

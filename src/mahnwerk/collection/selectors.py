@@ -7,7 +7,13 @@ from django.db.models import Count, QuerySet
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import CaseState
-from mahnwerk.collection.models import CollectionPartner, Handover, RoutingRule
+from mahnwerk.collection.models import (
+    AgencyReport,
+    CollectionPartner,
+    Handover,
+    ReportRow,
+    RoutingRule,
+)
 
 
 def master_list(*, vendor_id: str) -> QuerySet[DebtCase]:
@@ -89,3 +95,15 @@ def handovers(*, vendor_id: str | None = None) -> QuerySet[Handover]:
 def handover_file(*, pk: int) -> Handover | None:
     """One kept export with its content (file name and bytes), or None."""
     return Handover.objects.filter(pk=pk).only("file_name", "content").first()
+
+
+def agency_reports(*, limit: int = 20) -> QuerySet[AgencyReport]:
+    """The latest imported agency reports, newest first."""
+    return AgencyReport.objects.select_related("partner").order_by("-created_at", "-id")[:limit]
+
+
+def open_report_rows() -> QuerySet[ReportRow]:
+    """Rows of agency reports that could not be applied and that support has not cleared."""
+    return (ReportRow.objects.filter(cleared_at__isnull=True).select_related("report",
+                                                                             "report__partner")
+            .order_by("-report__created_at", "line"))

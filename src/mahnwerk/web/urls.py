@@ -40,6 +40,8 @@ pages = [
     path("inkasso/uebergaben/", collection.handover_list, name="handovers"),
     path("inkasso/uebergaben/<int:pk>/datei/", collection.handover_file,
          name="handover-file"),
+    path("inkasso/berichtszeilen/<int:pk>/erledigt/", collection.report_row_clear,
+         name="report-row-clear"),
     # The vendor portal.
     path("portal/", portal.portal, name="portal"),
     path("portal/faelle/<str:order_id>/", portal.portal_case, name="portal-case"),

@@ -12,16 +12,18 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from mahnwerk.collection import approvals, selectors, services, spreadsheets
+from mahnwerk.collection import approvals, reports, selectors, services, spreadsheets
 from mahnwerk.intake.models import Vendor
 from mahnwerk.web import access
 from mahnwerk.web.forms import (
     ApprovalDecisionForm,
     HandoverExportForm,
+    ReasonForm,
     VendorFilterForm,
 )
 from mahnwerk.web.views.common import case_or_404, page_of, render_workspace
@@ -135,6 +137,7 @@ def handover_list(request: HttpRequest) -> HttpResponse:
     return render_workspace(request, "web/handover_list.html", {
         "form": form, "vendor": vendor,
         "page": page_of(request, selectors.handovers(vendor_id=vendor.pk if vendor else None)),
+        "reports": selectors.agency_reports(), "open_rows": selectors.open_report_rows(),
     }, section="collection")
 
 
@@ -171,3 +174,21 @@ def case_approval(request: HttpRequest, order_id: str) -> HttpResponse:
                 else _("Case %(order)s cancelled at the vendor's wish."))
         messages.success(request, done % {"order": case.order_id})
     return redirect("web:case", order_id=case.order_id)
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def report_row_clear(request: HttpRequest, pk: int) -> HttpResponse:
+    """Support dealt with a row of an agency report that could not be applied."""
+    row = selectors.open_report_rows().filter(pk=pk).first()
+    form = ReasonForm(request.POST)
+    if row is None:
+        messages.error(request, _("This row is not open any more."))
+    elif not form.is_valid():
+        messages.error(request, _("Say what was done about the row."))
+    else:
+        reports.clear_row(row=row, actor=access.actor(request), user=request.user,
+                          note=form.cleaned_data["reason"])
+        messages.success(request, _("Line %(line)d of %(file)s cleared.")
+                         % {"line": row.line, "file": row.report.file_name})
+    return redirect(reverse("web:handovers") + "#reports")
