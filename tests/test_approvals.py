@@ -13,6 +13,7 @@ from mahnwerk.cases import services as case_services
 from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import approvals
 from mahnwerk.collection.models import ApprovalRequest
+from mahnwerk.collection.tasks import approvals as approvals_task
 from tests.factories import OrderFactory, ProductFactory, VendorFactory
 from tests.helpers import incident
 from tests.test_handover_export import lettered
@@ -135,3 +136,17 @@ def test_the_request_closes_when_every_case_is_decided(vendor):
     approvals.request_approvals(actor="schedule")
     approvals.decide_approval(case=case, approve=True, actor="portal:vendor")
     assert ApprovalRequest.objects.get().closed_at is not None
+
+
+def test_the_schedule_and_the_command_ask_remind_and_escalate_through_one_service(
+        vendor, mailoutbox, settings, django_capture_on_commit_callbacks):
+    waiting(vendor)
+    out = StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("approvals", stdout=out)
+    assert "1 Vendor(en) zu 1 Fällen angefragt" in out.getvalue()
+    assert len(mailoutbox) == 1, "the vendor got its e-mail with the links"
+    assert "freigabe/" in mailoutbox[0].body
+    assert settings.CELERY_BEAT_SCHEDULE["approvals"]["task"] == approvals_task.name
+    assert approvals_task.delay().get() == {"asked": 0, "cases": 0, "reminded": 0,
+                                            "escalated": 0}, "asked once, not every pass"

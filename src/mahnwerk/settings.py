@@ -26,6 +26,9 @@ SECRET_KEY = env.str(
     # Only for the embedded demo; production sets DJANGO_SECRET_KEY (docs/operations.md).
     default="mahnwerk-insecure-demo-key-change-me-in-production-0123456789",
 )
+#: Old keys still accepted for signatures (offer and approval links already sent) after a
+#: rotation; comma-separated.
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -164,6 +167,7 @@ CELERY_BEAT_SCHEDULE = {
     "deliver-outbox": {"task": "mahnwerk.dunning.tasks.deliver_outbox", "schedule": 60.0},
     "monthly-dunning-run": {"task": "mahnwerk.dunning.tasks.monthly_run",
                             "schedule": 3600.0 * 6},
+    "approvals": {"task": "mahnwerk.collection.tasks.approvals", "schedule": 3600.0 * 4},
 }
 
 # The outbox (mahnwerk.dunning.outbox).

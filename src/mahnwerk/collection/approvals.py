@@ -220,3 +220,11 @@ def escalation_status(*, case: DebtCase) -> str:
 def _day(moment: datetime) -> str:
     """The local day as the reader writes it (27.11.2026)."""
     return date_format(timezone.localtime(moment).date(), "SHORT_DATE_FORMAT")
+
+
+def ask_and_follow_up(*, actor: str, now: datetime | None = None) -> dict[str, int]:
+    """The approval step of the schedule and of ``mahnwerk approvals``: new requests first,
+    then reminders and escalations; returns what was done."""
+    requests = request_approvals(actor=actor, now=now)
+    counts = follow_up_approvals(actor=actor, now=now)
+    return {"asked": len(requests), "cases": sum(r.cases.count() for r in requests), **counts}

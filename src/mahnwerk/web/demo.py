@@ -100,7 +100,7 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
     say(_run_line(run))
     outbox.deliver_due()
 
-    asked = approvals.request_approvals(actor=ACTOR)
+    asked = approvals.request_approvals(actor=ACTOR)  # as the schedule's approvals task does
     waiting = list(DebtCase.objects.filter(state=CaseState.ON_HOLD).order_by("order_id"))
     for index, case in enumerate(waiting):
         if index % 3 == 0:
