@@ -142,3 +142,72 @@ def test_the_command_checks_several_files_and_fails_when_one_is_bad(tmp_path):
     with pytest.raises(CommandError, match="1 "):
         call_command("check_handover", str(good), str(bad))
     shutil.rmtree(bad_dir)
+
+
+def _mutations(rng):
+    """Rows of a handover file, right and wrong in the ways people and spreadsheets get them
+    wrong, for comparing the fast path with the full check."""
+    example = EXAMPLE.read_text(encoding="utf-8").splitlines()[1:] if EXAMPLE.exists() else []
+    rows = [GOOD, *example]
+    swaps = [
+        ("07/01/2025", "02/30/2025"), ("07/01/2025", "7/1/2025"), ("07/01/2025", "01.07.2025"),
+        ("07/01/2025", " 07/01/2025"), ("08/01/2025", "06/01/2025"), ("08/01/2025", ""),
+        ("09/12/2025", "07/15/2025"), ("09/12/2025", ""), ("07/01/2025,08/01/2025", ","),
+        ("sent_for_collection", "on_hold"), ("sent_for_collection", "canceled"),
+        ("sent_for_collection", "blocked"), ("sent_for_collection", ""),
+        ("sent_for_collection", "Sent for collection"), ("sent_for_collection", "paid"),
+        ("Käufer hat nicht reagiert", '"Käufer rief an, zahlt später"'),
+        ("Käufer hat nicht reagiert", '"sagt ""nein"""'), ("Käufer hat nicht reagiert", '""'),
+        ("Käufer hat nicht reagiert", '"=1+1"'), ("Käufer hat nicht reagiert", "-5 EUR"),
+        ("Käufer hat nicht reagiert", '"zwei\nZeilen"'), ("Käufer hat nicht reagiert", ""),
+        ("Käufer hat nicht reagiert", "@x"), ("Freigabe", "+Freigabe"),
+        (",False,,False", ",True,tr9981x,False"), (",False,,False", ",True,,False"),
+        (",False,,False", ",False,tr9981x,False"), (",False,,False", ",False, ,False"),
+        (",False,,False", ",True,,True"), (",False,,False", ",false,,False"),
+        (",False,,False", ",False,,WAHR"), ("https://", "ftp://"), ("kq7319a", " kq7319a"),
+        ("kq7319a", ""), ("48213", "48214"), ("https://checkout.example/p/77120?token=abc", ""),
+        ("Freigabe,", "Freigabe,extra,"),
+    ]
+    for number in range(300):
+        row = rng.choice(rows)
+        for _ in range(rng.choice((0, 0, 1, 1, 2, 3))):
+            old, new = rng.choice(swaps)
+            row = row.replace(old, new, 1)
+        rows.append(row.replace("kq7319a", f"kq{number:04d}a"))
+        if rng.random() < 0.1:
+            rows.append(rows[-1])  # the same order twice
+        if rng.random() < 0.03:
+            rows.append(rng.choice(("", "   ", ",,,,,,,,,,,")))
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_the_fast_path_finds_exactly_what_the_full_check_finds(seed, line_end):
+    """The fast path may only let through rows that the full check passes; every problem is
+    named exactly as the full check names it, on the same line, in the same order."""
+    import random
+
+    from mahnwerk.collection.handover_format import check_bytes
+
+    rows = _mutations(random.Random(seed))
+    data = (line_end.join([",".join(HEADER), *rows]) + line_end).encode("utf-8")
+    for collect_fixed in (False, True):
+        fast = check_bytes(data, name="48213.csv", collect_fixed=collect_fixed)
+        full = check_bytes(data, name="48213.csv", collect_fixed=collect_fixed,
+                           fast_path=False)
+        assert fast.rows == full.rows
+        assert [str(p) for p in fast.problems] == [str(p) for p in full.problems]
+        assert fast.fixed_rows == full.fixed_rows
+    assert full.problems and not check_bytes(
+        (line_end.join([",".join(HEADER), GOOD]) + line_end).encode(), name="48213.csv").problems
+
+
+def test_quoted_free_text_passes_and_a_quoted_formula_is_named(tmp_path):
+    quoted = GOOD.replace("Käufer hat nicht reagiert", '"Käufer rief an, zahlt ""bald"""')
+    formula = GOOD.replace("Käufer hat nicht reagiert", '"=1+1, sagt er"').replace(
+        "kq7319a", "kq7320a")
+    report = check_file(write(tmp_path, quoted, formula))
+    assert report.rows == 2
+    assert [(p.line, p.column, p.fix) for p in report.problems] == [
+        (3, "support_comment", "'=1+1, sagt er")]

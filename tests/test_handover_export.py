@@ -151,3 +151,79 @@ def test_a_vendor_without_cases_gets_a_clear_refusal(tmp_path):
     with pytest.raises(CommandError, match="48221"):
         call_command("export_handover", "--vendor", "48221", "--out", str(tmp_path))
     assert not Path(tmp_path / "48221.csv").exists()
+
+
+def test_each_row_is_what_format_row_writes_for_the_case():
+    """The export builds its rows without a call per cell; they must be exactly the rows
+    ``format_row`` writes from the cases (every state, notes, flags, reorders, dates)."""
+    from mahnwerk.cases.models import DebtCase
+    from mahnwerk.collection.handover_format import format_row
+
+    vendor = VendorFactory(vendor_id="48222")
+    ready = approved(vendor)
+    case_services.add_note(case=ready, text="erste Notiz", actor="anna", shared=True)
+    case_services.add_note(case=ready, text="intern", actor="anna")
+    case_services.add_note(case=ready, text="-zweite Notiz", actor="anna", shared=True)
+    held = approved(vendor, street="", postcode="")
+    case_services.set_invalid_address(case=held, value=False, reason="geprüft", actor="anna")
+    flagged = lettered(incident(OrderFactory(product=ProductFactory(vendor=vendor), street="")))
+    case_services.change_case(case=flagged, actor="t", reason="x", to_state=CaseState.ON_HOLD)
+    blocked = lettered(incident(OrderFactory(product=ProductFactory(vendor=vendor))))
+    case_services.block_case(case=blocked, reason="Anwaltsschreiben", actor="anna")
+    reordered = incident(OrderFactory(product=ProductFactory(vendor=vendor)))
+    case_services.change_case(case=reordered, actor="t", reason="x",
+                              to_state=CaseState.REOPENED,
+                              changes={"reopened": True, "reopened_id": "tr9981x"})
+    taken = approved(vendor)
+    case_services.change_case(case=taken, actor="t", reason="x",
+                              to_state=CaseState.SENT_FOR_COLLECTION,
+                              changes={"incasso_date": date(2025, 9, 12)})
+    case_services.change_case(case=taken, actor="t", reason="x", to_state=CaseState.PAID)
+    incident(OrderFactory(product=ProductFactory(vendor=vendor)))  # open, no letters yet
+
+    result = services.export_handover(vendor_id="48222", actor="t")
+    assert result.handed_over == [ready.order_id]
+    assert list(result.held_back) == [held.order_id]
+    lines = bytes(result.handover.content).decode("utf-8").split("\r\n")
+    written = list(csv.reader(lines[1:-1]))
+    expected = []
+    for case in DebtCase.objects.filter(vendor_id="48222").order_by("order_id"):
+        notes = case.notes.filter(visibility="shared").order_by("created_at", "id")
+        expected.append(format_row(
+            vendor_id="48222", order_id=case.order_id,
+            first_dunning_letter=case.first_dunning_letter,
+            second_dunning_letter=case.second_dunning_letter, incasso_date=case.incasso_date,
+            support_comment="; ".join(n.text for n in notes),
+            status_support=services.STATUS_SUPPORT[case.state], offer_link=case.offer_link,
+            incasso_state=case.incasso_state, reopened=case.reopened,
+            reopened_id=case.reopened_id, invalid_address=case.invalid_address))
+    assert written == expected
+    by_order = {row[1]: row for row in written}
+    assert by_order[ready.order_id][5] == "erste Notiz; -zweite Notiz"
+    assert by_order[flagged.order_id][8:] == ["on_hold", "False", "", "True"]
+    assert by_order[reordered.order_id][8:11] == ["canceled", "True", "tr9981x"]
+    assert by_order[taken.order_id][4] == "09/12/2025"
+    assert by_order[blocked.order_id][8] == "blocked"
+
+
+def test_a_case_that_changes_while_the_file_is_written_stops_the_export(monkeypatch):
+    """The cases to hand over are read again, locked, before they move: a case support blocked
+    in the meantime is not moved on a stale reading; nothing is kept, nothing moves."""
+    from mahnwerk.cases.models import CaseEvent
+
+    vendor = VendorFactory(vendor_id="48223")
+    ready, other = approved(vendor), approved(vendor)
+    check = services.check_bytes
+
+    def check_while_support_blocks(content, **kwargs):
+        case_services.block_case(case=ready, reason="Anwaltsschreiben", actor="anna")
+        return check(content, **kwargs)
+
+    monkeypatch.setattr(services, "check_bytes", check_while_support_blocks)
+    with pytest.raises(services.HandoverError, match="1 Fall"):
+        services.export_handover(vendor_id="48223", actor="t")
+    ready.refresh_from_db()
+    other.refresh_from_db()
+    assert (ready.state, other.state) == (CaseState.BLOCKED, CaseState.APPROVED)
+    assert not Handover.objects.filter(vendor_id="48223").exists()
+    assert not CaseEvent.objects.filter(case__vendor_id="48223", kind="collection").exists()

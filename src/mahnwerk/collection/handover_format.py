@@ -178,10 +178,14 @@ def check_file(path: Path, *, collect_fixed: bool = False) -> FileReport:
     return check_bytes(path.read_bytes(), name=path.name, collect_fixed=collect_fixed)
 
 
-def check_bytes(data: bytes, *, name: str, collect_fixed: bool = False) -> FileReport:
+def check_bytes(data: bytes, *, name: str, collect_fixed: bool = False,
+                fast_path: bool = True) -> FileReport:
     """``check_file`` for a file's content (the export checks what it is about to write).
 
-    ``collect_fixed`` keeps every row, corrected where certain, in ``fixed_rows``."""
+    ``collect_fixed`` keeps every row, corrected where certain, in ``fixed_rows``. A row that
+    is right as it stands is recognised by one regular expression and a few look-ups (the fast
+    path); every other row gets the full check, which names each problem. ``fast_path=False``
+    sends every row through the full check (the tests compare both)."""
     report = FileReport(file=name)
     text = _decode(data, name, report)
     if text is None:
@@ -189,7 +193,8 @@ def check_bytes(data: bytes, *, name: str, collect_fixed: bool = False) -> FileR
     if not text.strip():
         report.problems.append(FileProblem(name, 1, "", "", _("the file is empty")))
         return report
-    first_line = text.splitlines()[0]
+    # The first line as splitlines() sees it, without splitting the whole file for it.
+    first_line = text[:(text.find("\n") + 1) or None].splitlines()[0]
     delimiter = ","
     if first_line.count(";") > first_line.count(","):
         delimiter = ";"
@@ -220,15 +225,46 @@ def check_bytes(data: bytes, *, name: str, collect_fixed: bool = False) -> FileR
     index = {h: i for i, h in enumerate(normalized)}
     seen_orders: dict[str, int] = {}
     vendors: set[str] = set()
-    fast = delimiter == "," and tuple(normalized) == HEADER
-    for line, cells, raw in _records(text, delimiter):
-        if fast and raw is not None and _fast_ok(raw, line, seen_orders, vendors):
-            report.rows += 1
-            if collect_fixed:
-                report.fixed_rows.append(raw.split(","))
-            continue
-        if cells is None:
+    last_vendor = None
+    fast_rows = 0
+    match = _FAST_ROW.fullmatch if (fast_path and delimiter == ","
+                                    and tuple(normalized) == HEADER) else None
+    letters_ok: dict[tuple[str, str | None], bool] = {}  # (the three dates, state): right?
+    lines = enumerate(text.split("\n"), start=1)
+    next(lines)  # the header
+    for line, raw in lines:
+        if match is not None and (m := match(raw)) is not None:
+            vendor, order, dates, state = m.groups()
+            key = (dates, state)
+            ok = letters_ok.get(key)
+            if ok is None:
+                ok = letters_ok[key] = _letters_ok(dates, state)
+            if ok and order not in seen_orders:
+                seen_orders[order] = line
+                if vendor != last_vendor:
+                    vendors.add(vendor)
+                    last_vendor = vendor
+                fast_rows += 1
+                if collect_fixed:
+                    raw = raw.rstrip("\r")
+                    report.fixed_rows.append(next(csv.reader([raw])) if '"' in raw
+                                             else raw.split(","))
+                continue
+        # The full check: the record as csv reads it (a quoted cell may span lines).
+        raw = raw.rstrip("\r")
+        if '"' in raw:
+            while raw.count('"') % 2:
+                more = next(lines, None)
+                if more is None:
+                    break
+                raw += "\n" + more[1].rstrip("\r")
+            cells = next(csv.reader([raw], delimiter=delimiter), [])
+            if not cells:
+                continue
+        elif raw.strip():
             cells = raw.split(delimiter)
+        else:
+            continue
         if not any(c.strip() for c in cells):
             continue
         report.rows += 1
@@ -244,6 +280,7 @@ def check_bytes(data: bytes, *, name: str, collect_fixed: bool = False) -> FileR
         vendors.add(fixed["vendor_id"])
         if collect_fixed:
             report.fixed_rows.append([fixed[h] for h in HEADER])
+    report.rows += fast_rows
     stem = Path(name).stem
     if len(vendors) > 1:
         report.problems.append(FileProblem(
@@ -257,75 +294,30 @@ def check_bytes(data: bytes, *, name: str, collect_fixed: bool = False) -> FileR
 
 
 _D = r"(?:0[1-9]|1[0-2])/(?:0[1-9]|[12]\d|3[01])/\d{4}"
-_FREE = r"(?:[^,\"=+\-@\t\r][^,\"\r]*)?"
-#: A row that needs no second look at its cells: every value in its contract form.
+#: A free-text cell that no spreadsheet would run as a formula: plain, or quoted as csv
+#: writes a cell with a comma or a quote in it (a cell with a line break takes the full check).
+_FREE = (r'(?:[^,"\r\n=+\-@\t][^,"\r\n]*'
+         r'|"(?:[^"\r\n=+\-@\t]|"")(?:[^"\r\n]|"")*"|"")?')
+#: A row that needs no second look at its cells: every value in its contract form, reopened
+#: True with the new order's id or False without one. Groups: vendor, order, the three dates,
+#: state; the dates' order and the state are checked once per combination (``_letters_ok``).
 _FAST_ROW = re.compile(
-    rf"([^,\"\s]+),([^,\"\s]+),({_D})?,({_D})?,({_D})?,{_FREE},{_FREE},"
-    r"(?:https?://[^,\"\s]+)?,(canceled|blocked|sent_for_collection|paid|on_hold)?,"
-    r"(True|False),([^,\"\s]*),(?:True|False)")
+    rf'([^,"\s]+),([^,"\s]+),((?:{_D})?,(?:{_D})?,(?:{_D})?),{_FREE},{_FREE},'
+    r'(?:https?://[^,"\s]+)?,(canceled|blocked|sent_for_collection|paid|on_hold)?,'
+    r'(?:True,[^,"\s]+|False,),(?:True|False)\r?')
 
 
-def _records(text: str, delimiter: str):
-    """(line number, cells, the raw line when it holds no quotes) for each data record."""
-    lines = text.split("\n")
-    number = 1
-    index = 1
-    while index < len(lines):
-        start = number + 1
-        raw = lines[index].rstrip("\r")
-        index += 1
-        number += 1
-        if '"' not in raw:
-            if raw.strip():
-                yield start, None, raw
-            continue
-        while raw.count('"') % 2 and index < len(lines):  # a quoted cell spans lines
-            raw += "\n" + lines[index].rstrip("\r")
-            index += 1
-            number += 1
-        cells = next(csv.reader([raw], delimiter=delimiter), [])
-        if cells:
-            yield start, cells, None
-
-
-def _fast_ok(raw: str, line: int, seen_orders: dict[str, int], vendors: set[str]) -> bool:
-    """True when a row is right as it stands (then it is recorded as seen); False sends it
-    to the full check, which names the problem."""
-    m = _FAST_ROW.fullmatch(raw)
-    if m is None:
-        return False
-    vendor, order, first, second, taken, state, reopened, reopened_id = m.groups()
-    if order in seen_orders:
-        return False
-    iso = _ISO_CACHE
-    d1 = iso.get(first) if first in iso else _iso(first)
-    d2 = iso.get(second) if second in iso else _iso(second)
-    d3 = iso.get(taken) if taken in iso else _iso(taken)
+def _letters_ok(dates: str, state: str | None) -> bool:
+    """True when the three dates (MM/DD/YYYY or empty) are real days in the right order and
+    agree with the state, as ``_check_row`` demands."""
+    d1, d2, d3 = (_parse_date(value) if value else "" for value in dates.split(","))
     if d1 is None or d2 is None or d3 is None:  # no such day, e.g. 02/30/2025
         return False
     if (d2 and not d1) or (d2 and d2 < d1) or (d3 and (d2 or d1) and d3 < (d2 or d1)):
         return False
     if state == "on_hold" and not (d1 and d2):
         return False
-    if d3 and state in (None, "canceled", "blocked", "on_hold"):
-        return False
-    if (reopened == "True") != bool(reopened_id):
-        return False
-    seen_orders[order] = line
-    vendors.add(vendor)
-    return True
-
-
-_ISO_CACHE: dict[str | None, str | None] = {None: "", "": ""}
-
-
-def _iso(value: str | None) -> str | None:
-    """MM/DD/YYYY as YYYY-MM-DD (comparable as text), None if there is no such day; cached,
-    as a file's dates repeat."""
-    if value not in _ISO_CACHE:
-        parsed = _parse_date(value or "")
-        _ISO_CACHE[value] = parsed.isoformat() if parsed else None
-    return _ISO_CACHE[value]
+    return not (d3 and state in (None, "canceled", "blocked", "on_hold"))
 
 
 def _check_row(name: str, line: int, row: dict[str, str], fixed: dict[str, str],

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connections, transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.translation import gettext as _
 
 from mahnwerk import bulk
@@ -24,9 +25,10 @@ from mahnwerk.cases.models import CaseNote, DebtCase, EventKind, NoteVisibility
 from mahnwerk.cases.services import CaseChange, change_cases
 from mahnwerk.cases.states import INCASSO_STATE, CaseState
 from mahnwerk.collection import selectors
-from mahnwerk.collection.handover_format import check_bytes, format_row, write_csv
+from mahnwerk.collection.handover_format import check_bytes, format_date, protect, write_csv
 from mahnwerk.collection.models import CollectionPartner, Handover, HandoverItem
 from mahnwerk.dunning.models import Letter
+from mahnwerk.intake.models import Vendor
 
 #: The support team's own words for each state, as in the old lists ("status_support").
 STATUS_SUPPORT = {
@@ -94,72 +96,106 @@ def _default_partner() -> CollectionPartner:
     return partner
 
 
+#: The master list's columns: the case's own, read for every case with one plain query.
 _MASTER_FIELDS = (
-    "pk", "order_id", "vendor_id", "state", "trigger", "open_amount", "first_dunning_letter",
-    "second_dunning_letter", "incasso_date", "offer_link", "reopened", "reopened_id",
-    "invalid_address_computed", "invalid_address_override", "order__street",
-    "order__house_number", "order__postcode", "order__city", "order__country",
-    "order__product__name", "order__created_at", "vendor__dunning_by",
+    "pk", "order_id", "state", "first_dunning_letter", "second_dunning_letter", "incasso_date",
+    "offer_link", "reopened", "reopened_id", "invalid_address_computed",
+    "invalid_address_override",
 )
+(_PK, _ORDER, _STATE, _FIRST, _SECOND, _TAKEN, _LINK, _REOPENED, _REOPENED_ID, _INVALID,
+ _OVERRIDE) = range(len(_MASTER_FIELDS))
+#: What the check before handover needs besides: only read for the cases that may go.
+_CHECK_FIELDS = (
+    "pk", "trigger", "open_amount", "order__street", "order__house_number", "order__postcode",
+    "order__city", "order__country", "order__product__name", "order__created_at",
+)
+
+
+def _plain_rows(query: QuerySet) -> list[tuple]:
+    """A ``values_list`` query's rows as the database driver returns them, without Django's
+    per-value converters (they cost seconds on 100,000 rows). Values are of the column's
+    Python type on PostgreSQL and on SQLite (whose driver converts declared types), except
+    that a SQLite boolean may come as 0/1; read them as truth values."""
+    sql, params = query.query.get_compiler(using=query.db).as_sql()
+    with connections[query.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _shared_notes(vendor_id: str) -> dict[int, str]:
+    """Each case's shared notes joined with "; ", oldest first (internal notes never leave)."""
+    texts: dict[int, list[str]] = {}
+    for case_id, text in (CaseNote.objects.filter(case__vendor_id=vendor_id,
+                                                  visibility=NoteVisibility.SHARED)
+                          .order_by("case_id", "created_at", "id")
+                          .values_list("case_id", "text")):
+        texts.setdefault(case_id, []).append(text)
+    return {case_id: "; ".join(parts) for case_id, parts in texts.items()}
+
+
+def _date(value: object) -> date | None:
+    """A date column's raw value (ISO text or ``date``) as a date."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    return value.date() if isinstance(value, datetime) else value  # type: ignore[return-value]
 
 
 def export_handover(*, vendor_id: str, actor: str, partner: CollectionPartner | None = None,
                     user: AbstractBaseUser | None = None) -> HandoverResult:
     """Write and keep the vendor's handover file for ``partner`` (default: the domestic one).
 
-    The master list is read as plain rows (one query, plus one for the shared notes and one
-    for the letters), so that a vendor with 100,000 cases is exported in seconds."""
+    The master list is read as plain rows: one query for every case's own columns, one for the
+    shared notes, and one joining order, product and letters for the cases that may go (so a
+    vendor with 100,000 cases is exported in under two seconds on SQLite). The cases to hand
+    over are read again, locked, inside the transaction that moves them through
+    ``change_cases`` (an event each): one that changed state meanwhile refuses the export
+    instead of being moved on a stale reading."""
     partner = partner or _default_partner()
     rules = selectors.active_rules()
-    cases = [dict(zip(_MASTER_FIELDS, row, strict=True)) for row in
-             DebtCase.objects.filter(vendor_id=vendor_id).order_by("order_id")
-             .values_list(*_MASTER_FIELDS)]
+    cases = _plain_rows(DebtCase.objects.filter(vendor_id=vendor_id).order_by("order_id")
+                        .values_list(*_MASTER_FIELDS))
     if not cases:
         raise HandoverError(_("Vendor %(vendor)s has no cases.") % {"vendor": vendor_id})
-    shared: dict[int, list[str]] = {}
-    for case_id, text in (CaseNote.objects.filter(case__vendor_id=vendor_id,
-                                                  visibility=NoteVisibility.SHARED)
-                          .order_by("created_at", "id").values_list("case_id", "text")):
-        shared.setdefault(case_id, []).append(text)
-    lettered = set(Letter.objects.filter(case__vendor_id=vendor_id)
-                   .values_list("case_id", flat=True).distinct())
-    agency_dunning = cases[0]["vendor__dunning_by"] == "agency"
-    handing: set[int] = set()
+    shared = _shared_notes(vendor_id)
+    agency_dunning = Vendor.objects.filter(pk=vendor_id).values_list(
+        "dunning_by", flat=True).first() == "agency"
+    wanted_states = [CaseState.APPROVED]
+    if agency_dunning:
+        wanted_states += [CaseState.OPEN, CaseState.DUNNING]
+    details = {row[0]: row for row in _plain_rows(
+        DebtCase.objects.filter(vendor_id=vendor_id, state__in=wanted_states)
+        .annotate(lettered=Exists(Letter.objects.filter(case_id=OuterRef("pk"))))
+        .values_list(*_CHECK_FIELDS, "lettered"))}
+    handing: dict[int, str] = {}  # pk -> the state the case was read in
     held_back: dict[str, list[str]] = {}
+    routed: dict[tuple[str, str], bool] = {}  # (country, trigger): goes to this partner?
     for c in cases:
-        invalid = (c["invalid_address_override"] if c["invalid_address_override"] is not None
-                   else c["invalid_address_computed"])
-        c["invalid_address"] = invalid
-        wanted = c["state"] == CaseState.APPROVED or (
-            agency_dunning and c["state"] in (CaseState.OPEN, CaseState.DUNNING)
-            and not c["reopened"])
-        if not wanted or selectors.route(rules=rules, vendor_id=vendor_id,
-                                         country=c["order__country"],
-                                         trigger=c["trigger"]) != partner:
+        d = details.get(c[_PK])
+        if d is None:  # not in a state to go (or it changed between the two readings)
+            continue
+        state = c[_STATE]
+        if state not in wanted_states or (state != CaseState.APPROVED and c[_REOPENED]):
+            continue
+        (_pk, trigger, open_amount, street, house_number, postcode, city, country, product,
+         bought, has_letter) = d
+        ours = routed.get((country, trigger))
+        if ours is None:
+            ours = routed[country, trigger] = selectors.route(
+                rules=rules, vendor_id=vendor_id, country=country, trigger=trigger) == partner
+        if not ours:
             continue
         problems = _problems(
-            address_complete=all((c["order__street"], c["order__house_number"],
-                                  c["order__postcode"], c["order__city"])),
-            invalid_address=invalid, open_amount=c["open_amount"],
-            in_house=not agency_dunning, first=c["first_dunning_letter"],
-            second=c["second_dunning_letter"], has_letter=c["pk"] in lettered,
-            bought=bool(c["order__product__name"] and c["order__created_at"]))
+            address_complete=all((street, house_number, postcode, city)),
+            invalid_address=_invalid_address(c), open_amount=Decimal(str(open_amount)),
+            in_house=not agency_dunning, first=_date(c[_FIRST]), second=_date(c[_SECOND]),
+            has_letter=bool(has_letter), bought=bool(product and bought))
         if problems:
-            held_back[c["order_id"]] = problems
+            held_back[c[_ORDER]] = problems
         else:
-            handing.add(c["pk"])
-    rows = []
-    for c in cases:
-        handed = c["pk"] in handing
-        state = CaseState.SENT_FOR_COLLECTION if handed else c["state"]
-        rows.append(format_row(
-            vendor_id=vendor_id, order_id=c["order_id"],
-            first_dunning_letter=c["first_dunning_letter"],
-            second_dunning_letter=c["second_dunning_letter"], incasso_date=c["incasso_date"],
-            support_comment="; ".join(shared.get(c["pk"], [])),
-            status_support=STATUS_SUPPORT[state], offer_link=c["offer_link"],
-            incasso_state=INCASSO_STATE[state], reopened=c["reopened"],
-            reopened_id=c["reopened_id"], invalid_address=c["invalid_address"]))
+            handing[c[_PK]] = state
+    rows = _file_rows(vendor_id, cases, handing, shared)
     content = write_csv(rows)
     name = f"{vendor_id}.csv"
     report = check_bytes(content, name=name)
@@ -170,19 +206,65 @@ def export_handover(*, vendor_id: str, actor: str, partner: CollectionPartner | 
                               "%(problem)s. Nothing was written or handed over.")
                             % {"order": order, "problem": first})
     with transaction.atomic():
+        to_hand_over = _lock_unchanged(vendor_id, handing)
         handover = Handover.objects.create(
             vendor_id=vendor_id, partner=partner, file_name=name, content=content,
             sha256=hashlib.sha256(content).hexdigest(), rows=len(rows),
             handed_over=len(handing), created_by=actor,
             user=user if user is not None and user.is_authenticated else None)
         bulk.insert_rows(HandoverItem, [
-            {"handover_id": handover.pk, "case_id": c["pk"], "handed_over": c["pk"] in handing,
+            {"handover_id": handover.pk, "case_id": c[_PK], "handed_over": c[_PK] in handing,
              "incasso_state": row[8]} for c, row in zip(cases, rows, strict=True)])
-        to_hand_over = list(DebtCase.objects.filter(pk__in=handing).order_by("order_id"))
-        change_cases(items=[CaseChange(
-            case=case, kind=EventKind.COLLECTION, to_state=CaseState.SENT_FOR_COLLECTION,
-            reason=_("Handed over to %(partner)s in %(file)s (export #%(export)d).")
-            % {"partner": partner.name, "file": name, "export": handover.pk})
-            for case in to_hand_over], actor=actor, user=user)
+        reason = _("Handed over to %(partner)s in %(file)s (export #%(export)d).") % {
+            "partner": partner.name, "file": name, "export": handover.pk}
+        change_cases(items=[CaseChange(case=case, kind=EventKind.COLLECTION,
+                                       to_state=CaseState.SENT_FOR_COLLECTION, reason=reason)
+                            for case in to_hand_over], actor=actor, user=user)
     return HandoverResult(handover=handover, handed_over=[c.order_id for c in to_hand_over],
                           held_back=held_back)
+
+
+def _invalid_address(c: tuple) -> bool:
+    """``DebtCase.invalid_address`` of a master-list row: support's word over the computed."""
+    return bool(c[_INVALID] if c[_OVERRIDE] is None else c[_OVERRIDE])
+
+
+class _USDates(dict):
+    """A date column's raw value -> MM/DD/YYYY, each distinct date formatted once."""
+
+    def __missing__(self, value: object) -> str:
+        text = self[value] = format_date(_date(value))
+        return text
+
+
+def _file_rows(vendor_id: str, cases: list[tuple], handing: dict[int, str],
+               shared: dict[int, str]) -> list[list[str]]:
+    """The file's rows, as ``format_row`` writes them, without a call per cell: dates repeat,
+    so each is formatted once; the support status is protected once per state."""
+    us = _USDates()
+    status = {state: protect(text) for state, text in STATUS_SUPPORT.items()}
+    sent = CaseState.SENT_FOR_COLLECTION
+    return [[
+        vendor_id, c[_ORDER], us[c[_FIRST]], us[c[_SECOND]], us[c[_TAKEN]],
+        protect(shared[c[_PK]]) if c[_PK] in shared else "",
+        status[sent if c[_PK] in handing else c[_STATE]], c[_LINK] or "",
+        INCASSO_STATE[sent if c[_PK] in handing else c[_STATE]],
+        "True" if c[_REOPENED] else "False", c[_REOPENED_ID] or "",
+        "True" if _invalid_address(c) else "False",
+    ] for c in cases]
+
+
+def _lock_unchanged(vendor_id: str, handing: dict[int, str]) -> list[DebtCase]:
+    """The cases to hand over, locked until the transaction ends, in order-id order; refused
+    (HandoverError) if any of them changed state since the master list was read."""
+    if not handing:
+        return []
+    current = list(DebtCase.objects.select_for_update().filter(
+        vendor_id=vendor_id, state__in=set(handing.values())).order_by("order_id")
+        .only("pk", "order_id", "state"))
+    to_hand_over = [case for case in current if handing.get(case.pk) == case.state]
+    if len(to_hand_over) != len(handing):
+        raise HandoverError(_("%(count)d case(s) changed while the file was being written. "
+                              "Nothing was written or handed over; export again.")
+                            % {"count": len(handing) - len(to_hand_over)})
+    return to_hand_over
