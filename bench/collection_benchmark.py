@@ -51,11 +51,22 @@ def peak_rss() -> str:
     return f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
 
 
-def setup() -> None:
+def setup(postgres: str | None = None) -> None:
+    """A fresh database: SQLite under bench/out/, or with ``postgres`` (a server's URL) a fresh
+    database ``mahnwerk_bench`` on that server."""
     OUT.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{DB}{suffix}").unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = f"sqlite:///{DB}"
+    if postgres:
+        import psycopg
+
+        server = postgres.rstrip("/").rsplit("/", 1)[0]
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute("DROP DATABASE IF EXISTS mahnwerk_bench")
+            admin.execute("CREATE DATABASE mahnwerk_bench")
+        os.environ["DATABASE_URL"] = f"{server}/mahnwerk_bench"
+    else:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{DB}{suffix}").unlink(missing_ok=True)
+        os.environ["DATABASE_URL"] = f"sqlite:///{DB}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mahnwerk.settings")
     import django
 
@@ -219,9 +230,12 @@ def main() -> None:
                         help="rows of the file the validator checks (default 1,000,000)")
     parser.add_argument("--report-rows", type=int, default=100_000,
                         help="rows of the agency report (default 100,000)")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="run on a fresh database mahnwerk_bench on this PostgreSQL server "
+                             "(e.g. postgres://postgres@127.0.0.1:5432/test) instead of SQLite")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent / "src"))
-    setup()
+    setup(args.postgres)
     from mahnwerk import bulk
     from mahnwerk.collection import reports, services
     from mahnwerk.collection.handover_format import check_file, format_row, write_csv
