@@ -216,3 +216,19 @@ def test_a_new_incident_on_a_paid_order_opens_the_debt_again():
                     at=datetime(2025, 8, 1, tzinfo=BERLIN))
     assert case.state == CaseState.OPEN
     assert case.open_amount == Decimal("200.00")
+
+
+def test_many_cases_changed_alike_at_once_each_get_their_change_and_event():
+    """A handover moves thousands of cases to one state at once; mahnwerk.bulk writes those
+    alike in one statement per chunk, the others one by one."""
+    cases = [incident(OrderFactory(), open_amount="100.00") for _ in range(12)]
+    items = [services.CaseChange(case=case, reason="Sammelsperre", to_state=CaseState.BLOCKED)
+             for case in cases[:10]]
+    items += [services.CaseChange(case=case, reason="Betrag", changes={
+        "open_amount": Decimal(f"{50 + n}.00")}) for n, case in enumerate(cases[10:])]
+    assert services.change_cases(items=items, actor="anna") == 12
+    states = dict(DebtCase.objects.values_list("pk", "state"))
+    assert [states[c.pk] for c in cases[:10]] == [CaseState.BLOCKED] * 10
+    assert [DebtCase.objects.get(pk=c.pk).open_amount for c in cases[10:]] == [
+        Decimal("50.00"), Decimal("51.00")]
+    assert CaseEvent.objects.filter(reason="Sammelsperre").count() == 10

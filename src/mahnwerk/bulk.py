@@ -98,5 +98,22 @@ def update_rows(model: type[models.Model], rows: Sequence[dict[str, Any]],
     pk = model._meta.pk
     sets = ", ".join(f"{quote(_column(model, name).column)} = %s" for name in fields)
     sql = f"UPDATE {quote(model._meta.db_table)} SET {sets} WHERE {quote(pk.column)} = %s"
+    params = _params(model, [*fields, pk.attname], rows)
+    # Rows that get the same values (a handover moving 50,000 cases to one state at one time)
+    # go in one statement per chunk of ids instead of one statement each.
+    same: dict[tuple[Any, ...], list[Any]] = {}
+    for values in params:
+        same.setdefault(tuple(values[:-1]), []).append(values[-1])
     with connection.cursor() as cursor:
-        cursor.executemany(sql, _params(model, [*fields, pk.attname], rows))
+        single = []
+        for values, ids in same.items():
+            if len(ids) < 8:
+                single.extend([*values, pk_value] for pk_value in ids)
+                continue
+            for start in range(0, len(ids), 900):
+                chunk = ids[start:start + 900]
+                cursor.execute(f"UPDATE {quote(model._meta.db_table)} SET {sets} "
+                               f"WHERE {quote(pk.column)} IN ({', '.join(['%s'] * len(chunk))})",
+                               [*values, *chunk])
+        if single:
+            cursor.executemany(sql, single)

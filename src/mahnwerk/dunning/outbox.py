@@ -356,6 +356,13 @@ def _deliver_one(*, pk: int, header_id: str, now: datetime, connection: Any,
 
 def _cancel(*, case_ids: Iterable[int], reason: str) -> int:
     ids = list(case_ids)
+    if len(ids) > 900:
+        # Many cases at once (a handover, an import): only those with a letter still queued
+        # need a statement; the queue is read once through its status index. The cases are
+        # locked by the caller's change, so no letter can be queued for them meanwhile.
+        queued = set(OutboxMessage.objects.filter(status=DeliveryStatus.QUEUED)
+                     .values_list("case_id", flat=True))
+        ids = [case_id for case_id in ids if case_id in queued]
     cancelled = 0
     for start in range(0, len(ids), 900):
         cancelled += OutboxMessage.objects.filter(
