@@ -1,11 +1,14 @@
 """Small steps that tests share: platform data sent in through the same services as production."""
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from itertools import count
 from zoneinfo import ZoneInfo
 
+from mahnwerk.cases import services as case_services
 from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases.states import CaseState
+from mahnwerk.dunning.models import Letter
 from mahnwerk.intake.feeds import FEEDS
 from mahnwerk.intake.services import apply_records, check_references
 
@@ -63,3 +66,26 @@ def order_record(order, **overrides) -> dict:
     }
     record.update(overrides)
     return {k: ("" if v is None else v) for k, v in record.items()}
+
+
+def lettered(case: DebtCase, first: date = date(2025, 7, 1),
+             second: date = date(2025, 8, 1)) -> DebtCase:
+    """A case as the dunning cycle leaves it: two letters on record."""
+    for level, day in ((1, first), (2, second)):
+        Letter.objects.create(case=case, level=level, letter_date=day, deadline=day,
+                              principal=case.open_amount, currency=case.currency,
+                              offer_link="https://checkout.example/p/1?token=x",
+                              subject="Mahnung", body_html="<p>x</p>", body_text="x")
+    case_services.change_case(case=case, actor="t", reason="Briefe", to_state=CaseState.DUNNING,
+                              changes={"first_dunning_letter": first,
+                                       "second_dunning_letter": second,
+                                       "offer_link": "https://checkout.example/p/1?token=x"})
+    return case
+
+
+def waiting(order) -> DebtCase:
+    """The order's debt after two letters, unpaid: waiting for the vendor's approval."""
+    case = lettered(incident(order))
+    case_services.change_case(case=case, actor="run", reason="eskaliert",
+                              to_state=CaseState.ON_HOLD)
+    return case

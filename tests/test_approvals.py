@@ -14,18 +14,14 @@ from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import approvals
 from mahnwerk.collection.models import ApprovalRequest
 from mahnwerk.collection.tasks import approvals as approvals_task
+from tests import helpers
 from tests.factories import OrderFactory, ProductFactory, VendorFactory
-from tests.helpers import incident
-from tests.test_handover_export import lettered
 
 pytestmark = pytest.mark.django_db
 
 
 def waiting(vendor):
-    case = lettered(incident(OrderFactory(product=ProductFactory(vendor=vendor))))
-    case_services.change_case(case=case, actor="run", reason="eskaliert",
-                              to_state=CaseState.ON_HOLD)
-    return case
+    return helpers.waiting(OrderFactory(product=ProductFactory(vendor=vendor)))
 
 
 @pytest.fixture

@@ -16,25 +16,10 @@ from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import services
 from mahnwerk.collection.handover_format import HEADER, check_file
 from mahnwerk.collection.models import CollectionPartner, Handover
-from mahnwerk.dunning.models import Letter
 from tests.factories import OrderFactory, ProductFactory, VendorFactory
-from tests.helpers import incident
+from tests.helpers import incident, lettered
 
 pytestmark = pytest.mark.django_db
-
-
-def lettered(case, first=date(2025, 7, 1), second=date(2025, 8, 1)):
-    """A case as the dunning cycle leaves it: two letters on record."""
-    for level, day in ((1, first), (2, second)):
-        Letter.objects.create(case=case, level=level, letter_date=day, deadline=day,
-                              principal=case.open_amount, currency=case.currency,
-                              offer_link="https://checkout.example/p/1?token=x",
-                              subject="Mahnung", body_html="<p>x</p>", body_text="x")
-    case_services.change_case(case=case, actor="t", reason="Briefe", to_state=CaseState.DUNNING,
-                              changes={"first_dunning_letter": first,
-                                       "second_dunning_letter": second,
-                                       "offer_link": "https://checkout.example/p/1?token=x"})
-    return case
 
 
 def approved(vendor, **order_fields):

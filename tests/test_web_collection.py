@@ -22,10 +22,10 @@ from mahnwerk.collection.models import (
     Handover,
     ReportRow,
 )
-from mahnwerk.dunning.models import Letter
 from mahnwerk.web.accounts import ensure_demo_users
+from tests import helpers
 from tests.factories import BERLIN, OrderFactory, ProductFactory, VendorFactory
-from tests.helpers import incident
+from tests.helpers import incident, lettered
 
 pytestmark = pytest.mark.django_db
 
@@ -35,28 +35,9 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def lettered(case, first=date(2025, 7, 1), second=date(2025, 8, 1)):
-    """A case as the dunning cycle leaves it: two letters on record."""
-    for level, day in ((1, first), (2, second)):
-        Letter.objects.create(case=case, level=level, letter_date=day, deadline=day,
-                              principal=case.open_amount, currency=case.currency,
-                              offer_link="https://checkout.example/p/1?token=x",
-                              subject="Mahnung", body_html="<p>x</p>", body_text="x")
-    case_services.change_case(case=case, actor="t", reason="Briefe", to_state=CaseState.DUNNING,
-                              changes={"first_dunning_letter": first,
-                                       "second_dunning_letter": second,
-                                       "offer_link": "https://checkout.example/p/1?token=x"})
-    return case
-
-
 def waiting(vendor, **order_fields) -> DebtCase:
-    """Two letters, unpaid: waiting for the vendor's approval."""
-    case = lettered(incident(OrderFactory(product=ProductFactory(vendor=vendor,
-                                                                 name="Yoga-Kurs"),
-                                          **order_fields)))
-    case_services.change_case(case=case, actor="t", reason="eskaliert",
-                              to_state=CaseState.ON_HOLD)
-    return case
+    return helpers.waiting(OrderFactory(product=ProductFactory(vendor=vendor, name="Yoga-Kurs"),
+                                        **order_fields))
 
 
 def approved(vendor, **order_fields) -> DebtCase:
