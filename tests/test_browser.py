@@ -98,3 +98,48 @@ def test_support_logs_in_sees_yellow_and_grey_rows_and_adds_a_note(browser, live
     page.goto(f"{live_server.url}/faelle/O-GELB/")
     page.screenshot(path=str(SCREENSHOT.with_name(SCREENSHOT.stem + "-case.png")),
                     full_page=True)
+
+
+def test_a_vendor_approves_in_the_portal_and_support_hands_the_case_over(browser, live_server,
+                                                                         tmp_path):
+    """Issue 4 in the browser: the vendor's "Freigabe", the handover file, its download."""
+    from mahnwerk.cases.models import DebtCase
+    from mahnwerk.collection.handover_format import check_file
+    from tests.helpers import waiting
+
+    vendor = VendorFactory(vendor_id="VFREI", name="Akademie Freigabe")
+    waiting(OrderFactory(order_id="O-WARTET", product=ProductFactory(vendor=vendor,
+                                                                     name="Yoga für alle")))
+    ensure_demo_users(vendor_id=vendor.pk)
+
+    def login(page, username):
+        page.goto(f"{live_server.url}/anmelden/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", "demo")
+        page.click("button[type=submit]")
+
+    portal = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="de-DE")
+    portal.set_default_timeout(15000)
+    login(portal, "vendor")
+    portal.wait_for_url(f"{live_server.url}/portal/")
+    row = portal.locator("#approvals tr", has_text="O-WARTET")
+    row.locator("input[name=reason]").fill("Kunde reagiert nicht")
+    with portal.expect_navigation():
+        row.locator("button[value=approve]").click()
+    assert portal.locator(".messages li.success").count() == 1
+    assert DebtCase.objects.get(order_id="O-WARTET").state == "approved"
+
+    support = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="de-DE")
+    support.set_default_timeout(15000)
+    login(support, "support")
+    support.goto(f"{live_server.url}/inkasso/")
+    support.locator("tr[data-vendor=VFREI] button[type=submit]").click()
+    support.wait_for_url(f"{live_server.url}/inkasso/uebergaben/")
+    assert "VFREI.csv" in support.locator(".messages li.success").inner_text()
+    with support.expect_download() as download:
+        support.click("a:text-is('VFREI.csv')")
+    saved = tmp_path / "VFREI.csv"
+    download.value.save_as(saved)
+    assert check_file(saved).ok, "the downloaded file passes the validator"
+    assert "O-WARTET" in saved.read_text(encoding="utf-8")
+    assert DebtCase.objects.get(order_id="O-WARTET").state == "sent_for_collection"
