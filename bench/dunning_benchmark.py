@@ -137,6 +137,8 @@ SELECT c.order_id,
     WHEN NOT p.dunning_enabled THEN 'hold'
     WHEN c.open_amount < %(minimum)s THEN 'skip'
     WHEN v.collection_mode = 'direct' AND COALESCE(s.pursue, 0) != 1 THEN 'skip'
+    WHEN EXISTS (SELECT 1 FROM dunning_outboxmessage m WHERE m.case_id = c.id
+                 AND m.channel = 'email' AND m.status IN ('failed', 'bounced')) THEN 'skip'
     WHEN c.first_dunning_letter IS NULL THEN
       CASE WHEN date(c.opened_at, 'localtime', '+' || %(l1)s || ' days') <= %(as_of)s
            THEN 'send1' ELSE 'skip' END

@@ -64,6 +64,8 @@ def test_a_product_without_dunning_account_is_held():
     ({"open_amount": Decimal("4.99")}, "Mindestbetrag"),
     ({"collection_mode": "direct"}, "nicht zur Verfolgung markiert"),
     ({"collection_mode": "direct", "direct_choice": False}, "nicht verfolgen"),
+    ({"state": "dunning", "first_letter": date(2026, 10, 8), "second_letter": date(2026, 10, 22),
+      "undelivered_level": 2}, "per Post"),
 ])
 def test_cases_that_must_not_be_dunned_are_skipped_with_the_reason(changes, words):
     decision = decide(facts(**changes), POLICY, date(2026, 12, 1))

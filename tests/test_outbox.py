@@ -230,11 +230,15 @@ def test_a_mailbox_that_does_not_exist_fails_at_once(smtp):
     assert "550" in message.last_error and "No such mailbox" in message.last_error
 
 
-def test_a_letter_whose_email_failed_for_good_goes_by_post_instead(smtp):
+def test_a_letter_whose_email_failed_for_good_holds_the_case_until_it_goes_by_post(smtp):
     smtp(rcpt_reply="550 5.1.1 No such mailbox")
     queued = queued_letter()
     outbox.deliver_due()
     message = OutboxMessage.objects.get(pk=queued.pk)
+    from mahnwerk.dunning.selectors import run_facts
+
+    [facts] = [f for f in run_facts() if f.case_id == message.case_id]
+    assert facts.undelivered_level == 1, "the run holds the case back"
     outbox.send_by_post(message=message, actor="anna")
     message.refresh_from_db()
     assert (message.channel, message.status) == ("print", "queued")
@@ -243,6 +247,11 @@ def test_a_letter_whose_email_failed_for_good_goes_by_post_instead(smtp):
     assert message.case.events.filter(reason__contains="anna").exists()
     with pytest.raises(outbox.OutboxError):  # only once, and never for a sent e-mail
         outbox.send_by_post(message=message, actor="anna")
+
+    from mahnwerk.dunning.selectors import run_facts
+
+    [facts] = [f for f in run_facts() if f.case_id == message.case_id]
+    assert facts.undelivered_level is None, "by post it reaches the buyer again"
 
 
 def test_a_server_that_times_out_gets_a_retry_and_stops_the_pass(silent_server):

@@ -66,6 +66,9 @@ class CaseFacts:
     dunning_enabled: bool
     #: For direct-collection vendors: True (pursue), False (do not), None (not marked).
     direct_choice: bool | None = None
+    #: The level of a letter whose e-mail failed for good or bounced and that has not gone
+    #: by post instead: the buyer never got it.
+    undelivered_level: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,10 @@ def decide(facts: CaseFacts, policy: PolicyRules, as_of: date) -> Decision:
         if facts.direct_choice is False:
             return Decision(skip, _("the vendor chose not to pursue this order"))
         return Decision(skip, _("not marked for pursuit by the vendor"))
+    if facts.undelivered_level is not None:
+        return Decision(skip, _("letter %(level)d did not reach the buyer (e-mail failed or "
+                                "bounced): send it by post first") % {
+            "level": facts.undelivered_level})
     if facts.first_letter is None:
         rule = policy.level(1)
         if rule.test(since=facts.incident_on, as_of=as_of):

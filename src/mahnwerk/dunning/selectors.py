@@ -13,9 +13,12 @@ from mahnwerk.cases.states import CaseState
 from mahnwerk.dunning.decide import CaseFacts, LevelRule, PolicyRules
 from mahnwerk.dunning.models import (
     Action,
+    Channel,
+    DeliveryStatus,
     DirectSelection,
     DunningPolicy,
     DunningRun,
+    OutboxMessage,
     RunDecision,
 )
 
@@ -58,6 +61,11 @@ def run_facts(*, vendor_id: str | None = None) -> Iterator[CaseFacts]:
         cases = cases.filter(vendor_id=vendor_id)
     choices = dict(DirectSelection.objects.filter(case__in=cases)
                    .values_list("case_id", "pursue"))
+    undelivered: dict[int, int] = {}
+    for case_id, level in (OutboxMessage.objects.filter(
+            channel=Channel.EMAIL, status__in=[DeliveryStatus.FAILED, DeliveryStatus.BOUNCED])
+            .values_list("case_id", "letter__level")):
+        undelivered[case_id] = min(level, undelivered.get(case_id, level))
     tz = timezone.get_current_timezone()
     rows = cases.order_by("vendor_id", "order_id").values_list(
         "pk", "order_id", "vendor_id", "state", "open_amount", "currency", "opened_at",
@@ -76,6 +84,7 @@ def run_facts(*, vendor_id: str | None = None) -> Iterator[CaseFacts]:
             block_reason=block_reason, vendor_enrolled=enrolled, collection_mode=mode,
             dunning_by=by, product_id=product_id, product_name=product_name,
             dunning_enabled=enabled, direct_choice=choices.get(pk),
+            undelivered_level=undelivered.get(pk),
         )
 
 
