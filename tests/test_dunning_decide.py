@@ -27,6 +27,7 @@ def test_a_first_letter_is_due_seven_days_after_the_incident():
     assert decide(facts(), POLICY, INCIDENT + timedelta(days=6)).action == "skip"
     decision = decide(facts(), POLICY, INCIDENT + timedelta(days=7))
     assert (decision.action, decision.level) == ("send", 1)
+    assert decision.reason == "1. Mahnung fällig seit 08.10.2026", "dates as people write them"
 
 
 def test_a_second_letter_is_due_fourteen_days_after_the_first():
