@@ -22,6 +22,7 @@ from mahnwerk import bulk
 from mahnwerk.cases import selectors, signals
 from mahnwerk.cases.models import CaseEvent, CaseNote, DebtCase, EventKind, NoteVisibility
 from mahnwerk.cases.states import REORDER_STATES, CaseState, can_move
+from mahnwerk.formats import format_day
 from mahnwerk.intake.addresses import address_problems
 from mahnwerk.intake.models import Incident, Order, Payment
 from mahnwerk.money import format_money
@@ -177,7 +178,7 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str) -> N
                 to_state = CaseState.OPEN
                 reason = _("New debt: %(kind)s on %(date)s.") % {
                     "kind": incident.get_kind_display(),
-                    "date": timezone.localtime(incident.occurred_at).date().isoformat()}
+                    "date": format_day(incident.occurred_at)}
             elif kind == EventKind.PAYMENT:
                 reason = _("Payment received; %(open)s still open.") % {
                     "open": format_money(open_amount, incident.currency)}

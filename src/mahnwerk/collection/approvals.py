@@ -21,7 +21,6 @@ from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from mahnwerk.cases.models import DebtCase, EventKind
@@ -29,6 +28,7 @@ from mahnwerk.cases.services import CaseChange, change_case, change_cases
 from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import selectors
 from mahnwerk.collection.models import ApprovalRequest
+from mahnwerk.formats import format_day
 from mahnwerk.intake.models import Vendor
 from mahnwerk.money import format_money
 
@@ -211,15 +211,10 @@ def escalation_status(*, case: DebtCase) -> str:
         return _("escalated to %(manager)s (%(channel)s) on %(date)s") % {
             "manager": request.vendor.relationship_manager or "-",
             "channel": request.vendor.escalation_channel or "-",
-            "date": _day(request.escalated_at)}
+            "date": format_day(request.escalated_at)}
     if request.reminded_at:
-        return _("reminded on %(date)s") % {"date": _day(request.reminded_at)}
-    return _("asked on %(date)s") % {"date": _day(request.sent_at)}
-
-
-def _day(moment: datetime) -> str:
-    """The local day as the reader writes it (27.11.2026)."""
-    return date_format(timezone.localtime(moment).date(), "SHORT_DATE_FORMAT")
+        return _("reminded on %(date)s") % {"date": format_day(request.reminded_at)}
+    return _("asked on %(date)s") % {"date": format_day(request.sent_at)}
 
 
 def ask_and_follow_up(*, actor: str, now: datetime | None = None) -> dict[str, int]:

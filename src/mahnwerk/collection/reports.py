@@ -35,6 +35,7 @@ from mahnwerk.collection.models import (
     ReportRow,
     VendorInvoice,
 )
+from mahnwerk.formats import format_day
 from mahnwerk.intake.feeds import FEEDS
 from mahnwerk.intake.models import Payment
 from mahnwerk.intake.services import apply_records
@@ -201,7 +202,7 @@ def _apply_batch(batch: list[tuple[int, dict[str, Any]]], *, partner: Collection
             dated.append(CaseChange(
                 case=case, kind=EventKind.COLLECTION, changes={"incasso_date": row.taken},
                 reason=_("Takeover by %(partner)s on %(date)s (file %(ref)s).") % {
-                    "partner": partner.name, "date": row.taken.isoformat(),
+                    "partner": partner.name, "date": format_day(row.taken),
                     "ref": row.values["agency_reference"] or "-"}))
         if new_money > 0:
             payments.append({
@@ -246,7 +247,7 @@ def _row_problem(row: _Row, case: DebtCase | None, handed_over: bool, booked: De
         return _("this case was never handed over to %(partner)s") % {"partner": partner.name}
     if case.second_dunning_letter and row.taken < case.second_dunning_letter:
         return _("takeover date %(taken)s before the second letter of %(second)s") % {
-            "taken": row.taken.isoformat(), "second": case.second_dunning_letter.isoformat()}
+            "taken": format_day(row.taken), "second": format_day(case.second_dunning_letter)}
     new_money = row.collected - (booked or Decimal("0"))
     if new_money < 0:
         return _("the agency reports less (%(now)s) than it reported before (%(before)s)") % {
