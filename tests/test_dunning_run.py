@@ -160,8 +160,10 @@ def test_an_interrupted_run_resumes_without_a_second_copy_and_without_losing_a_l
     assert OutboxMessage.objects.count() == 5
 
 
+@pytest.mark.parametrize("batch", [200, 1])
 def test_a_case_that_fails_in_the_middle_of_a_batch_stops_the_run_and_leaves_no_half_letter(
-        monkeypatch):
+        monkeypatch, settings, batch):
+    settings.MAHNWERK_RUN_BATCH = batch
     cases = [open_case() for _ in range(5)]
     started = services.start_run(as_of=date(2026, 10, 1), actor="test")
     broken = cases[2]

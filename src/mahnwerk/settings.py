@@ -170,6 +170,9 @@ CELERY_BEAT_SCHEDULE = {
     "approvals": {"task": "mahnwerk.collection.tasks.approvals", "schedule": 3600.0 * 4},
 }
 
+#: Cases a dunning run executes per transaction (1: one transaction per case; docs/architecture.md).
+MAHNWERK_RUN_BATCH = env.int("MAHNWERK_RUN_BATCH", default=200)
+
 # The outbox (mahnwerk.dunning.outbox).
 #: Without a broker, deliver right after a letter is queued (in the run's process). Off by
 #: default so that a run stays fast; `mahnwerk deliver-outbox [--loop 60]` delivers instead.

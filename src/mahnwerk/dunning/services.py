@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import prefetch_related_objects
@@ -139,13 +140,14 @@ def discard_run(*, run: DunningRun, actor: str) -> None:
     run.save(update_fields=["state", "lock", "finished_at"])
 
 
-#: Decisions applied per transaction. Each batch is all or nothing: a case's letter, its outbox
-#: message, its case change with the event, and the decision's "executed" mark always commit
-#: together, so a crash loses no letter and a resumed run sends none twice. Batches (instead of
-#: one transaction per case) make execute about four times faster on SQLite (a commit, and the
-#: per-statement cost of the ORM, are paid once per batch; bench/dunning_benchmark.py); a
-#: batch that fails is applied again case by case, so one bad case holds back no other.
-EXECUTE_BATCH = 200
+# Decisions are applied in batches (settings.MAHNWERK_RUN_BATCH, 200), one transaction each: a
+# case's letter, its outbox message, its case change with the event, and the decision's
+# "executed" mark always commit together, so a crash loses no letter and a resumed run sends
+# none twice. Batches instead of one transaction per case make execute about four times faster
+# on SQLite (408 against 1,950 letters/s: the commit and the ORM's per-statement cost are paid
+# once per batch; bench/dunning_benchmark.py). A batch that fails is applied again case by
+# case, so one bad case holds back no other; MAHNWERK_RUN_BATCH=1 gives one transaction per
+# case throughout.
 
 
 def execute_run(*, run: DunningRun, actor: str, user: AbstractBaseUser | None = None,
@@ -166,8 +168,9 @@ def execute_run(*, run: DunningRun, actor: str, user: AbstractBaseUser | None = 
     pending = list(run.decisions.filter(executed_at__isnull=True).order_by("id")
                    .values_list("id", flat=True))
     limit = len(pending) if stop_after is None else min(stop_after, len(pending))
-    for start in range(0, limit, EXECUTE_BATCH):
-        batch = pending[start:min(limit, start + EXECUTE_BATCH)]
+    size = max(1, settings.MAHNWERK_RUN_BATCH)
+    for start in range(0, limit, size):
+        batch = pending[start:min(limit, start + size)]
         try:
             _execute_batch(run=run, decision_ids=batch, policies=policies, actor=actor,
                            user=user)
