@@ -251,3 +251,41 @@ def test_a_tampered_expired_or_foreign_offer_token_is_refused(tamper):
 def test_a_valid_offer_token_names_its_case():
     case = open_case()
     assert offers.read_token(token=offers.make_token(case=case), max_age_days=60).case == case
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_started_at_the_same_moment_never_both_send():
+    """Two people (or the schedule and a person) start a run at once: one runs, the other is
+    refused, and no case gets a letter twice."""
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        pytest.skip("the test database of SQLite lives in memory, where a second writer fails "
+                    "at once instead of waiting; CI runs this test on PostgreSQL")
+    cases = [open_case() for _ in range(6)]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def start(actor: str) -> None:
+        try:
+            barrier.wait()
+            finished = services.run_month(as_of=date(2026, 10, 1), actor=actor)
+            outcomes.append("sent" if finished.counts.get("send1") else "sent nothing")
+        except services.RunError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=start, args=(who,)) for who in ("anna", "schedule")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # Almost always the second is refused; should the first have finished before the second
+    # began, the second finds every letter sent and sends nothing.
+    assert sorted(outcomes) in (["refused", "sent"], ["sent", "sent nothing"])
+    assert Letter.objects.count() == len(cases)
+    assert sorted(Letter.objects.values_list("case_id", flat=True)) == sorted(
+        c.pk for c in cases)
