@@ -232,3 +232,23 @@ def test_many_cases_changed_alike_at_once_each_get_their_change_and_event():
     assert [DebtCase.objects.get(pk=c.pk).open_amount for c in cases[10:]] == [
         Decimal("50.00"), Decimal("51.00")]
     assert CaseEvent.objects.filter(reason="Sammelsperre").count() == 10
+
+
+def test_many_events_written_at_once_read_back_exactly():
+    """mahnwerk.bulk writes large batches with COPY on PostgreSQL (executemany on SQLite):
+    JSON, date-times, empty values and umlauts come back as they went in."""
+    from mahnwerk import bulk
+
+    case = incident(OrderFactory(), open_amount="100.00")
+    at = datetime(2026, 10, 2, 9, 30, tzinfo=BERLIN)
+    rows = [{"case_id": case.pk, "at": at, "kind": "note", "actor": "anna", "user_id": None,
+             "from_state": "open", "to_state": "open",
+             "reason": f"Zeile {n}: Käufer sagt \"später\"\tund\\oder\nmorgen",
+             "changes": {"open_amount": ["100.00", f"{n}.50"], "note": "Grüße"}}
+            for n in range(bulk.COPY_FROM + 10)]
+    bulk.insert_rows(CaseEvent, rows)
+    events = list(case.events.filter(kind="note").order_by("id"))
+    assert len(events) == bulk.COPY_FROM + 10
+    assert events[7].reason == "Zeile 7: Käufer sagt \"später\"\tund\\oder\nmorgen"
+    assert events[7].changes == {"open_amount": ["100.00", "7.50"], "note": "Grüße"}
+    assert events[7].at == at and events[7].user_id is None

@@ -76,6 +76,9 @@ def insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]], *,
     table = quote(model._meta.db_table)
     names = list(rows[0])
     columns = [_column(model, name).column for name in names]
+    if not conflict and connection.vendor == "postgresql" and len(rows) >= COPY_FROM:
+        _copy(table, [quote(c) for c in columns], _params(model, names, rows))
+        return
     sql = (f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "
            f"VALUES ({', '.join(['%s'] * len(columns))})")
     if conflict:
@@ -87,6 +90,19 @@ def insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]], *,
             sql += f" WHERE {table}.{column} IS NULL OR excluded.{column} >= {table}.{column}"
     with connection.cursor() as cursor:
         cursor.executemany(sql, _params(model, names, rows))
+
+
+#: From this many rows a plain insert on PostgreSQL goes through COPY: 100,000 handover rows
+#: take 0.23 s instead of 1.3 s with (pipelined) executemany (docs/benchmarks.md).
+COPY_FROM = 50
+
+
+def _copy(table: str, columns: list[str], params: list[list[Any]]) -> None:
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no copy()
+        with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for values in params:
+                copy.write_row(values)
 
 
 def update_rows(model: type[models.Model], rows: Sequence[dict[str, Any]],
