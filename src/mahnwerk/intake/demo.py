@@ -143,6 +143,7 @@ class _Generator:
         self.sales_agents = [f"{self.de.first_name()} {self.de.last_name()}" for _ in range(4)]
         self.vendor_names: set[str] = set()
         self.spoiled = 0
+        self.phone_orders = 0
         self.next_buyer = 0
 
     # -- helpers --------------------------------------------------------------------------
@@ -314,6 +315,11 @@ class _Generator:
             order.installments_paid = min(total, months)
         if self.rng.random() < 0.04:
             order.sales_agent = self.rng.choice(self.sales_agents)
+            # Every other order taken by telephone has no e-mail address: its letters go to
+            # the print queue.
+            self.phone_orders += 1
+            if self.phone_orders % 2:
+                order.email = ""
         return order
 
     def _created_at(self) -> datetime:

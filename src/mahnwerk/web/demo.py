@@ -27,7 +27,14 @@ from mahnwerk.collection.models import CollectionPartner, Handover
 from mahnwerk.dunning import outbox
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning import services as dunning
-from mahnwerk.dunning.models import DirectSelection, DunningRun
+from mahnwerk.dunning.models import (
+    Channel,
+    DeliveryStatus,
+    DirectSelection,
+    DunningRun,
+    OutboxMessage,
+)
+from mahnwerk.formats import format_day
 from mahnwerk.intake.feeds import FEEDS
 from mahnwerk.intake.models import Order
 from mahnwerk.intake.services import apply_records, check_references
@@ -72,6 +79,13 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
     run = dunning.run_month(as_of=first, actor=ACTOR)
     say(_run_line(run))
     outbox.deliver_due()
+    bounced = (OutboxMessage.objects.filter(status=DeliveryStatus.SENT, channel=Channel.EMAIL)
+               .exclude(message_id="").order_by("-pk").first())
+    if bounced is not None:  # as a mail provider's webhook reports it
+        outbox.record_bounce(message_id=bounced.message_id,
+                             reason="550 5.1.1 Postfach existiert nicht")
+        say(_("the letter to %(to)s bounced: case %(order)s waits until it goes by post")
+            % {"to": bounced.to_address, "order": bounced.case.order_id})
 
     dunned = list(DebtCase.objects.filter(state=CaseState.DUNNING).order_by("order_id"))
     rng.shuffle(dunned)
@@ -134,7 +148,7 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
 
 def _run_line(run: DunningRun) -> str:
     return _("run #%(run)d as of %(date)s: %(counts)s") % {
-        "run": run.pk, "date": run.as_of.isoformat(),
+        "run": run.pk, "date": format_day(run.as_of),
         "counts": dunning_selectors.describe_counts(run.counts)}
 
 
