@@ -26,6 +26,9 @@ def test_the_demo_plays_a_month_through_letters_approval_handover_and_report():
     assert DebtCase.objects.filter(state="paid", first_dunning_letter__isnull=False).exists()
     assert OutboxMessage.objects.exclude(status="queued").exists()
     assert Handover.objects.exists() == AgencyReport.objects.exists()
+    bounced = OutboxMessage.objects.get(status="bounced")
+    held = bounced.case.decisions.filter(run__as_of__gt=bounced.letter.letter_date)
+    assert held and all("per Post" in d.reason for d in held), "held until it goes by post"
     again = StringIO()
     call_command("demo_data", "--vendors", "8", "--orders", "1200", "--seed", "7",
                  "--no-progress", "--no-users", stdout=again)
