@@ -82,16 +82,13 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    #: SQLite's page cache per connection; the import's indexes outgrow the default 64 MB at
-    #: about half a million orders (docs/benchmarks.md).
-    SQLITE_CACHE_MB = env.int("MAHNWERK_SQLITE_CACHE_MB", default=64)
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             # WAL lets the web server read while an import writes; IMMEDIATE avoids
             # "database is locked" upgrades from read to write transactions.
             "init_command": (
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                f"PRAGMA cache_size=-{SQLITE_CACHE_MB * 1024}; PRAGMA temp_store=MEMORY;"
+                "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;"
             ),
             "transaction_mode": "IMMEDIATE",
             "timeout": 30,
