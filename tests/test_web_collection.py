@@ -431,3 +431,64 @@ def test_rows_of_an_agency_report_that_could_not_be_applied_wait_until_support_c
     assert "bericht-11.csv" in note.text and "Diagonal hat die Zeile korrigiert" in note.text
     assert "der Fall wurde nie übergeben" not in support.get(
         reverse("web:handovers")).content.decode()
+
+
+# -- Files support brings in ------------------------------------------------------------------
+
+GOOD_FILE = (
+    "vendor_id,order_id,first_dunning_letter,second_dunning_letter,incasso_date,support_comment,"
+    "status_support,offer_link,incasso_state,reopened,reopened_id,invalid_address\n"
+    "VALPHA,O-1,07/01/2025,08/01/2025,09/12/2025,,Freigabe,"
+    "https://checkout.example/p/1?token=x,sent_for_collection,False,,False\n")
+
+
+def upload(name: str, text: str, encoding: str = "utf-8"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, text.encode(encoding), content_type="text/csv")
+
+
+def test_support_checks_a_hand_made_handover_file_and_downloads_it_corrected(support, market):
+    page = reverse("web:handover-check")
+    assert support.get(page).status_code == 200
+    ok = support.post(page, {"file": upload("VALPHA.csv", GOOD_FILE)})
+    assert "ist korrekt" in ok.content.decode()
+    excel = GOOD_FILE.replace("07/01/2025", "01.07.2025").replace(",", ";")
+    checked = support.post(page, {"file": upload("VALPHA.csv", excel)}).content.decode()
+    assert 'id="problems"' in checked and "01.07.2025" in checked and "07/01/2025" in checked
+    fixed = support.post(page, {"file": upload("VALPHA.csv", excel), "fix": "1"})
+    assert fixed["Content-Type"] == "text/csv; charset=utf-8"
+    assert "VALPHA.csv" in fixed["Content-Disposition"]
+    assert fixed.content.decode().replace("\r\n", "\n") == GOOD_FILE
+    unknown_state = GOOD_FILE.replace("sent_for_collection", "in_progress")
+    refused = support.post(page, {"file": upload("VALPHA.csv", unknown_state), "fix": "1"})
+    assert refused["Content-Type"].startswith("text/html"), "no guessing at an unknown state"
+    assert "in_progress" in refused.content.decode()
+
+
+def test_support_reads_the_agency_report_once_and_sees_the_rows_it_could_not_apply(
+        client, users, market, django_user_model):
+    support = login(client, django_user_model, "support")
+    export(support)  # O-APPROVED goes to Diagonal
+    report = ("order_id,agency_reference,takeover_date,status,collected_amount,collected_at,"
+              "comment\n"
+              "O-APPROVED,AZ-1,2025-09-12,open,0.00,,Akte angelegt\n"
+              "O-NIEMALS,AZ-2,2025-09-12,open,0.00,,\n")
+    diagonal = CollectionPartner.objects.get(name="Diagonal")
+    url = reverse("web:agency-report-upload")
+    response = support.post(url, {"file": upload("bericht.csv", report),
+                                  "partner": diagonal.pk})
+    assert response.status_code == 302
+    assert any("1 Zeilen übernommen" in m or "1 Zeile" in m for m in messages_of(response))
+    assert DebtCase.objects.get(order_id="O-APPROVED").incasso_date == date(2025, 9, 12)
+    page = support.get(reverse("web:handovers")).content.decode()
+    assert "O-NIEMALS" in page
+    again = support.post(url, {"file": upload("bericht.csv", report), "partner": diagonal.pk})
+    assert AgencyReport.objects.count() == 1, "the same file twice changes nothing"
+    assert messages_of(again)
+    latin = support.post(url, {"file": upload("b2.csv", report.replace("Akte", "Äkte"),
+                                                "latin-1"), "partner": diagonal.pk})
+    assert any("UTF-8" in m for m in messages_of(latin))
+    manager = login(client, django_user_model, "manager")
+    assert manager.post(url, {"file": upload("b3.csv", report),
+                              "partner": diagonal.pk}).status_code == 403

@@ -402,3 +402,14 @@ def _check_row(name: str, line: int, row: dict[str, str], fixed: dict[str, str],
         if row[column].startswith(FORMULA_START):
             problem(column, _("a spreadsheet would run this as a formula"),
                     protect(row[column]), certain=True)
+
+
+def fixed_file(report: FileReport, *, name: str) -> tuple[str, bytes] | None:
+    """The corrected file of a checked one (name and bytes), or None while a problem has no
+    certain fix. Checked with ``collect_fixed=True``. A file named after the wrong vendor
+    gets the name the check proposes."""
+    if report.uncertain:
+        return None
+    fixed_name = next((p.fix for p in report.problems if p.reason and p.fix.endswith(".csv")),
+                      name)
+    return fixed_name, write_csv(report.fixed_rows)

@@ -84,7 +84,15 @@ def _amount(value: str) -> Decimal:
 
 
 def import_report(*, path: Path, partner: CollectionPartner, actor: str) -> ReportResult:
-    data = path.read_bytes()
+    """Apply the agency's report file (``mahnwerk import-agency-report``)."""
+    return import_report_data(data=path.read_bytes(), name=path.name, partner=partner,
+                              actor=actor)
+
+
+def import_report_data(*, data: bytes, name: str, partner: CollectionPartner,
+                       actor: str) -> ReportResult:
+    """Apply a report's bytes (an upload in the workspace, or a file): the same file twice
+    changes nothing; rows that cannot be applied change nothing and are listed."""
     digest = hashlib.sha256(data).hexdigest()
     earlier = AgencyReport.objects.filter(partner=partner, sha256=digest).first()
     if earlier is not None:
@@ -95,7 +103,7 @@ def import_report(*, path: Path, partner: CollectionPartner, actor: str) -> Repo
         line = data[:exc.start].count(b"\n") + 1
         raise ReportError(_("%(file)s:%(line)d: the report is not UTF-8; ask %(partner)s for "
                             "UTF-8 or save it as UTF-8. Nothing was applied.")
-                          % {"file": path.name, "line": line, "partner": partner.name}) from None
+                          % {"file": name, "line": line, "partner": partner.name}) from None
     mapping = {canonical: partner.report_mapping.get(canonical, canonical)
                for canonical in COLUMNS}
     reader = csv.DictReader(io.StringIO(text, newline=""))
@@ -103,10 +111,10 @@ def import_report(*, path: Path, partner: CollectionPartner, actor: str) -> Repo
     if missing:
         raise ReportError(_("%(file)s:1: columns missing: %(cols)s (mapping of %(partner)s). "
                             "Nothing was applied.")
-                          % {"file": path.name, "cols": ", ".join(missing),
+                          % {"file": name, "cols": ", ".join(missing),
                              "partner": partner.name})
     with transaction.atomic():
-        report = AgencyReport.objects.create(partner=partner, file_name=path.name,
+        report = AgencyReport.objects.create(partner=partner, file_name=name,
                                              sha256=digest, created_by=actor)
         result = ReportResult(report=report)
         seen: dict[str, int] = {}

@@ -111,3 +111,15 @@ class ApprovalDecisionForm(forms.Form):
         widget=forms.TextInput(attrs={
             "required": True,
             "placeholder": _("e.g. vendor's e-mail of 3 March, chat group")}))
+
+
+class HandoverCheckForm(forms.Form):
+    file = forms.FileField(label=_("handover file (CSV)"),
+                           help_text=_("Also a list saved from Excel: semicolons, 31.01.2020, "
+                                       "true, Canceled are recognised and corrected."))
+
+
+class AgencyReportForm(forms.Form):
+    file = forms.FileField(label=_("the agency's report (CSV)"))
+    partner = PartnerChoiceField(label=_("partner"), queryset=reads.active_partners(),
+                                 empty_label=None)

@@ -42,6 +42,8 @@ pages = [
          name="handover-file"),
     path("inkasso/berichtszeilen/<int:pk>/erledigt/", collection.report_row_clear,
          name="report-row-clear"),
+    path("inkasso/bericht/", collection.agency_report_upload, name="agency-report-upload"),
+    path("inkasso/pruefen/", collection.handover_check, name="handover-check"),
     # The vendor portal.
     path("portal/", portal.portal, name="portal"),
     path("portal/faelle/<str:order_id>/", portal.portal_case, name="portal-case"),

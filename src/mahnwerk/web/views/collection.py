@@ -17,11 +17,21 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from mahnwerk.collection import approvals, reports, selectors, services, spreadsheets
+from mahnwerk.collection import (
+    approvals,
+    handover_format,
+    reports,
+    selectors,
+    services,
+    spreadsheets,
+)
+from mahnwerk.formats import format_day
 from mahnwerk.intake.models import Vendor
 from mahnwerk.web import access
 from mahnwerk.web.forms import (
+    AgencyReportForm,
     ApprovalDecisionForm,
+    HandoverCheckForm,
     HandoverExportForm,
     ReasonForm,
     VendorFilterForm,
@@ -138,6 +148,7 @@ def handover_list(request: HttpRequest) -> HttpResponse:
         "form": form, "vendor": vendor,
         "page": page_of(request, selectors.handovers(vendor_id=vendor.pk if vendor else None)),
         "reports": selectors.agency_reports(), "open_rows": selectors.open_report_rows(),
+        "report_form": AgencyReportForm(),
     }, section="collection")
 
 
@@ -191,4 +202,60 @@ def report_row_clear(request: HttpRequest, pk: int) -> HttpResponse:
                           note=form.cleaned_data["reason"])
         messages.success(request, _("Line %(line)d of %(file)s cleared.")
                          % {"line": row.line, "file": row.report.file_name})
+    return redirect(reverse("web:handovers") + "#reports")
+
+
+# -- Files support brings in: a handover file to check, the agency's report ------------------
+
+
+@access.workspace_view
+def handover_check(request: HttpRequest) -> HttpResponse:
+    """The validator (``mahnwerk check-handover``) for a file made by hand: every problem
+    with line, column, value and fix; "check and correct" downloads the corrected file when
+    every fix is certain."""
+    form = HandoverCheckForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        report = handover_format.check_bytes(upload.read(), name=upload.name,
+                                             collect_fixed=True)
+        if "fix" in request.POST and not report.ok:
+            fixed = handover_format.fixed_file(report, name=upload.name)
+            if fixed is not None:
+                name, content = fixed
+                response = HttpResponse(content, content_type="text/csv; charset=utf-8")
+                response["Content-Disposition"] = content_disposition_header(True, name)
+                return response
+            messages.warning(request, _("Not corrected: %(count)d problems have no certain "
+                                        "fix and need a person (those without a fix below).")
+                             % {"count": len(report.uncertain)})
+    return render_workspace(request, "web/handover_check.html", {
+        "form": form, "report": report}, section="collection")
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def agency_report_upload(request: HttpRequest) -> HttpResponse:
+    """Read the agency's monthly report (``mahnwerk import-agency-report``)."""
+    form = AgencyReportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, _("Choose the report file and the partner who sent it."))
+        return redirect(reverse("web:handovers") + "#reports")
+    upload = form.cleaned_data["file"]
+    try:
+        result = reports.import_report_data(data=upload.read(), name=upload.name,
+                                            partner=form.cleaned_data["partner"],
+                                            actor=access.actor(request))
+    except reports.ReportError as exc:
+        messages.error(request, str(exc))
+    else:
+        if result.already_imported:
+            messages.info(request, _("%(file)s was read before (on %(date)s); nothing changed.")
+                          % {"file": upload.name,
+                             "date": format_day(result.report.created_at)})
+        else:
+            messages.success(request, _("%(file)s: %(applied)d rows applied, %(open)d rows "
+                                        "could not be applied (listed below).")
+                             % {"file": upload.name, "applied": result.applied,
+                                "open": len(result.problems)})
     return redirect(reverse("web:handovers") + "#reports")

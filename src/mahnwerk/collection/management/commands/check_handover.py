@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from mahnwerk.collection.handover_format import check_file, write_csv
+from mahnwerk.collection.handover_format import check_file, fixed_file
 
 
 class Command(BaseCommand):
@@ -43,15 +43,15 @@ class Command(BaseCommand):
                                % {"bad": bad, "all": len(files)})
 
     def _fix(self, path, report, out):
-        if report.uncertain:
+        fixed = fixed_file(report, name=path.name)
+        if fixed is None:
             self.stdout.write(_("%(file)s: not written; these need a person: %(count)d "
                                 "problems without a certain fix (listed above without "
                                 "\"fix\").") % {"file": path.name,
                                                  "count": len(report.uncertain)})
             return
-        name = next((p.fix for p in report.problems
-                     if p.reason and p.fix.endswith(".csv")), path.name)
+        name, content = fixed
         target = out / name
-        target.write_bytes(write_csv(report.fixed_rows))
+        target.write_bytes(content)
         self.stdout.write(_("%(file)s: corrected file written to %(target)s.")
                           % {"file": path.name, "target": target})
