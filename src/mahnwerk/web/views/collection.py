@@ -93,7 +93,7 @@ def collection_page(request: HttpRequest) -> HttpResponse:
     return render_workspace(request, "web/collection_list.html", {
         "form": form, "vendor": vendor, "page": page_of(request, cases),
         "vendor_counts": selectors.vendor_counts(cases=cases),
-        "partners": HandoverExportForm.base_fields["partner"].queryset,
+        "partners": reads.active_partners(),
         "export_form": HandoverExportForm(prefix="other"),
     }, section="collection")
 
