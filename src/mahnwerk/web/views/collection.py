@@ -27,7 +27,7 @@ from mahnwerk.collection import (
 )
 from mahnwerk.formats import format_day
 from mahnwerk.intake.models import Vendor
-from mahnwerk.web import access
+from mahnwerk.web import access, reads
 from mahnwerk.web.forms import (
     AgencyReportForm,
     ApprovalDecisionForm,
