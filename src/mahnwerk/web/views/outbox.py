@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -52,47 +54,41 @@ def _message_or_404(pk: int) -> OutboxMessage:
         raise Http404 from None
 
 
-@require_POST
-@access.workspace_view(permission=access.can_work)
-def outbox_printed(request: HttpRequest, pk: int) -> HttpResponse:
+def _act(request: HttpRequest, pk: int, action: Callable[..., None], done: str) -> HttpResponse:
+    """Run one outbox service on a message; its refusal or ``done`` (with the letter's level
+    and the case's order id) as the page's message."""
     message = _message_or_404(pk)
     try:
-        outbox.mark_printed(message=message, actor=access.actor(request))
+        action(message=message, actor=access.actor(request))
     except outbox.OutboxError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, _("Letter %(level)d of case %(order)s marked printed.")
-                         % {"level": message.letter.level, "order": message.case.order_id})
+        messages.success(request, done % {"level": message.letter.level,
+                                          "order": message.case.order_id})
     return redirect("web:outbox")
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def outbox_printed(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, outbox.mark_printed,
+                _("Letter %(level)d of case %(order)s marked printed."))
 
 
 @require_POST
 @access.workspace_view(permission=access.can_work)
 def outbox_release(request: HttpRequest, pk: int) -> HttpResponse:
-    message = _message_or_404(pk)
+    _message_or_404(pk)  # an unknown message is a 404 before anything else
     if not ReleaseForm(request.POST).is_valid():
         messages.error(request, _("First check in the mail server's log that the message was "
                                   "not delivered, and confirm it."))
         return redirect("web:outbox")
-    try:
-        outbox.release_stuck(message=message, actor=access.actor(request))
-    except outbox.OutboxError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, _("Letter %(level)d of case %(order)s is queued again.")
-                         % {"level": message.letter.level, "order": message.case.order_id})
-    return redirect("web:outbox")
+    return _act(request, pk, outbox.release_stuck,
+                _("Letter %(level)d of case %(order)s is queued again."))
 
 
 @require_POST
 @access.workspace_view(permission=access.can_work)
 def outbox_post(request: HttpRequest, pk: int) -> HttpResponse:
-    message = _message_or_404(pk)
-    try:
-        outbox.send_by_post(message=message, actor=access.actor(request))
-    except outbox.OutboxError as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, _("Letter %(level)d of case %(order)s is in the print queue.")
-                         % {"level": message.letter.level, "order": message.case.order_id})
-    return redirect("web:outbox")
+    return _act(request, pk, outbox.send_by_post,
+                _("Letter %(level)d of case %(order)s is in the print queue."))
