@@ -9,6 +9,8 @@ or chat (the same path as the portal, the signed links and ``mahnwerk case ORDER
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -53,7 +55,14 @@ def _vendor_filter(request: HttpRequest) -> tuple[VendorFilterForm, Vendor | Non
     return form, vendor
 
 
-def _xlsx(content: bytes, stem: str, vendor: Vendor | None) -> HttpResponse:
+def _xlsx_download(request: HttpRequest, build: Callable[..., bytes], stem: str, *,
+                   back: str) -> HttpResponse:
+    """A list as XLSX, for all vendors or the one the filter names (``freigaben-V42.xlsx``)."""
+    form, vendor = _vendor_filter(request)
+    if form.is_bound and not form.is_valid():
+        messages.error(request, _("Please check the filter."))
+        return redirect(back)
+    content = build(vendor_id=vendor.pk if vendor else None)
     name = f"{stem}-{vendor.pk}.xlsx" if vendor else f"{stem}.xlsx"
     response = HttpResponse(content, content_type=XLSX)
     response["Content-Disposition"] = content_disposition_header(True, name)
@@ -75,12 +84,8 @@ def approval_list_page(request: HttpRequest) -> HttpResponse:
 
 @access.workspace_view
 def approvals_xlsx(request: HttpRequest) -> HttpResponse:
-    form, vendor = _vendor_filter(request)
-    if form.is_bound and not form.is_valid():
-        messages.error(request, _("Please check the filter."))
-        return redirect("web:approvals")
-    content = spreadsheets.approval_list_xlsx(vendor_id=vendor.pk if vendor else None)
-    return _xlsx(content, "freigaben", vendor)
+    return _xlsx_download(request, spreadsheets.approval_list_xlsx, "freigaben",
+                          back="web:approvals")
 
 
 # -- "Inkasso" and the handover files ------------------------------------------------------------
@@ -100,12 +105,8 @@ def collection_page(request: HttpRequest) -> HttpResponse:
 
 @access.workspace_view
 def collection_xlsx(request: HttpRequest) -> HttpResponse:
-    form, vendor = _vendor_filter(request)
-    if form.is_bound and not form.is_valid():
-        messages.error(request, _("Please check the filter."))
-        return redirect("web:collection")
-    content = spreadsheets.collection_list_xlsx(vendor_id=vendor.pk if vendor else None)
-    return _xlsx(content, "inkasso", vendor)
+    return _xlsx_download(request, spreadsheets.collection_list_xlsx, "inkasso",
+                          back="web:collection")
 
 
 @require_POST
