@@ -231,7 +231,7 @@ def test_many_cases_changed_alike_at_once_each_get_their_change_and_event():
     assert [states[c.pk] for c in cases[:10]] == [CaseState.BLOCKED] * 10
     assert [DebtCase.objects.get(pk=c.pk).open_amount for c in cases[10:]] == [
         Decimal("50.00"), Decimal("51.00")]
-    assert CaseEvent.objects.filter(reason="Sammelsperre").count() == 10
+    assert CaseEvent.objects.filter(params__text="Sammelsperre").count() == 10
 
 
 def test_many_events_written_at_once_read_back_exactly():
@@ -243,7 +243,8 @@ def test_many_events_written_at_once_read_back_exactly():
     at = datetime(2026, 10, 2, 9, 30, tzinfo=BERLIN)
     rows = [{"case_id": case.pk, "at": at, "kind": "note", "actor": "anna", "user_id": None,
              "from_state": "open", "to_state": "open",
-             "reason": f"Zeile {n}: Käufer sagt \"später\"\tund\\oder\nmorgen",
+             "code": "text",
+             "params": {"text": f"Zeile {n}: Käufer sagt \"später\"\tund\\oder\nmorgen"},
              "changes": {"open_amount": ["100.00", f"{n}.50"], "note": "Grüße"}}
             for n in range(bulk.COPY_FROM + 10)]
     bulk.insert_rows(CaseEvent, rows)

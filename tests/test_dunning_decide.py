@@ -5,17 +5,22 @@ from decimal import Decimal
 
 import pytest
 
-from mahnwerk.dunning.decide import CaseFacts, LevelRule, PolicyRules, decide
+from mahnwerk.dunning.decide import CaseFacts, LetterFact, LevelRule, PolicyRules, decide
 
 POLICY = PolicyRules(levels=(LevelRule(1, 7), LevelRule(2, 14)), escalate_after_days=14,
                      minimum_amount=Decimal("5.00"))
 INCIDENT = date(2026, 10, 1)
 
 
+def left(*days: date) -> tuple[LetterFact, ...]:
+    """Letters of the current cycle that left on these days, level 1 first."""
+    return tuple(LetterFact(level=n, status="left", on=day) for n, day in enumerate(days, 1))
+
+
 def facts(**changes) -> CaseFacts:
     base = dict(case_id=1, order_id="kq7319a", vendor_id="48213", state="open",
                 open_amount=Decimal("300.00"), currency="EUR", incident_on=INCIDENT,
-                first_letter=None, second_letter=None, reopened=False, reopened_id="",
+                letters=(), reopened=False, reopened_id="",
                 block_reason="", vendor_enrolled=True, collection_mode="approval",
                 dunning_by="in_house", product_id="77120", product_name="Yoga-Kurs",
                 dunning_enabled=True, direct_choice=None)
@@ -32,16 +37,16 @@ def test_a_first_letter_is_due_seven_days_after_the_incident():
 
 def test_a_second_letter_is_due_fourteen_days_after_the_first():
     first = date(2026, 11, 1)
-    assert decide(facts(state="dunning", first_letter=first), POLICY,
+    assert decide(facts(state="dunning", letters=left(first)), POLICY,
                   first + timedelta(days=13)).action == "skip"
-    decision = decide(facts(state="dunning", first_letter=first), POLICY,
+    decision = decide(facts(state="dunning", letters=left(first)), POLICY,
                       first + timedelta(days=14))
     assert (decision.action, decision.level) == ("send", 2)
 
 
 def test_an_unpaid_case_escalates_fourteen_days_after_the_second_letter():
     second = date(2026, 11, 15)
-    case = facts(state="dunning", first_letter=date(2026, 11, 1), second_letter=second)
+    case = facts(state="dunning", letters=left(date(2026, 11, 1), second))
     assert decide(case, POLICY, second + timedelta(days=13)).action == "skip"
     assert decide(case, POLICY, second + timedelta(days=14)).action == "escalate"
 
@@ -65,8 +70,9 @@ def test_a_product_without_dunning_account_is_held():
     ({"open_amount": Decimal("4.99")}, "Mindestbetrag"),
     ({"collection_mode": "direct"}, "nicht zur Verfolgung markiert"),
     ({"collection_mode": "direct", "direct_choice": False}, "nicht verfolgen"),
-    ({"state": "dunning", "first_letter": date(2026, 10, 8), "second_letter": date(2026, 10, 22),
-      "undelivered_level": 2}, "per Post"),
+    ({"state": "dunning",
+      "letters": (*left(date(2026, 10, 8)), LetterFact(2, "bounced", date(2026, 10, 22)))},
+     "per Post"),
 ])
 def test_cases_that_must_not_be_dunned_are_skipped_with_the_reason(changes, words):
     decision = decide(facts(**changes), POLICY, date(2026, 12, 1))

@@ -10,8 +10,9 @@ from django.db import IntegrityError, transaction
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import CaseState
-from mahnwerk.dunning import offers, services
+from mahnwerk.dunning import offers, outbox, services
 from mahnwerk.dunning.models import (
+    DunningPolicy,
     DunningRun,
     Letter,
     OutboxMessage,
@@ -30,16 +31,23 @@ def open_case(**order_fields) -> DebtCase:
     return incident(OrderFactory(**order_fields), open_amount="300.00", at=INCIDENT)
 
 
-def run(as_of: date, **kwargs) -> DunningRun:
-    return services.run_month(as_of=as_of, actor="test", **kwargs)
+def run(as_of: date, *, deliver: bool = True, **kwargs) -> DunningRun:
+    """A run, and (unless told not to) the mail server taking its e-mails at once."""
+    done = services.run_month(as_of=as_of, actor="test", **kwargs)
+    if deliver:
+        outbox.deliver_due()
+    return done
 
 
 def test_a_due_case_gets_its_first_letter_an_offer_link_and_an_outbox_message():
     case = open_case()
-    finished = run(date(2026, 10, 1))
+    finished = run(date(2026, 10, 1), deliver=False)
     case.refresh_from_db()
     assert case.state == CaseState.DUNNING
-    assert case.first_dunning_letter == date(2026, 10, 1)
+    assert case.first_dunning_letter is None, "a letter counts from the day it left"
+    outbox.deliver_due()
+    case.refresh_from_db()
+    assert case.first_dunning_letter == date(2026, 10, 1), "accepted at once: the run's date"
     assert case.offer_link.startswith(case.order.product.checkout_url + "?token=")
     letter = Letter.objects.get(case=case)
     assert letter.level == 1 and letter.run == finished
@@ -224,12 +232,45 @@ def test_the_command_refuses_a_bad_date_with_the_fix():
         call_command("dunning_run", "--as-of", "01.12.2026")
 
 
-def test_the_schedule_runs_once_on_the_policys_run_day():
+def test_the_schedule_runs_once_a_month_from_the_policys_run_day():
+    policy = DunningPolicy.objects.get(vendor__isnull=True)
+    policy.run_day = 3
+    policy.save()
     open_case()
-    assert services.scheduled_run(today=date(2026, 10, 2)) is None
-    first = services.scheduled_run(today=date(2026, 10, 1))
+    assert services.scheduled_run(today=date(2026, 10, 2)) is None, "before the run day"
+    first = services.scheduled_run(today=date(2026, 10, 3))
     assert first is not None and first.started_by == "schedule"
-    assert services.scheduled_run(today=date(2026, 10, 1)) is None
+    assert services.scheduled_run(today=date(2026, 10, 3)) is None
+    assert services.scheduled_run(today=date(2026, 10, 20)) is None, "once a month"
+
+
+def test_a_machine_down_on_the_run_day_does_not_make_the_schedule_skip_the_month():
+    open_case()
+    later = services.scheduled_run(today=date(2026, 10, 4))
+    assert later is not None and later.as_of == date(2026, 10, 4)
+
+
+def test_a_run_killed_while_deciding_is_decided_again_and_the_month_is_not_skipped():
+    case = open_case()
+    # What a kill -9 between creating the run and writing its decisions leaves behind.
+    killed = DunningRun.objects.create(as_of=date(2026, 10, 1), started_by="schedule",
+                                       state="deciding")
+    with pytest.raises(services.RunError, match="nicht abgeschlossen"):
+        services.start_run(as_of=date(2026, 10, 1), actor="test")
+    finished = services.scheduled_run(today=date(2026, 10, 2))
+    assert finished.pk == killed.pk and finished.state == "done"
+    assert finished.counts == {"send1": 1}
+    case.refresh_from_db()
+    assert case.state == CaseState.DUNNING
+    assert services.scheduled_run(today=date(2026, 10, 3)) is None, "the month had its run"
+
+
+def test_resuming_a_run_killed_while_deciding_decides_it_first():
+    open_case()
+    killed = DunningRun.objects.create(as_of=date(2026, 10, 1), started_by="cli", state="deciding")
+    resumed = services.resume_run(run_id=killed.pk, actor="test")
+    assert resumed.state == "done" and resumed.counts == {"send1": 1}
+    assert Letter.objects.filter(run=resumed).count() == 1
 
 
 @pytest.mark.parametrize("tamper", ["change", "expire", "foreign"])

@@ -69,11 +69,14 @@ def test_the_data_migration_creates_the_standard_policy_and_letters(policy):
     assert [(lvl.number, lvl.name, lvl.days_after_previous, lvl.fee)
             for lvl in policy.levels.all()] == [(1, "1. Mahnung", 7, Decimal("0.00")),
                                                 (2, "2. Mahnung", 14, Decimal("0.00"))]
+    assert [(lvl.template, lvl.handover_column) for lvl in policy.levels.all()] == [
+        ("first", "first_dunning_letter"), ("second", "second_dunning_letter")]
     assert sorted(LetterTemplate.objects.filter(vendor__isnull=True)
-                  .values_list("level", "language")) == [(1, "de"), (1, "en"), (2, "de"),
-                                                         (2, "en")]
-    shipped = letters.default_words(level=2, language="de")
-    stored = LetterTemplate.objects.get(vendor__isnull=True, level=2, language="de")
+                  .values_list("template", "language")) == [
+        ("final", "de"), ("final", "en"), ("first", "de"), ("first", "en"),
+        ("reminder", "de"), ("reminder", "en"), ("second", "de"), ("second", "en")]
+    shipped = letters.default_words(template="second", language="de")
+    stored = LetterTemplate.objects.get(vendor__isnull=True, template="second", language="de")
     assert (stored.subject, stored.body_text) == (shipped.subject, shipped.body_text)
 
 
@@ -159,10 +162,10 @@ def test_interest_is_counted_from_the_first_deadline_without_a_stored_letter(cas
 
 def test_a_vendor_template_wins_over_the_standard_one(case, policy):
     LetterTemplate.objects.create(
-        vendor=case.vendor, level=1, language="de", subject="Hallo von {{ vendor }}",
+        vendor=case.vendor, template="first", language="de", subject="Hallo von {{ vendor }}",
         body_html="<p>{{ buyer_first_name }}, bitte {{ total }} bis {{ deadline }}.</p>",
         body_text="{{ buyer_first_name }}, bitte {{ total }} bis {{ deadline }}.")
-    LetterTemplate.objects.create(vendor=VendorFactory(), level=1, language="de",
+    LetterTemplate.objects.create(vendor=VendorFactory(), template="first", language="de",
                                   subject="Fremd", body_html="x", body_text="x")
     mine = letters.compose(case=case, level=1, letter_date=date(2025, 7, 1), policy=policy,
                            offer_link=LINK)
@@ -200,7 +203,7 @@ def test_english_when_asked(case, policy):
 
 def test_a_template_with_a_syntax_error_is_refused_with_its_line(case):
     template = LetterTemplate(
-        vendor=case.vendor, level=1, language="de", subject="Mahnung {{ order_id }}",
+        vendor=case.vendor, template="first", language="de", subject="Mahnung {{ order_id }}",
         body_html="<p>Hallo</p>\n<p>{% if has_fees %}Gebühr</p>\n{% endfor %}\n",
         body_text="Hallo\n\n{{ total|nosuchfilter }}\n")
     with pytest.raises(ValidationError) as refused:

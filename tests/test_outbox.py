@@ -238,20 +238,24 @@ def test_a_letter_whose_email_failed_for_good_holds_the_case_until_it_goes_by_po
     from mahnwerk.dunning.selectors import run_facts
 
     [facts] = [f for f in run_facts() if f.case_id == message.case_id]
-    assert facts.undelivered_level == 1, "the run holds the case back"
+    assert [(f.level, f.status) for f in facts.letters] == [(1, "failed")], "the case is held"
     outbox.send_by_post(message=message, actor="anna")
     message.refresh_from_db()
     assert (message.channel, message.status) == ("print", "queued")
     assert "550" in message.last_error and "anna" in message.last_error
     assert list(outbox.print_queue()) == [message]
-    assert message.case.events.filter(reason__contains="anna").exists()
+    assert message.case.events.filter(code="letter.by_post", params__who="anna").exists()
     with pytest.raises(outbox.OutboxError):  # only once, and never for a sent e-mail
         outbox.send_by_post(message=message, actor="anna")
 
     from mahnwerk.dunning.selectors import run_facts
 
     [facts] = [f for f in run_facts() if f.case_id == message.case_id]
-    assert facts.undelivered_level is None, "by post it reaches the buyer again"
+    assert [(f.level, f.status) for f in facts.letters] == [(1, "print")], \
+        "it waits for the print; it counts once it is posted"
+    outbox.mark_printed(message=message, actor="anna", on=timezone.localdate())
+    [facts] = [f for f in run_facts() if f.case_id == message.case_id]
+    assert [(f.level, f.status) for f in facts.letters] == [(1, "left")]
 
 
 def test_a_server_that_times_out_gets_a_retry_and_stops_the_pass(silent_server):

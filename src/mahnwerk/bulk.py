@@ -106,30 +106,53 @@ def _copy(table: str, columns: list[str], params: list[list[Any]]) -> None:
 
 
 def update_rows(model: type[models.Model], rows: Sequence[dict[str, Any]],
-                fields: Sequence[str]) -> None:
-    """``UPDATE ... SET fields WHERE pk = ...`` for each row (dicts with the pk and ``fields``)."""
+                fields: Sequence[str], *, where: Sequence[str] = ()) -> int:
+    """``UPDATE ... SET fields WHERE pk = ...`` for each row (dicts with the pk and ``fields``);
+    returns how many rows changed.
+
+    ``where`` names fields whose expected (old) values the rows carry under ``"<name>__was"``:
+    a row whose stored value differs is left alone, so the caller compares the count it gets
+    back with the rows it sent (a conditional update: the optimistic check of a case's state).
+    """
     if not rows:
-        return
+        return 0
     quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
     pk = model._meta.pk
     sets = ", ".join(f"{quote(_column(model, name).column)} = %s" for name in fields)
-    sql = f"UPDATE {quote(model._meta.db_table)} SET {sets} WHERE {quote(pk.column)} = %s"
-    params = _params(model, [*fields, pk.attname], rows)
+    conditions = "".join(f" AND {quote(_column(model, name).column)} = %s" for name in where)
+    sql = f"UPDATE {table} SET {sets} WHERE {quote(pk.column)} = %s{conditions}"
+    if where:
+        adapters = [_adapter(_column(model, name)) for name in where]
+        rows = [{**row, **{f"{name}__was": (adapt(row[f"{name}__was"]) if adapt and
+                                             row[f"{name}__was"] is not None
+                                             else row[f"{name}__was"])
+                           for name, adapt in zip(where, adapters, strict=True)}}
+                for row in rows]
+    values_of = _params(model, [*fields, pk.attname], rows)
+    expected = [[row[f"{name}__was"] for name in where] for row in rows]
     # Rows that get the same values (a handover moving 50,000 cases to one state at one time)
     # go in one statement per chunk of ids instead of one statement each.
     same: dict[tuple[Any, ...], list[Any]] = {}
-    for values in params:
-        same.setdefault(tuple(values[:-1]), []).append(values[-1])
+    for values, was in zip(values_of, expected, strict=True):
+        same.setdefault((*values[:-1], *was), []).append(values[-1])
+    changed = 0
+    width = len(fields)
     with connection.cursor() as cursor:
         single = []
-        for values, ids in same.items():
+        for key, ids in same.items():
+            values, was = list(key[:width]), list(key[width:])
             if len(ids) < 8:
-                single.extend([*values, pk_value] for pk_value in ids)
+                single.extend([*values, pk_value, *was] for pk_value in ids)
                 continue
             for start in range(0, len(ids), 900):
                 chunk = ids[start:start + 900]
-                cursor.execute(f"UPDATE {quote(model._meta.db_table)} SET {sets} "
-                               f"WHERE {quote(pk.column)} IN ({', '.join(['%s'] * len(chunk))})",
-                               [*values, *chunk])
+                cursor.execute(f"UPDATE {table} SET {sets} WHERE {quote(pk.column)} "
+                               f"IN ({', '.join(['%s'] * len(chunk))}){conditions}",
+                               [*values, *chunk, *was])
+                changed += cursor.rowcount
         if single:
+            # sqlite3 and psycopg 3 both report the total of an executemany as its rowcount.
             cursor.executemany(sql, single)
+            changed += cursor.rowcount
+    return changed

@@ -264,7 +264,7 @@ class CaseEventAdmin(ReadOnlyAdmin):
     list_display = ("at", "case", "kind", "actor", "from_state", "to_state", "reason")
     list_filter = ("kind", "to_state", "from_state")
     list_select_related = ("case",)
-    search_fields = ("case__order__order_id", "actor", "reason")
+    search_fields = ("case__order__order_id", "actor", "code")
     date_hierarchy = "at"
 
 

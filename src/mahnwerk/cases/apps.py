@@ -9,4 +9,4 @@ class CasesConfig(AppConfig):
     def ready(self) -> None:
         # Cases follow the platform's data: the intake announces what it applied, and the
         # receivers here open, update, pay and reopen cases in the same transaction.
-        from mahnwerk.cases import receivers  # noqa: F401
+        from mahnwerk.cases import reasons, receivers  # noqa: F401

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from mahnwerk.cases.states import INCASSO_STATE, CaseState
 from mahnwerk.intake.models import IncidentKind, Order, Vendor
+from mahnwerk.reasons import render
 
 
 class DebtCase(models.Model):
@@ -17,12 +18,19 @@ class DebtCase(models.Model):
     state = models.CharField(_("state"), max_length=24, choices=CaseState.choices,
                              default=CaseState.OPEN, db_index=True)
     trigger = models.CharField(_("trigger"), max_length=32, choices=IncidentKind.choices)
+    #: Each debt that comes back after the case was paid or cancelled starts a new dunning
+    #: cycle: letters start again at the first level; the earlier cycles' letters stay.
+    cycle = models.PositiveSmallIntegerField(_("dunning cycle"), default=1)
+    #: When the incident that opened the current cycle happened (the first level counts from it).
+    cycle_started_at = models.DateTimeField(_("cycle started"), null=True, blank=True)
     open_amount = models.DecimalField(_("open amount"), max_digits=14, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3)
     pursue = models.BooleanField(_("pursue (yellow)"), default=True,
                                  help_text=_("Yellow: pursue. Grey: do not pursue."))
     first_invoice_number = models.CharField(_("first invoice number"), max_length=64,
                                             blank=True)
+    #: The handover file's two letter dates for the current cycle: the day the letter of the
+    #: level that fills that column left (``dunning.models.DunningLevel.handover_column``).
     first_dunning_letter = models.DateField(_("first dunning letter"), null=True, blank=True)
     second_dunning_letter = models.DateField(_("second dunning letter"), null=True, blank=True)
     offer_link = models.URLField(_("offer link"), max_length=1000, blank=True)
@@ -103,7 +111,9 @@ class CaseEvent(models.Model):
                              blank=True, related_name="+", verbose_name=_("user"))
     from_state = models.CharField(_("from state"), max_length=24, choices=CaseState.choices)
     to_state = models.CharField(_("to state"), max_length=24, choices=CaseState.choices)
-    reason = models.TextField(_("reason"), blank=True)
+    #: Why, as a code with its facts (``mahnwerk.reasons``): rendered in the reader's language.
+    code = models.CharField(_("reason"), max_length=48, default="text")
+    params = models.JSONField(_("facts"), default=dict, blank=True)
     changes = models.JSONField(_("changes"), default=dict, blank=True)
 
     class Meta:
@@ -113,6 +123,11 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()}"
+
+    @property
+    def reason(self) -> str:
+        """The reason in the reader's language."""
+        return render(self.code, self.params)
 
 
 class NoteVisibility(models.TextChoices):

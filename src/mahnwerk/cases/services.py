@@ -18,14 +18,14 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mahnwerk import bulk
+from mahnwerk import bulk, reasons
+from mahnwerk.cases import reasons as case_reasons
 from mahnwerk.cases import selectors, signals
 from mahnwerk.cases.models import CaseEvent, CaseNote, DebtCase, EventKind, NoteVisibility
 from mahnwerk.cases.states import REORDER_STATES, CaseState, can_move
-from mahnwerk.formats import format_day
 from mahnwerk.intake.addresses import address_problems
 from mahnwerk.intake.models import Incident, Order, Payment
-from mahnwerk.money import format_money
+from mahnwerk.reasons import Reason
 
 ZERO = Decimal("0.00")
 
@@ -34,10 +34,19 @@ class CaseError(Exception):
     """A change the process does not allow; the message says why."""
 
 
+class CaseChangedMeanwhile(CaseError):
+    """The case is no longer in the state the change was decided on; nothing was written."""
+
+
 @dataclass
 class CaseChange:
+    """One change of one case, decided on the case as the caller read it (``case.state``).
+
+    ``reason`` is a ``mahnwerk.reasons.Reason`` (a code with its facts, rendered in the reader's
+    language) or, for a person's own words, plain text."""
+
     case: DebtCase
-    reason: str
+    reason: Reason | str
     kind: str = EventKind.UPDATED
     to_state: str | None = None
     changes: dict[str, Any] = field(default_factory=dict)
@@ -51,11 +60,30 @@ def _json(value: Any) -> Any:
     return value
 
 
+def _reason(value: Reason | str) -> Reason:
+    return value if isinstance(value, Reason) else reasons.text(value)
+
+
+def changed_meanwhile(*, order_id: str, now: str) -> CaseChangedMeanwhile:
+    return CaseChangedMeanwhile(
+        _("Case %(order)s changed meanwhile: it is now %(state)s. Nothing was changed; look at "
+          "the case again and decide anew.") % {"order": order_id,
+                                                "state": CaseState(now).label})
+
+
 def change_cases(*, items: Sequence[CaseChange], actor: str,
                  user: AbstractBaseUser | None = None,
                  at: datetime | None = None) -> int:
     """Apply changes to cases and write one case event each, all or nothing; return how many
     events were written.
+
+    Each change applies only if its case is still in the state the caller read
+    (``item.case.state``): the update is conditional on it (``UPDATE ... WHERE id = %s AND
+    state = %s``), and if any case changed meanwhile nothing is written and
+    ``CaseChangedMeanwhile`` says what the case is now. A conditional update rather than a row
+    lock: the callers decided on a copy read earlier (a page support looked at, a run's
+    decisions), and a lock taken only when writing would not notice that the copy is stale;
+    the condition does, on SQLite (which has no row locks) as on PostgreSQL.
 
     ``to_state`` must be allowed by ``cases.states.TRANSITIONS``; ``changes`` maps field names
     to new values. A change that alters nothing writes no event. The cases passed in are
@@ -95,30 +123,46 @@ def change_cases(*, items: Sequence[CaseChange], actor: str,
             continue
         if "state" in diff:
             moved.append((case, from_state, case.state))
-        if diff:
-            case.updated_at = at
-            fields = tuple(sorted(diff))
-            dirty[fields].append({"id": case.pk, "updated_at": at,
-                                  **{name: getattr(case, name) for name in fields}})
+        # Every change, even one that only writes an event, touches the row under the
+        # condition: an event must never record a state the case has left.
+        case.updated_at = at
+        fields = tuple(sorted(diff))
+        dirty[fields].append({"id": case.pk, "updated_at": at, "state__was": from_state,
+                              **{name: getattr(case, name) for name in fields}})
+        reason = _reason(item.reason)
         events.append({
             "case_id": case.pk, "at": at, "kind": item.kind, "actor": actor,
             "user_id": user_id, "from_state": from_state, "to_state": case.state,
-            "reason": item.reason,
+            "code": reason.code, "params": dict(reason.params),
             "changes": {k: v for k, v in diff.items() if k != "blocked_from_state"},
         })
-    # No savepoint: the checks above already passed, and a database error here must undo
-    # the caller's whole transaction anyway.
+    # No savepoint: the checks above already passed, and a database error (or a case that
+    # changed meanwhile) must undo the caller's whole transaction anyway.
     with transaction.atomic(savepoint=False):
         for fields, rows in dirty.items():
-            bulk.update_rows(DebtCase, rows, [*fields, "updated_at"])
+            names = [*fields, "updated_at"]
+            if bulk.update_rows(DebtCase, rows, names, where=["state"]) != len(rows):
+                _raise_changed(rows)
         bulk.insert_rows(CaseEvent, events)
         if moved:
             signals.cases_changed.send(sender=DebtCase, changes=moved)
     return len(events)
 
 
-def change_case(*, case: DebtCase, actor: str, reason: str, kind: str = EventKind.UPDATED,
-                to_state: str | None = None, changes: dict[str, Any] | None = None,
+def _raise_changed(rows: list[dict[str, Any]]) -> None:
+    expected = {row["id"]: row["state__was"] for row in rows}
+    ids = list(expected)
+    for start in range(0, len(ids), 900):
+        for pk, order_id, state in DebtCase.objects.filter(pk__in=ids[start:start + 900]) \
+                .values_list("pk", "order_id", "state"):
+            if state != expected[pk]:
+                raise changed_meanwhile(order_id=order_id, now=state)
+    raise CaseChangedMeanwhile(_("A case changed meanwhile; nothing was changed."))
+
+
+def change_case(*, case: DebtCase, actor: str, reason: Reason | str,
+                kind: str = EventKind.UPDATED, to_state: str | None = None,
+                changes: dict[str, Any] | None = None,
                 user: AbstractBaseUser | None = None) -> bool:
     """Change one case (see ``change_cases``); True if anything was written."""
     return change_cases(
@@ -141,7 +185,10 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str) -> N
     """Open or update the cases of these orders from their incidents and payments.
 
     The open amount is the latest incident's open amount less every payment since that incident:
-    computed from the data each time, so applying the same data twice changes nothing.
+    computed from the data each time, so applying the same data twice changes nothing. An
+    incident newer than the case's current cycle on a case that was paid or cancelled opens a
+    new dunning cycle (letters start again at the first level); on a case still followed it
+    updates the open amount and the cycle goes on.
     """
     for start in range(0, len(order_ids), 900):
         chunk = list(order_ids[start:start + 900])
@@ -161,8 +208,8 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str) -> N
         items: list[CaseChange] = []
         for order_id, incident in latest.items():
             open_amount, paid = _open_amount(incident, payments[order_id])
-            paid_reason = _("Paid in full (%(paid)s since the incident).") % {
-                "paid": format_money(paid, incident.currency)}
+            paid_reason = Reason(case_reasons.PAID,
+                                 {"paid": reasons.money_param(paid, incident.currency)})
             case = cases.get(order_id)
             if case is None:
                 case = _new_case(orders[order_id], incident, open_amount)
@@ -171,23 +218,8 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str) -> N
                     items.append(CaseChange(case=case, reason=paid_reason, kind=kind,
                                             to_state=CaseState.PAID))
                 continue
-            to_state = None
-            if open_amount == ZERO and case.state != CaseState.PAID:
-                to_state, reason = CaseState.PAID, paid_reason
-            elif open_amount > ZERO and case.state in (CaseState.PAID, CaseState.CANCELED):
-                to_state = CaseState.OPEN
-                reason = _("New debt: %(kind)s on %(date)s.") % {
-                    "kind": incident.get_kind_display(),
-                    "date": format_day(incident.occurred_at)}
-            elif kind == EventKind.PAYMENT:
-                reason = _("Payment received; %(open)s still open.") % {
-                    "open": format_money(open_amount, incident.currency)}
-            else:
-                reason = _("Incident %(id)s: %(kind)s.") % {
-                    "id": incident.incident_id, "kind": incident.get_kind_display()}
-            items.append(CaseChange(
-                case=case, reason=reason, kind=kind, to_state=to_state,
-                changes={"open_amount": open_amount, "trigger": incident.kind}))
+            items.append(_follow(case=case, incident=incident, open_amount=open_amount,
+                                 paid_reason=paid_reason, kind=kind))
         if new_cases:
             _create_cases(new_cases, actor=actor)
         change_cases(items=items, actor=actor)
@@ -195,12 +227,49 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str) -> N
             mark_reorders(cases=new_cases, actor=actor)
 
 
+#: States whose debt was settled: a newer incident starts a new dunning cycle.
+SETTLED_STATES = frozenset({CaseState.PAID, CaseState.CANCELED})
+
+
+def _follow(*, case: DebtCase, incident: Incident, open_amount: Decimal, paid_reason: Reason,
+            kind: str) -> CaseChange:
+    """The change the latest incident and the payments since make to an existing case."""
+    changes: dict[str, Any] = {"open_amount": open_amount, "trigger": incident.kind}
+    cycle_start = case.cycle_started_at or case.opened_at
+    settled = case.state in SETTLED_STATES or (
+        case.state == CaseState.BLOCKED and case.blocked_from_state in SETTLED_STATES)
+    if open_amount > ZERO and settled and incident.occurred_at > cycle_start:
+        changes.update(cycle=case.cycle + 1, cycle_started_at=incident.occurred_at,
+                       first_dunning_letter=None, second_dunning_letter=None, offer_link="",
+                       incasso_date=None, pursue=True)
+        reason = Reason(case_reasons.NEW_CYCLE, {
+            "kind": incident.kind, "date": reasons.date_param(incident.occurred_at),
+            "amount": reasons.money_param(open_amount, incident.currency),
+            "cycle": case.cycle + 1})
+        if case.state == CaseState.BLOCKED:  # it stays blocked; unblocking opens the new debt
+            changes["blocked_from_state"] = CaseState.OPEN
+            return CaseChange(case=case, reason=reason, kind=kind, changes=changes)
+        return CaseChange(case=case, reason=reason, kind=kind, to_state=CaseState.OPEN,
+                          changes=changes)
+    if open_amount == ZERO and case.state != CaseState.PAID:
+        return CaseChange(case=case, reason=paid_reason, kind=kind, to_state=CaseState.PAID,
+                          changes=changes)
+    if kind == EventKind.PAYMENT:
+        reason = Reason(case_reasons.PAYMENT,
+                        {"open": reasons.money_param(open_amount, incident.currency)})
+    else:
+        reason = Reason(case_reasons.INCIDENT, {
+            "id": incident.incident_id, "kind": incident.kind,
+            "open": reasons.money_param(open_amount, incident.currency)})
+    return CaseChange(case=case, reason=reason, kind=kind, changes=changes)
+
+
 def _create_cases(cases: list[DebtCase], *, actor: str) -> None:
     """Insert new cases, give them their ids, and write each one's "opened" event."""
     now = timezone.now()
     names = ("order_id", "vendor_id", "state", "trigger", "open_amount", "currency", "pursue",
              "first_invoice_number", "invalid_address_computed", "address_problems",
-             "opened_at")
+             "opened_at", "cycle", "cycle_started_at")
     bulk.insert_rows(DebtCase, [{**{n: getattr(c, n) for n in names}, "updated_at": now,
                                  "reopened": False, "reopened_id": "", "offer_link": "",
                                  "invalid_address_set_by": "", "block_reason": "",
@@ -213,9 +282,8 @@ def _create_cases(cases: list[DebtCase], *, actor: str) -> None:
         case._state.adding = False
     bulk.insert_rows(CaseEvent, [{
         "case_id": c.pk, "at": now, "kind": EventKind.OPENED, "actor": actor, "user_id": None,
-        "from_state": CaseState.OPEN, "to_state": CaseState.OPEN,
-        "reason": _("Debt recorded: %(kind)s, %(amount)s open.") % {
-            "kind": c.get_trigger_display(), "amount": format_money(c.open_amount, c.currency)},
+        "from_state": CaseState.OPEN, "to_state": CaseState.OPEN, "code": case_reasons.OPENED,
+        "params": {"kind": c.trigger, "amount": reasons.money_param(c.open_amount, c.currency)},
         "changes": {}} for c in cases])
 
 
@@ -227,7 +295,7 @@ def _new_case(order: Order, incident: Incident, open_amount: Decimal) -> DebtCas
         trigger=incident.kind, open_amount=open_amount, currency=incident.currency,
         pursue=True, first_invoice_number=order.first_invoice_number,
         invalid_address_computed=bool(problems), address_problems=",".join(problems),
-        opened_at=incident.occurred_at,
+        opened_at=incident.occurred_at, cycle=1, cycle_started_at=incident.occurred_at,
     )
 
 
@@ -247,16 +315,17 @@ def mark_reorders(*, cases: Sequence[DebtCase], actor: str) -> int:
         if new_order is None:
             continue
         if new_order.sales_agent:
-            text = _("Re-closed by sales agent %(agent)s as order %(order)s.") % {
-                "agent": new_order.sales_agent, "order": new_order.order_id}
+            why = Reason(case_reasons.RECLOSED, {"agent": new_order.sales_agent,
+                                                 "order": new_order.order_id})
         else:
-            text = _("Reopened as order %(order)s.") % {"order": new_order.order_id}
+            why = Reason(case_reasons.REORDERED, {"order": new_order.order_id})
+        text = why.render()
         changes: dict[str, Any] = {"reopened": True, "reopened_id": new_order.order_id}
         to_state = None
         if case.state in REORDER_STATES:
             to_state = CaseState.REOPENED
             changes["pursue"] = False
-        items.append(CaseChange(case=case, reason=text, kind=EventKind.REORDERED,
+        items.append(CaseChange(case=case, reason=why, kind=EventKind.REORDERED,
                                 to_state=to_state, changes=changes))
         notes.append({"case_id": case.pk, "visibility": NoteVisibility.INTERNAL, "text": text,
                       "author": actor, "created_at": now})
@@ -315,8 +384,8 @@ def add_note(*, case: DebtCase, text: str, actor: str, shared: bool = False,
         case=case, text=text, author=actor, created_at=timezone.now(),
         visibility=NoteVisibility.SHARED if shared else NoteVisibility.INTERNAL)
     change_case(case=case, actor=actor, user=user, kind=EventKind.NOTE,
-                reason=(_("Shared note: %(text)s") if shared else _("Internal note: %(text)s"))
-                % {"text": text})
+                reason=Reason(case_reasons.NOTE_SHARED if shared else case_reasons.NOTE_INTERNAL,
+                              {"text": text}))
     return note
 
 

@@ -238,6 +238,10 @@ def _apply_batch(batch: list[tuple[int, dict[str, Any]]], *, partner: Collection
         apply_records(feed=feed, records=records, actor=actor)
     bulk.insert_rows(VendorInvoice, invoices)
     if comments:
+        # Read again: the payments above may have moved the cases (to paid), and a change
+        # decided on the copies read before would be refused as stale.
+        fresh = DebtCase.objects.in_bulk([case.pk for case, _text in comments])
+        comments = [(fresh[case.pk], text) for case, text in comments]
         now = timezone.now()
         bulk.insert_rows(CaseNote, [{"case_id": case.pk, "visibility": NoteVisibility.INTERNAL,
                                      "text": text, "author": actor, "created_at": now}

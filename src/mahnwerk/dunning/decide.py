@@ -3,20 +3,27 @@
 Nothing here reads the database or changes anything: ``decide(facts, policy, as_of)`` says, for
 one case, what the run would do and why. The run (``dunning.services``) gathers the facts, stores
 the decisions, and only then executes them, as Tryton's account_dunning keeps "create dunnings"
-apart from "process". Each level answers one question: is this case due for me on this date?
+apart from "process". The levels of a policy are data, an ordered list of any length; each level
+answers one question: is this case due for me on this date?
+
+A letter counts from the day it left (``LetterFact.dispatched_on``), not from the run that wrote
+it: a letter still waiting for print, for the mail server, or whose e-mail failed or bounced
+holds the case, so no buyer gets a next letter or goes to collection without having received the
+one before.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
-from django.utils.translation import gettext as _
-
+from mahnwerk.dunning import reasons as why
 from mahnwerk.dunning.models import Action
-from mahnwerk.formats import format_day
-from mahnwerk.money import format_money
+from mahnwerk.intake.addresses import usable_email
+from mahnwerk.intake.models import CollectionMode, DunningBy
+from mahnwerk.reasons import money_param, render
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +41,7 @@ class LevelRule:
 
 @dataclass(frozen=True, slots=True)
 class PolicyRules:
-    """What ``decide`` needs of a policy, without the database."""
+    """What ``decide`` needs of a policy, without the database: its levels in order."""
 
     levels: tuple[LevelRule, ...]
     escalate_after_days: int
@@ -42,6 +49,31 @@ class PolicyRules:
 
     def level(self, number: int) -> LevelRule:
         return next(rule for rule in self.levels if rule.number == number)
+
+    def after(self, number: int) -> LevelRule | None:
+        """The level that follows ``number`` (0: the first level), None after the last."""
+        return next((rule for rule in sorted(self.levels, key=lambda r: r.number)
+                     if rule.number > number), None)
+
+
+class LetterStatus:
+    """Where a letter of the current cycle stands, as the decision sees it."""
+
+    LEFT = "left"  # accepted by the mail server, or posted
+    PRINT = "print"  # waiting in the print queue
+    QUEUED = "queued"  # waiting for the mail server
+    FAILED = "failed"
+    BOUNCED = "bounced"
+
+
+@dataclass(frozen=True, slots=True)
+class LetterFact:
+    """One letter of the case's current cycle (cancelled ones are not facts)."""
+
+    level: int
+    status: str
+    #: The day it left; for a letter that has not, the day it has been waiting since.
+    on: date
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +86,8 @@ class CaseFacts:
     state: str
     open_amount: Decimal
     currency: str
+    #: The day of the incident that opened the current dunning cycle.
     incident_on: date
-    first_letter: date | None
-    second_letter: date | None
     reopened: bool
     reopened_id: str
     block_reason: str
@@ -68,62 +99,86 @@ class CaseFacts:
     dunning_enabled: bool
     #: For direct-collection vendors: True (pursue), False (do not), None (not marked).
     direct_choice: bool | None = None
-    #: The level of a letter whose e-mail failed for good or bounced and that has not gone
-    #: by post instead: the buyer never got it.
-    undelivered_level: int | None = None
+    #: The letters of the current cycle, by level.
+    letters: tuple[LetterFact, ...] = ()
+    buyer_email: str = ""
+    invalid_address: bool = False
+    cycle: int = 1
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     action: str
-    reason: str
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
     level: int | None = None
+
+    @property
+    def reason(self) -> str:
+        """The reason in the reader's language."""
+        return render(self.code, self.params)
+
+
+#: The states in which a run may send a letter or escalate.
+DUNNING_STATES = frozenset({"open", "dunning"})
+
+
+def _skip(code: str, **params: Any) -> Decision:
+    return Decision(Action.SKIP, code, params)
+
+
+def _waiting(letter: LetterFact) -> Decision:
+    if letter.status == LetterStatus.PRINT:
+        return _skip(why.WAITING_PRINT, level=letter.level, since=letter.on.isoformat())
+    if letter.status == LetterStatus.QUEUED:
+        return _skip(why.WAITING_EMAIL, level=letter.level, since=letter.on.isoformat())
+    return _skip(why.UNDELIVERED, level=letter.level, status=letter.status,
+                 since=letter.on.isoformat())
 
 
 def decide(facts: CaseFacts, policy: PolicyRules, as_of: date) -> Decision:
     """The next action for one case as of ``as_of``, and the reason, in the process's order."""
-    skip = Action.SKIP
     if not facts.vendor_enrolled:
-        return Decision(skip, _("vendor not enrolled in dunning"))
-    if facts.dunning_by == "agency":
-        return Decision(skip, _("the agency sends this vendor's letters (transitional process)"))
+        return _skip(why.NOT_ENROLLED)
+    if facts.dunning_by == DunningBy.AGENCY:
+        return _skip(why.AGENCY_SENDS)
     if facts.state == "blocked":
-        return Decision(skip, _("blocked: %(reason)s") % {"reason": facts.block_reason})
+        return _skip(why.BLOCKED, reason=facts.block_reason)
     if facts.reopened:
-        return Decision(Action.EXCLUDE, _("reopened as order %(order)s") % {
-            "order": facts.reopened_id})
+        return Decision(Action.EXCLUDE, why.REORDERED, {"order": facts.reopened_id})
+    if facts.state not in DUNNING_STATES:
+        return _skip(why.NOT_IN_DUNNING, state=facts.state)
     if not facts.dunning_enabled:
-        return Decision(Action.HOLD, _("product %(product)s has no dunning account") % {
-            "product": facts.product_name})
+        return Decision(Action.HOLD, why.NO_ACCOUNT, {"product": facts.product_name})
     if facts.open_amount < policy.minimum_amount:
-        return Decision(skip, _("open amount %(amount)s below the minimum %(minimum)s") % {
-            "amount": format_money(facts.open_amount, facts.currency),
-            "minimum": format_money(policy.minimum_amount, facts.currency)})
-    if facts.collection_mode == "direct" and facts.direct_choice is not True:
+        return _skip(why.BELOW_MINIMUM,
+                     amount=money_param(facts.open_amount, facts.currency),
+                     minimum=money_param(policy.minimum_amount, facts.currency))
+    if facts.collection_mode == CollectionMode.DIRECT and facts.direct_choice is not True:
         if facts.direct_choice is False:
-            return Decision(skip, _("the vendor chose not to pursue this order"))
-        return Decision(skip, _("not marked for pursuit by the vendor"))
-    if facts.undelivered_level is not None:
-        return Decision(skip, _("letter %(level)d did not reach the buyer (e-mail failed or "
-                                "bounced): send it by post first") % {
-            "level": facts.undelivered_level})
-    if facts.first_letter is None:
-        rule = policy.level(1)
-        if rule.test(since=facts.incident_on, as_of=as_of):
-            return Decision(Action.SEND, _("first letter due since %(date)s") % {
-                "date": format_day(rule.due_on(facts.incident_on))}, level=1)
-        return Decision(skip, _("first letter not due before %(date)s") % {
-            "date": format_day(rule.due_on(facts.incident_on))})
-    if facts.second_letter is None:
-        rule = policy.level(2)
-        if rule.test(since=facts.first_letter, as_of=as_of):
-            return Decision(Action.SEND, _("second letter due since %(date)s") % {
-                "date": format_day(rule.due_on(facts.first_letter))}, level=2)
-        return Decision(skip, _("second letter not due before %(date)s") % {
-            "date": format_day(rule.due_on(facts.first_letter))})
-    escalate_on = facts.second_letter + timedelta(days=policy.escalate_after_days)
+            return _skip(why.VENDOR_DECLINED)
+        return _skip(why.NOT_MARKED)
+    letters = sorted(facts.letters, key=lambda letter: letter.level)
+    for letter in letters:
+        if letter.status != LetterStatus.LEFT:
+            return _waiting(letter)
+    last = letters[-1] if letters else None
+    rule = policy.after(last.level if last else 0)
+    if rule is not None:
+        since = last.on if last else facts.incident_on
+        if not rule.test(since=since, as_of=as_of):
+            return _skip(why.NOT_DUE, level=rule.number, date=rule.due_on(since).isoformat())
+        if not usable_email(facts.buyer_email) and facts.invalid_address:
+            return _skip(why.UNREACHABLE)
+        return Decision(Action.SEND, why.DUE,
+                        {"level": rule.number, "date": rule.due_on(since).isoformat()},
+                        level=rule.number)
+    if last is None:  # a policy without levels escalates from the incident
+        since, level = facts.incident_on, 0
+    else:
+        since, level = last.on, last.level
+    escalate_on = since + timedelta(days=policy.escalate_after_days)
     if as_of >= escalate_on:
-        return Decision(Action.ESCALATE, _("unpaid %(days)d days after the second letter") % {
-            "days": (as_of - facts.second_letter).days})
-    return Decision(skip, _("escalation not due before %(date)s") % {
-        "date": format_day(escalate_on)})
+        return Decision(Action.ESCALATE, why.ESCALATE,
+                        {"days": (as_of - since).days, "level": level})
+    return _skip(why.ESCALATION_NOT_DUE, date=escalate_on.isoformat())

@@ -8,12 +8,32 @@ and what it did.
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.intake.models import Product, Vendor
+from mahnwerk.reasons import render
+
+
+class LetterKind(models.TextChoices):
+    """The words a level sends: each kind has its standard letter in German and English
+    (``templates/dunning/letters/<kind>_<language>.*``) that the admin can change."""
+
+    REMINDER = "reminder", _("friendly reminder")
+    FIRST = "first", _("first dunning letter")
+    SECOND = "second", _("second dunning letter")
+    FINAL = "final", _("final notice")
+
+
+class HandoverColumn(models.TextChoices):
+    """The column of the agency's handover file that a level's letter date fills."""
+
+    FIRST = "first_dunning_letter", _("first dunning letter")
+    SECOND = "second_dunning_letter", _("second dunning letter")
+    NONE = "", _("none")
 
 
 class DunningPolicy(models.Model):
@@ -43,6 +63,11 @@ class DunningPolicy(models.Model):
                                     default=Decimal("1.27"))
     interest_points = models.DecimalField(_("points above the base rate"), max_digits=5,
                                           decimal_places=2, default=Decimal("5.00"))
+    print_within_days = models.PositiveSmallIntegerField(
+        _("working days a paper letter may wait for printing"), default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text=_("A letter in the print queue longer than this is flagged in the outbox "
+                    "and on its case."))
     history = HistoricalRecords()
 
     class Meta:
@@ -59,15 +84,27 @@ class DunningPolicy(models.Model):
 
 
 class DunningLevel(models.Model):
-    """One letter of a policy: level 1 is the first letter, level 2 the second."""
+    """One step of a policy, as in Tryton's account_dunning: the levels of a policy are an
+    ordered list of any length (a friendly reminder, 1st letter, 2nd letter, final notice ...).
+    After the last level comes the escalation to collection."""
 
     policy = models.ForeignKey(DunningPolicy, on_delete=models.CASCADE, related_name="levels",
                                verbose_name=_("policy"))
-    number = models.PositiveSmallIntegerField(_("level"))
+    number = models.PositiveSmallIntegerField(
+        _("level"), validators=[MinValueValidator(1)],
+        help_text=_("The order of the levels: 1 is sent first."))
     name = models.CharField(_("name"), max_length=100)
     days_after_previous = models.PositiveSmallIntegerField(
         _("days after the previous step"),
-        help_text=_("Level 1: days after the incident. Level 2: days after the first letter."))
+        help_text=_("The first level: days after the incident. Every other level: days after "
+                    "the previous letter left."))
+    template = models.CharField(_("letter"), max_length=16, choices=LetterKind.choices,
+                                default=LetterKind.FIRST)
+    handover_column = models.CharField(
+        _("date column in the handover file"), max_length=32, choices=HandoverColumn.choices,
+        default=HandoverColumn.NONE, blank=True,
+        help_text=_("The agency's file has a first and a second dunning letter date; say which "
+                    "one this level's letter fills, if any."))
     fee = models.DecimalField(_("fee"), max_digits=10, decimal_places=2, default=Decimal("0.00"),
                               help_text=_("A consumer's first reminder may not be charged."))
     history = HistoricalRecords()
@@ -78,8 +115,7 @@ class DunningLevel(models.Model):
         ordering = ["policy", "number"]
         constraints = [
             models.UniqueConstraint(fields=["policy", "number"], name="one_level_number"),
-            models.CheckConstraint(condition=models.Q(number__in=[1, 2]),
-                                   name="level_is_first_or_second"),
+            models.CheckConstraint(condition=models.Q(number__gte=1), name="level_from_one"),
             models.CheckConstraint(condition=models.Q(fee__gte=0), name="fee_not_negative"),
         ]
 
@@ -88,6 +124,8 @@ class DunningLevel(models.Model):
 
 
 class RunState(models.TextChoices):
+    #: Deciding: the decisions are being written. A run killed here is decided again.
+    DECIDING = "deciding", _("deciding")
     DECIDED = "decided", _("decided")
     EXECUTING = "executing", _("executing")
     DONE = "done", _("done")
@@ -134,9 +172,12 @@ class RunDecision(models.Model):
                              verbose_name=_("case"))
     action = models.CharField(_("action"), max_length=16, choices=Action.choices)
     level = models.PositiveSmallIntegerField(_("level"), null=True, blank=True)
-    reason = models.CharField(_("reason"), max_length=500)
+    #: Why, as a code with its facts (``mahnwerk.reasons``); words at reading time.
+    code = models.CharField(_("reason"), max_length=48, default="text")
+    params = models.JSONField(_("facts"), default=dict, blank=True)
     executed_at = models.DateTimeField(_("executed"), null=True, blank=True)
-    outcome = models.CharField(_("outcome"), max_length=500, blank=True)
+    outcome_code = models.CharField(_("outcome"), max_length=48, blank=True)
+    outcome_params = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name = _("run decision")
@@ -149,14 +190,24 @@ class RunDecision(models.Model):
     def __str__(self) -> str:
         return f"{self.case_id}: {self.action}"
 
+    @property
+    def reason(self) -> str:
+        """The reason in the reader's language."""
+        return render(self.code, self.params)
+
+    @property
+    def outcome(self) -> str:
+        return render(self.outcome_code, self.outcome_params) if self.outcome_code else ""
+
 
 class LetterTemplate(models.Model):
-    """The words of a letter for one level and language; a vendor may have its own.
+    """The words of a letter of one kind and language; a vendor may have its own.
 
     Subject, HTML and text are Django templates; they are compiled when saved, and a syntax
     error is refused with its line (``dunning.letters.check_template``)."""
 
-    level = models.PositiveSmallIntegerField(_("level"))
+    template = models.CharField(_("letter"), max_length=16, choices=LetterKind.choices,
+                                default=LetterKind.FIRST)
     language = models.CharField(_("language"), max_length=5, choices=settings.LANGUAGES,
                                 default="de")
     vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, null=True, blank=True,
@@ -171,15 +222,15 @@ class LetterTemplate(models.Model):
         verbose_name = _("letter template")
         verbose_name_plural = _("letter templates")
         constraints = [
-            models.UniqueConstraint(fields=["level", "language", "vendor"],
-                                    name="one_template_per_level_language_vendor"),
-            models.UniqueConstraint(fields=["level", "language"],
+            models.UniqueConstraint(fields=["template", "language", "vendor"],
+                                    name="one_template_per_kind_language_vendor"),
+            models.UniqueConstraint(fields=["template", "language"],
                                     condition=models.Q(vendor__isnull=True),
                                     name="one_standard_template"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.level} ({self.language}) {self.vendor or ''}".strip()
+        return f"{self.get_template_display()} ({self.language}) {self.vendor or ''}".strip()
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
@@ -197,11 +248,25 @@ class LetterTemplate(models.Model):
 
 
 class Letter(models.Model):
-    """A dunning letter as it was written: the same case never gets the same level twice."""
+    """A dunning letter as it was written: a case gets each level once per dunning cycle.
+
+    ``letter_date`` is the date printed on it; ``dispatched_on`` the day it left (the mail
+    server accepted it, or it was posted), empty while it has not: only a letter that left
+    counts, and the policy's waits count from that day."""
 
     case = models.ForeignKey(DebtCase, on_delete=models.PROTECT, related_name="letters",
                              verbose_name=_("case"))
+    cycle = models.PositiveSmallIntegerField(_("dunning cycle"), default=1)
     level = models.PositiveSmallIntegerField(_("level"))
+    template = models.CharField(_("letter"), max_length=16, choices=LetterKind.choices,
+                                default=LetterKind.FIRST)
+    #: The handover file's column this letter's date fills when it leaves (from its level).
+    handover_column = models.CharField(max_length=32, choices=HandoverColumn.choices,
+                                       blank=True, default=HandoverColumn.NONE)
+    dispatched_on = models.DateField(_("left on"), null=True, blank=True)
+    #: Set when the letter was cancelled before it left (the case was paid, blocked ...): it
+    #: does not count, and the same level may be written again in the same cycle.
+    withdrawn_at = models.DateTimeField(_("withdrawn"), null=True, blank=True)
     run = models.ForeignKey(DunningRun, on_delete=models.PROTECT, null=True, blank=True,
                             related_name="letters", verbose_name=_("run"))
     letter_date = models.DateField(_("letter date"))
@@ -222,7 +287,9 @@ class Letter(models.Model):
         verbose_name_plural = _("letters")
         ordering = ["-letter_date", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["case", "level"], name="one_letter_per_level"),
+            models.UniqueConstraint(fields=["case", "cycle", "level"],
+                                    condition=models.Q(withdrawn_at__isnull=True),
+                                    name="one_letter_per_cycle_and_level"),
         ]
 
     def __str__(self) -> str:

@@ -45,15 +45,13 @@ import secrets
 import smtplib
 import time
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
 from anymail.exceptions import AnymailError, AnymailInvalidAddress, AnymailRecipientsRefused
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.utils import timezone
@@ -62,7 +60,10 @@ from django.utils.translation import gettext_lazy
 
 from mahnwerk.cases.models import DebtCase, EventKind
 from mahnwerk.cases.states import CaseState
+from mahnwerk.dunning import reasons as why
 from mahnwerk.dunning.models import Channel, DeliveryStatus, Letter, OutboxMessage
+from mahnwerk.intake.addresses import usable_email
+from mahnwerk.reasons import Reason
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +105,6 @@ class OutboxError(ValueError):
 # -- Queueing ------------------------------------------------------------------------------
 
 
-def _email_address(value: str | None) -> str:
-    address = (value or "").strip()
-    try:
-        validate_email(address)
-    except ValidationError:
-        return ""
-    return address
-
-
 def enqueue(*, letter: Letter) -> OutboxMessage:
     """Queue a letter: by e-mail when the buyer has a valid address, else for print and post.
 
@@ -126,7 +118,7 @@ def enqueue_many(*, letters: list[Letter]) -> list[OutboxMessage]:
     one insert for all of them, one nudge after the commit."""
     messages = []
     for letter in letters:
-        address = _email_address(letter.case.order.buyer_email)
+        address = usable_email(letter.case.order.buyer_email)
         messages.append(OutboxMessage(
             letter=letter, case=letter.case,
             channel=Channel.EMAIL if address else Channel.PRINT, to_address=address,
@@ -243,21 +235,53 @@ def _backoff(attempts: int) -> timedelta:
     return BACKOFF[min(attempts - 1, len(BACKOFF) - 1)]
 
 
-def _note_on_case(*, case: DebtCase, reason: str) -> None:
+def _note_on_case(*, case: DebtCase, reason: Reason, changes: dict[str, Any] | None = None
+                  ) -> None:
+    """A line on the case's timeline (and the case's letter dates), written on the case as it
+    is now: the row is locked first, so the event records the state it really is in."""
     from mahnwerk.cases.services import change_case
 
-    change_case(case=case, actor=ACTOR, reason=reason, kind=EventKind.LETTER)
+    current = DebtCase.objects.select_for_update().get(pk=case.pk)
+    change_case(case=current, actor=ACTOR, reason=reason, kind=EventKind.LETTER,
+                changes=changes)
+
+
+def _letter_left(*, letter: Letter, on: date, reason: Reason) -> None:
+    """The letter left on ``on``: it counts from that day, and so does the handover file's
+    column of its level, if the letter belongs to the case's current cycle. Call inside the
+    transaction that changes the outbox message."""
+    Letter.objects.filter(pk=letter.pk).update(dispatched_on=on)
+    letter.dispatched_on = on
+    case = DebtCase.objects.select_for_update().get(pk=letter.case_id)
+    changes: dict[str, Any] = {}
+    if letter.handover_column and letter.cycle == case.cycle:
+        changes[letter.handover_column] = on
+    _note_on_case(case=case, reason=reason, changes=changes)
+
+
+def _letter_did_not_arrive(*, letter: Letter, reason: Reason) -> None:
+    """A letter that was counted as left bounced: it no longer counts (nor does its date in the
+    handover file's column, if it filled it)."""
+    left = letter.dispatched_on
+    Letter.objects.filter(pk=letter.pk).update(dispatched_on=None)
+    letter.dispatched_on = None
+    case = DebtCase.objects.select_for_update().get(pk=letter.case_id)
+    changes: dict[str, Any] = {}
+    if (letter.handover_column and letter.cycle == case.cycle and left is not None
+            and getattr(case, letter.handover_column) == left):
+        changes[letter.handover_column] = None
+    _note_on_case(case=case, reason=reason, changes=changes)
 
 
 def _failed(*, message: OutboxMessage, error: str, counts: dict[str, int]) -> None:
-    message.status = DeliveryStatus.FAILED
-    message.last_error = error
-    message.next_attempt_at = None
-    message.save(update_fields=["status", "attempts", "last_error", "next_attempt_at"])
+    with transaction.atomic():
+        message.status = DeliveryStatus.FAILED
+        message.last_error = error
+        message.next_attempt_at = None
+        message.save(update_fields=["status", "attempts", "last_error", "next_attempt_at"])
+        _note_on_case(case=message.case, reason=Reason(why.LETTER_FAILED, {
+            "level": message.letter.level, "to": message.to_address, "error": error}))
     counts["failed"] += 1
-    _note_on_case(case=message.case, reason=_(
-        "Letter %(level)d could not be delivered to %(to)s: %(error)s") % {
-        "level": message.letter.level, "to": message.to_address, "error": error})
 
 
 def _retry_or_fail(*, message: OutboxMessage, now: datetime, error: str,
@@ -345,10 +369,23 @@ def _deliver_one(*, pk: int, header_id: str, now: datetime, connection: Any,
     message.message_id = (str(provider_id) if single and str(provider_id) else header_id)[:255]
     message.next_attempt_at = None
     message.last_error = ""
-    message.save(update_fields=["status", "attempts", "sent_at", "message_id", "next_attempt_at",
-                                "last_error"])
+    left = dispatch_day(letter=message.letter, attempts=message.attempts,
+                        accepted=timezone.localdate(message.sent_at))
+    with transaction.atomic():
+        message.save(update_fields=["status", "attempts", "sent_at", "message_id",
+                                    "next_attempt_at", "last_error"])
+        _letter_left(letter=message.letter, on=left, reason=Reason(why.LETTER_LEFT, {
+            "level": message.letter.level, "to": message.to_address, "date": left.isoformat()}))
     counts["sent"] += 1
     return True
+
+
+def dispatch_day(*, letter: Letter, attempts: int, accepted: date) -> date:
+    """The day an e-mail letter counts from: the run's date when the mail server took it at the
+    first attempt, else the day it took it (never before the date printed on the letter)."""
+    if attempts <= 1:
+        return letter.letter_date
+    return max(letter.letter_date, accepted)
 
 
 # -- Support's actions -----------------------------------------------------------------------
@@ -360,13 +397,24 @@ def _cancel(*, case_ids: Iterable[int], reason: str) -> int:
         # Many cases at once (a handover, an import): only those with a letter still queued
         # need a statement; the queue is read once through its status index. The cases are
         # locked by the caller's change, so no letter can be queued for them meanwhile.
-        queued = set(OutboxMessage.objects.filter(status=DeliveryStatus.QUEUED)
-                     .values_list("case_id", flat=True))
+        queued = set(OutboxMessage.objects.filter(
+            status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED, DeliveryStatus.BOUNCED])
+            .values_list("case_id", flat=True))
         ids = [case_id for case_id in ids if case_id in queued]
     cancelled = 0
+    now = timezone.now()
     for start in range(0, len(ids), 900):
+        chunk = ids[start:start + 900]
+        # A letter that never left is withdrawn with its message: it does not count, and the
+        # same level may be written again in the cycle (after an unblock, say). Letters whose
+        # e-mail failed or bounced never reached the buyer either.
+        waiting = OutboxMessage.objects.filter(
+            case_id__in=chunk, status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED,
+                                           DeliveryStatus.BOUNCED])
+        Letter.objects.filter(pk__in=waiting.values("letter_id"),
+                              dispatched_on__isnull=True).update(withdrawn_at=now)
         cancelled += OutboxMessage.objects.filter(
-            case_id__in=ids[start:start + 900], status=DeliveryStatus.QUEUED).update(
+            case_id__in=chunk, status=DeliveryStatus.QUEUED).update(
             status=DeliveryStatus.CANCELLED, last_error=reason[:2000], next_attempt_at=None)
     return cancelled
 
@@ -381,35 +429,143 @@ def cancel_for_cases(*, cases: Iterable[DebtCase], reason: str) -> int:
     return _cancel(case_ids=[case.pk for case in cases], reason=reason)
 
 
-def mark_printed(*, message: OutboxMessage, actor: str) -> None:
-    """A letter of the print queue was printed and posted."""
+def check_post_day(*, letter: Letter, on: date) -> None:
+    """A letter can be posted from its run's date up to today, not before and not later."""
+    earliest = letter.run.as_of if letter.run_id and letter.run else letter.letter_date
+    today = timezone.localdate()
+    if on < earliest:
+        raise OutboxError(_("Letter %(level)s of order %(order)s belongs to a run as of "
+                            "%(run)s; it cannot have been posted on %(on)s. Give %(run)s or "
+                            "later.") % {"level": letter.level, "order": letter.case.order_id,
+                                         "run": earliest.isoformat(), "on": on.isoformat()})
+    if on > today:
+        raise OutboxError(_("%(on)s is in the future: a letter is marked posted on the day it "
+                            "went out (today is %(today)s).")
+                          % {"on": on.isoformat(), "today": today.isoformat()})
+
+
+def _redate(*, letter: Letter, on: date) -> None:
+    """A paper letter posted later than its run is dated that day and gets the policy's full
+    period to pay from it: its words are composed again (with the amount open now)."""
+    from mahnwerk.dunning.letters import compose
+    from mahnwerk.dunning.selectors import policy_for
+
+    case = DebtCase.objects.select_related("order", "order__product", "vendor").get(
+        pk=letter.case_id)
+    policy = policy_for(vendor_id=case.vendor_id)
+    composed = compose(case=case, level=letter.level, letter_date=on, policy=policy,
+                       offer_link=letter.offer_link, language=letter.language)
+    for name in ("letter_date", "deadline", "principal", "fees", "interest", "subject",
+                 "body_html", "body_text"):
+        setattr(letter, name, getattr(composed, name))
+    letter.save(update_fields=["letter_date", "deadline", "principal", "fees", "interest",
+                               "subject", "body_html", "body_text"])
+
+
+def post_letters(*, messages: Iterable[OutboxMessage], on: date, actor: str
+                 ) -> list[OutboxMessage]:
+    """Paper letters of the print queue were printed and posted on ``on``: each is dated that
+    day if its run was earlier, counts from that day, and the case's timeline says so. All or
+    nothing: one letter that cannot be posted on that day refuses the whole batch."""
+    messages = list(messages)
+    for message in messages:
+        check_post_day(letter=message.letter, on=on)
+    note = _("posted on %(on)s by %(who)s") % {"on": on.isoformat(), "who": actor}
     done = timezone.now()
-    note = _("printed by %(who)s") % {"who": actor}
-    if not OutboxMessage.objects.filter(pk=message.pk, channel=Channel.PRINT,
-                                        status=DeliveryStatus.QUEUED).update(
-            status=DeliveryStatus.PRINTED, sent_at=done, last_error=note):
+    with transaction.atomic():
+        for message in messages:
+            if not OutboxMessage.objects.filter(pk=message.pk, channel=Channel.PRINT,
+                                                status=DeliveryStatus.QUEUED).update(
+                    status=DeliveryStatus.PRINTED, sent_at=done, last_error=note):
+                raise OutboxError(_("Letter %(level)s of order %(order)s is no longer waiting "
+                                    "in the print queue; nothing was marked posted.")
+                                  % {"level": message.letter.level,
+                                     "order": message.case.order_id})
+            letter = message.letter
+            if on > letter.letter_date:
+                _redate(letter=letter, on=on)
+                reason = Reason(why.LETTER_REDATED, {"level": letter.level,
+                                                     "date": on.isoformat(),
+                                                     "deadline": letter.deadline.isoformat()})
+            else:
+                reason = Reason(why.LETTER_POSTED, {"level": letter.level,
+                                                    "date": on.isoformat()})
+            _letter_left(letter=letter, on=on, reason=reason)
+            message.status, message.sent_at, message.last_error = \
+                DeliveryStatus.PRINTED, done, note
+    return messages
+
+
+def mark_printed(*, message: OutboxMessage, actor: str, on: date | None = None) -> None:
+    """One letter of the print queue was printed and posted (today unless ``on`` says when)."""
+    if message.channel != Channel.PRINT or message.status != DeliveryStatus.QUEUED:
         raise OutboxError(_("Only a queued letter of the print queue can be marked printed."))
-    message.status, message.sent_at, message.last_error = DeliveryStatus.PRINTED, done, note
+    post_letters(messages=[message], on=on or timezone.localdate(), actor=actor)
+
+
+def print_queue_pdf(*, messages: Iterable[OutboxMessage]) -> bytes:
+    """One PDF with every letter, one after the other (each starts on a new sheet)."""
+    import io
+
+    from pypdf import PdfWriter
+
+    from mahnwerk.dunning.letters import render_pdf
+
+    writer = PdfWriter()
+    for message in messages:
+        message.letter.case = message.case
+        writer.append(io.BytesIO(render_pdf(message.letter)))
+        if len(writer.pages) % 2:  # duplex printing: the next letter starts on a new sheet
+            writer.add_blank_page()
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def print_waiting_too_long(*, message: OutboxMessage, allowed_working_days: int,
+                           today: date | None = None) -> bool:
+    """Has a paper letter waited for printing longer than the policy allows (working days,
+    German public holidays excluded)?"""
+    if message.channel != Channel.PRINT or message.status != DeliveryStatus.QUEUED:
+        return False
+    return working_days_between(message.letter.letter_date,
+                                today or timezone.localdate()) > allowed_working_days
+
+
+def working_days_between(start: date, end: date) -> int:
+    """Working days after ``start`` up to and including ``end`` (Monday to Friday, German
+    public holidays excluded, by the holidays library)."""
+    import holidays
+
+    if end <= start:
+        return 0
+    closed = holidays.country_holidays("DE", years=range(start.year, end.year + 1))
+    days = 0
+    day = start + timedelta(days=1)
+    while day <= end:
+        if day.weekday() < 5 and day not in closed:
+            days += 1
+        day += timedelta(days=1)
+    return days
 
 
 def send_by_post(*, message: OutboxMessage, actor: str) -> None:
     """An e-mail that failed for good or bounced goes to the print queue instead: the buyer
-    must receive the letter before the case may escalate (the letter's date stays the date
-    printed on it)."""
+    must receive the letter before the case may go on; it counts from the day it is posted."""
     note = _("moved to the print queue by %(who)s after: %(error)s") % {
         "who": actor, "error": message.last_error or message.get_status_display()}
-    if not OutboxMessage.objects.filter(
-            pk=message.pk, channel=Channel.EMAIL,
-            status__in=[DeliveryStatus.FAILED, DeliveryStatus.BOUNCED]).update(
-            channel=Channel.PRINT, status=DeliveryStatus.QUEUED, next_attempt_at=None,
-            last_error=note[:2000]):
-        raise OutboxError(_("Only an e-mail that failed or bounced can go to the print "
-                            "queue."))
+    with transaction.atomic():
+        if not OutboxMessage.objects.filter(
+                pk=message.pk, channel=Channel.EMAIL,
+                status__in=[DeliveryStatus.FAILED, DeliveryStatus.BOUNCED]).update(
+                channel=Channel.PRINT, status=DeliveryStatus.QUEUED, next_attempt_at=None,
+                last_error=note[:2000]):
+            raise OutboxError(_("Only an e-mail that failed or bounced can go to the print "
+                                "queue."))
+        _note_on_case(case=message.case, reason=Reason(why.LETTER_BY_POST, {
+            "level": message.letter.level, "who": actor}))
     message.channel, message.status, message.last_error = Channel.PRINT, \
         DeliveryStatus.QUEUED, note
-    _note_on_case(case=message.case, reason=_(
-        "Letter %(level)d goes by post instead (%(who)s).") % {
-        "level": message.letter.level, "who": actor})
 
 
 def stuck(*, older_than: timedelta = timedelta(minutes=15)) -> list[OutboxMessage]:
@@ -435,7 +591,10 @@ def release_stuck(*, message: OutboxMessage, actor: str) -> None:
 
 
 def record_bounce(*, message_id: str, reason: str) -> bool:
-    """The mail provider reports a sent message as bounced (or rejected); False if unknown."""
+    """The mail provider reports a sent message as bounced (or rejected); False if unknown.
+
+    The letter no longer counts as left (the case is held until it goes by post); the status
+    and the line on the case's timeline commit together."""
     message_id = (message_id or "").strip()
     if not message_id:
         return False
@@ -445,11 +604,13 @@ def record_bounce(*, message_id: str, reason: str) -> bool:
         status__in=[DeliveryStatus.SENT, DeliveryStatus.SENDING]).select_related("letter",
                                                                                  "case"))
     for message in messages:
-        OutboxMessage.objects.filter(pk=message.pk).update(status=DeliveryStatus.BOUNCED,
-                                                           last_error=reason[:2000])
-        _note_on_case(case=message.case, reason=_(
-            "Letter %(level)d to %(to)s bounced: %(reason)s") % {
-            "level": message.letter.level, "to": message.to_address, "reason": reason})
+        with transaction.atomic():
+            if not OutboxMessage.objects.filter(
+                    pk=message.pk, status__in=[DeliveryStatus.SENT, DeliveryStatus.SENDING]
+            ).update(status=DeliveryStatus.BOUNCED, last_error=reason[:2000]):
+                continue
+            _letter_did_not_arrive(letter=message.letter, reason=Reason(why.LETTER_BOUNCED, {
+                "level": message.letter.level, "to": message.to_address, "reason": reason}))
     return bool(messages) or OutboxMessage.objects.filter(
         message_id__in=candidates, status=DeliveryStatus.BOUNCED).exists()
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import CaseState
-from mahnwerk.dunning.decide import CaseFacts, LevelRule, PolicyRules
+from mahnwerk.dunning.decide import CaseFacts, LetterFact, LetterStatus, LevelRule, PolicyRules
 from mahnwerk.dunning.models import (
     Action,
     Channel,
@@ -18,7 +19,7 @@ from mahnwerk.dunning.models import (
     DirectSelection,
     DunningPolicy,
     DunningRun,
-    OutboxMessage,
+    Letter,
     RunDecision,
 )
 
@@ -42,14 +43,57 @@ def rules_of(policy: DunningPolicy) -> PolicyRules:
     return PolicyRules(
         levels=tuple(LevelRule(number=level.number,
                                days_after_previous=level.days_after_previous)
-                     for level in policy.levels.all()),
+                     for level in sorted(policy.levels.all(), key=lambda lvl: lvl.number)),
         escalate_after_days=policy.escalate_after_days,
         minimum_amount=policy.minimum_amount,
     )
 
 
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def letter_status(*, dispatched_on: Any, channel: str | None, status: str | None) -> str:
+    """Where a letter stands for the decision: left, or why it has not."""
+    if dispatched_on is not None:
+        return LetterStatus.LEFT
+    if status in (DeliveryStatus.FAILED, DeliveryStatus.BOUNCED):
+        return str(status)
+    if channel == Channel.PRINT:
+        return LetterStatus.PRINT
+    return LetterStatus.QUEUED
+
+
+def cycle_letters(*, cases: QuerySet[DebtCase]) -> dict[int, tuple[LetterFact, ...]]:
+    """The letters of each case's current cycle that were not withdrawn (one query)."""
+    found: dict[int, list[LetterFact]] = {}
+    rows = (Letter.objects.filter(case__in=cases, cycle=F("case__cycle"),
+                                  withdrawn_at__isnull=True)
+            .values_list("case_id", "level", "dispatched_on", "letter_date", "outbox__channel",
+                         "outbox__status"))
+    for case_id, level, dispatched_on, letter_date, channel, status in rows.iterator(
+            chunk_size=5000):
+        state = letter_status(dispatched_on=dispatched_on, channel=channel, status=status)
+        on = dispatched_on if state == LetterStatus.LEFT else letter_date
+        found.setdefault(case_id, []).append(LetterFact(level=level, status=state,
+                                                        on=_as_date(on)))
+    return {case_id: tuple(sorted(letters, key=lambda f: f.level))
+            for case_id, letters in found.items()}
+
+
+def _recorded_dates(first: date | None, second: date | None) -> tuple[LetterFact, ...]:
+    """Letters known only by their dates (taken over from the old master lists, which had
+    exactly the process's two letters): they count as levels 1 and 2 that left on those days."""
+    found = []
+    if first is not None:
+        found.append(LetterFact(level=1, status=LetterStatus.LEFT, on=_as_date(first)))
+        if second is not None:
+            found.append(LetterFact(level=2, status=LetterStatus.LEFT, on=_as_date(second)))
+    return tuple(found)
+
+
 def run_facts(*, vendor_id: str | None = None) -> Iterator[CaseFacts]:
-    """The facts of every case a run looks at, streamed (one query, no model objects)."""
+    """The facts of every case a run looks at, streamed (two queries, no model objects)."""
     reported = RunDecision.objects.filter(case=OuterRef("pk"), action=Action.EXCLUDE)
     cases = (
         DebtCase.objects.filter(state__in=RUN_STATES)
@@ -61,30 +105,32 @@ def run_facts(*, vendor_id: str | None = None) -> Iterator[CaseFacts]:
         cases = cases.filter(vendor_id=vendor_id)
     choices = dict(DirectSelection.objects.filter(case__in=cases)
                    .values_list("case_id", "pursue"))
-    undelivered: dict[int, int] = {}
-    for case_id, level in (OutboxMessage.objects.filter(
-            channel=Channel.EMAIL, status__in=[DeliveryStatus.FAILED, DeliveryStatus.BOUNCED])
-            .values_list("case_id", "letter__level")):
-        undelivered[case_id] = min(level, undelivered.get(case_id, level))
+    letters = cycle_letters(cases=cases)
     tz = timezone.get_current_timezone()
     rows = cases.order_by("vendor_id", "order_id").values_list(
         "pk", "order_id", "vendor_id", "state", "open_amount", "currency", "opened_at",
-        "first_dunning_letter", "second_dunning_letter", "reopened", "reopened_id",
-        "block_reason", "vendor__enrolled", "vendor__collection_mode", "vendor__dunning_by",
+        "cycle_started_at", "cycle", "reopened", "reopened_id", "block_reason",
+        "vendor__enrolled", "vendor__collection_mode", "vendor__dunning_by",
         "order__product_id", "order__product__name", "order__product__dunning_enabled",
+        "order__buyer_email", "invalid_address_computed", "invalid_address_override",
+        "first_dunning_letter", "second_dunning_letter",
     )
     for row in rows.iterator(chunk_size=5000):
-        (pk, order_id, vendor, state, amount, currency, opened_at, first, second, reopened,
-         reopened_id, block_reason, enrolled, mode, by, product_id, product_name,
-         enabled) = row
+        (pk, order_id, vendor, state, amount, currency, opened_at, cycle_started_at, cycle,
+         reopened, reopened_id, block_reason, enrolled, mode, by, product_id, product_name,
+         enabled, email, invalid_computed, invalid_override, first, second) = row
+        started = cycle_started_at or opened_at
+        case_letters = letters.get(pk) or _recorded_dates(first, second)
         yield CaseFacts(
             case_id=pk, order_id=order_id, vendor_id=vendor, state=state, open_amount=amount,
-            currency=currency, incident_on=opened_at.astimezone(tz).date(), first_letter=first,
-            second_letter=second, reopened=reopened, reopened_id=reopened_id,
-            block_reason=block_reason, vendor_enrolled=enrolled, collection_mode=mode,
-            dunning_by=by, product_id=product_id, product_name=product_name,
-            dunning_enabled=enabled, direct_choice=choices.get(pk),
-            undelivered_level=undelivered.get(pk),
+            currency=currency, incident_on=started.astimezone(tz).date(),
+            reopened=reopened, reopened_id=reopened_id, block_reason=block_reason,
+            vendor_enrolled=enrolled, collection_mode=mode, dunning_by=by,
+            product_id=product_id, product_name=product_name, dunning_enabled=enabled,
+            direct_choice=choices.get(pk), letters=case_letters, buyer_email=email,
+            invalid_address=(invalid_override if invalid_override is not None
+                             else invalid_computed),
+            cycle=cycle,
         )
 
 
@@ -108,16 +154,15 @@ def run_counts(*, run: DunningRun) -> dict[str, int]:
     return counts
 
 
-def as_of_is_after_latest(as_of: date) -> bool:
-    latest = latest_run()
-    return latest is None or as_of >= latest.as_of
-
-
 def describe_counts(counts: dict[str, int]) -> str:
     """A run's counts in words: "first letter 56, second letter 46, skipped 254"."""
     from django.utils.translation import gettext as _
 
-    labels = {"send1": _("first letter"), "send2": _("second letter"),
-              Action.EXCLUDE: _("excluded"), Action.HOLD: _("held"),
+    labels = {Action.EXCLUDE: _("excluded"), Action.HOLD: _("held"),
               Action.SKIP: _("skipped"), Action.ESCALATE: _("escalated")}
-    return ", ".join(f"{labels.get(k, k)} {v}" for k, v in sorted(counts.items())) or "-"
+    def label(key: str) -> str:
+        if key.startswith(Action.SEND) and key[len(Action.SEND):].isdigit():
+            return _("letter %(level)s") % {"level": key[len(Action.SEND):]}
+        return str(labels.get(key, key))
+
+    return ", ".join(f"{label(k)} {v}" for k, v in sorted(counts.items())) or "-"

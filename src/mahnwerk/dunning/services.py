@@ -31,6 +31,7 @@ from mahnwerk.cases.models import CaseNote, DebtCase, EventKind, NoteVisibility
 from mahnwerk.cases.services import CaseChange, change_cases
 from mahnwerk.cases.states import REORDER_STATES, CaseState
 from mahnwerk.dunning import letters, offers, outbox, selectors
+from mahnwerk.dunning import reasons as why
 from mahnwerk.dunning.decide import CaseFacts, Decision, PolicyRules, decide
 from mahnwerk.dunning.models import (
     Action,
@@ -42,7 +43,8 @@ from mahnwerk.dunning.models import (
     RunState,
     VendorTask,
 )
-from mahnwerk.intake.models import Product
+from mahnwerk.intake.models import CollectionMode, Product
+from mahnwerk.reasons import Reason
 
 
 class RunError(Exception):
@@ -98,12 +100,16 @@ def _check_date(as_of: date) -> None:
 
 def start_run(*, as_of: date, actor: str, vendor_id: str | None = None,
               user: AbstractBaseUser | None = None) -> DunningRun:
-    """Decide and store the decisions of a new run (state ``decided``)."""
+    """Decide and store the decisions of a new run (state ``decided``).
+
+    The run exists (holding the run lock, state ``deciding``) before its decisions are written;
+    a process killed meanwhile leaves a run that ``decide_again`` (and so ``resume_run`` and the
+    schedule) decides anew: a run never holds the lock without being able to go on."""
     _check_date(as_of)
     try:
         with transaction.atomic():
             run = DunningRun.objects.create(
-                as_of=as_of, vendor_id=vendor_id, started_by=actor,
+                as_of=as_of, vendor_id=vendor_id, started_by=actor, state=RunState.DECIDING,
                 user=user if user is not None and user.is_authenticated else None)
     except IntegrityError:
         active = selectors.active_run()
@@ -113,25 +119,42 @@ def start_run(*, as_of: date, actor: str, vendor_id: str | None = None,
             % {"run": active.pk if active else 0,
                "as_of": active.as_of.isoformat() if active else "?",
                "state": active.get_state_display() if active else "?"}) from None
+    _decide(run=run)
+    return run
+
+
+def _decide(*, run: DunningRun) -> None:
+    """Write every decision of a run in one transaction, and mark it decided with them."""
     with transaction.atomic():
+        run.decisions.all().delete()  # a run killed while deciding starts its decisions anew
         batch: list[RunDecision] = []
-        for planned in plan(as_of=as_of, vendor_id=vendor_id):
+        for planned in plan(as_of=run.as_of, vendor_id=run.vendor_id):
             batch.append(RunDecision(run=run, case_id=planned.facts.case_id,
                                      action=planned.decision.action,
                                      level=planned.decision.level,
-                                     reason=planned.decision.reason[:500]))
+                                     code=planned.decision.code,
+                                     params=planned.decision.params))
             if len(batch) >= 2000:
                 RunDecision.objects.bulk_create(batch)
                 batch = []
         RunDecision.objects.bulk_create(batch)
         run.counts = selectors.run_counts(run=run)
-        run.save(update_fields=["counts"])
+        run.state = RunState.DECIDED
+        run.save(update_fields=["counts", "state"])
+
+
+def decide_again(*, run: DunningRun) -> DunningRun:
+    """Finish the decide phase of a run that was interrupted in it."""
+    if run.state != RunState.DECIDING:
+        raise RunError(_("Run #%(run)d is %(state)s, not deciding.")
+                       % {"run": run.pk, "state": run.get_state_display()})
+    _decide(run=run)
     return run
 
 
 def discard_run(*, run: DunningRun, actor: str) -> None:
     """Give up a decided run that was not executed, so that another can start."""
-    if run.state != RunState.DECIDED:
+    if run.state not in (RunState.DECIDED, RunState.DECIDING):
         raise RunError(_("Run #%(run)d has started executing; resume it instead.")
                        % {"run": run.pk})
     run.state = RunState.DISCARDED
@@ -160,6 +183,8 @@ def execute_run(*, run: DunningRun, actor: str, user: AbstractBaseUser | None = 
     if run.state in (RunState.DONE, RunState.DISCARDED):
         raise RunError(_("Run #%(run)d is %(state)s; start a new run.")
                        % {"run": run.pk, "state": run.get_state_display()})
+    if run.state == RunState.DECIDING:
+        decide_again(run=run)
     if run.state == RunState.DECIDED:
         run.state = RunState.EXECUTING
         run.executed_at = timezone.now()
@@ -199,12 +224,26 @@ class _Batch:
 
     run: DunningRun
     actor: str
-    sent_before: set[tuple[int, int]]
+    #: (case, cycle, level) of the letters written before and not withdrawn.
+    written_before: set[tuple[int, int, int]]
     letters: list[Letter] = dataclasses.field(default_factory=list)
     sent: dict[int, Letter] = dataclasses.field(default_factory=dict)  # decision id: letter
     changes: list[CaseChange] = dataclasses.field(default_factory=list)
     notes: list[CaseNote] = dataclasses.field(default_factory=list)
-    words: dict[tuple[str, int], letters.Words] = dataclasses.field(default_factory=dict)
+    words: dict[tuple[str, str], letters.Words] = dataclasses.field(default_factory=dict)
+
+
+def refusal(*, action: str, state: str) -> Reason | None:
+    """Why execute would not apply ``action`` to a case now in ``state`` (None: it applies).
+
+    The decide step never returns an action refused here for the state it decided on
+    (tests/test_lifecycle_property.py); a refusal only happens when the case changed between
+    deciding and executing."""
+    if action == Action.SEND and state not in (CaseState.OPEN, CaseState.DUNNING):
+        return Reason(why.NOT_SENT_STATE, {"state": state})
+    if action == Action.ESCALATE and state not in (CaseState.OPEN, CaseState.DUNNING):
+        return Reason(why.NOT_ESCALATED, {"state": state})
+    return None
 
 
 def _execute_batch(*, run: DunningRun, decision_ids: list[int], policies: _Policies,
@@ -217,24 +256,28 @@ def _execute_batch(*, run: DunningRun, decision_ids: list[int], policies: _Polic
         # letter it finds in the outbox) instead of slipping in between.
         cases = {case.pk: case for case in DebtCase.objects.select_for_update(of=("self",))
                  .select_related("order", "order__product", "vendor").filter(pk__in=case_ids)}
-        batch = _Batch(run=run, actor=actor, sent_before=set(
-            Letter.objects.filter(case_id__in=case_ids).values_list("case_id", "level")))
+        batch = _Batch(run=run, actor=actor, written_before=set(
+            Letter.objects.filter(case_id__in=case_ids, withdrawn_at__isnull=True)
+            .values_list("case_id", "cycle", "level")))
         now = timezone.now()
         outcomes = []
         for decision in decisions:
             case = cases[decision.case_id]
-            if decision.action == Action.SEND:
+            outcome = refusal(action=decision.action, state=case.state)
+            if outcome is not None:
+                pass
+            elif decision.action == Action.SEND:
                 outcome = _send(batch, decision=decision, case=case,
                                 policy=policies.policy(case.vendor_id))
             elif decision.action == Action.EXCLUDE:
-                outcome = _exclude(batch, case=case, reason=decision.reason)
+                outcome = _exclude(batch, case=case, decision=decision)
             elif decision.action == Action.ESCALATE:
-                outcome = _escalate(batch, case=case, reason=decision.reason)
+                outcome = _escalate(batch, case=case, decision=decision)
             elif decision.action == Action.HOLD:
-                outcome = _("vendor asked to attach the dunning account")
-            else:
-                outcome = ""
-            outcomes.append({"id": decision.pk, "executed_at": now, "outcome": outcome[:500]})
+                outcome = Reason(why.ASKED_VENDOR)
+            outcomes.append({"id": decision.pk, "executed_at": now,
+                             "outcome_code": outcome.code if outcome else "",
+                             "outcome_params": dict(outcome.params) if outcome else {}})
         Letter.objects.bulk_create(batch.letters)
         messages = outbox.enqueue_many(letters=batch.letters)
         by_letter = {id(message.letter): message for message in messages}
@@ -243,73 +286,77 @@ def _execute_batch(*, run: DunningRun, decision_ids: list[int], policies: _Polic
             if letter is None:
                 continue
             message = by_letter[id(letter)]
-            field = "first_dunning_letter" if letter.level == 1 else "second_dunning_letter"
+            if message.to_address:
+                reason = Reason(why.LETTER_QUEUED, {"level": letter.level, "run": run.pk,
+                                                    "to": message.to_address})
+            else:
+                reason = Reason(why.LETTER_TO_PRINT, {"level": letter.level, "run": run.pk})
+            # The letter's date reaches the case when it leaves (outbox), not now.
             batch.changes.append(CaseChange(
                 case=letter.case, kind=EventKind.LETTER, to_state=CaseState.DUNNING,
-                changes={field: run.as_of, "offer_link": letter.offer_link, "pursue": True},
-                reason=_("Letter %(level)d (run #%(run)d) to %(to)s.") % {
-                    "level": letter.level, "run": run.pk,
-                    "to": message.to_address or _("the print queue")}))
-            row["outcome"] = _("letter %(level)d queued (%(channel)s)") % {
-                "level": letter.level, "channel": message.get_channel_display()}
+                changes={"offer_link": letter.offer_link, "pursue": True}, reason=reason))
+            row["outcome_code"] = why.QUEUED
+            row["outcome_params"] = {"level": letter.level, "channel": message.channel}
         change_cases(items=batch.changes, actor=actor, user=user, at=now)
         CaseNote.objects.bulk_create(batch.notes)
-        bulk.update_rows(RunDecision, outcomes, ["executed_at", "outcome"])
+        bulk.update_rows(RunDecision, outcomes, ["executed_at", "outcome_code",
+                                                 "outcome_params"])
 
 
 def _send(batch: _Batch, *, decision: RunDecision, case: DebtCase,
-          policy: DunningPolicy) -> str:
+          policy: DunningPolicy) -> Reason | None:
     """Compose the letter; it is written, queued and noted on the case with the batch."""
-    level = decision.level or 1
-    if case.state not in (CaseState.OPEN, CaseState.DUNNING):
-        return _("not sent: the case is now %(state)s") % {"state": case.get_state_display()}
-    if (case.pk, level) in batch.sent_before:
-        return _("not sent: letter %(level)d went out before") % {"level": level}
+    level_number = decision.level or 1
+    if (case.pk, case.cycle, level_number) in batch.written_before:
+        return Reason(why.SENT_BEFORE, {"level": level_number})
+    level = letters.policy_level(policy=policy, number=level_number)
     run = batch.run
     link = offers.offer_link(case=case, token=offers.make_token(case=case))
     language = letters.language_of(None)
-    key = (case.vendor_id, level)
+    key = (case.vendor_id, level.template)
     if key not in batch.words:
-        batch.words[key] = letters.words_for(vendor_id=case.vendor_id, level=level,
+        batch.words[key] = letters.words_for(vendor_id=case.vendor_id, template=level.template,
                                              language=language)
-    composed = letters.compose(case=case, level=level, letter_date=run.as_of, policy=policy,
-                               offer_link=link, language=language, words=batch.words[key])
+    composed = letters.compose(case=case, level=level_number, letter_date=run.as_of,
+                               policy=policy, offer_link=link, language=language,
+                               words=batch.words[key])
     letter = Letter(
-        case=case, level=level, run=run, letter_date=composed.letter_date,
+        case=case, cycle=case.cycle, level=level_number, template=level.template,
+        handover_column=level.handover_column, run=run, letter_date=composed.letter_date,
         deadline=composed.deadline, language=composed.language, principal=composed.principal,
         fees=composed.fees, interest=composed.interest, currency=composed.currency,
         offer_link=link, subject=composed.subject, body_html=composed.body_html,
         body_text=composed.body_text)
     batch.letters.append(letter)
     batch.sent[decision.pk] = letter
-    return ""  # said once the outbox has chosen e-mail or print
+    return None  # said once the outbox has chosen e-mail or print
 
 
-def _exclude(batch: _Batch, *, case: DebtCase, reason: str) -> str:
+def _exclude(batch: _Batch, *, case: DebtCase, decision: RunDecision) -> Reason:
+    reason = Reason(decision.code, decision.params)
     if case.state in REORDER_STATES:
         batch.changes.append(CaseChange(case=case, kind=EventKind.REORDERED,
                                         to_state=CaseState.REOPENED,
                                         changes={"pursue": False}, reason=reason))
+        text = reason.render()
         batch.notes.append(CaseNote(case=case, visibility=NoteVisibility.INTERNAL,
-                                    text=reason[:1].upper() + reason[1:] + ".",
+                                    text=text[:1].upper() + text[1:] + ".",
                                     author=batch.actor, created_at=timezone.now()))
-        return _("marked grey")
+        return Reason(why.MARKED_GREY)
     if case.pursue:
         batch.changes.append(CaseChange(case=case, kind=EventKind.REORDERED,
                                         changes={"pursue": False}, reason=reason))
-    return _("excluded (grey)")
+    return Reason(why.EXCLUDED)
 
 
-def _escalate(batch: _Batch, *, case: DebtCase, reason: str) -> str:
-    if case.state != CaseState.DUNNING:
-        return _("not escalated: the case is now %(state)s") % {
-            "state": case.get_state_display()}
-    direct = case.vendor.collection_mode == "direct"
+def _escalate(batch: _Batch, *, case: DebtCase, decision: RunDecision) -> Reason:
+    direct = case.vendor.collection_mode == CollectionMode.DIRECT
     target = CaseState.APPROVED if direct else CaseState.ON_HOLD
     batch.changes.append(CaseChange(
         case=case, kind=EventKind.COLLECTION, to_state=target,
-        reason=_("Escalated to collection: %(reason)s.") % {"reason": reason}))
-    return _("to the collection list (%(state)s)") % {"state": CaseState(target).label}
+        reason=Reason(why.ESCALATED_CASE, {"days": decision.params.get("days"),
+                                           "level": decision.params.get("level")})))
+    return Reason(why.ESCALATED, {"state": target})
 
 
 def _vendor_tasks(*, run: DunningRun) -> None:
@@ -355,14 +402,24 @@ def resume_run(*, run_id: int, actor: str) -> DunningRun:
 
 
 def scheduled_run(*, today: date | None = None) -> DunningRun | None:
-    """The monthly run of the schedule: on the default policy's run day, once a month."""
+    """The monthly run of the schedule (beat calls it every day).
+
+    An unfinished run (killed while deciding or executing) is finished first, whatever the
+    day. Then, from the default policy's run day on, a month without a finished run gets one:
+    a day the machine was down or a run that died never makes the schedule skip a month."""
     today = today or timezone.localdate()
+    active = selectors.active_run()
+    if active is not None:
+        execute_run(run=active, actor="schedule")
+        active.refresh_from_db()
+        return active
     policy = selectors.default_policy()
-    if today.day != policy.run_day:
+    if today.day < policy.run_day:
         return None
-    latest = selectors.latest_run()
-    if latest is not None and (latest.as_of.year, latest.as_of.month) == (today.year,
-                                                                       today.month):
+    done_this_month = DunningRun.objects.filter(
+        state=RunState.DONE, vendor__isnull=True, as_of__year=today.year,
+        as_of__month=today.month).exists()
+    if done_this_month:
         return None
     return run_month(as_of=today, actor="schedule")
 
@@ -375,7 +432,7 @@ def direct_candidates(*, vendor_id: str, as_of: date) -> list[Planned]:
     result = []
     policies = _Policies()
     for planned in plan(as_of=as_of, vendor_id=vendor_id):
-        if planned.facts.collection_mode != "direct":
+        if planned.facts.collection_mode != CollectionMode.DIRECT:
             continue
         marked = dataclasses.replace(planned.facts, direct_choice=True)
         if decide(marked, policies.rules(vendor_id), as_of).action in (Action.SEND,

@@ -67,3 +67,19 @@ def describe(codes: list[str], *, postcode: str = "", country: str = "") -> str:
         elif code in labels:
             texts.append(str(_("%(part)s missing") % {"part": labels[code]}))
     return "; ".join(texts)
+
+
+def usable_email(value: str | None) -> str:
+    """The buyer's e-mail address if a letter can be sent to it, else ``""`` (then the letter
+    goes by post)."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    address = (value or "").strip()
+    if not address:
+        return ""
+    try:
+        validate_email(address)
+    except ValidationError:
+        return ""
+    return address

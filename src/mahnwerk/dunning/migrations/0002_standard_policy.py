@@ -25,7 +25,7 @@ def create(apps, schema_editor):
                              days_after_previous=14, fee=Decimal("0.00"))
     for level in (1, 2):
         for language in ("de", "en"):
-            base = LETTERS / f"level{level}_{language}"
+            base = LETTERS / f"{('first', 'second')[level - 1]}_{language}"
             Template.objects.get_or_create(
                 level=level, language=language, vendor=None,
                 defaults={

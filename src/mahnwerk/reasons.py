@@ -1,0 +1,139 @@
+"""Stored facts, words at reading time: a reason is a code with its parameters.
+
+Decisions of a run and case events store ``(code, params)`` (JSON: dates as ISO text, amounts as
+``{"amount": "12.30", "currency": "EUR"}``), never a sentence. ``render`` turns them into words
+in the reader's language when someone reads them, so the same facts read "1. Mahnung fällig seit
+08.10.2026" in German and "letter 1 due since 10/08/2026" in English, whoever caused them.
+
+Each app registers its own codes (``register``) in a module it imports in ``AppConfig.ready``;
+this module knows no app. Written here rather than taken from a library because what is needed is
+small (a registry of gettext messages and typed parameters) and no package does just that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.utils.functional import Promise
+
+from mahnwerk.formats import format_day
+from mahnwerk.money import format_money
+
+#: The code of a text written by a person (a block reason, a note) or migrated from a time
+#: before codes: rendered as it stands.
+TEXT = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """A reason as stored: what happened, in a code, and the facts that go into its words."""
+
+    code: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def render(self) -> str:
+        return render(self.code, self.params)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    message: Promise | str
+    kinds: Mapping[str, str]
+
+
+_REGISTRY: dict[str, _Entry] = {TEXT: _Entry(message="%(text)s", kinds={})}
+
+
+def register(code: str, message: Promise | str, **kinds: str) -> str:
+    """Register a reason: its message (a lazy gettext text with ``%(name)s`` placeholders) and
+    the kind of each parameter that is not plain text: ``date``, ``money``, ``label`` (a lazy
+    text chosen by code, see ``register_labels``). Returns the code."""
+    existing = _REGISTRY.get(code)
+    if existing is not None and str(existing.message) != str(message):
+        raise ValueError(f"reason code {code!r} is registered twice with different words")
+    _REGISTRY[code] = _Entry(message=message, kinds=dict(kinds))
+    return code
+
+
+_LABELS: dict[str, Mapping[str, Promise | str]] = {}
+
+
+def register_labels(group: str, labels: Mapping[str, Promise | str]) -> None:
+    """Words for codes inside a parameter (a case state, a channel): ``label:<group>``."""
+    _LABELS[group] = dict(labels)
+
+
+def is_registered(code: str) -> bool:
+    return code in _REGISTRY
+
+
+def money_param(amount: Decimal, currency: str) -> dict[str, str]:
+    return {"amount": str(amount), "currency": currency}
+
+
+def date_param(value: date | datetime) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value.isoformat()
+
+
+def _day(value: Any) -> str:
+    if isinstance(value, date | datetime):
+        return format_day(value)
+    text = str(value)
+    try:
+        return format_day(datetime.fromisoformat(text) if "T" in text
+                          else date.fromisoformat(text))
+    except ValueError:
+        return text
+
+
+def _money(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return format_money(Decimal(str(value["amount"])), str(value["currency"]))
+    return str(value)
+
+
+_FORMATTERS: dict[str, Callable[[Any], str]] = {"date": _day, "money": _money}
+
+
+def _format(kind: str, value: Any) -> Any:
+    if value is None:
+        return "–"
+    if kind.startswith("label:"):
+        labels = _LABELS.get(kind.split(":", 1)[1], {})
+        return str(labels.get(str(value), value))
+    formatter = _FORMATTERS.get(kind)
+    return formatter(value) if formatter else value
+
+
+def render(code: str, params: Mapping[str, Any] | None) -> str:
+    """The words of a stored reason in the active language; an unknown code shows as itself
+    with its parameters, so nothing stored is ever hidden."""
+    params = dict(params or {})
+    entry = _REGISTRY.get(code)
+    if entry is None:
+        detail = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+        return f"{code} ({detail})" if detail else code
+    values = {name: _format(entry.kinds.get(name, ""), value) for name, value in params.items()}
+    try:
+        return str(entry.message) % values
+    except (KeyError, TypeError, ValueError):
+        detail = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+        return f"{code} ({detail})"
+
+
+def text(value: str) -> Reason:
+    """A person's own words (or a text from before codes)."""
+    return Reason(TEXT, {"text": value})
+
+
+__all__ = ["TEXT", "Reason", "date_param", "is_registered", "money_param",
+           "register", "register_labels", "render", "text"]
