@@ -37,7 +37,7 @@ from mahnwerk.collection.models import (
 )
 from mahnwerk.formats import format_day
 from mahnwerk.intake.feeds import FEEDS
-from mahnwerk.intake.models import Payment
+from mahnwerk.intake.models import Payment, PaymentChannel
 from mahnwerk.intake.services import apply_records
 
 COLUMNS = ("order_id", "agency_reference", "takeover_date", "status", "collected_amount",
@@ -191,7 +191,7 @@ def _apply_batch(batch: list[tuple[int, dict[str, Any]]], *, partner: Collection
     handed = set(HandoverItem.objects.filter(
         case__order_id__in=orders, handed_over=True, handover__partner=partner)
         .values_list("case__order_id", flat=True))
-    booked = dict(Payment.objects.filter(order_id__in=orders, channel="agency",
+    booked = dict(Payment.objects.filter(order_id__in=orders, channel=PaymentChannel.AGENCY,
                                          payment_id__startswith=f"AG-{partner.pk}-")
                   .values_list("order_id").annotate(total=Sum("amount")))
     dated: list[CaseChange] = []
@@ -217,7 +217,7 @@ def _apply_batch(batch: list[tuple[int, dict[str, Any]]], *, partner: Collection
                 "payment_id": f"AG-{partner.pk}-{order_id}-{row.collected}",
                 "order_id": order_id, "amount": str(new_money), "currency": case.currency,
                 "paid_at": (row.collected_on or report.created_at.date()).isoformat(),
-                "channel": "agency"})
+                "channel": PaymentChannel.AGENCY.value})
             invoices.append({"vendor_id": case.vendor_id, "case_id": case.pk,
                              "report_id": report.pk, "amount": new_money,
                              "currency": case.currency, "collected_on": row.collected_on,

@@ -28,7 +28,7 @@ from mahnwerk.collection import selectors
 from mahnwerk.collection.handover_format import check_bytes, format_date, protect, write_csv
 from mahnwerk.collection.models import CollectionPartner, Handover, HandoverItem
 from mahnwerk.dunning.models import Letter
-from mahnwerk.intake.models import Vendor
+from mahnwerk.intake.models import DunningBy, Vendor
 
 #: The support team's own words for each state, as in the old lists ("status_support").
 STATUS_SUPPORT = {
@@ -160,7 +160,7 @@ def export_handover(*, vendor_id: str, actor: str, partner: CollectionPartner | 
         raise HandoverError(_("Vendor %(vendor)s has no cases.") % {"vendor": vendor_id})
     shared = _shared_notes(vendor_id)
     agency_dunning = Vendor.objects.filter(pk=vendor_id).values_list(
-        "dunning_by", flat=True).first() == "agency"
+        "dunning_by", flat=True).first() == DunningBy.AGENCY
     wanted_states = [CaseState.APPROVED]
     if agency_dunning:
         wanted_states += [CaseState.OPEN, CaseState.DUNNING]
