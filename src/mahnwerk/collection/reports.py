@@ -39,6 +39,7 @@ from mahnwerk.formats import format_day
 from mahnwerk.intake.feeds import FEEDS
 from mahnwerk.intake.models import Payment, PaymentChannel
 from mahnwerk.intake.services import apply_records
+from mahnwerk.money import format_money
 
 COLUMNS = ("order_id", "agency_reference", "takeover_date", "status", "collected_amount",
            "collected_at", "comment")
@@ -259,10 +260,11 @@ def _row_problem(row: _Row, case: DebtCase | None, handed_over: bool, booked: De
     new_money = row.collected - (booked or Decimal("0"))
     if new_money < 0:
         return _("the agency reports less (%(now)s) than it reported before (%(before)s)") % {
-            "now": row.collected, "before": booked}
+            "now": format_money(row.collected, case.currency),
+            "before": format_money(booked or Decimal("0"), case.currency)}
     if new_money > case.open_amount:
-        return _("the collected amount exceeds the open amount of %(open)s %(currency)s") % {
-            "open": case.open_amount, "currency": case.currency}
+        return _("the collected amount exceeds the open amount of %(open)s") % {
+            "open": format_money(case.open_amount, case.currency)}
     return ""
 
 
