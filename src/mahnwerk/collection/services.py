@@ -48,23 +48,12 @@ class HandoverError(Exception):
     """A handover file that may not be written; the message names the case and the rule."""
 
 
-def handover_problems(*, case: DebtCase, has_letter: bool | None = None) -> list[str]:
-    """What keeps a case from going to an agency (process.md section 5, § 13a RDG): the agency
-    must be able to tell the debtor who the creditor is, what was bought and when, and the
-    principal, fees and interest separately."""
-    order = case.order
-    return _problems(
-        address_complete=all((order.street, order.house_number, order.postcode, order.city)),
-        invalid_address=case.invalid_address, open_amount=case.open_amount,
-        in_house=case.vendor.dunning_by == "in_house", first=case.first_dunning_letter,
-        second=case.second_dunning_letter,
-        has_letter=case.letters.exists() if has_letter is None else has_letter,
-        bought=bool(order.product.name and order.created_at))
-
-
 def _problems(*, address_complete: bool, invalid_address: bool, open_amount: Decimal,
               in_house: bool, first: date | None, second: date | None, has_letter: bool,
               bought: bool) -> list[str]:
+    """What keeps a case from going to an agency (process.md section 5, § 13a RDG): the agency
+    must be able to tell the debtor who the creditor is, what was bought and when, and the
+    principal, fees and interest separately."""
     problems = []
     if not address_complete and not invalid_address:  # the flag tells the agency to search
         problems.append(_("the address is incomplete and not flagged invalid"))
