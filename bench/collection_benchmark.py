@@ -111,12 +111,20 @@ def _build_vendor(bulk: Any, now: datetime, partner: Any, vendor_id: str, prefix
     from mahnwerk.cases.models import CaseNote, DebtCase
     from mahnwerk.collection.models import Handover, HandoverItem
     from mahnwerk.dunning.models import Letter
-    from mahnwerk.intake.models import Buyer, Order, Product, Vendor
+    from mahnwerk.intake.models import (
+        Buyer,
+        CollectionMode,
+        DunningBy,
+        Order,
+        Product,
+        Vendor,
+    )
 
     created = datetime(2025, 5, 1, tzinfo=timezone.get_current_timezone())
     bulk.insert_rows(Vendor, [{"vendor_id": vendor_id, "name": f"Akademie {vendor_id}",
                                "email": "a@b.de", "enrolled": True,
-                               "collection_mode": "approval", "dunning_by": "in_house",
+                               "collection_mode": CollectionMode.APPROVAL.value,
+                               "dunning_by": DunningBy.IN_HOUSE.value,
                                "relationship_manager": "", "escalation_channel": "",
                                "content_hash": "", "updated_at": now}])
     bulk.insert_rows(Product, [{"product_id": f"P{vendor_id}", "vendor_id": vendor_id,

@@ -55,7 +55,14 @@ def build(orders: int, cases: int) -> None:
 
     from mahnwerk import bulk
     from mahnwerk.cases.models import DebtCase
-    from mahnwerk.intake.models import Buyer, Order, Product, Vendor
+    from mahnwerk.intake.models import (
+        Buyer,
+        CollectionMode,
+        DunningBy,
+        Order,
+        Product,
+        Vendor,
+    )
 
     rng = random.Random(7)
     now = timezone.now()
@@ -63,8 +70,11 @@ def build(orders: int, cases: int) -> None:
     with transaction.atomic():
         bulk.insert_rows(Vendor, [{
             "vendor_id": f"V{v}", "name": f"Vendor {v}", "email": f"v{v}@example.com",
-            "enrolled": v % 10 != 0, "collection_mode": "direct" if v % 7 == 0 else "approval",
-            "dunning_by": "agency" if v % 9 == 0 else "in_house", "relationship_manager": "",
+            "enrolled": v % 10 != 0,
+            "collection_mode": (CollectionMode.DIRECT if v % 7 == 0
+                                else CollectionMode.APPROVAL).value,
+            "dunning_by": (DunningBy.AGENCY if v % 9 == 0 else DunningBy.IN_HOUSE).value,
+            "relationship_manager": "",
             "escalation_channel": "", "content_hash": "", "updated_at": now}
             for v in range(vendors)])
         bulk.insert_rows(Product, [{

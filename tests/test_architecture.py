@@ -1,11 +1,12 @@
-"""Data flows one way: intake → cases → dunning → collection → web (docs/architecture.md)."""
+"""Data flows one way: intake → cases → dunning → collection → web → demo
+(docs/architecture.md)."""
 
 import ast
 from pathlib import Path
 
 import mahnwerk
 
-ORDER = ["intake", "cases", "dunning", "collection", "web"]
+ORDER = ["intake", "cases", "dunning", "collection", "web", "demo"]
 ROOT = Path(mahnwerk.__file__).parent
 
 

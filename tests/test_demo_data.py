@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 
 from mahnwerk.cases.models import CaseEvent, CaseNote, DebtCase
 from mahnwerk.cases.states import CaseState
-from mahnwerk.intake import demo
+from mahnwerk.demo import marketplace as demo
 from mahnwerk.intake.addresses import POSTCODE_MISMATCH, address_problems
 from mahnwerk.intake.models import Buyer, Incident, Order, Payment, Product, Vendor
 from mahnwerk.web.models import VendorAccount
@@ -69,7 +69,7 @@ def test_the_same_seed_gives_the_same_records_and_another_seed_others():
 def test_the_same_seed_gives_the_same_records_in_another_process(tmp_path):
     """Faker and Python's set order must not leak in: another hash seed, the same data."""
     script = ("import django, hashlib, json; django.setup(); "
-              "from mahnwerk.intake.demo import generate; "
+              "from mahnwerk.demo.marketplace import generate; "
               "print(hashlib.sha256(json.dumps(generate(vendors=6, orders=300, seed=42), "
               "sort_keys=True).encode()).hexdigest())")
     env = {**os.environ, "PYTHONHASHSEED": "12345", "MAHNWERK_HOME": str(tmp_path),

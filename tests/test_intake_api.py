@@ -13,7 +13,7 @@ from django.test import Client
 
 from mahnwerk.cases.models import CaseEvent, DebtCase
 from mahnwerk.intake import api_clients
-from mahnwerk.intake.api import (
+from mahnwerk.intake.api.schemas import (
     IncidentRecord,
     OrderRecord,
     PaymentRecord,

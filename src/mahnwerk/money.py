@@ -59,18 +59,6 @@ class Money:
         if not is_currency(self.currency):
             raise ValueError(f"unknown currency: {self.currency!r}")
 
-    def _same(self, other: Money) -> None:
-        if other.currency != self.currency:
-            raise ValueError(f"cannot mix {self.currency} and {other.currency}")
-
-    def __add__(self, other: Money) -> Money:
-        self._same(other)
-        return Money(self.amount + other.amount, self.currency)
-
-    def __sub__(self, other: Money) -> Money:
-        self._same(other)
-        return Money(self.amount - other.amount, self.currency)
-
     def format(self, locale: str = "de_DE") -> str:
         return format_currency(self.amount, self.currency, locale=locale)
 

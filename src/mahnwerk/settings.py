@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "mahnwerk.dunning",
     "mahnwerk.collection",
     "mahnwerk.web",
+    "mahnwerk.demo",
 ]
 
 MIDDLEWARE = [

@@ -10,7 +10,6 @@ and when say which file it was.
 
 from django.contrib import admin
 from django.db.models import Count
-from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from mahnwerk.collection.models import (
@@ -23,7 +22,7 @@ from mahnwerk.collection.models import (
     RoutingRule,
     VendorInvoice,
 )
-from mahnwerk.money import Money
+from mahnwerk.money import format_money
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -151,5 +150,4 @@ class VendorInvoiceAdmin(ReadOnlyAdmin):
     @admin.display(description=_("amount"), ordering="amount")
     def amount_shown(self, obj):
         """The amount as the reader writes it (German: 1.234,50 €)."""
-        return Money(obj.amount, obj.currency).format(
-            translation.to_locale(translation.get_language() or "de"))
+        return format_money(obj.amount, obj.currency)

@@ -29,7 +29,7 @@ from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import selectors
 from mahnwerk.collection.models import ApprovalRequest
 from mahnwerk.formats import format_day
-from mahnwerk.intake.models import Vendor
+from mahnwerk.intake.models import CollectionMode, Vendor
 from mahnwerk.money import format_money
 
 SALT = "mahnwerk.collection.approval"
@@ -143,7 +143,7 @@ def request_approvals(*, actor: str, now: datetime | None = None) -> list[Approv
     asked = set(ApprovalRequest.objects.filter(closed_at__isnull=True)
                 .values_list("cases", flat=True))
     by_vendor: dict[str, list[DebtCase]] = {}
-    for case in selectors.approval_list().filter(vendor__collection_mode="approval"):
+    for case in selectors.approval_list().filter(vendor__collection_mode=CollectionMode.APPROVAL):
         if case.pk not in asked:
             by_vendor.setdefault(case.vendor_id, []).append(case)
     requests = []

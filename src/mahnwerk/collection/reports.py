@@ -37,8 +37,9 @@ from mahnwerk.collection.models import (
 )
 from mahnwerk.formats import format_day
 from mahnwerk.intake.feeds import FEEDS
-from mahnwerk.intake.models import Payment
+from mahnwerk.intake.models import Payment, PaymentChannel
 from mahnwerk.intake.services import apply_records
+from mahnwerk.money import format_money
 
 COLUMNS = ("order_id", "agency_reference", "takeover_date", "status", "collected_amount",
            "collected_at", "comment")
@@ -191,7 +192,7 @@ def _apply_batch(batch: list[tuple[int, dict[str, Any]]], *, partner: Collection
     handed = set(HandoverItem.objects.filter(
         case__order_id__in=orders, handed_over=True, handover__partner=partner)
         .values_list("case__order_id", flat=True))
-    booked = dict(Payment.objects.filter(order_id__in=orders, channel="agency",
+    booked = dict(Payment.objects.filter(order_id__in=orders, channel=PaymentChannel.AGENCY,
                                          payment_id__startswith=f"AG-{partner.pk}-")
                   .values_list("order_id").annotate(total=Sum("amount")))
     dated: list[CaseChange] = []
@@ -217,7 +218,7 @@ def _apply_batch(batch: list[tuple[int, dict[str, Any]]], *, partner: Collection
                 "payment_id": f"AG-{partner.pk}-{order_id}-{row.collected}",
                 "order_id": order_id, "amount": str(new_money), "currency": case.currency,
                 "paid_at": (row.collected_on or report.created_at.date()).isoformat(),
-                "channel": "agency"})
+                "channel": PaymentChannel.AGENCY.value})
             invoices.append({"vendor_id": case.vendor_id, "case_id": case.pk,
                              "report_id": report.pk, "amount": new_money,
                              "currency": case.currency, "collected_on": row.collected_on,
@@ -263,10 +264,11 @@ def _row_problem(row: _Row, case: DebtCase | None, handed_over: bool, booked: De
     new_money = row.collected - (booked or Decimal("0"))
     if new_money < 0:
         return _("the agency reports less (%(now)s) than it reported before (%(before)s)") % {
-            "now": row.collected, "before": booked}
+            "now": format_money(row.collected, case.currency),
+            "before": format_money(booked or Decimal("0"), case.currency)}
     if new_money > case.open_amount:
-        return _("the collected amount exceeds the open amount of %(open)s %(currency)s") % {
-            "open": case.open_amount, "currency": case.currency}
+        return _("the collected amount exceeds the open amount of %(open)s") % {
+            "open": format_money(case.open_amount, case.currency)}
     return ""
 
 

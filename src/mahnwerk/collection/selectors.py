@@ -1,4 +1,4 @@
-"""Reading for collection: the master list, routing, the approval and collection lists."""
+"""Reading for collection: routing, the approval and collection lists."""
 
 from __future__ import annotations
 
@@ -14,13 +14,6 @@ from mahnwerk.collection.models import (
     ReportRow,
     RoutingRule,
 )
-
-
-def master_list(*, vendor_id: str) -> QuerySet[DebtCase]:
-    """Every case of the vendor, whatever its state (process.md section 5)."""
-    return (DebtCase.objects.filter(vendor_id=vendor_id)
-            .select_related("order", "order__product", "vendor")
-            .prefetch_related("notes").order_by("order_id"))
 
 
 def approval_list(*, vendor_id: str | None = None) -> QuerySet[DebtCase]:
@@ -40,14 +33,6 @@ def collection_list(*, vendor_id: str | None = None) -> QuerySet[DebtCase]:
         cases = cases.filter(vendor_id=vendor_id)
     return cases.select_related("order", "order__product", "vendor").order_by(
         "vendor_id", "order_id")
-
-
-def partner_for(*, case: DebtCase, rules: list[RoutingRule] | None = None
-                ) -> CollectionPartner | None:
-    """The partner of the first routing rule that matches the case."""
-    rules = rules if rules is not None else active_rules()
-    return route(rules=rules, vendor_id=case.vendor_id, country=case.order.country,
-                 trigger=case.trigger)
 
 
 def active_rules() -> list[RoutingRule]:

@@ -28,7 +28,7 @@ from mahnwerk.collection import selectors
 from mahnwerk.collection.handover_format import check_bytes, format_date, protect, write_csv
 from mahnwerk.collection.models import CollectionPartner, Handover, HandoverItem
 from mahnwerk.dunning.models import Letter
-from mahnwerk.intake.models import Vendor
+from mahnwerk.intake.models import DunningBy, Vendor
 
 #: The support team's own words for each state, as in the old lists ("status_support").
 STATUS_SUPPORT = {
@@ -48,23 +48,12 @@ class HandoverError(Exception):
     """A handover file that may not be written; the message names the case and the rule."""
 
 
-def handover_problems(*, case: DebtCase, has_letter: bool | None = None) -> list[str]:
-    """What keeps a case from going to an agency (process.md section 5, § 13a RDG): the agency
-    must be able to tell the debtor who the creditor is, what was bought and when, and the
-    principal, fees and interest separately."""
-    order = case.order
-    return _problems(
-        address_complete=all((order.street, order.house_number, order.postcode, order.city)),
-        invalid_address=case.invalid_address, open_amount=case.open_amount,
-        in_house=case.vendor.dunning_by == "in_house", first=case.first_dunning_letter,
-        second=case.second_dunning_letter,
-        has_letter=case.letters.exists() if has_letter is None else has_letter,
-        bought=bool(order.product.name and order.created_at))
-
-
 def _problems(*, address_complete: bool, invalid_address: bool, open_amount: Decimal,
               in_house: bool, first: date | None, second: date | None, has_letter: bool,
               bought: bool) -> list[str]:
+    """What keeps a case from going to an agency (process.md section 5, § 13a RDG): the agency
+    must be able to tell the debtor who the creditor is, what was bought and when, and the
+    principal, fees and interest separately."""
     problems = []
     if not address_complete and not invalid_address:  # the flag tells the agency to search
         problems.append(_("the address is incomplete and not flagged invalid"))
@@ -160,7 +149,7 @@ def export_handover(*, vendor_id: str, actor: str, partner: CollectionPartner | 
         raise HandoverError(_("Vendor %(vendor)s has no cases.") % {"vendor": vendor_id})
     shared = _shared_notes(vendor_id)
     agency_dunning = Vendor.objects.filter(pk=vendor_id).values_list(
-        "dunning_by", flat=True).first() == "agency"
+        "dunning_by", flat=True).first() == DunningBy.AGENCY
     wanted_states = [CaseState.APPROVED]
     if agency_dunning:
         wanted_states += [CaseState.OPEN, CaseState.DUNNING]

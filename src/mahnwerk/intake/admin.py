@@ -6,7 +6,6 @@ change. Here they can be searched and read.
 """
 
 from django.contrib import admin
-from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from mahnwerk.intake.models import (
@@ -20,13 +19,7 @@ from mahnwerk.intake.models import (
     Vendor,
     WebhookDelivery,
 )
-from mahnwerk.money import Money
-
-
-def money(amount, currency: str) -> str:
-    """An amount with its currency as the reader writes it (German: 1.234,50 €)."""
-    return Money(amount, currency).format(translation.to_locale(translation.get_language()
-                                                                or "de"))
+from mahnwerk.money import format_money
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -100,7 +93,7 @@ class OrderAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("total amount"), ordering="amount_total")
     def total(self, obj):
-        return money(obj.amount_total, obj.currency)
+        return format_money(obj.amount_total, obj.currency)
 
     @admin.display(description=_("installments paid"))
     def installments(self, obj):
@@ -119,7 +112,7 @@ class IncidentAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("open amount"), ordering="open_amount")
     def open(self, obj):
-        return money(obj.open_amount, obj.currency)
+        return format_money(obj.open_amount, obj.currency)
 
 
 @admin.register(Payment)
@@ -132,7 +125,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("amount"), ordering="amount")
     def paid(self, obj):
-        return money(obj.amount, obj.currency)
+        return format_money(obj.amount, obj.currency)
 
 
 @admin.register(ApiClient)

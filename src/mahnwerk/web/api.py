@@ -5,7 +5,8 @@ Only the intake is exposed so far (``mahnwerk.intake.api``).
 
 from ninja import NinjaAPI
 
-from mahnwerk.intake import api as intake_api
+from mahnwerk.intake.api.endpoints import router as intake_router
+from mahnwerk.intake.api.errors import install_error_handlers
 
 DESCRIPTION = """\
 The checkout platform sends its data here: the same five feeds as the file import
@@ -46,5 +47,5 @@ api = NinjaAPI(
     description=DESCRIPTION,
     urls_namespace="api-v1",
 )
-intake_api.install_error_handlers(api)
-api.add_router("/", intake_api.router)
+install_error_handlers(api)
+api.add_router("/", intake_router)

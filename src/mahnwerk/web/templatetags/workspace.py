@@ -12,6 +12,7 @@ from django.utils import timezone
 from mahnwerk.cases import display
 from mahnwerk.cases.models import EventKind
 from mahnwerk.dunning.models import Action, Channel, DeliveryStatus
+from mahnwerk.money import format_money
 
 register = template.Library()
 
@@ -21,7 +22,7 @@ def money(amount: Decimal | None, currency: str) -> str:
     """``{{ case.open_amount|money:case.currency }}`` → ``1.234,50 €``."""
     if amount is None:
         return display.NONE
-    return display.money(amount, currency)
+    return format_money(amount, currency)
 
 
 @register.filter

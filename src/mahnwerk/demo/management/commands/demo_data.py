@@ -10,9 +10,9 @@ from tqdm import tqdm
 
 from mahnwerk.cases.selectors import count_by_state
 from mahnwerk.cases.states import CaseState
-from mahnwerk.intake import demo
+from mahnwerk.demo import marketplace as demo
+from mahnwerk.demo.month import play_month
 from mahnwerk.web.accounts import ensure_demo_users
-from mahnwerk.web.demo import play_month
 
 
 def _day(value: str) -> date:

@@ -36,7 +36,7 @@ from mahnwerk.dunning.models import (
 )
 from mahnwerk.formats import format_day
 from mahnwerk.intake.feeds import FEEDS
-from mahnwerk.intake.models import Order
+from mahnwerk.intake.models import CollectionMode, Order
 from mahnwerk.intake.services import apply_records, check_references
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -67,8 +67,8 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
     first, second, third = as_of - timedelta(days=30), as_of - timedelta(days=16), \
         as_of - timedelta(days=2)
 
-    for vendor_id in DebtCase.objects.filter(vendor__collection_mode="direct").values_list(
-            "vendor_id", flat=True).distinct():
+    for vendor_id in (DebtCase.objects.filter(vendor__collection_mode=CollectionMode.DIRECT)
+                      .values_list("vendor_id", flat=True).distinct()):
         dunning.request_direct_selection(vendor_id=vendor_id, as_of=first)
         pending = list(DirectSelection.objects.filter(vendor_id=vendor_id, pursue__isnull=True)
                        .select_related("case"))

@@ -31,6 +31,7 @@ from faker import Faker
 from faker.providers.address.it_IT import Provider as ItalianAddresses
 
 from mahnwerk.intake.feeds import FEEDS, Problem
+from mahnwerk.intake.models import CollectionMode, DunningBy
 from mahnwerk.intake.services import (
     ApplyResult,
     apply_records,
@@ -170,8 +171,9 @@ class _Generator:
         # "manager" is the demo user's name: that relationship manager owns some vendors.
         managers = ["manager", *(f"{slugify(self.de.first_name())[:1]}."
                                  f"{slugify(self.de.last_name())}" for _ in range(2))]
-        patterns = [("approval", "in_house"), ("direct", "agency"), ("approval", "agency"),
-                    ("direct", "in_house")]
+        approval, direct = CollectionMode.APPROVAL.value, CollectionMode.DIRECT.value
+        in_house, agency = DunningBy.IN_HOUSE.value, DunningBy.AGENCY.value
+        patterns = [(approval, in_house), (direct, agency), (approval, agency), (direct, in_house)]
         records = []
         for index, vendor_id in enumerate(self._ids("V", self.vendor_count, 10000, 99999)):
             short = self._vendor_name()
@@ -180,8 +182,8 @@ class _Generator:
             if index < len(patterns):
                 mode, dunning_by = patterns[index]
             else:
-                mode = self.rng.choices(("approval", "direct"), (7, 3))[0]
-                dunning_by = self.rng.choices(("in_house", "agency"), (6, 4))[0]
+                mode = self.rng.choices((approval, direct), (7, 3))[0]
+                dunning_by = self.rng.choices((in_house, agency), (6, 4))[0]
             # The first vendor is the demo vendor user's: enrolled; the last one is not.
             enrolled = index == 0 or (index != self.vendor_count - 1 and self.rng.random() < 0.85)
             manager = self.rng.choice(managers) if index == 0 or self.rng.random() < 0.7 else ""
