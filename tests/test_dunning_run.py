@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import CaseState
-from mahnwerk.dunning import offers, outbox, services
+from mahnwerk.dunning import delivery, offers, services
 from mahnwerk.dunning.models import (
     DunningPolicy,
     DunningRun,
@@ -35,7 +35,7 @@ def run(as_of: date, *, deliver: bool = True, **kwargs) -> DunningRun:
     """A run, and (unless told not to) the mail server taking its e-mails at once."""
     done = services.run_month(as_of=as_of, actor="test", **kwargs)
     if deliver:
-        outbox.deliver_due()
+        delivery.deliver_due()
     return done
 
 
@@ -45,7 +45,7 @@ def test_a_due_case_gets_its_first_letter_an_offer_link_and_an_outbox_message():
     case.refresh_from_db()
     assert case.state == CaseState.DUNNING
     assert case.first_dunning_letter is None, "a letter counts from the day it left"
-    outbox.deliver_due()
+    delivery.deliver_due()
     case.refresh_from_db()
     assert case.first_dunning_letter == date(2026, 10, 1), "accepted at once: the run's date"
     assert case.offer_link.startswith(case.order.product.checkout_url + "?token=")

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from mahnwerk.cases.models import CaseEvent, DebtCase, EventKind
 from mahnwerk.cases.services import block_case
-from mahnwerk.dunning import outbox
+from mahnwerk.dunning import delivery, dispatch, outbox, tasks
 from mahnwerk.dunning.models import Letter, OutboxMessage
 from mahnwerk.dunning.tasks import deliver_outbox
 from tests.factories import OrderFactory
@@ -126,7 +126,7 @@ def test_a_queued_letter_is_delivered_once_with_text_html_pdf_and_headers(smtp, 
     assert (queued.channel, queued.status, queued.to_address) == ("email", "queued",
                                                                  "erika@example.org")
 
-    assert outbox.deliver_due() == {"sent": 1, "retry": 0, "failed": 0}
+    assert delivery.deliver_due() == {"sent": 1, "retry": 0, "failed": 0}
 
     [envelope] = inbox.envelopes
     assert envelope.rcpt_tos == ["erika@example.org"]
@@ -158,8 +158,8 @@ def test_a_queued_letter_is_delivered_once_with_text_html_pdf_and_headers(smtp, 
 def test_delivering_twice_sends_once(smtp):
     inbox = smtp()
     queued_letter()
-    assert outbox.deliver_due()["sent"] == 1
-    assert outbox.deliver_due() == {"sent": 0, "retry": 0, "failed": 0}
+    assert delivery.deliver_due()["sent"] == 1
+    assert delivery.deliver_due() == {"sent": 0, "retry": 0, "failed": 0}
     assert len(inbox.envelopes) == 1
 
 
@@ -168,20 +168,20 @@ def test_two_claimers_send_once(smtp, monkeypatch):
     send: only the worker whose UPDATE changed the row goes on."""
     inbox = smtp()
     queued = queued_letter()
-    real_claim = outbox._claim
+    real_claim = delivery._claim
     calls = []
 
     def claim_after_the_other_worker(message_id, **kwargs):
         calls.append(message_id)
         if len(calls) == 1:  # worker A is about to claim: worker B is quicker
-            monkeypatch.setattr(outbox, "_claim", real_claim)
-            assert outbox.deliver_due()["sent"] == 1
+            monkeypatch.setattr(delivery, "_claim", real_claim)
+            assert delivery.deliver_due()["sent"] == 1
         return real_claim(message_id, **kwargs)
 
-    monkeypatch.setattr(outbox, "_claim", claim_after_the_other_worker)
-    assert outbox.deliver_due() == {"sent": 0, "retry": 0, "failed": 0}
+    monkeypatch.setattr(delivery, "_claim", claim_after_the_other_worker)
+    assert delivery.deliver_due() == {"sent": 0, "retry": 0, "failed": 0}
     assert len(inbox.envelopes) == 1
-    assert outbox._claim(queued.pk) is False, "a sent message cannot be claimed again"
+    assert delivery._claim(queued.pk) is False, "a sent message cannot be claimed again"
 
 
 def test_a_server_refusing_for_now_is_retried_with_back_off_then_failed(smtp, settings):
@@ -190,32 +190,32 @@ def test_a_server_refusing_for_now_is_retried_with_back_off_then_failed(smtp, se
     queued = queued_letter()
     now = timezone.now()
 
-    assert outbox.deliver_due(now=now) == {"sent": 0, "retry": 1, "failed": 0}
+    assert delivery.deliver_due(now=now) == {"sent": 0, "retry": 1, "failed": 0}
     message = OutboxMessage.objects.get(pk=queued.pk)
     assert message.status == "queued" and message.attempts == 1
     assert "451" in message.last_error and "temporarily unavailable" in message.last_error
     assert message.next_attempt_at == now + timedelta(minutes=1)
 
-    assert outbox.deliver_due(now=now + timedelta(seconds=30))["retry"] == 0, "not yet due"
+    assert delivery.deliver_due(now=now + timedelta(seconds=30))["retry"] == 0, "not yet due"
     later = now + timedelta(minutes=1)
-    assert outbox.deliver_due(now=later)["retry"] == 1
+    assert delivery.deliver_due(now=later)["retry"] == 1
     message.refresh_from_db()
     assert message.attempts == 2 and message.next_attempt_at == later + timedelta(minutes=5)
 
-    assert outbox.deliver_due(now=later + timedelta(minutes=5))["failed"] == 1
+    assert delivery.deliver_due(now=later + timedelta(minutes=5))["failed"] == 1
     message.refresh_from_db()
     assert (message.status, message.attempts) == ("failed", 3)
     assert "451" in message.last_error and message.next_attempt_at is None
     assert inbox.envelopes == []
     event = CaseEvent.objects.filter(case=message.case, kind=EventKind.LETTER).last()
     assert "451" in event.reason and event.actor == "outbox"
-    assert outbox.deliver_due(now=later + timedelta(days=1))["failed"] == 0, "failed stays"
+    assert delivery.deliver_due(now=later + timedelta(days=1))["failed"] == 0, "failed stays"
 
 
 def test_a_refusal_after_data_is_retried_not_failed_at_once(smtp):
     smtp(data_reply="550 5.7.1 Message refused by policy")
     queued = queued_letter()
-    assert outbox.deliver_due()["retry"] == 1
+    assert delivery.deliver_due()["retry"] == 1
     message = OutboxMessage.objects.get(pk=queued.pk)
     assert message.status == "queued" and "550 5.7.1" in message.last_error
 
@@ -224,7 +224,7 @@ def test_a_mailbox_that_does_not_exist_fails_at_once(smtp):
     """A permanent refusal of the address (5xx, status 5.1.x) will not pass on a later try."""
     smtp(rcpt_reply="550 5.1.1 No such mailbox")
     queued = queued_letter()
-    assert outbox.deliver_due() == {"sent": 0, "retry": 0, "failed": 1}
+    assert delivery.deliver_due() == {"sent": 0, "retry": 0, "failed": 1}
     message = OutboxMessage.objects.get(pk=queued.pk)
     assert (message.status, message.attempts) == ("failed", 1)
     assert "550" in message.last_error and "No such mailbox" in message.last_error
@@ -233,27 +233,27 @@ def test_a_mailbox_that_does_not_exist_fails_at_once(smtp):
 def test_a_letter_whose_email_failed_for_good_holds_the_case_until_it_goes_by_post(smtp):
     smtp(rcpt_reply="550 5.1.1 No such mailbox")
     queued = queued_letter()
-    outbox.deliver_due()
+    delivery.deliver_due()
     message = OutboxMessage.objects.get(pk=queued.pk)
     from mahnwerk.dunning.selectors import run_facts
 
     [facts] = [f for f in run_facts() if f.case_id == message.case_id]
     assert [(f.level, f.status) for f in facts.letters] == [(1, "failed")], "the case is held"
-    outbox.send_by_post(message=message, actor="anna")
+    dispatch.send_by_post(message=message, actor="anna")
     message.refresh_from_db()
     assert (message.channel, message.status) == ("print", "queued")
     assert "550" in message.last_error and "anna" in message.last_error
     assert list(outbox.print_queue()) == [message]
     assert message.case.events.filter(code="letter.by_post", params__who="anna").exists()
     with pytest.raises(outbox.OutboxError):  # only once, and never for a sent e-mail
-        outbox.send_by_post(message=message, actor="anna")
+        dispatch.send_by_post(message=message, actor="anna")
 
     from mahnwerk.dunning.selectors import run_facts
 
     [facts] = [f for f in run_facts() if f.case_id == message.case_id]
     assert [(f.level, f.status) for f in facts.letters] == [(1, "print")], \
         "it waits for the print; it counts once it is posted"
-    outbox.mark_printed(message=message, actor="anna", on=timezone.localdate())
+    dispatch.mark_printed(message=message, actor="anna", on=timezone.localdate())
     [facts] = [f for f in run_facts() if f.case_id == message.case_id]
     assert [(f.level, f.status) for f in facts.letters] == [(1, "left")]
 
@@ -261,7 +261,7 @@ def test_a_letter_whose_email_failed_for_good_holds_the_case_until_it_goes_by_po
 def test_a_server_that_times_out_gets_a_retry_and_stops_the_pass(silent_server):
     first, second = queued_letter(), queued_letter()
     now = timezone.now()
-    assert outbox.deliver_due(now=now) == {"sent": 0, "retry": 1, "failed": 0}
+    assert delivery.deliver_due(now=now) == {"sent": 0, "retry": 1, "failed": 0}
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.status == "queued" and first.attempts == 1
@@ -275,7 +275,7 @@ def test_a_server_that_times_out_gets_a_retry_and_stops_the_pass(silent_server):
 def test_a_refused_connection_gets_a_retry(settings):
     use_smtp(settings, free_port())
     queued = queued_letter()
-    assert outbox.deliver_due()["retry"] == 1
+    assert delivery.deliver_due()["retry"] == 1
     queued.refresh_from_db()
     assert queued.status == "queued" and "refused" in queued.last_error.lower()
 
@@ -290,12 +290,12 @@ def test_a_letter_whose_pdf_fails_is_retried_and_nothing_is_sent(smtp, monkeypat
         raise letters.LetterPdfError("typst: unknown font")
 
     monkeypatch.setattr(letters, "render_pdf", broken)
-    assert outbox.deliver_due() == {"sent": 0, "retry": 1, "failed": 0}
+    assert delivery.deliver_due() == {"sent": 0, "retry": 1, "failed": 0}
     queued.refresh_from_db()
     assert queued.status == "queued" and "unknown font" in queued.last_error
     assert inbox.envelopes == []
     monkeypatch.undo()
-    assert outbox.deliver_due(now=timezone.now() + timedelta(minutes=2))["sent"] == 1
+    assert delivery.deliver_due(now=timezone.now() + timedelta(minutes=2))["sent"] == 1
 
 
 # -- The print queue ---------------------------------------------------------------------------
@@ -307,21 +307,21 @@ def test_a_buyer_without_an_email_address_goes_to_the_print_queue(smtp, address)
     queued = queued_letter(buyer_email=address)
     assert (queued.channel, queued.status, queued.to_address) == ("print", "queued", "")
     assert list(outbox.print_queue()) == [queued]
-    assert outbox.deliver_due() == {"sent": 0, "retry": 0, "failed": 0}
+    assert delivery.deliver_due() == {"sent": 0, "retry": 0, "failed": 0}
     assert inbox.envelopes == []
 
-    outbox.mark_printed(message=queued, actor="anna")
+    dispatch.mark_printed(message=queued, actor="anna")
     queued.refresh_from_db()
     assert queued.status == "printed" and queued.sent_at and "anna" in queued.last_error
     assert list(outbox.print_queue()) == []
     with pytest.raises(outbox.OutboxError):
-        outbox.mark_printed(message=queued, actor="anna")
+        dispatch.mark_printed(message=queued, actor="anna")
 
 
 def test_an_email_letter_cannot_be_marked_printed():
     queued = queued_letter()
     with pytest.raises(outbox.OutboxError):
-        outbox.mark_printed(message=queued, actor="anna")
+        dispatch.mark_printed(message=queued, actor="anna")
 
 
 # -- Stopping --------------------------------------------------------------------------------
@@ -336,7 +336,7 @@ def test_a_payment_in_full_before_delivery_cancels_the_letter(smtp):
     assert queued.status == "cancelled"
     assert queued.last_error == "The case is paid; the letter is no longer sent." or \
         "bezahlt" in queued.last_error
-    assert outbox.deliver_due() == {"sent": 0, "retry": 0, "failed": 0}
+    assert delivery.deliver_due() == {"sent": 0, "retry": 0, "failed": 0}
     assert inbox.envelopes == []
 
 
@@ -359,7 +359,7 @@ def test_a_case_paid_behind_the_outbox_back_is_not_sent(smtp):
     inbox = smtp()
     queued = queued_letter()
     DebtCase.objects.filter(pk=queued.case_id).update(state="paid")
-    assert outbox.deliver_due() == {"sent": 0, "retry": 0, "failed": 0}
+    assert delivery.deliver_due() == {"sent": 0, "retry": 0, "failed": 0}
     queued.refresh_from_db()
     assert queued.status == "cancelled" and inbox.envelopes == []
 
@@ -370,21 +370,21 @@ def test_a_case_paid_behind_the_outbox_back_is_not_sent(smtp):
 def test_a_message_left_sending_is_not_resent_but_listed_for_support(smtp):
     inbox = smtp()
     queued = queued_letter()
-    assert outbox._claim(queued.pk, header_id="<crashed.1@checkout.example>")  # then it died
+    assert delivery._claim(queued.pk, header_id="<crashed.1@checkout.example>")  # then it died
 
-    assert outbox.deliver_due(now=timezone.now() + timedelta(days=1)) == {
+    assert delivery.deliver_due(now=timezone.now() + timedelta(days=1)) == {
         "sent": 0, "retry": 0, "failed": 0}
     assert inbox.envelopes == []
     assert outbox.stuck(older_than=timedelta(minutes=15)) == [], "just claimed: still working"
     [stuck] = outbox.stuck(older_than=timedelta(0))
     assert stuck.pk == queued.pk and stuck.message_id == "<crashed.1@checkout.example>"
 
-    outbox.release_stuck(message=stuck, actor="anna")
+    dispatch.release_stuck(message=stuck, actor="anna")
     stuck.refresh_from_db()
     assert stuck.status == "queued" and "anna" in stuck.last_error
     with pytest.raises(outbox.OutboxError):
-        outbox.release_stuck(message=stuck, actor="anna")
-    assert outbox.deliver_due()["sent"] == 1
+        dispatch.release_stuck(message=stuck, actor="anna")
+    assert delivery.deliver_due()["sent"] == 1
     [message] = inbox.messages
     assert message["Message-ID"] == "<crashed.1@checkout.example>", "same id on the retry"
 
@@ -395,7 +395,7 @@ def test_a_message_left_sending_is_not_resent_but_listed_for_support(smtp):
 def test_a_bounce_reported_by_the_provider_marks_the_message(smtp):
     smtp()
     queued = queued_letter()
-    outbox.deliver_due()
+    delivery.deliver_due()
     queued.refresh_from_db()
     event = AnymailTrackingEvent(event_type="bounced", message_id=queued.message_id,
                                  mta_response="550 5.1.1 user unknown")
@@ -404,14 +404,14 @@ def test_a_bounce_reported_by_the_provider_marks_the_message(smtp):
     assert queued.status == "bounced" and "user unknown" in queued.last_error
     assert "user unknown" in CaseEvent.objects.filter(case=queued.case,
                                                       kind=EventKind.LETTER).last().reason
-    assert outbox.record_bounce(message_id="<unknown@x>", reason="?") is False
-    assert outbox.record_bounce(message_id="", reason="?") is False
+    assert dispatch.record_bounce(message_id="<unknown@x>", reason="?") is False
+    assert dispatch.record_bounce(message_id="", reason="?") is False
 
 
 def test_through_a_provider_the_providers_id_is_kept_for_its_bounce_webhook(settings, mailoutbox):
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
     queued = queued_letter()
-    assert outbox.deliver_due()["sent"] == 1
+    assert delivery.deliver_due()["sent"] == 1
     [sent] = mailoutbox
     queued.refresh_from_db()
     assert queued.message_id == str(sent.anymail_status.message_id)
@@ -463,7 +463,7 @@ def test_queueing_nudges_delivery_once_per_transaction(smtp, settings,
 def test_a_broker_that_is_down_does_not_fail_the_caller(settings, monkeypatch,
                                                         django_capture_on_commit_callbacks):
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    monkeypatch.setattr(outbox, "_last_kick", 0.0)
+    monkeypatch.setattr(tasks, "_last_kick", 0.0)
 
     def broker_down():
         raise ConnectionError("Error 111 connecting to 127.0.0.1:6379")

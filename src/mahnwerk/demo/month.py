@@ -24,7 +24,7 @@ from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import approvals, handover_format, reports
 from mahnwerk.collection import services as collection
 from mahnwerk.collection.models import CollectionPartner, Handover
-from mahnwerk.dunning import outbox
+from mahnwerk.dunning import delivery, dispatch
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning import services as dunning
 from mahnwerk.dunning.models import (
@@ -78,11 +78,11 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
                                             actor=f"portal:{vendor_id}")
     run = dunning.run_month(as_of=first, actor=ACTOR)
     say(_run_line(run))
-    outbox.deliver_due()
+    delivery.deliver_due()
     bounced = (OutboxMessage.objects.filter(status=DeliveryStatus.SENT, channel=Channel.EMAIL)
                .exclude(message_id="").order_by("-pk").first())
     if bounced is not None:  # as a mail provider's webhook reports it
-        outbox.record_bounce(message_id=bounced.message_id,
+        dispatch.record_bounce(message_id=bounced.message_id,
                              reason="550 5.1.1 Postfach existiert nicht")
         say(_("the letter to %(to)s bounced: case %(order)s waits until it goes by post")
             % {"to": bounced.to_address, "order": bounced.case.order_id})
@@ -109,10 +109,10 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
 
     run = dunning.run_month(as_of=second, actor=ACTOR)
     say(_run_line(run))
-    outbox.deliver_due()
+    delivery.deliver_due()
     run = dunning.run_month(as_of=third, actor=ACTOR)
     say(_run_line(run))
-    outbox.deliver_due()
+    delivery.deliver_due()
 
     asked = approvals.request_approvals(actor=ACTOR)  # as the schedule's approvals task does
     waiting = list(DebtCase.objects.filter(state=CaseState.ON_HOLD).order_by("order_id"))

@@ -9,4 +9,4 @@ class DunningConfig(AppConfig):
     def ready(self) -> None:
         # A payment or a reorder stops the dunning at once: letters still waiting in the
         # outbox for that case are cancelled (see receivers).
-        from mahnwerk.dunning import reasons, receivers  # noqa: F401
+        from mahnwerk.dunning import reasons, receivers, tasks  # noqa: F401

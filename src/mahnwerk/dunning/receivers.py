@@ -38,7 +38,7 @@ def stop_letters(sender: Any, changes: list[tuple[DebtCase, str, str]], **kwargs
 
 @receiver(tracking, dispatch_uid="mahnwerk.dunning.record_bounces")
 def record_bounces(sender: Any, event: Any, esp_name: str, **kwargs: Any) -> None:
-    from mahnwerk.dunning.outbox import record_bounce
+    from mahnwerk.dunning.dispatch import record_bounce
 
     if event.event_type not in UNDELIVERED or not event.message_id:
         return

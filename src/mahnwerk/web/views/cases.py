@@ -17,7 +17,7 @@ from mahnwerk.cases import services as case_services
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import approvals
-from mahnwerk.dunning import letters, outbox
+from mahnwerk.dunning import delivery, letters
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning.models import Letter
 from mahnwerk.web import access, reads
@@ -170,5 +170,5 @@ def letter_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     except letters.LetterPdfError as exc:
         messages.error(request, _("The PDF could not be made: %(error)s") % {"error": exc})
         return redirect("web:letter", pk=letter.pk)
-    return _pdf(content, outbox.attachment_name(letter),
+    return _pdf(content, delivery.attachment_name(letter),
                 download=request.GET.get("download") == "1")

@@ -10,7 +10,7 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from mahnwerk.dunning import outbox
+from mahnwerk.dunning import delivery, dispatch, outbox
 from mahnwerk.dunning.models import DeliveryStatus, OutboxMessage
 from mahnwerk.web import access, reads
 from mahnwerk.web.forms import OutboxFilterForm, ReleaseForm
@@ -41,7 +41,7 @@ def outbox_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 @access.workspace_view(permission=access.can_work)
 def outbox_deliver(request: HttpRequest) -> HttpResponse:
-    counts = outbox.deliver_due()
+    counts = delivery.deliver_due()
     messages.success(request, _("Delivery done: %(sent)d sent, %(retry)d to retry, "
                                 "%(failed)d failed.") % counts)
     return redirect("web:outbox")
@@ -71,7 +71,7 @@ def _act(request: HttpRequest, pk: int, action: Callable[..., None], done: str) 
 @require_POST
 @access.workspace_view(permission=access.can_work)
 def outbox_printed(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(request, pk, outbox.mark_printed,
+    return _act(request, pk, dispatch.mark_printed,
                 _("Letter %(level)d of case %(order)s marked printed."))
 
 
@@ -83,12 +83,12 @@ def outbox_release(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("First check in the mail server's log that the message was "
                                   "not delivered, and confirm it."))
         return redirect("web:outbox")
-    return _act(request, pk, outbox.release_stuck,
+    return _act(request, pk, dispatch.release_stuck,
                 _("Letter %(level)d of case %(order)s is queued again."))
 
 
 @require_POST
 @access.workspace_view(permission=access.can_work)
 def outbox_post(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(request, pk, outbox.send_by_post,
+    return _act(request, pk, dispatch.send_by_post,
                 _("Letter %(level)d of case %(order)s is in the print queue."))

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mahnwerk.dunning import outbox
+from mahnwerk.dunning import delivery, outbox
 
 
 class Command(BaseCommand):
@@ -27,7 +27,7 @@ class Command(BaseCommand):
             raise CommandError(_("--limit needs a number above 0."))
         try:
             while True:
-                counts = outbox.deliver_due(limit=limit)
+                counts = delivery.deliver_due(limit=limit)
                 line = _("sent %(sent)d, retry later %(retry)d, failed %(failed)d") % counts
                 if loop is not None:
                     line = f"{timezone.localtime():%Y-%m-%d %H:%M:%S}  {line}"

@@ -1,0 +1,248 @@
+"""When a letter left, or that it did not: the day a letter counts from.
+
+An e-mail counts from the run's date when the mail server took it at the first attempt, else
+from the day it took it (``delivery.dispatch_day``); a paper letter from the day it was posted,
+and if that is later than its run it is dated that day and its deadline set from it
+(``post_letters``), so the buyer always gets the policy's full period. A letter that bounced no
+longer counts. Each of these writes the letter's date, the case's handover column for its level
+and the line on the case's timeline in one transaction with the outbox message's status.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mahnwerk.cases.models import DebtCase, EventKind
+from mahnwerk.dunning import reasons as why
+from mahnwerk.dunning.models import Channel, DeliveryStatus, Letter, OutboxMessage
+from mahnwerk.dunning.outbox import ACTOR, OutboxError
+from mahnwerk.reasons import Reason
+
+# -- The case's timeline and letter dates ----------------------------------------------------------
+
+
+def note_on_case(*, case: DebtCase, reason: Reason, changes: dict[str, Any] | None = None
+                  ) -> None:
+    """A line on the case's timeline (and the case's letter dates), written on the case as it
+    is now: the row is locked first, so the event records the state it really is in."""
+    from mahnwerk.cases.services import change_case
+
+    current = DebtCase.objects.select_for_update().get(pk=case.pk)
+    change_case(case=current, actor=ACTOR, reason=reason, kind=EventKind.LETTER,
+                changes=changes)
+
+
+def record_left(*, letter: Letter, on: date, reason: Reason) -> None:
+    """The letter left on ``on``: it counts from that day, and so does the handover file's
+    column of its level, if the letter belongs to the case's current cycle. Call inside the
+    transaction that changes the outbox message."""
+    Letter.objects.filter(pk=letter.pk).update(dispatched_on=on)
+    letter.dispatched_on = on
+    case = DebtCase.objects.select_for_update().get(pk=letter.case_id)
+    changes: dict[str, Any] = {}
+    if letter.handover_column and letter.cycle == case.cycle:
+        changes[letter.handover_column] = on
+    note_on_case(case=case, reason=reason, changes=changes)
+
+
+def record_not_arrived(*, letter: Letter, reason: Reason) -> None:
+    """A letter that was counted as left bounced: it no longer counts (nor does its date in the
+    handover file's column, if it filled it)."""
+    left = letter.dispatched_on
+    Letter.objects.filter(pk=letter.pk).update(dispatched_on=None)
+    letter.dispatched_on = None
+    case = DebtCase.objects.select_for_update().get(pk=letter.case_id)
+    changes: dict[str, Any] = {}
+    if (letter.handover_column and letter.cycle == case.cycle and left is not None
+            and getattr(case, letter.handover_column) == left):
+        changes[letter.handover_column] = None
+    note_on_case(case=case, reason=reason, changes=changes)
+
+
+# -- Paper -----------------------------------------------------------------------------------------
+
+
+def check_post_day(*, letter: Letter, on: date) -> None:
+    """A letter can be posted from its run's date up to today, not before and not later."""
+    earliest = letter.run.as_of if letter.run_id and letter.run else letter.letter_date
+    today = timezone.localdate()
+    if on < earliest:
+        raise OutboxError(_("Letter %(level)s of order %(order)s belongs to a run as of "
+                            "%(run)s; it cannot have been posted on %(on)s. Give %(run)s or "
+                            "later.") % {"level": letter.level, "order": letter.case.order_id,
+                                         "run": earliest.isoformat(), "on": on.isoformat()})
+    if on > today:
+        raise OutboxError(_("%(on)s is in the future: a letter is marked posted on the day it "
+                            "went out (today is %(today)s).")
+                          % {"on": on.isoformat(), "today": today.isoformat()})
+
+
+def _redate(*, letter: Letter, on: date) -> None:
+    """A paper letter posted later than its run is dated that day and gets the policy's full
+    period to pay from it: its words are composed again (with the amount open now)."""
+    from mahnwerk.dunning.letters import compose
+    from mahnwerk.dunning.selectors import policy_for
+
+    case = DebtCase.objects.select_related("order", "order__product", "vendor").get(
+        pk=letter.case_id)
+    policy = policy_for(vendor_id=case.vendor_id)
+    composed = compose(case=case, level=letter.level, letter_date=on, policy=policy,
+                       offer_link=letter.offer_link, language=letter.language)
+    for name in ("letter_date", "deadline", "principal", "fees", "interest", "subject",
+                 "body_html", "body_text"):
+        setattr(letter, name, getattr(composed, name))
+    letter.save(update_fields=["letter_date", "deadline", "principal", "fees", "interest",
+                               "subject", "body_html", "body_text"])
+
+
+def post_letters(*, messages: Iterable[OutboxMessage], on: date, actor: str
+                 ) -> list[OutboxMessage]:
+    """Paper letters of the print queue were printed and posted on ``on``: each is dated that
+    day if its run was earlier, counts from that day, and the case's timeline says so. All or
+    nothing: one letter that cannot be posted on that day refuses the whole batch."""
+    messages = list(messages)
+    for message in messages:
+        check_post_day(letter=message.letter, on=on)
+    note = _("posted on %(on)s by %(who)s") % {"on": on.isoformat(), "who": actor}
+    done = timezone.now()
+    with transaction.atomic():
+        for message in messages:
+            if not OutboxMessage.objects.filter(pk=message.pk, channel=Channel.PRINT,
+                                                status=DeliveryStatus.QUEUED).update(
+                    status=DeliveryStatus.PRINTED, sent_at=done, last_error=note):
+                raise OutboxError(_("Letter %(level)s of order %(order)s is no longer waiting "
+                                    "in the print queue; nothing was marked posted.")
+                                  % {"level": message.letter.level,
+                                     "order": message.case.order_id})
+            letter = message.letter
+            if on > letter.letter_date:
+                _redate(letter=letter, on=on)
+                reason = Reason(why.LETTER_REDATED, {"level": letter.level,
+                                                     "date": on.isoformat(),
+                                                     "deadline": letter.deadline.isoformat()})
+            else:
+                reason = Reason(why.LETTER_POSTED, {"level": letter.level,
+                                                    "date": on.isoformat()})
+            record_left(letter=letter, on=on, reason=reason)
+            message.status, message.sent_at, message.last_error = \
+                DeliveryStatus.PRINTED, done, note
+    return messages
+
+
+def mark_printed(*, message: OutboxMessage, actor: str, on: date | None = None) -> None:
+    """One letter of the print queue was printed and posted (today unless ``on`` says when)."""
+    if message.channel != Channel.PRINT or message.status != DeliveryStatus.QUEUED:
+        raise OutboxError(_("Only a queued letter of the print queue can be marked printed."))
+    post_letters(messages=[message], on=on or timezone.localdate(), actor=actor)
+
+
+def print_queue_pdf(*, messages: Iterable[OutboxMessage]) -> bytes:
+    """One PDF with every letter, one after the other (each starts on a new sheet)."""
+
+    from pypdf import PdfWriter
+
+    from mahnwerk.dunning.letters import render_pdf
+
+    writer = PdfWriter()
+    for message in messages:
+        message.letter.case = message.case
+        writer.append(io.BytesIO(render_pdf(message.letter)))
+        if len(writer.pages) % 2:  # duplex printing: the next letter starts on a new sheet
+            writer.add_blank_page()
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def print_waiting_too_long(*, message: OutboxMessage, allowed_working_days: int,
+                           today: date | None = None) -> bool:
+    """Has a paper letter waited for printing longer than the policy allows (working days,
+    German public holidays excluded)?"""
+    if message.channel != Channel.PRINT or message.status != DeliveryStatus.QUEUED:
+        return False
+    return working_days_between(message.letter.letter_date,
+                                today or timezone.localdate()) > allowed_working_days
+
+
+def working_days_between(start: date, end: date) -> int:
+    """Working days after ``start`` up to and including ``end`` (Monday to Friday, German
+    public holidays excluded, by the holidays library)."""
+    import holidays
+
+    if end <= start:
+        return 0
+    closed = holidays.country_holidays("DE", years=range(start.year, end.year + 1))
+    days = 0
+    day = start + timedelta(days=1)
+    while day <= end:
+        if day.weekday() < 5 and day not in closed:
+            days += 1
+        day += timedelta(days=1)
+    return days
+
+
+# -- When e-mail did not work ----------------------------------------------------------------------
+
+
+def send_by_post(*, message: OutboxMessage, actor: str) -> None:
+    """An e-mail that failed for good or bounced goes to the print queue instead: the buyer
+    must receive the letter before the case may go on; it counts from the day it is posted."""
+    note = _("moved to the print queue by %(who)s after: %(error)s") % {
+        "who": actor, "error": message.last_error or message.get_status_display()}
+    with transaction.atomic():
+        if not OutboxMessage.objects.filter(
+                pk=message.pk, channel=Channel.EMAIL,
+                status__in=[DeliveryStatus.FAILED, DeliveryStatus.BOUNCED]).update(
+                channel=Channel.PRINT, status=DeliveryStatus.QUEUED, next_attempt_at=None,
+                last_error=note[:2000]):
+            raise OutboxError(_("Only an e-mail that failed or bounced can go to the print "
+                                "queue."))
+        note_on_case(case=message.case, reason=Reason(why.LETTER_BY_POST, {
+            "level": message.letter.level, "who": actor}))
+    message.channel, message.status, message.last_error = Channel.PRINT, \
+        DeliveryStatus.QUEUED, note
+
+
+def release_stuck(*, message: OutboxMessage, actor: str) -> None:
+    """Put a stuck message back in the queue, after a person checked it was not delivered.
+
+    Never automatic: only the mail server's log can tell whether it took the message before the
+    worker died. The retry uses the same Message-ID, so a receiver may recognise a double."""
+    note = _("released by %(who)s after checking it was not delivered") % {"who": actor}
+    if not OutboxMessage.objects.filter(pk=message.pk, status=DeliveryStatus.SENDING).update(
+            status=DeliveryStatus.QUEUED, next_attempt_at=None, last_error=note):
+        raise OutboxError(_("Only a message stuck in sending can be released."))
+    message.status, message.next_attempt_at, message.last_error = \
+        DeliveryStatus.QUEUED, None, note
+
+
+def record_bounce(*, message_id: str, reason: str) -> bool:
+    """The mail provider reports a sent message as bounced (or rejected); False if unknown.
+
+    The letter no longer counts as left (the case is held until it goes by post); the status
+    and the line on the case's timeline commit together."""
+    message_id = (message_id or "").strip()
+    if not message_id:
+        return False
+    candidates = {message_id, message_id.strip("<>"), f"<{message_id.strip('<>')}>"}
+    messages = list(OutboxMessage.objects.filter(
+        message_id__in=candidates,
+        status__in=[DeliveryStatus.SENT, DeliveryStatus.SENDING]).select_related("letter",
+                                                                                 "case"))
+    for message in messages:
+        with transaction.atomic():
+            if not OutboxMessage.objects.filter(
+                    pk=message.pk, status__in=[DeliveryStatus.SENT, DeliveryStatus.SENDING]
+            ).update(status=DeliveryStatus.BOUNCED, last_error=reason[:2000]):
+                continue
+            record_not_arrived(letter=message.letter, reason=Reason(why.LETTER_BOUNCED, {
+                "level": message.letter.level, "to": message.to_address, "reason": reason}))
+    return bool(messages) or OutboxMessage.objects.filter(
+        message_id__in=candidates, status=DeliveryStatus.BOUNCED).exists()
