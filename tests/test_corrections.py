@@ -2,9 +2,12 @@
 support sets the flag by hand or undoes a reorder match, each with a reason, on the command line
 and on the case page."""
 
+import json
 from datetime import datetime
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -294,3 +297,66 @@ def test_undoing_a_reorder_on_a_case_that_is_not_reordered_is_refused():
     with pytest.raises(services.CaseError, match="nicht als erneut bestellt"):
         services.override_reorder(case=case, reason="x", actor="anna")
     assert not CaseNote.objects.exists()
+
+
+# -- The command line ------------------------------------------------------------------------------
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_the_command_sets_the_flag_by_hand_and_back():
+    case = incident(OrderFactory(order_id="O-CLI", street=""))
+    out = run("case", "O-CLI", "address-valid", "--reason", "telefonisch bestätigt",
+              "--as", "anna")
+    assert "O-CLI" in out
+    case.refresh_from_db()
+    assert (case.invalid_address, case.invalid_address_set_by) == (False, "cli:anna")
+    run("case", "O-CLI", "address-invalid", "--reason", "Brief kam zurück", "--as", "anna")
+    case.refresh_from_db()
+    assert case.invalid_address is True
+    data = json.loads(run("case", "O-CLI", "address-computed", "--reason", "zurück",
+                          "--format", "json"))
+    assert data["invalid_address"] is True
+    assert data["timeline"][-1]["kind"] == "address"
+    case.refresh_from_db()
+    assert case.invalid_address_override is None
+
+
+def test_the_command_undoes_a_reorder_match():
+    order = OrderFactory(order_id="O-RE")
+    incident(order)
+    later_order(order)
+    out = run("case", "O-RE", "not-reordered", "--reason", "anderer Käufer")
+    assert "O-RE" in out
+    assert DebtCase.objects.get(order_id="O-RE").state == CaseState.OPEN
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("case", "O-BAD", "address-valid"), "--reason"),
+    (("case", "O-BAD", "address-valid", "--reason", "  "), "--reason"),
+    (("case", "O-BAD", "not-reordered", "--reason", "x"), "nicht als erneut bestellt"),
+    (("case", "O-BAD", "address-computed", "--reason", "x"), "nicht von Hand gesetzt"),
+    (("case", "O-NONE", "address-valid", "--reason", "x"), "hat keine Forderung"),
+    (("case", "O-NOWHERE", "address-valid", "--reason", "x"), "nicht bekannt"),
+    (("case", "O-BAD", "address-valid", "--reason", "x", "--shared"), "--shared"),
+])
+def test_what_makes_no_sense_is_refused_and_nothing_is_written(args, expected):
+    incident(OrderFactory(order_id="O-BAD"))
+    OrderFactory(order_id="O-NONE")
+    events = CaseEvent.objects.count()
+    with pytest.raises(CommandError) as error:
+        run(*args)
+    assert expected in str(error.value)
+    assert CaseEvent.objects.count() == events
+    assert not CaseNote.objects.exists()
+
+
+def test_setting_invalid_twice_says_who_set_it():
+    incident(OrderFactory(order_id="O-TWICE"))
+    run("case", "O-TWICE", "address-invalid", "--reason", "Brief zurück", "--as", "anna")
+    with pytest.raises(CommandError, match="bereits von Hand als ungültig markiert"):
+        run("case", "O-TWICE", "address-invalid", "--reason", "nochmal")
