@@ -10,10 +10,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from mahnwerk.cases import services
 from mahnwerk.cases.models import CaseEvent, CaseNote, DebtCase, EventKind
 from mahnwerk.cases.states import CaseState
+from mahnwerk.web.accounts import ensure_demo_users
 from tests.factories import BERLIN, OrderFactory, ProductFactory, VendorFactory
 from tests.helpers import incident, order_record, payment, send
 
@@ -360,3 +362,76 @@ def test_setting_invalid_twice_says_who_set_it():
     run("case", "O-TWICE", "address-invalid", "--reason", "Brief zurück", "--as", "anna")
     with pytest.raises(CommandError, match="bereits von Hand als ungültig markiert"):
         run("case", "O-TWICE", "address-invalid", "--reason", "nochmal")
+
+
+# -- The case page ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def support(client, django_user_model, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    ensure_demo_users(vendor_id=None)
+    client.force_login(django_user_model.objects.get(username="support"))
+    return client
+
+
+def test_the_case_page_offers_the_address_actions_but_not_not_reordered(support):
+    incident(OrderFactory(order_id="O-WEB", street=""))
+    page = support.get(reverse("web:case", args=["O-WEB"])).content.decode()
+    assert reverse("web:case-address", args=["O-WEB"]) in page
+    assert reverse("web:case-not-reordered", args=["O-WEB"]) not in page
+    assert 'value="valid"' in page
+    assert 'value="computed"' not in page  # nothing set by hand yet
+
+
+def test_setting_the_address_valid_on_the_case_page_writes_an_event(support):
+    case = incident(OrderFactory(order_id="O-WEB", street=""))
+    response = support.post(reverse("web:case-address", args=["O-WEB"]),
+                            {"address-flag": "valid", "address-reason": "telefonisch geklärt"},
+                            follow=True)
+    page = response.content.decode()
+    assert "Adresse von Fall O-WEB von Hand als gültig markiert" in page
+    case.refresh_from_db()
+    assert (case.invalid_address, case.invalid_address_set_by) == (False, "support")
+    event = address_events(case)[-1]
+    assert event.user.username == "support"
+    assert 'value="computed"' in page
+
+
+def test_the_case_page_refuses_without_reason_or_when_already_set(support):
+    case = incident(OrderFactory(order_id="O-WEB"))
+    response = support.post(reverse("web:case-address", args=["O-WEB"]),
+                            {"address-flag": "invalid", "address-reason": ""}, follow=True)
+    assert "Bitte einen Grund angeben." in response.content.decode()
+    services.set_invalid_address(case=case, value=True, reason="x", actor="anna")
+    events = CaseEvent.objects.count()
+    response = support.post(reverse("web:case-address", args=["O-WEB"]),
+                            {"address-flag": "invalid", "address-reason": "nochmal"},
+                            follow=True)
+    assert "bereits von Hand als ungültig markiert" in response.content.decode()
+    response = support.post(reverse("web:case-address", args=["O-WEB"]),
+                            {"address-flag": "nonsense", "address-reason": "x"}, follow=True)
+    assert "gültige Auswahl" in response.content.decode()
+    assert CaseEvent.objects.count() == events
+
+
+def test_a_reordered_case_page_undoes_the_match(support):
+    order = OrderFactory(order_id="O-WEB")
+    incident(order)
+    later_order(order)
+    page = support.get(reverse("web:case", args=["O-WEB"])).content.decode()
+    assert reverse("web:case-not-reordered", args=["O-WEB"]) in page
+    response = support.post(reverse("web:case-not-reordered", args=["O-WEB"]),
+                            {"not_reordered-reason": "anderer Käufer"}, follow=True)
+    assert "der Fall wird weiter verfolgt" in response.content.decode()
+    assert DebtCase.objects.get(order_id="O-WEB").state == CaseState.OPEN
+
+
+def test_a_manager_who_only_reads_cannot_correct(client, django_user_model, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    ensure_demo_users(vendor_id=None)
+    client.force_login(django_user_model.objects.get(username="manager"))
+    incident(OrderFactory(order_id="O-WEB"))
+    response = client.post(reverse("web:case-address", args=["O-WEB"]),
+                           {"address-flag": "invalid", "address-reason": "x"})
+    assert response.status_code == 403
