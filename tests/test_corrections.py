@@ -435,3 +435,24 @@ def test_a_manager_who_only_reads_cannot_correct(client, django_user_model, sett
     response = client.post(reverse("web:case-address", args=["O-WEB"]),
                            {"address-flag": "invalid", "address-reason": "x"})
     assert response.status_code == 403
+
+
+# -- The handover ----------------------------------------------------------------------------------
+
+
+def test_a_case_whose_buyer_corrected_the_address_goes_to_the_agency_unflagged():
+    """The handover check reads the same address as the flag: the order's own address is
+    incomplete, but the buyer's newest one is complete, so the case is not held back."""
+    from mahnwerk.collection import services as collection_services
+    from tests.helpers import lettered
+
+    vendor = VendorFactory(vendor_id="48290")
+    order = OrderFactory(product=ProductFactory(vendor=vendor), street="")
+    case = lettered(incident(order))
+    later_order(order, other_product=True)
+    for state in (CaseState.ON_HOLD, CaseState.APPROVED):
+        services.change_case(case=case, actor="t", reason="x", to_state=state)
+    case.refresh_from_db()
+    assert collection_services.handover_problems(case=case) == []
+    result = collection_services.export_handover(vendor_id="48290", actor="t")
+    assert result.handed_over == [case.order_id]

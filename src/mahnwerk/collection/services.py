@@ -54,12 +54,21 @@ def handover_problems(*, case: DebtCase, has_letter: bool | None = None) -> list
     principal, fees and interest separately."""
     order = case.order
     return _problems(
-        address_complete=all((order.street, order.house_number, order.postcode, order.city)),
+        address_complete=_address_complete(
+            order.street, order.house_number, order.postcode, order.city,
+            computed_invalid=case.invalid_address_computed),
         invalid_address=case.invalid_address, open_amount=case.open_amount,
         in_house=case.vendor.dunning_by == "in_house", first=case.first_dunning_letter,
         second=case.second_dunning_letter,
         has_letter=case.letters.exists() if has_letter is None else has_letter,
         bought=bool(order.product.name and order.created_at))
+
+
+def _address_complete(*parts: str, computed_invalid: bool) -> bool:
+    """The order's address is complete, or the buyer's newest known address is: the computed
+    flag follows that one (``cases.selectors.newest_addresses``), so a case whose buyer
+    corrected the address on a later order is not held back as incomplete."""
+    return all(parts) or not computed_invalid
 
 
 def _problems(*, address_complete: bool, invalid_address: bool, open_amount: Decimal,
@@ -187,7 +196,8 @@ def export_handover(*, vendor_id: str, actor: str, partner: CollectionPartner | 
         if not ours:
             continue
         problems = _problems(
-            address_complete=all((street, house_number, postcode, city)),
+            address_complete=_address_complete(street, house_number, postcode, city,
+                                               computed_invalid=c[_INVALID]),
             invalid_address=_invalid_address(c), open_amount=Decimal(str(open_amount)),
             in_house=not agency_dunning, first=_date(c[_FIRST]), second=_date(c[_SECOND]),
             has_letter=bool(has_letter), bought=bool(product and bought))
