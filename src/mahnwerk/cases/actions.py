@@ -36,6 +36,25 @@ ACTIONS: dict[str, Action] = {
         run=lambda *, case, reason, actor, shared: services.add_note(
             case=case, text=reason, actor=actor, shared=shared),
         done=gettext_lazy("Note added to case %(order)s."), takes_shared=True),
+    # Corrections: support's word on the address flag and on a reorder match.
+    "address-valid": Action(
+        run=lambda *, case, reason, actor, shared: services.set_invalid_address(
+            case=case, value=False, reason=reason, actor=actor),
+        done=gettext_lazy("Address of case %(order)s set valid by hand.")),
+    "address-invalid": Action(
+        run=lambda *, case, reason, actor, shared: services.set_invalid_address(
+            case=case, value=True, reason=reason, actor=actor),
+        done=gettext_lazy("Address of case %(order)s set invalid by hand.")),
+    "address-computed": Action(
+        run=lambda *, case, reason, actor, shared: services.set_invalid_address(
+            case=case, value=None, reason=reason, actor=actor),
+        done=gettext_lazy("The address flag of case %(order)s follows the buyer's address "
+                          "again.")),
+    "not-reordered": Action(
+        run=lambda *, case, reason, actor, shared: services.override_reorder(
+            case=case, reason=reason, actor=actor),
+        done=gettext_lazy("Reorder match of case %(order)s undone; the case is pursued "
+                          "again.")),
 }
 
 

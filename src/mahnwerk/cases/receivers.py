@@ -40,3 +40,22 @@ def _orders_of(model, ids):
         order_ids.update(model.objects.filter(pk__in=ids[start:start + 900])
                          .values_list("order_id", flat=True))
     return sorted(order_ids)
+
+
+# -- Corrections: the address flag follows the buyer's newest address ---------------------------
+# Connected after the receivers above, so Django calls these after them: the reorder match and
+# the case opened from an incident come first, then the address is looked at.
+
+
+@receiver(signals.orders_applied)
+def orders_applied_addresses(sender, ids, actor, **kwargs):
+    """A new order, or an order sent again, may carry the buyer's corrected address."""
+    with translation.override(settings.LANGUAGE_CODE):
+        services.follow_buyer_addresses(order_ids=ids, actor=actor)
+
+
+@receiver(signals.incidents_applied)
+def incidents_applied_addresses(sender, ids, actor, **kwargs):
+    """A case opens with its own order's address; the buyer may have given a newer one."""
+    with translation.override(settings.LANGUAGE_CODE):
+        services.follow_case_addresses(order_ids=_orders_of(Incident, ids), actor=actor)

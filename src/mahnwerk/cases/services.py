@@ -23,7 +23,8 @@ from mahnwerk.cases import reasons as case_reasons
 from mahnwerk.cases import selectors, signals
 from mahnwerk.cases.models import CaseEvent, CaseNote, DebtCase, EventKind, NoteVisibility
 from mahnwerk.cases.states import REORDER_STATES, CaseState, can_move
-from mahnwerk.intake.addresses import address_problems
+from mahnwerk.formats import format_day
+from mahnwerk.intake.addresses import address_problems, describe
 from mahnwerk.intake.models import Incident, Order, Payment
 from mahnwerk.reasons import Reason
 
@@ -306,7 +307,7 @@ def mark_reorders(*, cases: Sequence[DebtCase], actor: str) -> int:
     one that is further on (blocked, with the agency, paid) only records the new order, which the
     handover file passes on as ``reopened``.
     """
-    matches = selectors.later_orders_for(cases=[c for c in cases if not c.reopened])
+    matches = _reorder_matches(cases=[c for c in cases if not c.reopened])
     items = []
     notes = []
     now = timezone.now()
@@ -391,21 +392,214 @@ def add_note(*, case: DebtCase, text: str, actor: str, shared: bool = False,
 
 def set_invalid_address(*, case: DebtCase, value: bool | None, reason: str, actor: str,
                         user: AbstractBaseUser | None = None) -> CaseEvent | None:
-    """Override the computed invalid_address flag (``None`` goes back to the computed value)."""
+    """Override the computed invalid_address flag (``None`` goes back to the computed value,
+    computed afresh from the buyer's newest known address); refusals: ``_check_address_flag``."""
     reason = _require_reason(reason)
-    return change_case(case=case, actor=actor, user=user, reason=reason, kind=EventKind.ADDRESS,
-                       changes={"invalid_address_override": value,
-                                "invalid_address_set_by": actor if value is not None else ""})
+    _check_address_flag(case=case, value=value)
+    changes: dict[str, Any] = {"invalid_address_override": value,
+                               "invalid_address_set_by": actor if value is not None else ""}
+    if value is None:
+        changes.update(_computed_address(case))
+    return change_case(case=case, actor=actor, user=user, kind=EventKind.ADDRESS,
+                       reason=_address_flag_reason(case=case, value=value, changes=changes,
+                                                   reason=reason),
+                       changes=changes)
 
 
 def override_reorder(*, case: DebtCase, reason: str, actor: str,
                      user: AbstractBaseUser | None = None) -> CaseEvent | None:
-    """Support decides the later order is no reorder: the case is pursued again."""
+    """Support decides the later order is no reorder: the case is pursued again.
+
+    A case taken out of dunning by the match (state reopened) goes back to open or dunning and
+    is yellow again; one that was further on (blocked, with the agency) only loses the
+    reopened flag, which the next handover file passes on. The undone match is on the
+    timeline and in an internal note, and that order is never matched to the case again
+    (``selectors.rejected_reorders``).
+    """
     reason = _require_reason(reason)
-    if case.state != CaseState.REOPENED:
-        raise CaseError(_("Case %(order)s is not marked as reordered.") % {
-            "order": case.order_id})
-    back = CaseState.DUNNING if case.first_dunning_letter else CaseState.OPEN
-    return change_case(case=case, actor=actor, user=user, reason=reason,
-                       kind=EventKind.REORDERED, to_state=back,
-                       changes={"reopened": False, "reopened_id": "", "pursue": True})
+    if case.state != CaseState.REOPENED and not case.reopened:
+        raise CaseError(_("Case %(order)s is not marked as reordered: there is no reorder "
+                          "match to undo.") % {"order": case.order_id})
+    if case.state in selectors.SETTLED_STATES:
+        raise CaseError(_("Case %(order)s is %(state)s: nothing more is done with it, so the "
+                          "reorder match stays as it is.") % {
+            "order": case.order_id, "state": CaseState(case.state).label})
+    text = _("Not a reorder (order %(new)s): %(reason)s") % {
+        "new": case.reopened_id or "–", "reason": reason}
+    changes: dict[str, Any] = {"reopened": False, "reopened_id": ""}
+    to_state = None
+    if case.state == CaseState.REOPENED:
+        to_state = CaseState.DUNNING if case.first_dunning_letter else CaseState.OPEN
+        changes["pursue"] = True
+    with transaction.atomic():
+        written = change_case(case=case, actor=actor, user=user, reason=text,
+                              kind=EventKind.REORDERED, to_state=to_state, changes=changes)
+        CaseNote.objects.create(case=case, text=text, author=actor, created_at=timezone.now(),
+                                visibility=NoteVisibility.INTERNAL)
+    return written
+
+
+# -- Corrections: the address flag follows the buyer's newest address ---------------------------
+#
+# Which address counts (process.md §6 says "the buyer's address at order time"; the handover
+# file's invalid_address tells the agency whether it must search for the buyer): the buyer's
+# NEWEST KNOWN address, i.e. the address of the buyer's latest order that carries one, the
+# buyer matched by buyer id or normalised e-mail as for reorders
+# (``selectors.newest_addresses``). So an address corrected on a later order, or on the order
+# itself when the platform sends it again, clears the flag; a later order with a broken address
+# sets it. The intake has no buyer feed of its own: the buyer record is the newest order's data,
+# written in the same ``apply_records`` as the orders, so ``orders_applied`` announces every
+# change of a buyer too.
+#
+# Only cases still worked on follow (not paid or cancelled). A flag set by hand
+# (``invalid_address_override``) wins and stays: the computed value underneath is still kept up
+# to date, with an event that says the hand-set flag stays, so "back to the computed value"
+# gives the current answer.
+
+
+def _computed_address(case: DebtCase,
+                      address: selectors.KnownAddress | None = None) -> dict[str, Any]:
+    """The computed flag's fields for the buyer's newest known address."""
+    if address is None:
+        address = selectors.newest_addresses(cases=[case]).get(case.pk)
+    if address is None:  # pragma: no cover - every case has its order
+        return {}
+    problems = address_problems(**address.parts())
+    return {"invalid_address_computed": bool(problems), "address_problems": ",".join(problems)}
+
+
+def _address_reason(case: DebtCase, address: selectors.KnownAddress,
+                    computed: dict[str, Any]) -> str:
+    """What the timeline says when the buyer's newest address changed the computed flag."""
+    where = {"order": address.order_id, "date": format_day(address.created_at),
+             "address": address.one_line()}
+    if computed["invalid_address_computed"]:
+        codes = [c for c in computed["address_problems"].split(",") if c]
+        text = _("The buyer's newest known address (order %(order)s of %(date)s: %(address)s) "
+                 "is not usable: %(problems)s.") % {
+            **where, "problems": describe(codes, postcode=address.postcode,
+                                          country=address.country)}
+    else:
+        text = _("The buyer's newest known address (order %(order)s of %(date)s: %(address)s) "
+                 "is complete.") % where
+    if case.invalid_address_override is not None:
+        flag = _("invalid") if case.invalid_address_override else _("valid")
+        more = _("The flag set by hand (%(flag)s, by %(who)s) stays.") % {
+            "flag": flag, "who": case.invalid_address_set_by or "–"}
+        return f"{text} {more}"
+    if computed["invalid_address_computed"] and not case.invalid_address_computed:
+        more = _("The case is now flagged: invalid address.")
+        return f"{text} {more}"
+    if not computed["invalid_address_computed"] and case.invalid_address_computed:
+        more = _("The case is no longer flagged as an invalid address.")
+        return f"{text} {more}"
+    return text
+
+
+def recompute_address_flags(*, cases: Sequence[DebtCase], actor: str) -> int:
+    """Compute each case's invalid-address flag afresh from the buyer's newest known address;
+    a case whose flag or problems change gets an event (kind ``address``). Cases paid or
+    cancelled are left as they are. Returns how many cases changed.
+
+    A few queries per 900 cases (three to read the addresses, then the bulk writes of
+    ``change_cases``), so an import of tens of thousands of orders stays fast.
+    """
+    changed = 0
+    for start in range(0, len(cases), 900):
+        chunk = [c for c in cases[start:start + 900]
+                 if c.state not in selectors.SETTLED_STATES]
+        addresses = selectors.newest_addresses(cases=chunk)
+        items = []
+        for case in chunk:
+            address = addresses.get(case.pk)
+            if address is None:
+                continue
+            computed = _computed_address(case, address)
+            if (computed["invalid_address_computed"], computed["address_problems"]) == (
+                    case.invalid_address_computed, case.address_problems):
+                continue
+            items.append(CaseChange(case=case, kind=EventKind.ADDRESS, changes=computed,
+                                    reason=_address_reason(case, address, computed)))
+        changed += change_cases(items=items, actor=actor)
+    return changed
+
+
+@transaction.atomic(savepoint=False)
+def follow_buyer_addresses(*, order_ids: Sequence[str], actor: str) -> int:
+    """Orders were created or sent again (``intake.signals.orders_applied``): the buyers'
+    newest addresses may have changed, so recompute the flag of every case still worked on
+    of those buyers. Returns how many cases changed."""
+    changed = 0
+    for start in range(0, len(order_ids), 900):
+        cases = selectors.open_cases_of_buyers(order_ids=list(order_ids[start:start + 900]))
+        if cases:
+            changed += recompute_address_flags(cases=cases, actor=actor)
+    return changed
+
+
+@transaction.atomic(savepoint=False)
+def follow_case_addresses(*, order_ids: Sequence[str], actor: str) -> int:
+    """Cases of these orders were opened or updated (``intake.signals.incidents_applied``):
+    a case opens with its own order's address, but the buyer may have given a newer one since.
+    Returns how many cases changed."""
+    changed = 0
+    for start in range(0, len(order_ids), 900):
+        cases = list(DebtCase.objects.filter(order_id__in=list(order_ids[start:start + 900]))
+                     .exclude(state__in=selectors.SETTLED_STATES))
+        if cases:
+            changed += recompute_address_flags(cases=cases, actor=actor)
+    return changed
+
+
+def _check_address_flag(*, case: DebtCase, value: bool | None) -> None:
+    """Refuse a hand-set address flag that makes no sense, with the reason.
+
+    A paid or cancelled case is refused: nothing more is done with it, and its flag no longer
+    follows the buyer's address either. A case with the agency may be changed: the next
+    handover file carries the whole master list, flag included, to the agency.
+    """
+    labels = {True: _("invalid"), False: _("valid")}
+    if case.state in selectors.SETTLED_STATES:
+        raise CaseError(_("Case %(order)s is %(state)s: nothing more is done with it, so its "
+                          "address flag is not changed.") % {
+            "order": case.order_id, "state": CaseState(case.state).label})
+    if value is None and case.invalid_address_override is None:
+        raise CaseError(_("The address flag of case %(order)s is not set by hand: it already "
+                          "follows the buyer's address.") % {"order": case.order_id})
+    if value is not None and case.invalid_address_override == value:
+        raise CaseError(_("The address of case %(order)s is already set %(flag)s by hand "
+                          "(by %(who)s).") % {"order": case.order_id, "flag": labels[value],
+                                              "who": case.invalid_address_set_by or "–"})
+
+
+def _address_flag_reason(*, case: DebtCase, value: bool | None, changes: dict[str, Any],
+                         reason: str) -> str:
+    if value is True:
+        return _("Address set invalid by hand: %(reason)s") % {"reason": reason}
+    if value is False:
+        return _("Address set valid by hand: %(reason)s") % {"reason": reason}
+    computed = changes.get("invalid_address_computed", case.invalid_address_computed)
+    return _("Address flag back to the computed value (%(flag)s): %(reason)s") % {
+        "flag": _("invalid") if computed else _("valid"), "reason": reason}
+
+
+def _reorder_matches(*, cases: Sequence[DebtCase]) -> dict[str, selectors.LaterOrder]:
+    """``selectors.later_orders_for``, without the matches support undid: a rejected match is
+    not made again when the platform sends that order again (a subscription's order changes
+    every month). Costs one more query only when a matched case has such a rejection."""
+    matches = selectors.later_orders_for(cases=cases)
+    if not matches:
+        return matches
+    matched = [c for c in cases if c.order_id in matches]
+    rejected = selectors.rejected_reorders(case_ids=[c.pk for c in matched])
+    if not rejected:
+        return matches
+    by_pk = {c.pk: c.order_id for c in matched}
+    skip = {(by_pk[pk], order_id) for pk, order_id in rejected if pk in by_pk}
+    again = [c for c in matched if (c.order_id, matches[c.order_id].order_id) in skip]
+    if not again:
+        return matches
+    for case in again:
+        del matches[case.order_id]
+    matches.update(selectors.later_orders_for(cases=again, skip=skip))
+    return matches

@@ -48,6 +48,13 @@ class HandoverError(Exception):
     """A handover file that may not be written; the message names the case and the rule."""
 
 
+def _address_complete(*parts: str, computed_invalid: bool) -> bool:
+    """The order's address is complete, or the buyer's newest known address is: the computed
+    flag follows that one (``cases.selectors.newest_addresses``), so a case whose buyer
+    corrected the address on a later order is not held back as incomplete."""
+    return all(parts) or not computed_invalid
+
+
 def _problems(*, address_complete: bool, invalid_address: bool, open_amount: Decimal,
               in_house: bool, first: date | None, second: date | None, has_letter: bool,
               bought: bool) -> list[str]:
@@ -176,7 +183,8 @@ def export_handover(*, vendor_id: str, actor: str, partner: CollectionPartner | 
         if not ours:
             continue
         problems = _problems(
-            address_complete=all((street, house_number, postcode, city)),
+            address_complete=_address_complete(street, house_number, postcode, city,
+                                               computed_invalid=c[_INVALID]),
             invalid_address=_invalid_address(c), open_amount=Decimal(str(open_amount)),
             in_house=not agency_dunning, first=_date(c[_FIRST]), second=_date(c[_SECOND]),
             has_letter=bool(has_letter), bought=bool(product and bought))

@@ -5,6 +5,11 @@ listens to these signals and follows the data in the same database transaction.
 
 Each signal is sent with ``ids`` (the platform ids that were created or changed) and ``actor``
 (who sent the data: ``import:<file>``, ``api:<client>``, ``demo-data``).
+
+There is no buyer feed: a buyer record is the data of the buyer's newest order, written by the
+same ``apply_records`` call as the orders, before ``orders_applied`` is sent. So
+``orders_applied`` also announces every change of a buyer (a new order, or an order sent again
+with a corrected address); the cases app follows the buyer's newest address from it.
 """
 
 from django.dispatch import Signal

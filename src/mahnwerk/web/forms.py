@@ -47,6 +47,30 @@ class NoteForm(forms.Form):
         label=_("shared (may go to the vendor and the agency)"), required=False)
 
 
+class AddressFlagForm(forms.Form):
+    """Support's word on the invalid-address flag; the service refuses what makes no sense."""
+
+    #: The choice -> the value of ``set_invalid_address`` (None: back to the computed flag).
+    VALUES: dict[str, bool | None] = {"invalid": True, "valid": False, "computed": None}
+    flag = forms.ChoiceField(
+        label=_("address flag"), widget=forms.RadioSelect,
+        choices=[("invalid", _("invalid: the letter cannot reach the buyer (set by hand)")),
+                 ("valid", _("valid: the address is usable (set by hand)")),
+                 ("computed", _("as computed from the buyer's newest address"))])
+    reason = forms.CharField(label=_("reason"), max_length=500,
+                             widget=forms.TextInput(attrs={"required": True}))
+
+    def offer_for(self, *, override: bool | None) -> AddressFlagForm:
+        """Offer only the choices that change something for a case with this override."""
+        self.fields["flag"].choices = [
+            (key, label) for key, label in self.fields["flag"].choices
+            if self.VALUES[key] != override]
+        return self
+
+    def value(self) -> bool | None:
+        return self.VALUES[self.cleaned_data["flag"]]
+
+
 class RunForm(forms.Form):
     as_of = forms.DateField(label=_("as of"),
                             widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from mahnwerk.cases import selectors as case_selectors
@@ -20,8 +22,15 @@ from mahnwerk.collection import approvals
 from mahnwerk.dunning import delivery, letters
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning.models import Letter
+from mahnwerk.intake.addresses import describe
 from mahnwerk.web import access, reads
-from mahnwerk.web.forms import ApprovalDecisionForm, CaseFilterForm, NoteForm, ReasonForm
+from mahnwerk.web.forms import (
+    AddressFlagForm,
+    ApprovalDecisionForm,
+    CaseFilterForm,
+    NoteForm,
+    ReasonForm,
+)
 from mahnwerk.web.views.common import case_or_404, page_of, render_workspace
 
 LEVELS = (1, 2)
@@ -57,21 +66,50 @@ def case_detail(request: HttpRequest, order_id: str) -> HttpResponse:
         "unblock_form": ReasonForm(prefix="unblock"),
         "note_form": NoteForm(prefix="note"),
         "levels": LEVELS,
+        **_corrections(case),
     }, section="cases")
 
 
-def _case_action(request: HttpRequest, order_id: str, *, form: ReasonForm | NoteForm,
-                 act: Callable[[DebtCase], object], done: str) -> HttpResponse:
+def _corrections(case: DebtCase) -> dict[str, object]:
+    """What the case page shows and offers for the address flag and a reorder match."""
+    known = case_selectors.newest_addresses(cases=[case]).get(case.pk)
+    codes = [c for c in case.address_problems.split(",") if c]
+    return {
+        # The address the computed flag follows, when it is another order's.
+        "known_address": known if known is not None and known.order_id != case.order_id
+        else None,
+        "address_problem_text": describe(codes, postcode=known.postcode, country=known.country)
+        if known is not None else case.address_problem_text,
+        # Paid or cancelled: nothing more is done with the case, so nothing is corrected.
+        "correctable": case.state not in case_selectors.SETTLED_STATES,
+        "address_form": AddressFlagForm(prefix="address").offer_for(
+            override=case.invalid_address_override),
+        "not_reordered_form": ReasonForm(prefix="not_reordered"),
+    }
+
+
+def _form_problem(form: forms.Form) -> str:
+    """What is wrong with a posted form, in one line."""
+    if "reason" in form.errors or "text" in form.errors:
+        return _("Give a reason.")
+    return " ".join(str(error) for errors in form.errors.values() for error in errors)
+
+
+def _case_action(request: HttpRequest, order_id: str, *,
+                 form: ReasonForm | NoteForm | AddressFlagForm,
+                 act: Callable[[DebtCase], object], done: str | Callable[[], str]
+                 ) -> HttpResponse:
     case = case_or_404(order_id)
     if not form.is_valid():
-        messages.error(request, _("Give a reason."))
+        messages.error(request, _form_problem(form))
     else:
         try:
             act(case)
         except case_services.CaseError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, done % {"order": case.order_id})
+            messages.success(request, (done() if callable(done) else done)
+                             % {"order": case.order_id})
     return redirect("web:case", order_id=case.order_id)
 
 
@@ -106,6 +144,36 @@ def case_note(request: HttpRequest, order_id: str) -> HttpResponse:
         act=lambda case: case_services.add_note(
             case=case, text=form.cleaned_data["text"], shared=form.cleaned_data["shared"],
             actor=access.actor(request), user=request.user))
+
+
+_ADDRESS_DONE = {
+    True: gettext_lazy("Address of case %(order)s set invalid by hand."),
+    False: gettext_lazy("Address of case %(order)s set valid by hand."),
+    None: gettext_lazy("The address flag of case %(order)s follows the buyer's address again."),
+}
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def case_address(request: HttpRequest, order_id: str) -> HttpResponse:
+    form = AddressFlagForm(request.POST, prefix="address")
+    return _case_action(
+        request, order_id, form=form, done=lambda: str(_ADDRESS_DONE[form.value()]),
+        act=lambda case: case_services.set_invalid_address(
+            case=case, value=form.value(), reason=form.cleaned_data["reason"],
+            actor=access.actor(request), user=request.user))
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def case_not_reordered(request: HttpRequest, order_id: str) -> HttpResponse:
+    form = ReasonForm(request.POST, prefix="not_reordered")
+    return _case_action(
+        request, order_id, form=form,
+        done=_("Reorder match of case %(order)s undone; the case is pursued again."),
+        act=lambda case: case_services.override_reorder(
+            case=case, reason=form.cleaned_data["reason"], actor=access.actor(request),
+            user=request.user))
 
 
 # -- Letters -------------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
-"""``mahnwerk case ORDER_ID [block|unblock|note --reason TEXT [--shared]] [--format json]``
+"""``mahnwerk case ORDER_ID [ACTION --reason TEXT [--shared]] [--format json]``
 
 Without an action the case is shown with its timeline and notes. An action calls one case
-service; to add one, add an entry to ``ACTIONS``.
+service: block, unblock, note; address-valid, address-invalid (the address flag set by hand),
+address-computed (back to the flag computed from the buyer's newest address), not-reordered
+(undo a reorder match); approve and cancel (from the collection app). To add one, add an entry
+to ``ACTIONS``.
 """
 
 import getpass
@@ -13,7 +16,7 @@ from django.utils.translation import gettext as _
 from mahnwerk.cases import display, services
 from mahnwerk.cases.actions import ACTIONS
 from mahnwerk.cases.models import DebtCase
-from mahnwerk.cases.selectors import case_to_dict, get_case, notes, timeline
+from mahnwerk.cases.selectors import case_to_dict, get_case, notes, order_exists, timeline
 
 
 def os_user() -> str:
@@ -25,7 +28,8 @@ def os_user() -> str:
 
 class Command(BaseCommand):
     help = _("Show one debt case with its timeline and notes, or act on it: block, unblock, "
-             "or add a note, each with a reason.")
+             "add a note, set the address flag by hand or undo a reorder match, each with a "
+             "reason.")
 
     def add_arguments(self, parser):
         parser.add_argument("order_id", help=_("the order id of the case"))
@@ -49,6 +53,10 @@ class Command(BaseCommand):
             chosen = ACTIONS[action]
             if shared and not chosen.takes_shared:
                 raise CommandError(_("--shared goes with note only."))
+            if not reason.strip():
+                raise CommandError(_("%(action)s on case %(order)s needs a reason: --reason "
+                                     "TEXT (it goes onto the case's timeline).") % {
+                    "action": action, "order": order_id})
             try:
                 chosen.run(case=case, reason=reason, actor=f"cli:{as_user or os_user()}",
                            shared=shared)
@@ -71,4 +79,8 @@ class Command(BaseCommand):
         try:
             return get_case(order_id=order_id)
         except DebtCase.DoesNotExist:
-            raise CommandError(_("no case for order %(order)s") % {"order": order_id}) from None
+            if not order_exists(order_id=order_id):
+                raise CommandError(_("no case for order %(order)s: the order is not known "
+                                     "(check the order id)") % {"order": order_id}) from None
+            raise CommandError(_("no case for order %(order)s: the order has no debt (no "
+                                 "incident)") % {"order": order_id}) from None
