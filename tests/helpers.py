@@ -72,7 +72,11 @@ def lettered(case: DebtCase, first: date = date(2025, 7, 1),
              second: date = date(2025, 8, 1)) -> DebtCase:
     """A case as the dunning cycle leaves it: two letters on record."""
     for level, day in ((1, first), (2, second)):
-        Letter.objects.create(case=case, level=level, letter_date=day, deadline=day,
+        Letter.objects.create(case=case, cycle=case.cycle, level=level, letter_date=day,
+                              deadline=day, dispatched_on=day,
+                              template=("first", "second")[level - 1],
+                              handover_column=("first_dunning_letter",
+                                               "second_dunning_letter")[level - 1],
                               principal=case.open_amount, currency=case.currency,
                               offer_link="https://checkout.example/p/1?token=x",
                               subject="Mahnung", body_html="<p>x</p>", body_text="x")

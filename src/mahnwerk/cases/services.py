@@ -137,9 +137,9 @@ def change_cases(*, items: Sequence[CaseChange], actor: str,
             "code": reason.code, "params": dict(reason.params),
             "changes": {k: v for k, v in diff.items() if k != "blocked_from_state"},
         })
-    # No savepoint: the checks above already passed, and a database error (or a case that
-    # changed meanwhile) must undo the caller's whole transaction anyway.
-    with transaction.atomic(savepoint=False):
+    # A savepoint, so that a case that changed meanwhile undoes exactly this change and leaves
+    # the caller's transaction usable (a page shows the message and reads the case again).
+    with transaction.atomic():
         for fields, rows in dirty.items():
             names = [*fields, "updated_at"]
             if bulk.update_rows(DebtCase, rows, names, where=["state"]) != len(rows):
@@ -250,6 +250,7 @@ def _follow(*, case: DebtCase, incident: Incident, open_amount: Decimal, paid_re
         if case.state == CaseState.BLOCKED:  # it stays blocked; unblocking opens the new debt
             changes["blocked_from_state"] = CaseState.OPEN
             return CaseChange(case=case, reason=reason, kind=kind, changes=changes)
+        changes["block_reason"] = ""  # a block of the earlier cycle was lifted by its payment
         return CaseChange(case=case, reason=reason, kind=kind, to_state=CaseState.OPEN,
                           changes=changes)
     if open_amount == ZERO and case.state != CaseState.PAID:
