@@ -119,6 +119,22 @@ def test_a_bounced_letter_no_longer_counts_and_holds_the_case_until_it_goes_by_p
     assert decision.code == "run.undelivered" and "per Post" in decision.reason
 
 
+def test_a_letter_that_bounces_after_the_buyer_paid_is_not_sent_by_post():
+    """Found by the lifecycle property: letter sent, the buyer pays, then the bounce arrives,
+    and "by post" put the letter of a paid case into the print queue."""
+    order = OrderFactory()
+    case = incident(order, at=INCIDENT)
+    run(date(2026, 10, 1))
+    payment(order, amount="300.00", at=datetime(2026, 10, 2, tzinfo=BERLIN))
+    message = OutboxMessage.objects.get(case=case)
+    dispatch.record_bounce(message_id=message.message_id, reason="550 mailbox full")
+    message.refresh_from_db()
+    with pytest.raises(dispatch.OutboxError, match="bezahlt"):
+        dispatch.send_by_post(message=message, actor="anna")
+    message.refresh_from_db()
+    assert (message.channel, message.status) == ("email", "bounced")
+
+
 def test_a_buyer_with_neither_email_nor_a_usable_address_is_held_with_that_reason():
     order = OrderFactory(buyer_email="", buyer__email="", street="", postcode="")
     case = incident(order, at=INCIDENT)
@@ -373,3 +389,32 @@ def test_a_payment_and_a_block_at_the_same_moment_leave_one_consistent_trail():
     assert case.state == CaseState.PAID
     if trail == [("open", "paid")]:
         assert outcomes["block"].startswith("refused"), outcomes
+
+
+# -- Bad inputs ----------------------------------------------------------------------------------
+
+
+def test_an_incident_of_zero_is_refused_with_the_column_and_why():
+    from mahnwerk.intake.feeds import FEEDS
+
+    order = OrderFactory()
+    _record, problems = FEEDS["incidents"].parse({
+        "incident_id": "I0", "order_id": order.order_id, "kind": "chargeback",
+        "occurred_at": INCIDENT.isoformat(), "open_amount": "0.00", "currency": "EUR"})
+    assert [(p.column, p.reason) for p in problems] == [
+        ("open_amount", "0 ist hier nicht erlaubt: der Betrag muss über 0 liegen")]
+    assert not DebtCase.objects.exists()
+
+
+def test_an_incident_in_another_currency_than_its_order_is_refused():
+    from mahnwerk.intake.feeds import FEEDS
+    from mahnwerk.intake.services import check_references
+
+    order = OrderFactory()
+    feed = FEEDS["incidents"]
+    record, problems = feed.parse({
+        "incident_id": "I1", "order_id": order.order_id, "kind": "chargeback",
+        "occurred_at": INCIDENT.isoformat(), "open_amount": "10.00", "currency": "CHF"})
+    assert not problems
+    [found] = check_references(feed=feed, records=[record])
+    assert any("CHF" in str(problem) for problem in found)

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from mahnwerk.cases.models import DebtCase, EventKind
 from mahnwerk.dunning import reasons as why
 from mahnwerk.dunning.models import Channel, DeliveryStatus, Letter, OutboxMessage
-from mahnwerk.dunning.outbox import ACTOR, OutboxError
+from mahnwerk.dunning.outbox import ACTOR, STOP_REASONS, OutboxError
 from mahnwerk.reasons import Reason
 
 # -- The case's timeline and letter dates ----------------------------------------------------------
@@ -196,6 +196,9 @@ def send_by_post(*, message: OutboxMessage, actor: str) -> None:
     must receive the letter before the case may go on; it counts from the day it is posted."""
     note = _("moved to the print queue by %(who)s after: %(error)s") % {
         "who": actor, "error": message.last_error or message.get_status_display()}
+    state = DebtCase.objects.filter(pk=message.case_id).values_list("state", flat=True).first()
+    if state in STOP_REASONS:  # paid (or blocked ...) since: the letter must not go out
+        raise OutboxError(str(STOP_REASONS[state]))
     with transaction.atomic():
         if not OutboxMessage.objects.filter(
                 pk=message.pk, channel=Channel.EMAIL,

@@ -112,6 +112,14 @@ def amount(value: Any) -> Decimal:
     raise FieldError(_("not an amount; write it like 1234.50"))
 
 
+def positive_amount(value: Any) -> Decimal:
+    """An amount above 0: an incident with nothing open is no debt, a payment of 0 no payment."""
+    number = amount(value)
+    if number == 0:
+        raise FieldError(_("0 is not allowed here: the amount must be above 0"))
+    return number
+
+
 def count(value: Any) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -343,7 +351,7 @@ INCIDENTS = Feed(
         Column("order_id", platform_id),
         Column("kind", choice(IncidentKind)),
         Column("occurred_at", moment),
-        Column("open_amount", amount),
+        Column("open_amount", positive_amount),
         Column("currency", currency),
     ),
 )
@@ -354,7 +362,7 @@ PAYMENTS = Feed(
     columns=(
         Column("payment_id", platform_id),
         Column("order_id", platform_id),
-        Column("amount", amount),
+        Column("amount", positive_amount),
         Column("currency", currency),
         Column("paid_at", moment),
         Column("channel", choice(PaymentChannel)),

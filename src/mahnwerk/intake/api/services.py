@@ -35,7 +35,8 @@ def check_batch(*, feed: Feed, raw_records: Sequence[Mapping[str, Any]]
     API's own: unknown fields, lists or objects as values, fractional JSON numbers as amounts
     and the same id twice."""
     known = set(feed.column_names)
-    amounts = {column.name for column in feed.columns if column.convert is feeds.amount}
+    amounts = {column.name for column in feed.columns
+               if column.convert in (feeds.amount, feeds.positive_amount)}
     records: list[dict[str, Any]] = []
     found: list[list[Problem]] = []
     complete: list[bool] = []
