@@ -13,6 +13,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from mahnwerk import reasons
@@ -21,6 +22,7 @@ from mahnwerk.cases import services as case_services
 from mahnwerk.cases.models import CaseEvent
 from mahnwerk.collection import approvals
 from mahnwerk.dunning import delivery, services
+from mahnwerk.web.accounts import ensure_demo_users
 from tests import helpers
 from tests.factories import BERLIN, OrderFactory, ProductFactory, VendorFactory
 from tests.helpers import incident, order_record, send
@@ -89,6 +91,30 @@ def test_the_dry_run_prints_the_reasons_in_the_readers_language():
 
     assert "O-DRY\tsend1\t1. Mahnung fällig seit 08.09.2026" in in_language("de", dry_run)
     assert "O-DRY\tsend1\tletter 1 due since 09/08/2026" in in_language("en", dry_run)
+
+
+def test_the_case_page_and_the_run_page_read_in_the_visitors_language(
+        client, django_user_model, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    vendor = VendorFactory(vendor_id="VWEB")
+    ensure_demo_users(vendor_id=vendor.pk)
+    incident(OrderFactory(order_id="O-WEB", product=ProductFactory(vendor=vendor)),
+             open_amount="300.00", at=INCIDENT)
+    with translation.override("de"):  # a German support user starts the run
+        run = services.run_month(as_of=date(2026, 10, 8), actor="web:anna")
+    client.force_login(django_user_model.objects.get(username="support"))
+    pages = (reverse("web:case", args=["O-WEB"]), reverse("web:run", args=[run.pk]))
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    case_page, run_page = (client.get(url).content.decode() for url in pages)
+    assert f"Letter 1 (run #{run.pk}) to" in case_page
+    assert "letter 1 due since 09/08/2026" in run_page and "letter 1 queued" in run_page
+
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "de"
+    case_page, run_page = (client.get(url).content.decode() for url in pages)
+    assert f"1. Mahnung (Lauf #{run.pk}) an" in case_page
+    assert "1. Mahnung fällig seit 08.09.2026" in run_page
+    assert "1. Mahnung eingereiht" in run_page
 
 
 # -- Support's corrections and the vendor's approval --------------------------------------------
