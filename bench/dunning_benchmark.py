@@ -237,7 +237,8 @@ def main() -> None:
 
     run = services.DunningRun.objects.create(as_of=as_of, started_by="bench")
     RunDecision.objects.bulk_create([
-        RunDecision(run=run, case_id=pk, action="send", level=1, reason="bench")
+        RunDecision(run=run, case_id=pk, action="send", level=1, code="text",
+                    params={"text": "bench"})
         for pk in DebtCase.objects.filter(order_id__in=due).values_list("pk", flat=True)])
     start = time.perf_counter()
     services.execute_run(run=run, actor="bench")

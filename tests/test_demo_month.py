@@ -5,9 +5,10 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases.models import CaseEvent, DebtCase
 from mahnwerk.collection.models import AgencyReport, Handover
-from mahnwerk.dunning.models import DunningRun, Letter, OutboxMessage
+from mahnwerk.dunning.models import DunningRun, Letter, OutboxMessage, RunDecision
+from mahnwerk.reasons import TEXT, is_registered
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +30,12 @@ def test_the_demo_plays_a_month_through_letters_approval_handover_and_report():
     bounced = OutboxMessage.objects.get(status="bounced")
     held = bounced.case.decisions.filter(run__as_of__gt=bounced.letter.letter_date)
     assert held and all("per Post" in d.reason for d in held), "held until it goes by post"
+    # Stored facts, words at reading time: what the system wrote is a registered code, no text.
+    stored = (set(CaseEvent.objects.values_list("code", flat=True))
+              | set(RunDecision.objects.values_list("code", flat=True))
+              | set(RunDecision.objects.exclude(outcome_code="")
+                    .values_list("outcome_code", flat=True)))
+    assert all(is_registered(code) for code in stored) and TEXT not in stored, stored
     again = StringIO()
     call_command("demo_data", "--vendors", "8", "--orders", "1200", "--seed", "7",
                  "--no-progress", "--no-users", stdout=again)

@@ -54,8 +54,10 @@ def test_the_file_holds_the_whole_master_list_and_hands_over_the_approved_cases(
     assert by_order[running.order_id]["status_support"] == "Laufend"
     ready.refresh_from_db()
     assert ready.state == CaseState.SENT_FOR_COLLECTION
-    assert ready.events.last().kind == "collection"
     handover = result.handover
+    event = ready.events.last()
+    assert (event.kind, event.code, event.params) == ("collection", "collection.handed_over", {
+        "partner": handover.partner.name, "file": "48213.csv", "export": handover.pk})
     assert handover.file_name == "48213.csv" and handover.handed_over == 1
     assert handover.sha256 == hashlib.sha256(bytes(handover.content)).hexdigest()
     assert handover.items.count() == 2

@@ -64,6 +64,11 @@ def test_the_dry_run_reports_and_changes_nothing_then_apply_takes_it_over(tmp_pa
     assert grey.pursue is False and grey.state == CaseState.REOPENED
     assert "hat angerufen" in yellow.notes.get().text
     assert yellow.notes.get().visibility == "internal"
+    taken, noted = list(yellow.events.order_by("id"))[-2:]
+    assert (taken.code, taken.params) == ("collection.legacy",
+                                          {"file": path.name, "line": 2})
+    assert (noted.code, noted.params) == ("collection.legacy_note", {"text": "hat angerufen"})
+    assert noted.reason == "Aus der alten Masterliste: hat angerufen" == yellow.notes.get().text
 
 
 def test_other_headers_are_read_through_a_mapping_file(tmp_path, cases):

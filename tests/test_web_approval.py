@@ -13,7 +13,7 @@ import pytest
 from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from mahnwerk.cases import services as case_services
@@ -235,11 +235,17 @@ def test_a_block_by_support_wins_over_the_link(client, case):
     assert not case.events.filter(to_state=CaseState.APPROVED).exists()
 
 
-def test_the_web_keeps_the_team_language_on_the_timeline(client, case, settings):
+def test_the_timeline_stores_the_facts_and_reads_in_the_readers_language(client, case,
+                                                                         settings):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"  # a person who chose English
     response = client.post(link(case))
     assert response["Content-Language"] == "en"
-    assert case.events.last().reason == "Für das Inkasso freigegeben von link:VALPHA."
+    event = case.events.last()
+    assert (event.code, event.params) == ("collection.approved", {"who": "link:VALPHA"})
+    with translation.override("de"):
+        assert event.reason == "Für das Inkasso freigegeben von link:VALPHA."
+    with translation.override("en"):
+        assert event.reason == "Approved for collection by link:VALPHA."
 
 
 # -- The vendor portal ------------------------------------------------------------------------

@@ -429,6 +429,10 @@ def test_rows_of_an_agency_report_that_could_not_be_applied_wait_until_support_c
     assert row.cleared_at is not None
     note = DebtCase.objects.get(order_id="O-HOLD").notes.last()
     assert "bericht-11.csv" in note.text and "Diagonal hat die Zeile korrigiert" in note.text
+    event = note.case.events.last()
+    assert (event.code, event.params) == ("collection.report_row_cleared", {
+        "file": "bericht-11.csv", "line": 3, "problem": "der Fall wurde nie übergeben",
+        "note": "Diagonal hat die Zeile korrigiert"})
     assert "der Fall wurde nie übergeben" not in support.get(
         reverse("web:handovers")).content.decode()
 

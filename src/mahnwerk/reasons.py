@@ -12,12 +12,14 @@ small (a registry of gettext messages and typed parameters) and no package does 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.utils import translation
 from django.utils.functional import Promise
 
 from mahnwerk.formats import format_day
@@ -74,6 +76,18 @@ def is_registered(code: str) -> bool:
     return code in _REGISTRY
 
 
+_PLACEHOLDER = re.compile(r"%\((\w+)\)")
+
+
+def registered() -> dict[str, dict[str, str]]:
+    """Every registered code with the parameters its words use, each with its kind (``""``:
+    plain text): what a reader of the registry, a test or a listing, needs to know."""
+    with translation.override(None):
+        return {code: {name: entry.kinds.get(name, "")
+                       for name in dict.fromkeys(_PLACEHOLDER.findall(str(entry.message)))}
+                for code, entry in sorted(_REGISTRY.items())}
+
+
 def money_param(amount: Decimal, currency: str) -> dict[str, str]:
     return {"amount": str(amount), "currency": currency}
 
@@ -102,6 +116,15 @@ def _money(value: Any) -> str:
 
 
 _FORMATTERS: dict[str, Callable[[Any], str]] = {"date": _day, "money": _money}
+
+
+def register_kind(kind: str, formatter: Callable[[Any], str]) -> None:
+    """A parameter kind of an app's own (e.g. the problems of an address, stored as codes):
+    ``formatter`` turns the stored value into words in the active language."""
+    existing = _FORMATTERS.get(kind)
+    if existing is not None and existing is not formatter:
+        raise ValueError(f"parameter kind {kind!r} is registered twice")
+    _FORMATTERS[kind] = formatter
 
 
 def _format(kind: str, value: Any) -> Any:
@@ -136,4 +159,4 @@ def text(value: str) -> Reason:
 
 
 __all__ = ["TEXT", "Reason", "date_param", "is_registered", "money_param",
-           "register", "register_labels", "render", "text"]
+           "register", "register_kind", "register_labels", "registered", "render", "text"]

@@ -6,8 +6,9 @@ Registered when the app is ready; the words are looked up when someone reads the
 from django.utils.translation import gettext_lazy as _
 
 from mahnwerk.cases.states import CaseState
+from mahnwerk.intake.addresses import describe
 from mahnwerk.intake.models import IncidentKind
-from mahnwerk.reasons import register, register_labels
+from mahnwerk.reasons import register, register_kind, register_labels
 
 register_labels("state", dict(CaseState.choices))
 register_labels("incident", dict(IncidentKind.choices))
@@ -28,3 +29,62 @@ REORDERED = register("case.reordered", _("Reopened as order %(order)s."))
 RECLOSED = register("case.reclosed", _("Re-closed by sales agent %(agent)s as order %(order)s."))
 NOTE_INTERNAL = register("case.note_internal", _("Internal note: %(text)s"))
 NOTE_SHARED = register("case.note_shared", _("Shared note: %(text)s"))
+
+# -- Corrections: support's overrides and the address flag that follows the buyer's address -----
+
+NOT_REORDERED = register("case.not_reordered", _("Not a reorder (order %(new)s): %(reason)s"))
+
+register_labels("address_flag", {"invalid": _("invalid"), "valid": _("valid")})
+
+
+def _address_problems(value: object) -> str:
+    """``{"codes": [...], "postcode": ..., "country": ...}``: what is wrong with an address."""
+    if not isinstance(value, dict):
+        return str(value)
+    return describe(list(value.get("codes") or []), postcode=value.get("postcode") or "",
+                    country=value.get("country") or "")
+
+
+register_kind("address_problems", _address_problems)
+
+
+def address_problems_param(codes: list[str], *, postcode: str, country: str) -> dict[str, object]:
+    return {"codes": list(codes), "postcode": postcode or "", "country": country or ""}
+
+
+ADDRESS_SET_INVALID = register("case.address_set_invalid",
+                               _("Address set invalid by hand: %(reason)s"))
+ADDRESS_SET_VALID = register("case.address_set_valid", _("Address set valid by hand: %(reason)s"))
+ADDRESS_COMPUTED = register(
+    "case.address_computed",
+    _("Address flag back to the computed value (%(flag)s): %(reason)s"), flag="label:address_flag")
+
+# The buyer's newest known address changed the computed flag: what the address is, and what
+# that means for the case (now flagged, no longer flagged, or the flag set by hand stays).
+ADDRESS_UNUSABLE = register(
+    "case.address_unusable",
+    _("The buyer's newest known address (order %(order)s of %(date)s: %(address)s) is not "
+      "usable: %(problems)s."), date="date", problems="address_problems")
+ADDRESS_UNUSABLE_FLAGGED = register(
+    "case.address_unusable_flagged",
+    _("The buyer's newest known address (order %(order)s of %(date)s: %(address)s) is not "
+      "usable: %(problems)s. The case is now flagged: invalid address."),
+    date="date", problems="address_problems")
+ADDRESS_UNUSABLE_BY_HAND = register(
+    "case.address_unusable_by_hand",
+    _("The buyer's newest known address (order %(order)s of %(date)s: %(address)s) is not "
+      "usable: %(problems)s. The flag set by hand (%(flag)s, by %(who)s) stays."),
+    date="date", problems="address_problems", flag="label:address_flag")
+ADDRESS_COMPLETE = register(
+    "case.address_complete",
+    _("The buyer's newest known address (order %(order)s of %(date)s: %(address)s) is "
+      "complete."), date="date")
+ADDRESS_COMPLETE_UNFLAGGED = register(
+    "case.address_complete_unflagged",
+    _("The buyer's newest known address (order %(order)s of %(date)s: %(address)s) is "
+      "complete. The case is no longer flagged as an invalid address."), date="date")
+ADDRESS_COMPLETE_BY_HAND = register(
+    "case.address_complete_by_hand",
+    _("The buyer's newest known address (order %(order)s of %(date)s: %(address)s) is "
+      "complete. The flag set by hand (%(flag)s, by %(who)s) stays."),
+    date="date", flag="label:address_flag")

@@ -1,7 +1,8 @@
 """The cases app follows what the intake applied (see ``mahnwerk.intake.signals``).
 
-Texts written onto a case's timeline are in the team's language (settings.LANGUAGE_CODE),
-whatever the language of the request that sent the data.
+The timeline stores codes with their facts (``mahnwerk.reasons``), read in each reader's
+language. The notes written here (a reorder match) are text: they are written in the team's
+language (settings.LANGUAGE_CODE), whatever the language of the request that sent the data.
 """
 
 from django.conf import settings

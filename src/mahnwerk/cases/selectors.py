@@ -144,9 +144,12 @@ def case_to_dict(case: DebtCase) -> dict[str, Any]:
 
 
 def timeline(*, case: DebtCase) -> list[dict[str, Any]]:
+    """The case's events, oldest first: ``reason`` in the reader's (active) language, with the
+    stored ``code`` and ``params`` it is rendered from, for a program that reads the JSON."""
     return [
         {"at": e.at.isoformat(), "kind": e.kind, "by": e.actor, "from_state": e.from_state,
-         "to_state": e.to_state, "reason": e.reason, "changes": e.changes}
+         "to_state": e.to_state, "reason": e.reason, "code": e.code, "params": e.params,
+         "changes": e.changes}
         for e in case.events.all().order_by("at", "id")
     ]
 

@@ -23,8 +23,7 @@ from mahnwerk.cases import reasons as case_reasons
 from mahnwerk.cases import selectors, signals
 from mahnwerk.cases.models import CaseEvent, CaseNote, DebtCase, EventKind, NoteVisibility
 from mahnwerk.cases.states import REORDER_STATES, CaseState, can_move
-from mahnwerk.formats import format_day
-from mahnwerk.intake.addresses import address_problems, describe
+from mahnwerk.intake.addresses import address_problems
 from mahnwerk.intake.models import Incident, Order, Payment
 from mahnwerk.reasons import Reason
 
@@ -380,14 +379,16 @@ def unblock_case(*, case: DebtCase, reason: str, actor: str,
 
 @transaction.atomic
 def add_note(*, case: DebtCase, text: str, actor: str, shared: bool = False,
-             user: AbstractBaseUser | None = None) -> CaseNote:
+             user: AbstractBaseUser | None = None, event: Reason | None = None) -> CaseNote:
+    """A note, and its line on the timeline. A note the system writes passes ``event``, the
+    same facts as a code, so the timeline reads in its reader's language (the note is text)."""
     text = _require_reason(text)
     note = CaseNote.objects.create(
         case=case, text=text, author=actor, created_at=timezone.now(),
         visibility=NoteVisibility.SHARED if shared else NoteVisibility.INTERNAL)
     change_case(case=case, actor=actor, user=user, kind=EventKind.NOTE,
-                reason=Reason(case_reasons.NOTE_SHARED if shared else case_reasons.NOTE_INTERNAL,
-                              {"text": text}))
+                reason=event or Reason(case_reasons.NOTE_SHARED if shared
+                                       else case_reasons.NOTE_INTERNAL, {"text": text}))
     return note
 
 
@@ -425,18 +426,19 @@ def override_reorder(*, case: DebtCase, reason: str, actor: str,
         raise CaseError(_("Case %(order)s is %(state)s: nothing more is done with it, so the "
                           "reorder match stays as it is.") % {
             "order": case.order_id, "state": CaseState(case.state).label})
-    text = _("Not a reorder (order %(new)s): %(reason)s") % {
-        "new": case.reopened_id or "–", "reason": reason}
+    why = Reason(case_reasons.NOT_REORDERED, {"new": case.reopened_id or None,
+                                              "reason": reason})
     changes: dict[str, Any] = {"reopened": False, "reopened_id": ""}
     to_state = None
     if case.state == CaseState.REOPENED:
         to_state = CaseState.DUNNING if case.first_dunning_letter else CaseState.OPEN
         changes["pursue"] = True
     with transaction.atomic():
-        written = change_case(case=case, actor=actor, user=user, reason=text,
+        written = change_case(case=case, actor=actor, user=user, reason=why,
                               kind=EventKind.REORDERED, to_state=to_state, changes=changes)
-        CaseNote.objects.create(case=case, text=text, author=actor, created_at=timezone.now(),
-                                visibility=NoteVisibility.INTERNAL)
+        # The note is text (in the writer's language); the timeline keeps the code.
+        CaseNote.objects.create(case=case, text=why.render(), author=actor,
+                                created_at=timezone.now(), visibility=NoteVisibility.INTERNAL)
     return written
 
 
@@ -470,31 +472,34 @@ def _computed_address(case: DebtCase,
 
 
 def _address_reason(case: DebtCase, address: selectors.KnownAddress,
-                    computed: dict[str, Any]) -> str:
-    """What the timeline says when the buyer's newest address changed the computed flag."""
-    where = {"order": address.order_id, "date": format_day(address.created_at),
-             "address": address.one_line()}
-    if computed["invalid_address_computed"]:
-        codes = [c for c in computed["address_problems"].split(",") if c]
-        text = _("The buyer's newest known address (order %(order)s of %(date)s: %(address)s) "
-                 "is not usable: %(problems)s.") % {
-            **where, "problems": describe(codes, postcode=address.postcode,
-                                          country=address.country)}
-    else:
-        text = _("The buyer's newest known address (order %(order)s of %(date)s: %(address)s) "
-                 "is complete.") % where
+                    computed: dict[str, Any]) -> Reason:
+    """What the timeline says when the buyer's newest address changed the computed flag: the
+    address (and what is wrong with it), then what that means for the case."""
+    params: dict[str, Any] = {"order": address.order_id,
+                              "date": reasons.date_param(address.created_at),
+                              "address": address.one_line()}
+    unusable = computed["invalid_address_computed"]
+    if unusable:
+        params["problems"] = case_reasons.address_problems_param(
+            [c for c in computed["address_problems"].split(",") if c],
+            postcode=address.postcode, country=address.country)
     if case.invalid_address_override is not None:
-        flag = _("invalid") if case.invalid_address_override else _("valid")
-        more = _("The flag set by hand (%(flag)s, by %(who)s) stays.") % {
-            "flag": flag, "who": case.invalid_address_set_by or "–"}
-        return f"{text} {more}"
-    if computed["invalid_address_computed"] and not case.invalid_address_computed:
-        more = _("The case is now flagged: invalid address.")
-        return f"{text} {more}"
-    if not computed["invalid_address_computed"] and case.invalid_address_computed:
-        more = _("The case is no longer flagged as an invalid address.")
-        return f"{text} {more}"
-    return text
+        params.update(flag=_flag(case.invalid_address_override),
+                      who=case.invalid_address_set_by or None)
+        code = (case_reasons.ADDRESS_UNUSABLE_BY_HAND if unusable
+                else case_reasons.ADDRESS_COMPLETE_BY_HAND)
+    elif unusable:
+        code = (case_reasons.ADDRESS_UNUSABLE if case.invalid_address_computed
+                else case_reasons.ADDRESS_UNUSABLE_FLAGGED)
+    else:
+        code = (case_reasons.ADDRESS_COMPLETE_UNFLAGGED if case.invalid_address_computed
+                else case_reasons.ADDRESS_COMPLETE)
+    return Reason(code, params)
+
+
+def _flag(invalid: bool) -> str:
+    """The address flag as a code for a reason's parameter (``label:address_flag``)."""
+    return "invalid" if invalid else "valid"
 
 
 def recompute_address_flags(*, cases: Sequence[DebtCase], actor: str) -> int:
@@ -574,14 +579,13 @@ def _check_address_flag(*, case: DebtCase, value: bool | None) -> None:
 
 
 def _address_flag_reason(*, case: DebtCase, value: bool | None, changes: dict[str, Any],
-                         reason: str) -> str:
+                         reason: str) -> Reason:
     if value is True:
-        return _("Address set invalid by hand: %(reason)s") % {"reason": reason}
+        return Reason(case_reasons.ADDRESS_SET_INVALID, {"reason": reason})
     if value is False:
-        return _("Address set valid by hand: %(reason)s") % {"reason": reason}
+        return Reason(case_reasons.ADDRESS_SET_VALID, {"reason": reason})
     computed = changes.get("invalid_address_computed", case.invalid_address_computed)
-    return _("Address flag back to the computed value (%(flag)s): %(reason)s") % {
-        "flag": _("invalid") if computed else _("valid"), "reason": reason}
+    return Reason(case_reasons.ADDRESS_COMPUTED, {"flag": _flag(computed), "reason": reason})
 
 
 def _reorder_matches(*, cases: Sequence[DebtCase]) -> dict[str, selectors.LaterOrder]:

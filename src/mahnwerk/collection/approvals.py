@@ -26,11 +26,13 @@ from django.utils.translation import gettext as _
 from mahnwerk.cases.models import DebtCase, EventKind
 from mahnwerk.cases.services import CaseChange, change_case, change_cases
 from mahnwerk.cases.states import CaseState
+from mahnwerk.collection import reasons as why
 from mahnwerk.collection import selectors
 from mahnwerk.collection.models import ApprovalRequest
 from mahnwerk.formats import format_day
 from mahnwerk.intake.models import CollectionMode, Vendor
 from mahnwerk.money import format_money
+from mahnwerk.reasons import Reason
 
 SALT = "mahnwerk.collection.approval"
 APPROVE, CANCEL = "approve", "cancel"
@@ -54,15 +56,15 @@ def decide_approval(*, case: DebtCase, approve: bool, actor: str, reason: str = 
                               "%(state)s).") % {"order": case.order_id,
                                                 "state": case.get_state_display()})
     if approve:
-        text = _("Approved for collection by %(who)s.") % {"who": actor}
+        code = why.APPROVED_SAYING if reason else why.APPROVED
     else:
-        text = _("Cancellation requested by %(who)s; the case leaves the list.") % {"who": actor}
-    if reason:
-        text = f"{text} {reason}"
+        code = why.CANCEL_REQUESTED_SAYING if reason else why.CANCEL_REQUESTED
+    # The vendor's own words stay as they were written.
+    params = {"who": actor, "reason": reason} if reason else {"who": actor}
     with transaction.atomic():
         change_case(case=case, actor=actor, user=user, kind=EventKind.COLLECTION,
                     to_state=CaseState.APPROVED if approve else CaseState.CANCELED,
-                    reason=text)
+                    reason=Reason(code, params))
         for request in case.approval_requests.filter(closed_at__isnull=True):
             if not request.cases.filter(state=CaseState.ON_HOLD).exists():
                 request.closed_at = timezone.now()
@@ -154,8 +156,9 @@ def request_approvals(*, actor: str, now: datetime | None = None) -> list[Approv
             request.cases.add(*cases)
             change_cases(items=[CaseChange(
                 case=case, kind=EventKind.COLLECTION,
-                reason=_("Approval asked of %(vendor)s (%(email)s).") % {
-                    "vendor": vendor.name, "email": vendor.email}) for case in cases],
+                reason=Reason(why.APPROVAL_ASKED, {"vendor": vendor.name,
+                                                   "email": vendor.email}))
+                for case in cases],
                 actor=actor)
             _mail_vendor(vendor=vendor, cases=cases, reminder=False)
         requests.append(request)
@@ -182,9 +185,9 @@ def follow_up_approvals(*, actor: str = "schedule", now: datetime | None = None
             with transaction.atomic():
                 request.reminded_at = now
                 request.save(update_fields=["reminded_at"])
-                change_cases(items=[CaseChange(case=c, kind=EventKind.COLLECTION, reason=_(
-                    "No answer from %(vendor)s; reminder sent.") % {"vendor": vendor.name})
-                    for c in waiting], actor=actor)
+                reason = Reason(why.APPROVAL_REMINDED, {"vendor": vendor.name})
+                change_cases(items=[CaseChange(case=c, kind=EventKind.COLLECTION, reason=reason)
+                                    for c in waiting], actor=actor)
                 _mail_vendor(vendor=vendor, cases=waiting, reminder=True)
             counts["reminded"] += 1
         elif (request.reminded_at is not None and request.escalated_at is None
@@ -192,12 +195,11 @@ def follow_up_approvals(*, actor: str = "schedule", now: datetime | None = None
             with transaction.atomic():
                 request.escalated_at = now
                 request.save(update_fields=["escalated_at"])
-                change_cases(items=[CaseChange(case=c, kind=EventKind.COLLECTION, reason=_(
-                    "Still no answer: escalated to relationship manager %(manager)s, to write "
-                    "to the vendor in %(channel)s.") % {
-                        "manager": vendor.relationship_manager or _("(none set)"),
-                        "channel": vendor.escalation_channel or _("(no channel set)")})
-                    for c in waiting], actor=actor)
+                reason = Reason(why.APPROVAL_ESCALATED, {
+                    "manager": vendor.relationship_manager or "",
+                    "channel": vendor.escalation_channel or ""})
+                change_cases(items=[CaseChange(case=c, kind=EventKind.COLLECTION, reason=reason)
+                                    for c in waiting], actor=actor)
             counts["escalated"] += 1
     return counts
 

@@ -7,9 +7,11 @@ class CollectionConfig(AppConfig):
     verbose_name = _("Collection")
 
     def ready(self) -> None:
+        # The reasons this app writes onto the timelines, as codes (see reasons).
         # Support records a vendor's decision that came by mail or chat from the command line,
         # through the same service as the portal and the signed links.
         from mahnwerk.cases.actions import ACTIONS, Action
+        from mahnwerk.collection import reasons  # noqa: F401
         from mahnwerk.collection.approvals import ApprovalError, decide_approval
 
         def run(approve):

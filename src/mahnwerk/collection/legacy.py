@@ -23,6 +23,8 @@ from openpyxl import load_workbook
 from mahnwerk.cases.models import DebtCase, EventKind
 from mahnwerk.cases.services import add_note, change_case
 from mahnwerk.cases.states import CaseState, can_move
+from mahnwerk.collection import reasons as why
+from mahnwerk.reasons import Reason
 
 DEFAULT_MAPPING = {
     "order_id": ["Bestell-ID", "Bestellnummer", "order_id", "Order ID"],
@@ -190,13 +192,16 @@ def apply_legacy(*, rows: list[LegacyRow], vendor_id: str, actor: str, file_name
             change_case(case=case, actor=actor, kind=EventKind.UPDATED,
                         to_state=target if target and can_move(case.state, target) else None,
                         changes=changes,
-                        reason=_("Taken over from the old master list %(file)s, line "
-                                 "%(line)d.") % {"file": file_name, "line": row.line})
-            if row.notes or (row.status and target is None):
-                text = row.notes
-                if row.status and target is None:
-                    text = f"{text} [{_('old status')}: {row.status}]".strip()
-                add_note(case=case, actor=actor,
-                         text=_("From the old master list: %(text)s") % {"text": text})
+                        reason=Reason(why.LEGACY, {"file": file_name, "line": row.line}))
+            old_status = row.status if row.status and target is None else ""
+            if row.notes or old_status:
+                if row.notes and old_status:
+                    taken = Reason(why.LEGACY_NOTE_STATUS, {"text": row.notes,
+                                                            "status": old_status})
+                elif old_status:
+                    taken = Reason(why.LEGACY_STATUS, {"status": old_status})
+                else:
+                    taken = Reason(why.LEGACY_NOTE, {"text": row.notes})
+                add_note(case=case, actor=actor, text=taken.render(), event=taken)
             applied += 1
     return applied

@@ -26,8 +26,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mahnwerk import bulk
+from mahnwerk.cases import reasons as case_reasons
 from mahnwerk.cases.models import CaseNote, DebtCase, EventKind, NoteVisibility
 from mahnwerk.cases.services import CaseChange, add_note, change_cases
+from mahnwerk.collection import reasons as why
 from mahnwerk.collection.models import (
     AgencyReport,
     CollectionPartner,
@@ -40,6 +42,7 @@ from mahnwerk.intake.feeds import FEEDS
 from mahnwerk.intake.models import Payment, PaymentChannel
 from mahnwerk.intake.services import apply_records
 from mahnwerk.money import format_money
+from mahnwerk.reasons import Reason, date_param
 
 COLUMNS = ("order_id", "agency_reference", "takeover_date", "status", "collected_amount",
            "collected_at", "comment")
@@ -210,9 +213,9 @@ def _apply_batch(batch: list[tuple[int, dict[str, Any]]], *, partner: Collection
         if case.incasso_date != row.taken:
             dated.append(CaseChange(
                 case=case, kind=EventKind.COLLECTION, changes={"incasso_date": row.taken},
-                reason=_("Takeover by %(partner)s on %(date)s (file %(ref)s).") % {
-                    "partner": partner.name, "date": format_day(row.taken),
-                    "ref": row.values["agency_reference"] or "-"}))
+                reason=Reason(why.TAKEOVER, {
+                    "partner": partner.name, "date": date_param(row.taken),
+                    "ref": row.values["agency_reference"] or None})))
         if new_money > 0:
             payments.append({
                 "payment_id": f"AG-{partner.pk}-{order_id}-{row.collected}",
@@ -248,7 +251,7 @@ def _apply_batch(batch: list[tuple[int, dict[str, Any]]], *, partner: Collection
                                      "text": text, "author": actor, "created_at": now}
                                     for case, text in comments])
         change_cases(items=[CaseChange(case=case, kind=EventKind.NOTE,
-                                       reason=_("Internal note: %(text)s") % {"text": text})
+                                       reason=Reason(case_reasons.NOTE_INTERNAL, {"text": text}))
                             for case, text in comments], actor=actor)
 
 
@@ -284,7 +287,8 @@ def clear_row(*, row: ReportRow, actor: str, note: str,
         row.save(update_fields=["cleared_at"])
         case = DebtCase.objects.filter(order_id=row.order_id).first() if row.order_id else None
         if case is not None:
-            add_note(case=case, actor=actor, user=user, text=_(
-                "Agency report %(file)s, line %(line)d (%(problem)s) cleared: %(note)s")
-                % {"file": row.report.file_name, "line": row.line, "problem": row.problem,
-                   "note": note})
+            # Support's note stays as written; the note is text, the timeline a code.
+            cleared = Reason(why.REPORT_ROW_CLEARED, {
+                "file": row.report.file_name, "line": row.line, "problem": row.problem,
+                "note": note})
+            add_note(case=case, actor=actor, user=user, text=cleared.render(), event=cleared)

@@ -24,11 +24,13 @@ from mahnwerk import bulk
 from mahnwerk.cases.models import CaseNote, DebtCase, EventKind, NoteVisibility
 from mahnwerk.cases.services import CaseChange, change_cases
 from mahnwerk.cases.states import INCASSO_STATE, CaseState
+from mahnwerk.collection import reasons as why
 from mahnwerk.collection import selectors
 from mahnwerk.collection.handover_format import check_bytes, format_date, protect, write_csv
 from mahnwerk.collection.models import CollectionPartner, Handover, HandoverItem
 from mahnwerk.dunning.models import Letter
 from mahnwerk.intake.models import DunningBy, Vendor
+from mahnwerk.reasons import Reason
 
 #: The support team's own words for each state, as in the old lists ("status_support").
 STATUS_SUPPORT = {
@@ -212,8 +214,8 @@ def export_handover(*, vendor_id: str, actor: str, partner: CollectionPartner | 
         bulk.insert_rows(HandoverItem, [
             {"handover_id": handover.pk, "case_id": c[_PK], "handed_over": c[_PK] in handing,
              "incasso_state": row[8]} for c, row in zip(cases, rows, strict=True)])
-        reason = _("Handed over to %(partner)s in %(file)s (export #%(export)d).") % {
-            "partner": partner.name, "file": name, "export": handover.pk}
+        reason = Reason(why.HANDED_OVER, {"partner": partner.name, "file": name,
+                                          "export": handover.pk})
         change_cases(items=[CaseChange(case=case, kind=EventKind.COLLECTION,
                                        to_state=CaseState.SENT_FOR_COLLECTION, reason=reason)
                             for case in to_hand_over], actor=actor, user=user)

@@ -23,7 +23,6 @@ from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
@@ -76,11 +75,10 @@ def approval_link(request: HttpRequest, token: str) -> HttpResponse:
     if request.method != "POST":
         return _page(request, context)
     try:
-        # The timeline is written in the team's language, whatever the visitor reads.
-        with translation.override(settings.LANGUAGE_CODE):
-            approvals.decide_approval(
-                case=case, approve=context["approve"], actor=f"link:{case.vendor_id}",
-                user=request.user if request.user.is_authenticated else None)
+        # The timeline stores a code: each reader reads it in their own language.
+        approvals.decide_approval(
+            case=case, approve=context["approve"], actor=f"link:{case.vendor_id}",
+            user=request.user if request.user.is_authenticated else None)
     except approvals.ApprovalError as exc:
         # decide_approval read the case afresh: blocked meanwhile, or decided meanwhile.
         status = CONFLICT if case.state == CaseState.BLOCKED else GONE

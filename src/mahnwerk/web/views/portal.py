@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -110,11 +108,11 @@ def portal_approval(request: HttpRequest, order_id: str, account: VendorAccount
         return HttpResponseBadRequest()
     approve = action == approvals.APPROVE
     try:
-        # The timeline is written in the team's language, whatever the vendor reads.
-        with translation.override(settings.LANGUAGE_CODE):
-            approvals.decide_approval(
-                case=case, approve=approve, actor=f"portal:{request.user.get_username()}",
-                reason=request.POST.get("reason", "").strip()[:500], user=request.user)
+        # The timeline stores a code (the vendor's reason as written): each reader reads it in
+        # their own language, and a refusal reaches the vendor in the vendor's.
+        approvals.decide_approval(
+            case=case, approve=approve, actor=f"portal:{request.user.get_username()}",
+            reason=request.POST.get("reason", "").strip()[:500], user=request.user)
     except approvals.ApprovalError as exc:
         messages.error(request, str(exc))
     else:

@@ -1,0 +1,51 @@
+"""The reasons the collection app writes onto a case's timeline, as codes (``mahnwerk.reasons``):
+the vendor's approval, the handover to an agency, the agency's report, the old master lists.
+
+Registered when the app is ready; the words are looked up when someone reads the timeline. A
+person's own words (a vendor's reason, support's note) are parameters, never translated.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+from mahnwerk.reasons import register, register_labels
+
+# An empty name or channel reads as "not set" (``label:<group>`` with the value "").
+register_labels("manager", {"": _("(none set)")})
+register_labels("chat", {"": _("(no channel set)")})
+
+# -- The vendor's approval --------------------------------------------------------------------
+APPROVED = register("collection.approved", _("Approved for collection by %(who)s."))
+APPROVED_SAYING = register("collection.approved_saying",
+                           _("Approved for collection by %(who)s. %(reason)s"))
+CANCEL_REQUESTED = register("collection.cancel_requested",
+                            _("Cancellation requested by %(who)s; the case leaves the list."))
+CANCEL_REQUESTED_SAYING = register(
+    "collection.cancel_requested_saying",
+    _("Cancellation requested by %(who)s; the case leaves the list. %(reason)s"))
+APPROVAL_ASKED = register("collection.approval_asked",
+                          _("Approval asked of %(vendor)s (%(email)s)."))
+APPROVAL_REMINDED = register("collection.approval_reminded",
+                             _("No answer from %(vendor)s; reminder sent."))
+APPROVAL_ESCALATED = register(
+    "collection.approval_escalated",
+    _("Still no answer: escalated to relationship manager %(manager)s, to write to the vendor "
+      "in %(channel)s."), manager="label:manager", channel="label:chat")
+
+# -- The handover and the agency's report -------------------------------------------------------
+HANDED_OVER = register("collection.handed_over",
+                       _("Handed over to %(partner)s in %(file)s (export #%(export)s)."))
+TAKEOVER = register("collection.takeover",
+                    _("Takeover by %(partner)s on %(date)s (file %(ref)s)."), date="date")
+REPORT_ROW_CLEARED = register(
+    "collection.report_row_cleared",
+    _("Agency report %(file)s, line %(line)s (%(problem)s) cleared: %(note)s"))
+
+# -- The old master lists -----------------------------------------------------------------------
+LEGACY = register("collection.legacy",
+                  _("Taken over from the old master list %(file)s, line %(line)s."))
+LEGACY_NOTE = register("collection.legacy_note", _("From the old master list: %(text)s"))
+LEGACY_STATUS = register("collection.legacy_status",
+                         _("From the old master list: [old status: %(status)s]"))
+LEGACY_NOTE_STATUS = register(
+    "collection.legacy_note_status",
+    _("From the old master list: %(text)s [old status: %(status)s]"))
