@@ -380,10 +380,10 @@ class Lifecycle(RuleBasedStateMachine):
     def every_state_change_has_its_event(self) -> None:
         for case in DebtCase.objects.prefetch_related("events"):
             state = CaseState.OPEN
-            for event in sorted(case.events.all(), key=lambda e: (e.at, e.id)):
-                assert event.from_state == state, (case.order_id, event.code, event.from_state,
+            for change in sorted(case.events.all(), key=lambda e: (e.at, e.id)):
+                assert change.from_state == state, (case.order_id, change.code, change.from_state,
                                                    state)
-                state = event.to_state
+                state = change.to_state
             assert state == case.state, case.order_id
 
     @invariant()
