@@ -1,0 +1,185 @@
+"""The print queue as one job, not a click per letter: one PDF with every waiting letter, dated
+the day it is posted, and a flag on letters that wait longer than the policy allows (issue 8,
+point 2)."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date, datetime, timedelta
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+from pypdf import PdfReader
+
+from mahnwerk.cases.models import DebtCase
+from mahnwerk.dunning import dispatch, selectors, services
+from mahnwerk.dunning.models import DeliveryStatus, Letter, OutboxMessage
+from tests.factories import BERLIN, OrderFactory, ProductFactory, VendorFactory
+from tests.helpers import incident
+
+pytestmark = pytest.mark.django_db
+
+#: The run of Wednesday 1 October 2025. Friday 3 October is the Day of German Unity, then
+#: comes a weekend: by Tuesday 7 October a letter of the run has waited 3 working days
+#: (2, 6, 7 October), by Wednesday 8 October 4.
+RUN_DAY = date(2025, 10, 1)
+TUESDAY, WEDNESDAY = date(2025, 10, 7), date(2025, 10, 8)
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def vendor():
+    return VendorFactory(vendor_id="VALPHA", name="Alpha Akademie")
+
+
+def debt(vendor, order_id: str, *, email: str = "") -> DebtCase:
+    order = OrderFactory(order_id=order_id, product=ProductFactory(vendor=vendor),
+                         buyer_email=email, buyer_first_name="Erika",
+                         buyer_last_name=f"Muster-{order_id}", street="Heidestraße",
+                         house_number="17", postcode="51147", city="Köln")
+    return incident(order, open_amount="300.00", at=datetime(2025, 9, 1, 9, 0, tzinfo=BERLIN))
+
+
+@pytest.fixture
+def queue(vendor):
+    """Two buyers without an e-mail address and one with: the run of 1 October puts two letters
+    in the print queue and one in the e-mail queue."""
+    paper = [debt(vendor, "O-POST-1"), debt(vendor, "O-POST-2")]
+    debt(vendor, "O-MAIL", email="erika@example.org")
+    services.run_month(as_of=RUN_DAY, actor="test")
+    assert [i.message.case.order_id for i in selectors.print_items()] == ["O-POST-1", "O-POST-2"]
+    return paper
+
+
+def today_is(monkeypatch, day: date) -> None:
+    monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: day)
+
+
+def cli(*args: str) -> str:
+    out = StringIO()
+    call_command("print_queue", *args, "--no-progress", stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def pdf_text(content: bytes | Path) -> list[str]:
+    reader = PdfReader(content if isinstance(content, Path) else io.BytesIO(content))
+    return [page.extract_text() or "" for page in reader.pages]
+
+
+def posted_state() -> list[tuple]:
+    """What posting changes: the messages' status, the letters' dates, the cases' columns."""
+    return [(m.status, m.letter.letter_date, m.letter.deadline, m.letter.dispatched_on,
+             m.case.first_dunning_letter)
+            for m in OutboxMessage.objects.select_related("letter", "case").order_by("id")]
+
+
+# -- The list ------------------------------------------------------------------------------------
+
+
+def test_the_command_lists_what_waits_with_address_level_and_working_days(queue, monkeypatch):
+    today_is(monkeypatch, WEDNESDAY)
+    table = cli()
+    assert "O-POST-1" in table and "O-POST-2" in table and "O-MAIL" not in table
+    assert "Erika Muster-O-POST-1" in table and "Heidestraße 17, 51147 Köln DE" in table
+    assert "01.10.2025" in table
+    assert "2 Briefe warten, 2 länger als erlaubt." in table
+
+    data = json.loads(cli("--format", "json"))
+    first = data["letters"][0]
+    assert first["order_id"] == "O-POST-1" and first["level"] == 1
+    assert first["address"]["city"] == "Köln" and first["buyer"] == "Erika Muster-O-POST-1"
+    assert first["letter_date"] == first["waiting_since"] == "2025-10-01"
+    assert (first["working_days_waited"], first["allowed_working_days"]) == (4, 3)
+    assert first["overdue"] is True and data["overdue"] == 2
+
+
+def test_an_empty_queue_says_so(vendor):
+    assert "leer" in cli()
+    assert json.loads(cli("--format", "json")) == {"letters": [], "overdue": 0}
+
+
+# -- One PDF, posted that day ------------------------------------------------------------------
+
+
+def test_one_pdf_with_every_letter_dated_the_posting_day_and_all_marked_posted(queue, tmp_path):
+    target = tmp_path / "druck.pdf"
+    out = cli("--pdf", str(target), "--date", "2025-10-06")
+    assert "2" in out and str(target) in out
+
+    pages = pdf_text(target)
+    letters = [text for text in pages if text.strip()]
+    assert len(letters) == 2 and len(pages) % 2 == 0, "each letter starts on a new sheet"
+    for order_id, text in zip(["O-POST-1", "O-POST-2"], letters, strict=True):
+        assert order_id in text and f"Muster-{order_id}" in text
+        assert "06.10.2025" in text, "dated the day it was posted"
+        assert "20.10.2025" in text, "the full 14 days to pay from that day"
+        assert "01.10.2025" not in text
+
+    for case in queue:
+        case.refresh_from_db()
+        letter = Letter.objects.get(case=case)
+        assert letter.outbox.status == DeliveryStatus.PRINTED
+        assert (letter.letter_date, letter.deadline, letter.dispatched_on) == (
+            date(2025, 10, 6), date(2025, 10, 20), date(2025, 10, 6))
+        assert case.first_dunning_letter == date(2025, 10, 6)
+        assert case.events.filter(code="letter.posted_redated").exists()
+    assert OutboxMessage.objects.get(case__order_id="O-MAIL").status == DeliveryStatus.QUEUED
+    assert "leer" in cli("--pdf", str(tmp_path / "again.pdf"))
+    assert not (tmp_path / "again.pdf").exists(), "an empty queue writes no file"
+
+
+def test_the_pdf_is_made_after_the_posting_but_a_file_that_cannot_be_written_posts_nothing(
+        queue, tmp_path):
+    before = posted_state()
+    with pytest.raises(CommandError, match="keine Mahnung wurde als versandt markiert"):
+        cli("--pdf", str(tmp_path / "fehlt" / "druck.pdf"), "--date", "2025-10-06")
+    assert posted_state() == before
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("day", "says"), [
+    ("2025-09-30", "2025-10-01"),  # before the run: the service's words name the run's date
+    ("tomorrow", "Zukunft"),
+    ("06.10.2025", "2026-12-01"),  # the expected format
+])
+def test_a_day_before_the_run_in_the_future_or_badly_written_is_refused(queue, tmp_path, day,
+                                                                        says):
+    if day == "tomorrow":
+        day = (timezone.localdate() + timedelta(days=1)).isoformat()
+    before = posted_state()
+    with pytest.raises(CommandError, match=says):
+        cli("--pdf", str(tmp_path / "druck.pdf"), "--date", day)
+    assert posted_state() == before
+    assert list(tmp_path.iterdir()) == [], "nothing written"
+
+
+# -- Waiting too long ----------------------------------------------------------------------------
+
+
+def test_working_days_skip_the_weekend_and_the_day_of_german_unity():
+    assert dispatch.working_days_between(RUN_DAY, TUESDAY) == 3
+    assert dispatch.working_days_between(RUN_DAY, WEDNESDAY) == 4
+    for allowed in (1, 3, 4, 10):
+        last = dispatch.waited_too_long_up_to(allowed_working_days=allowed, today=WEDNESDAY)
+        assert dispatch.working_days_between(last, WEDNESDAY) > allowed
+        assert dispatch.working_days_between(last + timedelta(days=1), WEDNESDAY) <= allowed
+
+
+def test_the_vendors_own_policy_sets_how_long_a_letter_may_wait(queue, vendor, monkeypatch,
+                                                               django_assert_max_num_queries):
+    own = selectors.default_policy()
+    own.pk, own.vendor, own.name, own.print_within_days = None, vendor, "Alpha", 5
+    own.save()
+    today_is(monkeypatch, WEDNESDAY)
+    with django_assert_max_num_queries(2):  # the policies once, the queue once
+        assert selectors.print_overdue() == []
+    assert [i.allowed for i in selectors.print_items()] == [5, 5]
