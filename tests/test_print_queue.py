@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from django.utils import timezone
 from pypdf import PdfReader
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.dunning import dispatch, selectors, services
 from mahnwerk.dunning.models import DeliveryStatus, Letter, OutboxMessage
+from mahnwerk.web.accounts import ensure_demo_users
 from tests.factories import BERLIN, OrderFactory, ProductFactory, VendorFactory
 from tests.helpers import incident
 
@@ -162,6 +164,62 @@ def test_a_day_before_the_run_in_the_future_or_badly_written_is_refused(queue, t
     assert list(tmp_path.iterdir()) == [], "nothing written"
 
 
+# -- The workspace -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def support(client, vendor, django_user_model):
+    ensure_demo_users(vendor_id=vendor.pk)
+    client.force_login(django_user_model.objects.get(username="support"))
+    return client
+
+
+def test_one_button_downloads_one_pdf_and_marks_every_letter_posted(queue, support):
+    page = support.get(reverse("web:outbox")).content.decode()
+    assert "Alle drucken und als versandt markieren" in page
+    assert reverse("web:outbox-print-all") in page
+
+    response = support.post(reverse("web:outbox-print-all"), {"on": "2025-10-06"})
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == \
+        'attachment; filename="Mahnungen-Druck-2025-10-06.pdf"'
+    letters = [text for text in pdf_text(response.content) if text.strip()]
+    assert len(letters) == 2 and all("06.10.2025" in text for text in letters)
+    assert set(OutboxMessage.objects.filter(channel="print").values_list("status", flat=True)) \
+        == {DeliveryStatus.PRINTED}
+    posted = DebtCase.objects.filter(order__order_id__startswith="O-POST")
+    assert {case.first_dunning_letter for case in posted} == {date(2025, 10, 6)}
+    page = support.get(reverse("web:outbox")).content.decode()
+    assert "2 Briefe in ein PDF gedruckt" in page and "Nichts zu drucken." in page
+
+
+def test_the_button_refuses_a_day_before_the_run_as_a_message(queue, support):
+    before = posted_state()
+    response = support.post(reverse("web:outbox-print-all"), {"on": "2025-09-30"}, follow=True)
+    assert response["Content-Type"].startswith("text/html")
+    assert 'class="error"' in response.content.decode()
+    assert "2025-10-01" in response.content.decode()
+    assert posted_state() == before
+    bad = support.post(reverse("web:outbox-print-all"), {"on": "morgen"}, follow=True)
+    assert 'class="error"' in bad.content.decode() and posted_state() == before
+
+
+def test_only_who_may_work_prints(queue, client, support, django_user_model):
+    client.force_login(django_user_model.objects.get(username="manager"))
+    assert "print-all" not in client.get(reverse("web:outbox")).content.decode()
+    assert client.post(reverse("web:outbox-print-all"), {"on": "2025-10-06"}).status_code == 403
+    assert not OutboxMessage.objects.filter(status=DeliveryStatus.PRINTED).exists()
+
+
+def test_the_per_letter_button_still_posts_one_letter_today(queue, support):
+    message = OutboxMessage.objects.get(case__order_id="O-POST-1")
+    support.post(reverse("web:outbox-printed", args=[message.pk]))
+    message.refresh_from_db()
+    assert message.status == DeliveryStatus.PRINTED
+    assert message.letter.dispatched_on == timezone.localdate()
+    assert OutboxMessage.objects.get(case__order_id="O-POST-2").status == DeliveryStatus.QUEUED
+
+
 # -- Waiting too long ----------------------------------------------------------------------------
 
 
@@ -172,6 +230,30 @@ def test_working_days_skip_the_weekend_and_the_day_of_german_unity():
         last = dispatch.waited_too_long_up_to(allowed_working_days=allowed, today=WEDNESDAY)
         assert dispatch.working_days_between(last, WEDNESDAY) > allowed
         assert dispatch.working_days_between(last + timedelta(days=1), WEDNESDAY) <= allowed
+
+
+def test_a_letter_waiting_3_working_days_is_not_flagged_after_4_it_is(queue, support,
+                                                                     monkeypatch):
+    today_is(monkeypatch, TUESDAY)  # 7 calendar days, but 3 working days
+    assert selectors.print_overdue() == []
+    assert [i.working_days for i in selectors.print_items()] == [3, 3]
+    outbox_page = support.get(reverse("web:outbox")).content.decode()
+    case_page = support.get(reverse("web:case", args=["O-POST-1"])).content.decode()
+    for page in (outbox_page, case_page):
+        assert "print-overdue" not in page and "wartet seit 3 Werktagen" in page
+    assert "länger als erlaubt" not in outbox_page and "ja" not in cli().split("\n")[2]
+
+    today_is(monkeypatch, WEDNESDAY)
+    overdue = selectors.print_overdue()
+    assert [i.message.case.order_id for i in overdue] == ["O-POST-1", "O-POST-2"]
+    assert all((i.working_days, i.allowed) == (4, 3) for i in overdue)
+    outbox_page = support.get(reverse("web:outbox")).content.decode()
+    case_page = support.get(reverse("web:case", args=["O-POST-1"])).content.decode()
+    for page in (outbox_page, case_page):
+        assert "print-overdue" in page and "⚠ wartet seit 4 Werktagen" in page
+    assert "2 warten zu lange" in outbox_page
+    assert 'id="print-waiting-1"' in case_page and "erlaubt 3 Werktage" in case_page
+    assert "ja (> 3)" in cli()
 
 
 def test_the_vendors_own_policy_sets_how_long_a_letter_may_wait(queue, vendor, monkeypatch,

@@ -66,6 +66,8 @@ def case_detail(request: HttpRequest, order_id: str) -> HttpResponse:
         "unblock_form": ReasonForm(prefix="unblock"),
         "note_form": NoteForm(prefix="note"),
         "levels": LEVELS,
+        # Its letters waiting to be printed, and for how long (flagged when too long).
+        "print_items": dunning_selectors.print_items(case_id=case.pk),
         **_corrections(case),
     }, section="cases")
 
