@@ -19,8 +19,9 @@ from pypdf import PdfReader
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.dunning import dispatch, selectors, services
-from mahnwerk.dunning.models import DeliveryStatus, Letter, OutboxMessage
+from mahnwerk.dunning.models import DeliveryStatus, DunningLevel, Letter, OutboxMessage
 from mahnwerk.web.accounts import ensure_demo_users
+from mahnwerk.web.templatetags.workspace import count_label
 from tests.factories import BERLIN, OrderFactory, ProductFactory, VendorFactory
 from tests.helpers import incident
 
@@ -265,3 +266,31 @@ def test_the_vendors_own_policy_sets_how_long_a_letter_may_wait(queue, vendor, m
     with django_assert_max_num_queries(2):  # the policies once, the queue once
         assert selectors.print_overdue() == []
     assert [i.allowed for i in selectors.print_items()] == [5, 5]
+
+
+# -- Levels are data -----------------------------------------------------------------------------
+
+
+def test_the_preview_offers_the_levels_of_the_cases_policy(vendor, support):
+    debt(vendor, "O-LEVELS")
+    case_url = reverse("web:case", args=["O-LEVELS"])
+    third = reverse("web:letter-preview", args=["O-LEVELS", 3])
+    assert third not in support.get(case_url).content.decode()
+    assert support.get(third).status_code == 404, "a level the policy does not have"
+    assert support.get(reverse("web:letter-preview-pdf", args=["O-LEVELS", 3])).status_code \
+        == 404
+
+    DunningLevel.objects.create(policy=selectors.default_policy(), number=3,
+                                name="Letzte Mahnung", days_after_previous=14,
+                                template="final")
+    page = support.get(case_url).content.decode()
+    assert reverse("web:letter-preview", args=["O-LEVELS", 2]) in page and third in page
+    assert "Vorschau 3. Mahnung" in page
+    response = support.get(third)
+    assert response.status_code == 200 and "O-LEVELS" in response.content.decode()
+
+
+def test_a_runs_counts_name_any_level_as_the_summary_does():
+    assert count_label("send1") == "1. Mahnung"
+    assert count_label("send3") == "3. Mahnung"
+    assert count_label("send3") in selectors.describe_counts({"send3": 2})

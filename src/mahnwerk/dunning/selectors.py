@@ -157,16 +157,29 @@ def run_counts(*, run: DunningRun) -> dict[str, int]:
     return counts
 
 
+def sent_level(key: str) -> int | None:
+    """The level of a run's count key ``send<N>`` (any level), else None."""
+    rest = key[len(Action.SEND):] if key.startswith(Action.SEND) else ""
+    return int(rest) if rest.isdigit() else None
+
+
+def letter_label(level: int | str) -> str:
+    """A letter of a level in words: "letter 3" ("3. Mahnung")."""
+    from django.utils.translation import gettext as _
+
+    return _("letter %(level)s") % {"level": level}
+
+
 def describe_counts(counts: dict[str, int]) -> str:
     """A run's counts in words: "first letter 56, second letter 46, skipped 254"."""
     from django.utils.translation import gettext as _
 
     labels = {Action.EXCLUDE: _("excluded"), Action.HOLD: _("held"),
               Action.SKIP: _("skipped"), Action.ESCALATE: _("escalated")}
+
     def label(key: str) -> str:
-        if key.startswith(Action.SEND) and key[len(Action.SEND):].isdigit():
-            return _("letter %(level)s") % {"level": key[len(Action.SEND):]}
-        return str(labels.get(key, key))
+        level = sent_level(key)
+        return letter_label(level) if level is not None else str(labels.get(key, key))
 
     return ", ".join(f"{label(k)} {v}" for k, v in sorted(counts.items())) or "-"
 
