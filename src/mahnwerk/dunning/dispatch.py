@@ -11,7 +11,7 @@ and the line on the case's timeline in one transaction with the outbox message's
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from typing import Any
 
@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from mahnwerk.cases.models import DebtCase, EventKind
 from mahnwerk.dunning import reasons as why
 from mahnwerk.dunning.models import Channel, DeliveryStatus, Letter, OutboxMessage
-from mahnwerk.dunning.outbox import ACTOR, STOP_REASONS, OutboxError
+from mahnwerk.dunning.outbox import ACTOR, STOP_REASONS, OutboxError, print_queue
 from mahnwerk.reasons import Reason
 
 # -- The case's timeline and letter dates ----------------------------------------------------------
@@ -143,22 +143,47 @@ def mark_printed(*, message: OutboxMessage, actor: str, on: date | None = None) 
     post_letters(messages=[message], on=on or timezone.localdate(), actor=actor)
 
 
-def print_queue_pdf(*, messages: Iterable[OutboxMessage]) -> bytes:
-    """One PDF with every letter, one after the other (each starts on a new sheet)."""
+def print_queue_pdf(*, messages: Iterable[OutboxMessage],
+                    progress: Callable[[int, int], None] | None = None) -> bytes:
+    """One PDF with every letter, one after the other (each starts on a new sheet);
+    ``progress(done, total)`` after each letter."""
 
     from pypdf import PdfWriter
 
     from mahnwerk.dunning.letters import render_pdf
 
+    messages = list(messages)
     writer = PdfWriter()
-    for message in messages:
+    for done, message in enumerate(messages, start=1):
         message.letter.case = message.case
         writer.append(io.BytesIO(render_pdf(message.letter)))
         if len(writer.pages) % 2:  # duplex printing: the next letter starts on a new sheet
             writer.add_blank_page()
+        if progress is not None:
+            progress(done, len(messages))
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def print_and_post(*, on: date, actor: str, save: Callable[[bytes], None],
+                   progress: Callable[[int, int], None] | None = None) -> list[OutboxMessage]:
+    """The print queue as one job: every waiting letter is posted on ``on`` (dated that day if
+    its run was earlier, ``post_letters``), then all of them go into one PDF as they are now,
+    which is handed to ``save`` (write it to a file, keep it for a download).
+
+    All or nothing: posting, rendering and ``save`` happen in one transaction, so a letter that
+    cannot be posted that day, a PDF that cannot be made or a file that cannot be written
+    leaves every letter waiting. An empty queue posts nothing and calls ``save`` not at all;
+    the letters posted are returned."""
+    with transaction.atomic():
+        # Locked, so that a second job at the same time waits and then finds them posted.
+        messages = list(print_queue().select_for_update(of=("self",)))
+        if not messages:
+            return []
+        posted = post_letters(messages=messages, on=on, actor=actor)
+        save(print_queue_pdf(messages=posted, progress=progress))
+    return posted
 
 
 def print_waiting_too_long(*, message: OutboxMessage, allowed_working_days: int,
@@ -186,6 +211,24 @@ def working_days_between(start: date, end: date) -> int:
             days += 1
         day += timedelta(days=1)
     return days
+
+
+def waited_too_long_up_to(*, allowed_working_days: int, today: date) -> date:
+    """The latest letter date that has waited longer than ``allowed_working_days`` by
+    ``today``: ``working_days_between(day, today) > allowed_working_days`` exactly for the
+    days up to and including it (so a list can ask the database for those letters only)."""
+    import holidays
+
+    # The library adds an earlier year's holidays by itself when a day of it is asked for.
+    closed = holidays.country_holidays("DE", years=today.year)
+    counted = 0
+    day = today
+    while True:
+        if day.weekday() < 5 and day not in closed:
+            counted += 1  # ``day`` lies in (day - 1, today]
+        day -= timedelta(days=1)
+        if counted > allowed_working_days:
+            return day
 
 
 # -- When e-mail did not work ----------------------------------------------------------------------

@@ -156,7 +156,7 @@ def status_counts() -> dict[str, int]:
 def print_queue() -> QuerySet[OutboxMessage]:
     """Letters waiting to be printed and posted (buyers without an e-mail address)."""
     return (OutboxMessage.objects.filter(channel=Channel.PRINT, status=DeliveryStatus.QUEUED)
-            .select_related("letter", "case", "case__order").order_by("id"))
+            .select_related("letter", "letter__run", "case", "case__order").order_by("id"))
 
 
 def message_list(*, status: str | None = None, limit: int = 200) -> list[OutboxMessage]:

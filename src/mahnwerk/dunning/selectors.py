@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import CaseState
+from mahnwerk.dunning import dispatch, outbox
 from mahnwerk.dunning.decide import CaseFacts, LetterFact, LetterStatus, LevelRule, PolicyRules
 from mahnwerk.dunning.models import (
     Action,
@@ -20,6 +22,7 @@ from mahnwerk.dunning.models import (
     DunningPolicy,
     DunningRun,
     Letter,
+    OutboxMessage,
     RunDecision,
 )
 
@@ -154,15 +157,114 @@ def run_counts(*, run: DunningRun) -> dict[str, int]:
     return counts
 
 
+def sent_level(key: str) -> int | None:
+    """The level of a run's count key ``send<N>`` (any level), else None."""
+    rest = key[len(Action.SEND):] if key.startswith(Action.SEND) else ""
+    return int(rest) if rest.isdigit() else None
+
+
+def letter_label(level: int | str) -> str:
+    """A letter of a level in words: "letter 3" ("3. Mahnung")."""
+    from django.utils.translation import gettext as _
+
+    return _("letter %(level)s") % {"level": level}
+
+
 def describe_counts(counts: dict[str, int]) -> str:
     """A run's counts in words: "first letter 56, second letter 46, skipped 254"."""
     from django.utils.translation import gettext as _
 
     labels = {Action.EXCLUDE: _("excluded"), Action.HOLD: _("held"),
               Action.SKIP: _("skipped"), Action.ESCALATE: _("escalated")}
+
     def label(key: str) -> str:
-        if key.startswith(Action.SEND) and key[len(Action.SEND):].isdigit():
-            return _("letter %(level)s") % {"level": key[len(Action.SEND):]}
-        return str(labels.get(key, key))
+        level = sent_level(key)
+        return letter_label(level) if level is not None else str(labels.get(key, key))
 
     return ", ".join(f"{label(k)} {v}" for k, v in sorted(counts.items())) or "-"
+
+
+# -- The print queue -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrintItem:
+    """A letter waiting in the print queue: since when (its date), how many working days it
+    has waited by today and how many its vendor's policy allows (``print_within_days``)."""
+
+    message: OutboxMessage
+    working_days: int
+    allowed: int
+
+    @property
+    def waiting_since(self) -> date:
+        return self.message.letter.letter_date
+
+    @property
+    def overdue(self) -> bool:
+        """Waited longer than the policy allows (``dispatch.print_waiting_too_long``)."""
+        return self.working_days > self.allowed
+
+    @property
+    def address(self) -> str:
+        """The postal address the letter is printed with (the order's)."""
+        order = self.message.case.order
+        street = f"{order.street} {order.house_number}".strip()
+        place = " ".join(p for p in (order.postcode, order.city, order.country) if p)
+        return ", ".join(p for p in (street, place) if p)
+
+    @property
+    def buyer_name(self) -> str:
+        order = self.message.case.order
+        return f"{order.buyer_first_name} {order.buyer_last_name}".strip()
+
+
+def print_limits() -> tuple[int, dict[str, int]]:
+    """How many working days a paper letter may wait: the default policy's, and each vendor's
+    own policy's (one query for all policies)."""
+    default: int | None = None
+    own: dict[str, int] = {}
+    for vendor_id, days in (DunningPolicy.objects.order_by("pk")
+                            .values_list("vendor_id", "print_within_days")):
+        if vendor_id is None:
+            default = days if default is None else default  # the first, as default_policy()
+        else:
+            own[vendor_id] = days
+    if default is None:
+        default = default_policy().print_within_days  # raises: no default policy
+    return default, own
+
+
+def print_items(*, case_id: int | None = None, overdue_only: bool = False,
+                limit: int | None = None, today: date | None = None) -> list[PrintItem]:
+    """The print queue (oldest first), each letter with the working days it has waited and
+    whether that is longer than its vendor's policy allows: one query for the policies, one
+    for the queue. ``overdue_only``: only the letters waiting too long, asked of the database
+    as such (letters dated after the latest day that can be overdue are not read)."""
+    today = today or timezone.localdate()
+    default, own = print_limits()
+    queue = outbox.print_queue()
+    if case_id is not None:
+        queue = queue.filter(case_id=case_id)
+    if overdue_only:
+        strictest = min([default, *own.values()])
+        queue = queue.filter(letter__letter_date__lte=dispatch.waited_too_long_up_to(
+            allowed_working_days=strictest, today=today))
+    if limit is not None:
+        queue = queue[:limit]
+    waited: dict[date, int] = {}
+    items = []
+    for message in queue:
+        since = message.letter.letter_date
+        if since not in waited:
+            waited[since] = dispatch.working_days_between(since, today)
+        item = PrintItem(message=message, working_days=waited[since],
+                         allowed=own.get(message.case.vendor_id, default))
+        if item.overdue or not overdue_only:
+            items.append(item)
+    return items
+
+
+def print_overdue(*, case_id: int | None = None, today: date | None = None) -> list[PrintItem]:
+    """The letters that have waited in the print queue longer than their policy allows."""
+    return print_items(case_id=case_id, overdue_only=True, today=today)

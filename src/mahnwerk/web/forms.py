@@ -99,6 +99,20 @@ class OutboxFilterForm(forms.Form):
                                 choices=[("", _("all")), *Channel.choices])
 
 
+class PrintAllForm(forms.Form):
+    """The day the printed letters are posted (today unless support says otherwise)."""
+
+    on = forms.DateField(label=_("posted on"),
+                         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+                         input_formats=["%Y-%m-%d", "%d.%m.%Y"],
+                         error_messages={"invalid": _("Give the day as 2026-12-01 or "
+                                                      "01.12.2026.")})
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["on"].initial = timezone.localdate()
+
+
 class ReleaseForm(forms.Form):
     checked = forms.BooleanField(
         label=_("I looked the Message-ID up in the mail server's log: it was not delivered."))

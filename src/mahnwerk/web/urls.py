@@ -31,6 +31,7 @@ pages = [
     path("mahnlaeufe/<int:pk>/verwerfen/", runs.run_discard, name="run-discard"),
     path("ausgang/", outbox.outbox_page, name="outbox"),
     path("ausgang/zustellen/", outbox.outbox_deliver, name="outbox-deliver"),
+    path("ausgang/drucken/", outbox.outbox_print_all, name="outbox-print-all"),
     path("ausgang/<int:pk>/gedruckt/", outbox.outbox_printed, name="outbox-printed"),
     path("ausgang/<int:pk>/erneut/", outbox.outbox_release, name="outbox-release"),
     path("ausgang/<int:pk>/per-post/", outbox.outbox_post, name="outbox-post"),

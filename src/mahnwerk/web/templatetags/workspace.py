@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from mahnwerk.cases import display
 from mahnwerk.cases.models import EventKind
+from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning.models import Action, Channel, DeliveryStatus
 from mahnwerk.money import format_money
 
@@ -50,7 +51,11 @@ def action_label(action: str, level: Any = None) -> str:
 
 @register.filter
 def count_label(key: str) -> str:
-    """A key of a run's counts (``send1``, ``skip``) as words."""
+    """A key of a run's counts as words: ``send3`` → ``3. Mahnung`` (any level, as the run's
+    summary says it), ``skip`` → ``überspringen``."""
+    level = dunning_selectors.sent_level(key)
+    if level is not None:
+        return dunning_selectors.letter_label(level)
     action = key.rstrip("0123456789")
     return action_label(action, key[len(action):] or None)
 

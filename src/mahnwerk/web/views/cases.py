@@ -33,8 +33,6 @@ from mahnwerk.web.forms import (
 )
 from mahnwerk.web.views.common import case_or_404, page_of, render_workspace
 
-LEVELS = (1, 2)
-
 
 @access.workspace_view
 def case_list(request: HttpRequest) -> HttpResponse:
@@ -54,6 +52,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
 def case_detail(request: HttpRequest, order_id: str) -> HttpResponse:
     case = case_or_404(order_id)
     on_hold = case.state == CaseState.ON_HOLD
+    policy = dunning_selectors.policy_for(vendor_id=case.vendor_id)
     return render_workspace(request, "web/case_detail.html", {
         "case": case,
         "on_hold": on_hold,
@@ -65,7 +64,10 @@ def case_detail(request: HttpRequest, order_id: str) -> HttpResponse:
         "block_form": ReasonForm(prefix="block"),
         "unblock_form": ReasonForm(prefix="unblock"),
         "note_form": NoteForm(prefix="note"),
-        "levels": LEVELS,
+        # The letters the case's policy can send, to preview (any number of levels).
+        "levels": list(policy.levels.all()),
+        # Its letters waiting to be printed, and for how long (flagged when too long).
+        "print_items": dunning_selectors.print_items(case_id=case.pk),
         **_corrections(case),
     }, section="cases")
 
@@ -180,10 +182,12 @@ def case_not_reordered(request: HttpRequest, order_id: str) -> HttpResponse:
 
 
 def _preview(case: DebtCase, level: int) -> letters.ComposedLetter:
-    if level not in LEVELS:
-        raise Http404
-    return letters.preview(case=case, level=level, letter_date=timezone.localdate(),
-                           policy=dunning_selectors.policy_for(vendor_id=case.vendor_id))
+    """The case's letter of one of its policy's levels; a level the policy lacks is a 404."""
+    try:
+        return letters.preview(case=case, level=level, letter_date=timezone.localdate(),
+                               policy=dunning_selectors.policy_for(vendor_id=case.vendor_id))
+    except letters.NoSuchLevel:
+        raise Http404 from None
 
 
 def _pdf(content: bytes, filename: str, *, download: bool) -> HttpResponse:

@@ -7,13 +7,16 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from mahnwerk.dunning import delivery, dispatch, outbox
+from mahnwerk.dunning import delivery, dispatch, letters, outbox
+from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning.models import DeliveryStatus, OutboxMessage
 from mahnwerk.web import access, reads
-from mahnwerk.web.forms import OutboxFilterForm, ReleaseForm
+from mahnwerk.web.forms import OutboxFilterForm, PrintAllForm, ReleaseForm
 from mahnwerk.web.views.common import page_of, render_workspace
 
 #: The print queue shows this many letters at once (oldest first).
@@ -28,14 +31,45 @@ def outbox_page(request: HttpRequest) -> HttpResponse:
         status = form.cleaned_data.get("status") or ""
         channel = form.cleaned_data.get("channel") or ""
     counts = outbox.status_counts()
-    queue = outbox.print_queue()
     return render_workspace(request, "web/outbox.html", {
         "form": form,
         "counts": [(DeliveryStatus(key), n) for key, n in counts.items()],
         "page": page_of(request, reads.outbox_messages(status=status, channel=channel)),
-        "print_queue": queue[:PRINT_ROWS], "print_total": queue.count(),
+        "print_queue": dunning_selectors.print_items(limit=PRINT_ROWS),
+        "print_total": outbox.print_queue().count(),
+        "print_overdue": len(dunning_selectors.print_overdue()),
+        "print_form": PrintAllForm(),
         "stuck": outbox.stuck(), "release_form": ReleaseForm(),
     }, section="outbox")
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def outbox_print_all(request: HttpRequest) -> HttpResponse:
+    """Every letter of the print queue in one PDF to download, marked posted on the day given;
+    a refusal comes back as the page's message and nothing is marked."""
+    form = PrintAllForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for errors in form.errors.values()
+                                         for e in errors))
+        return redirect("web:outbox")
+    on = form.cleaned_data["on"]
+    made: list[bytes] = []
+    try:
+        posted = dispatch.print_and_post(on=on, actor=access.actor(request), save=made.append)
+    except (outbox.OutboxError, letters.LetterPdfError) as exc:
+        messages.error(request, str(exc))
+        return redirect("web:outbox")
+    if not posted:
+        messages.info(request, _("Nothing to print."))
+        return redirect("web:outbox")
+    messages.success(request, ngettext(
+        "%(count)d letter printed into one PDF and marked posted on %(date)s.",
+        "%(count)d letters printed into one PDF and marked posted on %(date)s.",
+        len(posted)) % {"count": len(posted), "date": date_format(on, "SHORT_DATE_FORMAT")})
+    response = HttpResponse(made[0], content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="Mahnungen-Druck-{on:%Y-%m-%d}.pdf"'
+    return response
 
 
 @require_POST
