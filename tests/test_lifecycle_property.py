@@ -36,7 +36,7 @@ import pytest
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
 from django.test import override_settings
-from hypothesis import HealthCheck, event, settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -107,18 +107,20 @@ class Lifecycle(RuleBasedStateMachine):
         self.partner = CollectionPartner.objects.filter(kind="domestic", active=True).first()
 
     def teardown(self) -> None:
-        # What the sequence reached, for --hypothesis-show-statistics (is the search deep?).
+        # What the sequence reached (bench/lifecycle_property.py prints it: is the search deep?)
+        from mahnwerk.cases.models import CaseEvent
+
         reached = {f"reached {state}" for state in
-                   DebtCase.objects.values_list("state", flat=True).distinct()}
+                   CaseEvent.objects.values_list("to_state", flat=True).distinct()}
+        if Handover.objects.filter(handed_over__gt=0).exists():
+            reached.add("a handover file with cases")
         if DebtCase.objects.filter(cycle__gt=1).exists():
             reached.add("a debt came back (cycle 2)")
         if Letter.objects.filter(dispatched_on__isnull=False, level=2).exists():
             reached.add("a second letter left")
         if Letter.objects.filter(withdrawn_at__isnull=False).exists():
             reached.add("a letter was withdrawn")
-        for what in reached:
-            event(what)
-            REACHED[what] += 1
+        REACHED.update(reached)
         transaction.set_rollback(True)
         self._atomic.__exit__(None, None, None)
 
@@ -136,10 +138,23 @@ class Lifecycle(RuleBasedStateMachine):
 
     # -- the platform ----------------------------------------------------------------------
 
-    @initialize(target=orders, email=st.booleans(), direct=st.booleans())
-    def first_debt(self, email: bool, direct: bool) -> str:
+    @initialize(target=orders, email=st.booleans(), direct=st.booleans(),
+                rounds=st.lists(st.tuples(st.integers(min_value=7, max_value=20),
+                                          st.sampled_from(["ok", "ok", "ok", "none", "refused"]),
+                                          st.booleans()), max_size=6),
+                answers=st.booleans())
+    def first_debt(self, email: bool, direct: bool, rounds: list[tuple[int, str, bool]],
+                   answers: bool) -> str:
+        """A debt and weeks of the usual rhythm first, so that the random steps after it start
+        from deep states (letters out, escalated, approved, handed over) as often as from new
+        ones."""
         order_id = self.new_order(direct=direct, email=email, address=True)
         self.incident(order_id, amount=300, kind="stopped_installments")
+        self.weeks_of_dunning(rounds, marks=answers)
+        for case in DebtCase.objects.filter(state=CaseState.ON_HOLD):
+            approvals.decide_approval(case=case, approve=answers, actor="vendor", reason="")
+        if answers:
+            self.handover()
         return order_id
 
     @rule(target=orders, direct=st.booleans(), email=st.booleans(), address=st.booleans())
@@ -196,18 +211,21 @@ class Lifecycle(RuleBasedStateMachine):
         services.preview_run(as_of=self.today)
         assert Letter.objects.count() == before
 
-    @rule(days=st.integers(min_value=7, max_value=20), mail=st.sampled_from(["ok", "ok", "none",
-                                                                              "refused"]),
-          post=st.booleans())
-    def weeks_of_dunning(self, days: int, mail: str, post: bool) -> None:
+    @rule(rounds=st.lists(st.tuples(st.integers(min_value=7, max_value=20),
+                                    st.sampled_from(["ok", "ok", "ok", "none", "refused"]),
+                                    st.booleans()), min_size=1, max_size=4))
+    def weeks_of_dunning(self, rounds: list[tuple[int, str, bool]], marks: bool = True) -> None:
         """The usual rhythm, so that sequences get deep: time passes, a run, the mail server
-        takes (or refuses) the e-mails, the print shop posts the paper (or not yet)."""
-        self.days_go_by(days)
-        if post:
-            self.print_and_post()
-        self.run()
-        if mail != "none":
-            self.mail_server(refused=mail == "refused")
+        takes (or refuses) the e-mails, the print shop posts the paper (or not yet); then the
+        vendors answer and support hands over what was approved."""
+        for days, mail, post in rounds:
+            self.days_go_by(days)
+            if post:
+                self.print_and_post()
+            self.direct_vendor_marks(pursue=marks)
+            self.run()
+            if mail != "none":
+                self.mail_server(refused=mail == "refused")
 
     @rule()
     def run(self) -> None:

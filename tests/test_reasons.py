@@ -71,12 +71,12 @@ def test_a_runs_decision_and_the_case_timeline_read_in_the_readers_language(writ
 
     assert timeline_reasons(case, "de") == [
         "Forderung erfasst: Raten gestoppt, 300,00\xa0€ offen.",
-        "1. Mahnung (Lauf #1) an kim@example.org.",
+        f"1. Mahnung (Lauf #{run.pk}) an kim@example.org.",
         "1. Mahnung am 08.10.2026 per E-Mail an kim@example.org hinausgegangen.",
     ]
     assert timeline_reasons(case, "en") == [
         "Debt recorded: stopped installments, €300.00 open.",
-        "Letter 1 (run #1) to kim@example.org.",
+        f"Letter 1 (run #{run.pk}) to kim@example.org.",
         "Letter 1 left by e-mail to kim@example.org on 10/08/2026.",
     ]
 
