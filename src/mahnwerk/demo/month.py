@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mahnwerk.cases.models import DebtCase
@@ -24,7 +25,7 @@ from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import approvals, handover_format, reports
 from mahnwerk.collection import services as collection
 from mahnwerk.collection.models import CollectionPartner, Handover
-from mahnwerk.dunning import delivery, dispatch
+from mahnwerk.dunning import delivery, dispatch, outbox
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning import services as dunning
 from mahnwerk.dunning.models import (
@@ -87,7 +88,10 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
         say(_("the letter to %(to)s bounced: case %(order)s waits until it goes by post")
             % {"to": bounced.to_address, "order": bounced.case.order_id})
 
-    dunned = list(DebtCase.objects.filter(state=CaseState.DUNNING).order_by("order_id"))
+    _print_late(min(first + timedelta(days=4), timezone.localdate()), say=say)
+
+    dunned = list(DebtCase.objects.filter(state=CaseState.DUNNING, order__buyer_email__gt="")
+                  .order_by("order_id"))
     rng.shuffle(dunned)
     payers, reorderers = dunned[:max(1, len(dunned) // 8)], dunned[len(dunned) // 8:][:3]
     _send("payments", [{"payment_id": f"DEMO-PAY-{c.order_id}", "order_id": c.order_id,
@@ -106,6 +110,8 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
         "created_at": _at(first + timedelta(days=6)), "sales_agent": "",
         "first_invoice_number": ""} for c in reorderers if (o := originals.get(c.order_id))])
     say(_("%(count)d buyers ordered again") % {"count": len(reorderers)})
+    _debt_comes_back(payers[0], on=first + timedelta(days=7), say=say)
+    _address_corrected(on=first + timedelta(days=8), say=say)
 
     run = dunning.run_month(as_of=second, actor=ACTOR)
     say(_run_line(run))
@@ -144,6 +150,61 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
                   "vendor's approval, the handover file, the agency's report, paid")
                 % {"order": followed})
     return True
+
+
+def _print_late(on: date, *, say: Callable[[str], None]) -> None:
+    """The print shop posts one paper letter four days after its run: it is dated that day and
+    the buyer gets the full period to pay from it; the other paper letters wait (and are
+    flagged once they wait longer than the policy allows)."""
+    waiting = list(outbox.print_queue())
+    if not waiting or on < waiting[0].letter.letter_date:  # a demo month in the future
+        return
+    dispatch.post_letters(messages=waiting[:1], on=on, actor="druckerei")
+    letter = waiting[0].letter
+    letter.refresh_from_db()
+    say(_("a paper letter to order %(order)s was posted late, on %(on)s: dated that day, to be "
+          "paid by %(deadline)s; %(waiting)d paper letters still wait for the print shop")
+        % {"order": waiting[0].case.order_id, "on": format_day(on),
+           "deadline": format_day(letter.deadline), "waiting": len(waiting) - 1})
+
+
+def _debt_comes_back(case: DebtCase, *, on: date, say: Callable[[str], None]) -> None:
+    """A buyer who paid after the first letter has the payment charged back: the case opens
+    again as a new dunning cycle, which starts at the first letter."""
+    case.refresh_from_db()
+    _send("incidents", [{"incident_id": f"DEMO-BACK-{case.order_id}", "order_id": case.order_id,
+                         "kind": "one_time_chargeback", "occurred_at": _at(on),
+                         "open_amount": str(case.order.amount_total), "currency": case.currency}])
+    case.refresh_from_db()
+    say(_("the payment of order %(order)s was charged back: dunning cycle %(cycle)d starts "
+          "at the first letter") % {"order": case.order_id, "cycle": case.cycle})
+
+
+def _address_corrected(*, on: date, say: Callable[[str], None]) -> None:
+    """A buyer whose address was incomplete gives a complete one on a later order (of another
+    product, so it is no reorder): the case's address flag follows it."""
+    case = (DebtCase.objects.filter(invalid_address_computed=True,
+                                    state__in=[CaseState.OPEN, CaseState.DUNNING])
+            .select_related("order").order_by("order_id").first())
+    if case is None:
+        return
+    o = case.order
+    product = o.vendor.products.exclude(pk=o.product_id).order_by("pk").first()
+    if product is None:
+        return
+    _send("orders", [{
+        "order_id": f"DEMO-ADR-{o.order_id}", "vendor_id": o.vendor_id,
+        "product_id": product.pk, "buyer_id": o.buyer_id, "buyer_email": o.buyer_email,
+        "buyer_first_name": o.buyer_first_name, "buyer_last_name": o.buyer_last_name,
+        "street": "Hohe Straße", "house_number": "12", "postcode": "50667", "city": "Köln",
+        "country": "DE", "payment_type": "one_time", "amount_total": "49.00",
+        "currency": o.currency, "created_at": _at(on), "sales_agent": "",
+        "first_invoice_number": ""}])
+    case.refresh_from_db()
+    say(_("order %(order)s: the buyer gave a complete address on a later order; the case's "
+          "address flag is now %(flag)s") % {
+        "order": o.order_id,
+        "flag": _("invalid") if case.invalid_address else _("valid")})
 
 
 def _run_line(run: DunningRun) -> str:
