@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from pypdf import PdfReader
 
 from mahnwerk.cases.models import DebtCase
-from mahnwerk.dunning import letters
+from mahnwerk.dunning import letters, templating
 from mahnwerk.dunning.models import DunningLevel, DunningPolicy, Letter, LetterTemplate
 from tests.factories import OrderFactory, ProductFactory, VendorFactory
 from tests.helpers import incident
@@ -222,7 +222,7 @@ def test_a_template_with_a_syntax_error_is_refused_with_its_line(case):
 
 def test_check_template_names_the_field_and_line():
     with pytest.raises(ValidationError) as refused:
-        letters.check_template("a\nb\n{% bogus %}", field="subject")
+        templating.check_template("a\nb\n{% bogus %}", field="subject")
     [message] = refused.value.message_dict["subject"]
     assert message.startswith("Zeile 3: ") and "bogus" in message
 

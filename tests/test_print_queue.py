@@ -18,7 +18,7 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 from mahnwerk.cases.models import DebtCase
-from mahnwerk.dunning import dispatch, selectors, services
+from mahnwerk.dunning import selectors, services, workdays
 from mahnwerk.dunning.models import DeliveryStatus, DunningLevel, Letter, OutboxMessage
 from mahnwerk.web.accounts import ensure_demo_users
 from mahnwerk.web.templatetags.workspace import count_label
@@ -225,12 +225,12 @@ def test_the_per_letter_button_still_posts_one_letter_today(queue, support):
 
 
 def test_working_days_skip_the_weekend_and_the_day_of_german_unity():
-    assert dispatch.working_days_between(RUN_DAY, TUESDAY) == 3
-    assert dispatch.working_days_between(RUN_DAY, WEDNESDAY) == 4
+    assert workdays.working_days_between(RUN_DAY, TUESDAY) == 3
+    assert workdays.working_days_between(RUN_DAY, WEDNESDAY) == 4
     for allowed in (1, 3, 4, 10):
-        last = dispatch.waited_too_long_up_to(allowed_working_days=allowed, today=WEDNESDAY)
-        assert dispatch.working_days_between(last, WEDNESDAY) > allowed
-        assert dispatch.working_days_between(last + timedelta(days=1), WEDNESDAY) <= allowed
+        last = workdays.waited_too_long_up_to(allowed_working_days=allowed, today=WEDNESDAY)
+        assert workdays.working_days_between(last, WEDNESDAY) > allowed
+        assert workdays.working_days_between(last + timedelta(days=1), WEDNESDAY) <= allowed
 
 
 def test_a_letter_waiting_3_working_days_is_not_flagged_after_4_it_is(queue, support,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from django.db import transaction
@@ -184,51 +184,6 @@ def print_and_post(*, on: date, actor: str, save: Callable[[bytes], None],
         posted = post_letters(messages=messages, on=on, actor=actor)
         save(print_queue_pdf(messages=posted, progress=progress))
     return posted
-
-
-def print_waiting_too_long(*, message: OutboxMessage, allowed_working_days: int,
-                           today: date | None = None) -> bool:
-    """Has a paper letter waited for printing longer than the policy allows (working days,
-    German public holidays excluded)?"""
-    if message.channel != Channel.PRINT or message.status != DeliveryStatus.QUEUED:
-        return False
-    return working_days_between(message.letter.letter_date,
-                                today or timezone.localdate()) > allowed_working_days
-
-
-def working_days_between(start: date, end: date) -> int:
-    """Working days after ``start`` up to and including ``end`` (Monday to Friday, German
-    public holidays excluded, by the holidays library)."""
-    import holidays
-
-    if end <= start:
-        return 0
-    closed = holidays.country_holidays("DE", years=range(start.year, end.year + 1))
-    days = 0
-    day = start + timedelta(days=1)
-    while day <= end:
-        if day.weekday() < 5 and day not in closed:
-            days += 1
-        day += timedelta(days=1)
-    return days
-
-
-def waited_too_long_up_to(*, allowed_working_days: int, today: date) -> date:
-    """The latest letter date that has waited longer than ``allowed_working_days`` by
-    ``today``: ``working_days_between(day, today) > allowed_working_days`` exactly for the
-    days up to and including it (so a list can ask the database for those letters only)."""
-    import holidays
-
-    # The library adds an earlier year's holidays by itself when a day of it is asked for.
-    closed = holidays.country_holidays("DE", years=today.year)
-    counted = 0
-    day = today
-    while True:
-        if day.weekday() < 5 and day not in closed:
-            counted += 1  # ``day`` lies in (day - 1, today]
-        day -= timedelta(days=1)
-        if counted > allowed_working_days:
-            return day
 
 
 # -- When e-mail did not work ----------------------------------------------------------------------

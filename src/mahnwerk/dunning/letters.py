@@ -9,8 +9,9 @@
     preview         the same before sending, with the case's offer link or a placeholder
     render_pdf      a stored ``Letter`` as a PDF in DIN 5008 layout (form B), rendered by Typst
                     from ``templates/dunning/letter.typ``; ``preview_pdf`` for a composed one
-    check_template  refuses a template with a syntax error, naming the line (the admin calls it
-                    through ``LetterTemplate.clean``)
+
+``dunning.templating.check_template`` refuses a template with a syntax error, naming the line
+(the admin calls it through ``LetterTemplate.clean``).
 
 A letter template is a Django template (subject, HTML body, text body). Its context:
 
@@ -37,22 +38,22 @@ import threading
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import connection
-from django.template import Context, Engine, Template, TemplateSyntaxError
+from django.template import Context
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.dunning.models import DunningLevel, DunningPolicy, Letter, LetterKind, LetterTemplate
+from mahnwerk.dunning.templating import compiled
 from mahnwerk.intake.models import PaymentType
 from mahnwerk.money import format_money, locale_of, quantize
 
@@ -95,34 +96,6 @@ class Words:
 
 
 # --- templates ---------------------------------------------------------------------------
-
-
-_LIBRARIES = {"i18n": "django.templatetags.i18n", "l10n": "django.templatetags.l10n",
-              "tz": "django.templatetags.tz"}
-
-
-@cache
-def _engine(*, debug: bool = False) -> Engine:
-    # Standalone: no loaders, so a vendor's template can include no file. The checking engine
-    # runs in debug mode so that a syntax error carries its line; letters render without.
-    return Engine(debug=debug, libraries=_LIBRARIES)
-
-
-@lru_cache(maxsize=256)
-def _compiled(source: str) -> Template:
-    return _engine().from_string(source)
-
-
-def check_template(source: str, *, field: str) -> None:
-    """Refuse a template with a syntax error: a ValidationError for ``field`` with the line."""
-    try:
-        _engine(debug=True).from_string(source)
-    except TemplateSyntaxError as exc:
-        debug = getattr(exc, "template_debug", None) or {}
-        raise ValidationError(
-            {field: _("Line %(line)s: %(error)s")
-             % {"line": debug.get("line", "?"), "error": exc}},
-            code="template_syntax") from None
 
 
 def default_words(*, template: str, language: str) -> Words:
@@ -303,9 +276,9 @@ def compose(*, case: DebtCase, level: int, letter_date: date, policy: DunningPol
     if words is None:
         words = words_for(vendor_id=case.vendor_id, template=rule.template, language=language)
     with override(language):
-        subject = _compiled(words.subject).render(Context(context, autoescape=False))
-        body_html = _compiled(words.body_html).render(Context(context))
-        body_text = _compiled(words.body_text).render(Context(context, autoescape=False))
+        subject = compiled(words.subject).render(Context(context, autoescape=False))
+        body_html = compiled(words.body_html).render(Context(context))
+        body_text = compiled(words.body_text).render(Context(context, autoescape=False))
     return ComposedLetter(
         subject=" ".join(subject.split())[:255], body_html=body_html.strip() + "\n",
         body_text=_tidy_text(body_text), language=language, letter_date=letter_date,

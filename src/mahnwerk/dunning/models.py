@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 from mahnwerk.cases.models import DebtCase
+from mahnwerk.dunning.templating import check_template
 from mahnwerk.intake.models import Product, Vendor
 from mahnwerk.reasons import render
 
@@ -204,7 +205,7 @@ class LetterTemplate(models.Model):
     """The words of a letter of one kind and language; a vendor may have its own.
 
     Subject, HTML and text are Django templates; they are compiled when saved, and a syntax
-    error is refused with its line (``dunning.letters.check_template``)."""
+    error is refused with its line (``dunning.templating.check_template``)."""
 
     template = models.CharField(_("letter"), max_length=16, choices=LetterKind.choices,
                                 default=LetterKind.FIRST)
@@ -235,7 +236,6 @@ class LetterTemplate(models.Model):
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
-        from mahnwerk.dunning.letters import check_template
 
         errors: dict[str, list[ValidationError]] = {}
         for field in ("subject", "body_html", "body_text"):

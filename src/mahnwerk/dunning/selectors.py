@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import CaseState
-from mahnwerk.dunning import dispatch, outbox
+from mahnwerk.dunning import outbox, workdays
 from mahnwerk.dunning.decide import CaseFacts, LetterFact, LetterStatus, LevelRule, PolicyRules
 from mahnwerk.dunning.models import (
     Action,
@@ -202,7 +202,7 @@ class PrintItem:
 
     @property
     def overdue(self) -> bool:
-        """Waited longer than the policy allows (``dispatch.print_waiting_too_long``)."""
+        """Waited longer than the policy allows (``workdays.print_waiting_too_long``)."""
         return self.working_days > self.allowed
 
     @property
@@ -248,7 +248,7 @@ def print_items(*, case_id: int | None = None, overdue_only: bool = False,
         queue = queue.filter(case_id=case_id)
     if overdue_only:
         strictest = min([default, *own.values()])
-        queue = queue.filter(letter__letter_date__lte=dispatch.waited_too_long_up_to(
+        queue = queue.filter(letter__letter_date__lte=workdays.waited_too_long_up_to(
             allowed_working_days=strictest, today=today))
     if limit is not None:
         queue = queue[:limit]
@@ -257,7 +257,7 @@ def print_items(*, case_id: int | None = None, overdue_only: bool = False,
     for message in queue:
         since = message.letter.letter_date
         if since not in waited:
-            waited[since] = dispatch.working_days_between(since, today)
+            waited[since] = workdays.working_days_between(since, today)
         item = PrintItem(message=message, working_days=waited[since],
                          allowed=own.get(message.case.vendor_id, default))
         if item.overdue or not overdue_only:
