@@ -126,8 +126,8 @@ def build(orders: int, cases: int) -> None:
                 "invalid_address_override": None, "invalid_address_set_by": "",
                 "block_reason": "Anwaltsschreiben" if state == "blocked" else "",
                 "blocked_from_state": "dunning" if state == "blocked" else "",
-                "opened_at": base + timedelta(days=200 + rng.randrange(60)),
-                "updated_at": now})
+                "opened_at": (opened := base + timedelta(days=200 + rng.randrange(60))),
+                "cycle": 1, "cycle_started_at": opened, "updated_at": now})
             del p_vendor
         owner = dict(Order.objects.filter(
             order_id__in=[r["order_id"] for r in rows]).values_list("order_id", "vendor_id"))
