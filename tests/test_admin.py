@@ -240,3 +240,36 @@ def test_support_can_block_and_the_manager_only_look(client, data, django_user_m
         "reason": "x"})
     data.refresh_from_db()
     assert data.state == CaseState.BLOCKED
+
+
+def test_a_policys_levels_are_edited_in_the_admin_and_a_gap_is_refused(admin_client):
+    from mahnwerk.dunning.models import DunningPolicy
+
+    policy = DunningPolicy.objects.get(vendor__isnull=True)
+    listed = admin_client.get(url(DunningPolicy, "changelist")).content.decode()
+    assert "1. Mahnung → 2. Mahnung" in listed
+    levels = list(policy.levels.order_by("number"))
+    data = {"name": policy.name, "run_day": 1, "escalate_after_days": 14,
+            "minimum_amount": "5.00", "payment_days": 14, "offer_valid_days": 60,
+            "base_rate": "1.27", "interest_points": "5.00", "print_within_days": 3,
+            "levels-TOTAL_FORMS": 3, "levels-INITIAL_FORMS": 2, "levels-MIN_NUM_FORMS": 0,
+            "levels-MAX_NUM_FORMS": 1000}
+    for index, level in enumerate(levels):
+        data.update({f"levels-{index}-id": level.pk, f"levels-{index}-policy": policy.pk,
+                     f"levels-{index}-number": level.number, f"levels-{index}-name": level.name,
+                     f"levels-{index}-template": level.template,
+                     f"levels-{index}-days_after_previous": level.days_after_previous,
+                     f"levels-{index}-handover_column": level.handover_column,
+                     f"levels-{index}-fee": "0.00"})
+    data.update({"levels-2-policy": policy.pk, "levels-2-number": 4,
+                 "levels-2-name": "Letzte Mahnung", "levels-2-template": "final",
+                 "levels-2-days_after_previous": 10, "levels-2-handover_column": "",
+                 "levels-2-fee": "0.00"})
+    refused = admin_client.post(url(DunningPolicy, "change", policy.pk), data)
+    assert refused.status_code == 200
+    assert "ohne Lücken" in refused.content.decode()
+    data["levels-2-number"] = 3
+    saved = admin_client.post(url(DunningPolicy, "change", policy.pk), data)
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    assert list(policy.levels.order_by("number").values_list("template", flat=True)) == [
+        "first", "second", "final"]

@@ -1,9 +1,8 @@
-"""Money: an exact Decimal amount with an ISO 4217 currency, never a float."""
+"""Money: exact Decimal amounts with an ISO 4217 currency (never a float), as people read them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 
 from babel import Locale
@@ -41,26 +40,3 @@ def is_currency(code: str) -> bool:
 def quantize(amount: Decimal, currency: str = "EUR") -> Decimal:
     places = get_currency_precision(currency) if is_currency(currency) else 2
     return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-
-
-@dataclass(frozen=True, slots=True)
-class Money:
-    amount: Decimal
-    currency: str
-
-    def __post_init__(self) -> None:
-        if isinstance(self.amount, float):
-            raise TypeError("Money takes a Decimal or a string, never a float")
-        if not isinstance(self.amount, Decimal):
-            try:
-                object.__setattr__(self, "amount", Decimal(str(self.amount)))
-            except InvalidOperation as exc:
-                raise ValueError(f"not an amount: {self.amount!r}") from exc
-        if not is_currency(self.currency):
-            raise ValueError(f"unknown currency: {self.currency!r}")
-
-    def format(self, locale: str = "de_DE") -> str:
-        return format_currency(self.amount, self.currency, locale=locale)
-
-    def __str__(self) -> str:
-        return f"{quantize(self.amount, self.currency)} {self.currency}"

@@ -10,12 +10,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.utils import formats, timezone, translation
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from mahnwerk.cases.models import DebtCase, NoteVisibility
 from mahnwerk.cases.states import CaseState
-from mahnwerk.money import Money
+from mahnwerk.money import format_money
 
 #: The colours of the old master lists: yellow = pursue, grey = do not pursue.
 PURSUE_COLOURS = {True: "#f4c430", False: "#9e9e9e"}
@@ -28,8 +28,7 @@ def pursue_label(pursue: bool) -> str:
 
 def money(amount: Decimal, currency: str) -> str:
     """An amount with its currency as the reader writes it (German: 1.234,50 €)."""
-    locale = translation.to_locale(translation.get_language() or "de")
-    return Money(amount, currency).format(locale)
+    return format_money(amount, currency)
 
 
 def day(value: date | None) -> str:

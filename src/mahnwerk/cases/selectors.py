@@ -119,6 +119,7 @@ def case_to_dict(case: DebtCase) -> dict[str, Any]:
         "vendor_id": case.vendor_id,
         "state": case.state,
         "incasso_state": case.incasso_state,
+        "cycle": case.cycle,
         "pursue": case.pursue,
         "trigger": case.trigger,
         "open_amount": f"{case.open_amount:.2f}",

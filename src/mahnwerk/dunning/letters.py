@@ -145,10 +145,6 @@ def _locale(language: str) -> Locale:
     return locale_of(language)
 
 
-def money(amount: Decimal, *, currency: str, language: str) -> str:
-    return format_money(amount, currency, language=language)
-
-
 def day(value: date, *, language: str) -> str:
     return format_date(value, format=DATE_FORMATS[language], locale=_locale(language))
 
@@ -212,7 +208,7 @@ def _context(*, case: DebtCase, level: int, language: str, letter_date: date, de
     street = f"{order.street} {order.house_number}".strip()
     place = f"{order.postcode} {order.city}".strip()
     def fmt(amount: Decimal) -> str:
-        return money(amount, currency=currency, language=language)
+        return format_money(amount, currency, language=language)
 
     formatted_principal = fmt(principal)
     return {
@@ -329,7 +325,7 @@ _AMOUNT_LINE = re.compile(r"^[^\n]{1,60}$")
 def _blocks(*, composed: ComposedLetter) -> list[dict[str, Any]]:
     """The text body as paragraphs (lists of lines); the paragraph that lists the amounts
     becomes the payment table, placed where it stood (or before the closing paragraph)."""
-    figures = [money(value, currency=composed.currency, language=composed.language)
+    figures = [format_money(value, composed.currency, language=composed.language)
                for value in (composed.principal, composed.fees, composed.interest,
                              composed.total)]
     blocks: list[dict[str, Any]] = []
@@ -355,7 +351,7 @@ def pdf_data(*, composed: ComposedLetter, case: DebtCase) -> dict[str, Any]:
     language = composed.language
 
     def fmt(amount: Decimal) -> str:
-        return money(amount, currency=composed.currency, language=language)
+        return format_money(amount, composed.currency, language=language)
 
     amounts = [["principal", fmt(composed.principal)]]
     if composed.fees:
