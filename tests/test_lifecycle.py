@@ -54,7 +54,7 @@ def test_a_buyer_whose_letters_were_never_posted_is_not_escalated_nor_handed_ove
     assert decision.action == "skip"
     assert decision.reason == ("1. Mahnung wartet seit 01.10.2026 in der Druckwarteschlange: "
                                "Sie zählt erst, wenn sie zur Post gegangen ist")
-    third = run(date(2026, 12, 1))
+    third = run(date(2026, 11, 25))
     assert decision_of(third, case).action == "skip", "never escalated without a letter posted"
     case.refresh_from_db()
     assert case.state == CaseState.DUNNING
@@ -68,6 +68,7 @@ def test_a_paper_letter_posted_late_is_dated_that_day_and_the_waits_count_from_i
     message = OutboxMessage.objects.get(case=case)
     monkeypatch.setattr(timezone, "localdate", lambda *a: date(2026, 10, 9))
     dispatch.post_letters(messages=[message], on=date(2026, 10, 8), actor="anna")
+    monkeypatch.undo()
     letter = Letter.objects.get(case=case)
     assert (letter.letter_date, letter.dispatched_on) == (date(2026, 10, 8), date(2026, 10, 8))
     assert letter.deadline == date(2026, 10, 22), "the policy's full 14 days from posting"
@@ -84,7 +85,7 @@ def test_a_print_date_before_the_run_or_in_the_future_is_refused_and_nothing_cha
     case = incident(order, at=INCIDENT)
     run(date(2026, 10, 1))
     message = OutboxMessage.objects.get(case=case)
-    with pytest.raises(dispatch.OutboxError, match="2026-10-01"):
+    with pytest.raises(dispatch.OutboxError, match=r"01\.10\.2026"):
         dispatch.post_letters(messages=[message], on=date(2026, 9, 30), actor="anna")
     with pytest.raises(dispatch.OutboxError, match="Zukunft"):
         dispatch.post_letters(messages=[message], on=timezone.localdate() + timedelta(days=1),
@@ -418,3 +419,146 @@ def test_an_incident_in_another_currency_than_its_order_is_refused():
     assert not problems
     [found] = check_references(feed=feed, records=[record])
     assert any("CHF" in str(problem) for problem in found)
+
+
+def test_a_run_dated_in_the_future_is_refused_but_can_be_previewed():
+    """Found walking the demo: a run as of next June sent letters dated next June."""
+    incident(OrderFactory(), at=INCIDENT)
+    future = timezone.localdate() + timedelta(days=1)
+    with pytest.raises(services.RunError, match="liegt in der Zukunft"):
+        services.start_run(as_of=future, actor="anna")
+    assert not Letter.objects.exists()
+    assert services.preview_run(as_of=future), "looking ahead is allowed"
+
+
+# -- Found by the review of this change (each failed before its fix) ---------------------------
+
+
+def test_a_decision_is_not_applied_to_a_case_that_changed_since_the_run_decided():
+    order = OrderFactory()
+    case = incident(order, at=INCIDENT)
+    run(date(2026, 10, 1))
+    run(date(2026, 10, 20))
+    decided = services.start_run(as_of=date(2026, 11, 5), actor="test")
+    assert decision_of(decided, case).action == "escalate"
+    payment(order, amount="300.00", at=datetime(2026, 11, 5, 10, tzinfo=BERLIN))
+    incident(order, at=datetime(2026, 11, 5, 11, tzinfo=BERLIN), open_amount="120.00")
+    services.execute_run(run=decided, actor="test")
+    case.refresh_from_db()
+    assert (case.state, case.cycle) == (CaseState.OPEN, 2), "no escalation without a letter"
+    assert decision_of(decided, case).outcome_code == "out.changed"
+
+
+def test_a_second_letter_decided_before_the_first_bounced_is_not_written():
+    case = incident(OrderFactory(), at=INCIDENT)
+    run(date(2026, 10, 1))
+    decided = services.start_run(as_of=date(2026, 10, 20), actor="test")
+    first = OutboxMessage.objects.get(case=case)
+    dispatch.record_bounce(message_id=first.message_id, reason="550 5.1.1")
+    services.execute_run(run=decided, actor="test")
+    assert not case.letters.filter(level=2).exists()
+
+
+def test_a_letter_withdrawn_by_a_block_is_not_sent_by_post_later():
+    case = incident(OrderFactory(), at=INCIDENT)
+    run(date(2026, 10, 1))
+    message = OutboxMessage.objects.get(case=case)
+    dispatch.record_bounce(message_id=message.message_id, reason="550 5.1.1")
+    case.refresh_from_db()
+    case_services.block_case(case=case, reason="Rückfrage", actor="anna")
+    message.refresh_from_db()
+    assert message.status == DeliveryStatus.CANCELLED
+    with pytest.raises(dispatch.OutboxError):
+        dispatch.send_by_post(message=message, actor="anna")
+
+
+def test_a_letter_the_worker_cancels_at_the_last_moment_is_written_again_after_the_unblock(
+        monkeypatch):
+    case = incident(OrderFactory(), at=INCIDENT)
+    services.run_month(as_of=date(2026, 10, 1), actor="test")
+    claim = delivery._claim
+
+    def claim_then_block(pk, **kwargs):
+        claimed = claim(pk, **kwargs)
+        case_services.block_case(case=DebtCase.objects.get(pk=case.pk), reason="Anwalt",
+                                 actor="anna")
+        return claimed
+
+    monkeypatch.setattr(delivery, "_claim", claim_then_block)
+    delivery.deliver_due()
+    monkeypatch.undo()
+    assert Letter.objects.get(case=case).withdrawn_at is not None
+    case_services.unblock_case(case=DebtCase.objects.get(pk=case.pk), reason="ok", actor="anna")
+    decision = decision_of(run(date(2026, 10, 20)), case)
+    assert (decision.action, decision.level) == ("send", 1), decision.reason
+
+
+def test_a_direct_vendors_answer_about_a_settled_debt_does_not_decide_the_new_one():
+    from tests.factories import ProductFactory, VendorFactory
+
+    vendor = VendorFactory(collection_mode="direct")
+    order = OrderFactory(product=ProductFactory(vendor=vendor))
+    incident(order, at=INCIDENT)
+    assert services.request_direct_selection(vendor_id=vendor.pk, as_of=date(2026, 10, 1))
+    services.answer_direct_selection(vendor_id=vendor.pk, choices={order.order_id: False},
+                                     actor="vendor")
+    payment(order, amount="300.00", at=datetime(2026, 10, 3, tzinfo=BERLIN))
+    case = incident(order, at=datetime(2026, 11, 2, tzinfo=BERLIN), open_amount="50.00")
+    asked = services.request_direct_selection(vendor_id=vendor.pk, as_of=date(2026, 11, 10))
+    assert [(s.cycle, s.pursue) for s in asked] == [(2, None)], "asked again about the new debt"
+    assert decision_of(run(date(2026, 11, 10)), case).code == "run.not_marked"
+
+
+def test_a_late_bounce_of_the_first_letter_after_the_second_left_holds_nothing_back(
+        monkeypatch):
+    order = OrderFactory()
+    case = incident(order, at=INCIDENT)
+    other = incident(OrderFactory(product=order.product), at=INCIDENT)
+    for day in (date(2026, 10, 1), date(2026, 10, 20), date(2026, 11, 5)):
+        run(day)
+    other.refresh_from_db()
+    approvals.decide_approval(case=other, approve=True, actor="vendor")
+    first = OutboxMessage.objects.get(case=case, letter__level=1)
+    dispatch.record_bounce(message_id=first.message_id, reason="550 5.1.1 late")
+    first.refresh_from_db()
+    with pytest.raises(dispatch.OutboxError, match="Brief 2"):
+        dispatch.send_by_post(message=first, actor="anna")
+    case.refresh_from_db()
+    assert (case.first_dunning_letter, case.second_dunning_letter) == (
+        date(2026, 10, 1), date(2026, 10, 20)), "the handover file's dates still follow"
+    result = collection_services.export_handover(vendor_id=order.vendor_id, actor="t")
+    assert result.handed_over == [other.order_id]
+
+
+def test_after_an_email_bounced_the_next_letter_goes_by_post():
+    case = incident(OrderFactory(), at=INCIDENT)
+    run(date(2026, 10, 1))
+    first = OutboxMessage.objects.get(case=case)
+    dispatch.record_bounce(message_id=first.message_id, reason="550 5.1.1")
+    first.refresh_from_db()
+    dispatch.send_by_post(message=first, actor="anna")
+    first.refresh_from_db()
+    dispatch.post_letters(messages=[first], on=date(2026, 10, 2), actor="anna")
+    run(date(2026, 10, 16))
+    second = OutboxMessage.objects.get(case=case, letter__level=2)
+    assert (second.channel, second.to_address) == ("print", "")
+
+
+def test_a_letter_goes_to_the_address_the_invalid_address_flag_follows():
+    from mahnwerk.dunning.letters import pdf_data, preview
+    from mahnwerk.dunning.selectors import policy_for
+    from tests.factories import ProductFactory
+    from tests.helpers import order_record, send
+
+    order = OrderFactory(street="", postcode="")
+    case = incident(order, at=INCIDENT)
+    later = OrderFactory.build(product=ProductFactory(vendor=order.vendor), vendor=order.vendor,
+                               buyer=order.buyer, street="Hohe Straße", house_number="12",
+                               postcode="50667", city="Köln", country="DE",
+                               created_at=datetime(2026, 9, 10, tzinfo=BERLIN))
+    send("orders", order_record(later))
+    case.refresh_from_db()
+    assert not case.invalid_address
+    composed = preview(case=case, level=1, letter_date=date(2026, 10, 1),
+                       policy=policy_for(vendor_id=case.vendor_id))
+    assert "Hohe Straße 12" in pdf_data(composed=composed, case=case)["address"]

@@ -77,7 +77,7 @@ ESCALATED = frozenset({CaseState.ON_HOLD, CaseState.APPROVED, CaseState.SENT_FOR
 NO_LETTER_STATES = frozenset({CaseState.PAID, CaseState.CANCELED, CaseState.REOPENED,
                               CaseState.BLOCKED, CaseState.SENT_FOR_COLLECTION})
 #: What execute answers when it will not do what was decided.
-REFUSALS = frozenset({"out.not_sent", "out.not_escalated", "out.sent_before"})
+REFUSALS = frozenset({"out.not_sent", "out.not_escalated", "out.sent_before", "out.changed"})
 _ids = count(1)
 #: How many sequences reached what (printed by the benchmark, bench/lifecycle_property.py).
 REACHED: Counter[str] = Counter()

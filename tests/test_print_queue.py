@@ -150,7 +150,7 @@ def test_the_pdf_is_made_after_the_posting_but_a_file_that_cannot_be_written_pos
 
 
 @pytest.mark.parametrize(("day", "says"), [
-    ("2025-09-30", "2025-10-01"),  # before the run: the service's words name the run's date
+    ("2025-09-30", "01.10.2025"),  # before the run: the service's words name the run's date
     ("tomorrow", "Zukunft"),
     ("06.10.2025", "2026-12-01"),  # the expected format
 ])
@@ -199,7 +199,7 @@ def test_the_button_refuses_a_day_before_the_run_as_a_message(queue, support):
     response = support.post(reverse("web:outbox-print-all"), {"on": "2025-09-30"}, follow=True)
     assert response["Content-Type"].startswith("text/html")
     assert 'class="error"' in response.content.decode()
-    assert "2025-10-01" in response.content.decode()
+    assert "01.10.2025" in response.content.decode()
     assert posted_state() == before
     bad = support.post(reverse("web:outbox-print-all"), {"on": "morgen"}, follow=True)
     assert 'class="error"' in bad.content.decode() and posted_state() == before

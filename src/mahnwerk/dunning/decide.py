@@ -159,10 +159,11 @@ def decide(facts: CaseFacts, policy: PolicyRules, as_of: date) -> Decision:
             return _skip(why.VENDOR_DECLINED)
         return _skip(why.NOT_MARKED)
     letters = sorted(facts.letters, key=lambda letter: letter.level)
-    for letter in letters:
-        if letter.status != LetterStatus.LEFT:
-            return _waiting(letter)
     last = letters[-1] if letters else None
+    if last is not None and last.status != LetterStatus.LEFT:
+        return _waiting(last)
+    # An earlier letter that did not arrive (a late bounce) is answered by the later one that
+    # did: the buyer was reminded, and the waits count from the last letter.
     rule = policy.after(last.level if last else 0)
     if rule is not None:
         since = last.on if last else facts.incident_on

@@ -204,8 +204,13 @@ def _deliver_one(*, pk: int, header_id: str, now: datetime, connection: Any,
     message.letter.case = message.case
     stop = STOP_REASONS.get(message.case.state)
     if stop is not None:  # the receiver missed it (or it raced): do not send
-        OutboxMessage.objects.filter(pk=pk, status=DeliveryStatus.SENDING).update(
-            status=DeliveryStatus.CANCELLED, last_error=str(stop), next_attempt_at=None)
+        with transaction.atomic():
+            OutboxMessage.objects.filter(pk=pk, status=DeliveryStatus.SENDING).update(
+                status=DeliveryStatus.CANCELLED, last_error=str(stop), next_attempt_at=None)
+            # Withdrawn like every cancelled letter: it does not count, and after an unblock
+            # the same level is written again.
+            Letter.objects.filter(pk=message.letter_id, dispatched_on__isnull=True).update(
+                withdrawn_at=timezone.now())
         log.info("outbox message %s cancelled before sending: %s", pk, stop)
         return True
     message.attempts += 1

@@ -23,6 +23,7 @@ from mahnwerk.cases.models import DebtCase, EventKind
 from mahnwerk.dunning import reasons as why
 from mahnwerk.dunning.models import Channel, DeliveryStatus, Letter, OutboxMessage
 from mahnwerk.dunning.outbox import ACTOR, STOP_REASONS, OutboxError, print_queue
+from mahnwerk.formats import format_day
 from mahnwerk.reasons import Reason
 
 # -- The case's timeline and letter dates ----------------------------------------------------------
@@ -54,16 +55,31 @@ def record_left(*, letter: Letter, on: date, reason: Reason) -> None:
 
 def record_not_arrived(*, letter: Letter, reason: Reason) -> None:
     """A letter that was counted as left bounced: it no longer counts (nor does its date in the
-    handover file's column, if it filled it)."""
+    handover file's column, if it filled it), and the case waits until it goes by post.
+
+    Unless a later letter of the same cycle has left already (a bounce that comes late): that
+    letter reached the buyer and the waits count from it, so the earlier one stays counted, its
+    date stays in the handover file (whose dates must follow one another), and it is not sent
+    again."""
+    case = DebtCase.objects.select_for_update().get(pk=letter.case_id)
+    if later_letter_left(letter=letter):
+        note_on_case(case=case, reason=reason)
+        return
     left = letter.dispatched_on
     Letter.objects.filter(pk=letter.pk).update(dispatched_on=None)
     letter.dispatched_on = None
-    case = DebtCase.objects.select_for_update().get(pk=letter.case_id)
     changes: dict[str, Any] = {}
     if (letter.handover_column and letter.cycle == case.cycle and left is not None
             and getattr(case, letter.handover_column) == left):
         changes[letter.handover_column] = None
     note_on_case(case=case, reason=reason, changes=changes)
+
+
+def later_letter_left(*, letter: Letter) -> Letter | None:
+    """A letter of a higher level of the same case and cycle that left, if any."""
+    return (Letter.objects.filter(case_id=letter.case_id, cycle=letter.cycle,
+                                  level__gt=letter.level, withdrawn_at__isnull=True,
+                                  dispatched_on__isnull=False).order_by("level").first())
 
 
 # -- Paper -----------------------------------------------------------------------------------------
@@ -77,11 +93,11 @@ def check_post_day(*, letter: Letter, on: date) -> None:
         raise OutboxError(_("Letter %(level)s of order %(order)s belongs to a run as of "
                             "%(run)s; it cannot have been posted on %(on)s. Give %(run)s or "
                             "later.") % {"level": letter.level, "order": letter.case.order_id,
-                                         "run": earliest.isoformat(), "on": on.isoformat()})
+                                         "run": format_day(earliest), "on": format_day(on)})
     if on > today:
         raise OutboxError(_("%(on)s is in the future: a letter is marked posted on the day it "
                             "went out (today is %(today)s).")
-                          % {"on": on.isoformat(), "today": today.isoformat()})
+                          % {"on": format_day(on), "today": format_day(today)})
 
 
 def _redate(*, letter: Letter, on: date) -> None:
@@ -110,7 +126,7 @@ def post_letters(*, messages: Iterable[OutboxMessage], on: date, actor: str
     messages = list(messages)
     for message in messages:
         check_post_day(letter=message.letter, on=on)
-    note = _("posted on %(on)s by %(who)s") % {"on": on.isoformat(), "who": actor}
+    note = _("posted on %(on)s by %(who)s") % {"on": format_day(on), "who": actor}
     done = timezone.now()
     with transaction.atomic():
         for message in messages:
@@ -194,15 +210,27 @@ def send_by_post(*, message: OutboxMessage, actor: str) -> None:
     must receive the letter before the case may go on; it counts from the day it is posted."""
     note = _("moved to the print queue by %(who)s after: %(error)s") % {
         "who": actor, "error": message.last_error or message.get_status_display()}
-    state = DebtCase.objects.filter(pk=message.case_id).values_list("state", flat=True).first()
+    state, cycle = DebtCase.objects.filter(pk=message.case_id).values_list(
+        "state", "cycle").get()
     if state in STOP_REASONS:  # paid (or blocked ...) since: the letter must not go out
         raise OutboxError(str(STOP_REASONS[state]))
+    letter = message.letter
+    if letter.withdrawn_at is not None or letter.cycle != cycle:
+        raise OutboxError(_("Letter %(level)s of order %(order)s belongs to a debt that was "
+                            "settled or to a letter that was withdrawn; it is not sent any more.")
+                          % {"level": letter.level, "order": message.case.order_id})
+    later = later_letter_left(letter=letter)
+    if later is not None:
+        raise OutboxError(_("Letter %(later)s of order %(order)s reached the buyer on %(on)s, "
+                            "after this one; letter %(level)s is not sent again.")
+                          % {"later": later.level, "order": message.case.order_id,
+                             "on": format_day(later.dispatched_on), "level": letter.level})
     with transaction.atomic():
         if not OutboxMessage.objects.filter(
                 pk=message.pk, channel=Channel.EMAIL,
                 status__in=[DeliveryStatus.FAILED, DeliveryStatus.BOUNCED]).update(
                 channel=Channel.PRINT, status=DeliveryStatus.QUEUED, next_attempt_at=None,
-                last_error=note[:2000]):
+                last_error=note[:2000], print_since=timezone.localdate()):
             raise OutboxError(_("Only an e-mail that failed or bounced can go to the print "
                                 "queue."))
         note_on_case(case=message.case, reason=Reason(why.LETTER_BY_POST, {

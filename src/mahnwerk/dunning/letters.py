@@ -52,6 +52,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases.selectors import KnownAddress, newest_addresses
 from mahnwerk.dunning.models import DunningLevel, DunningPolicy, Letter, LetterKind, LetterTemplate
 from mahnwerk.dunning.templating import compiled
 from mahnwerk.intake.models import PaymentType
@@ -200,13 +201,21 @@ def _day_value(value: Any) -> date | None:
     return date.fromisoformat(str(value))
 
 
+def postal_address(*, case: DebtCase) -> KnownAddress:
+    """Where a letter goes by post: the buyer's newest known address, the one the case's
+    invalid-address flag follows (``cases.selectors.newest_addresses``), so that the letter
+    reaches the address the decision counted on."""
+    return newest_addresses(cases=[case])[case.pk]
+
+
 def _context(*, case: DebtCase, level: int, language: str, letter_date: date, deadline: date,
              principal: Decimal, fees: Decimal, interest: Decimal,
-             offer_link: str, first_left: date | None) -> dict[str, Any]:
+             offer_link: str, first_left: date | None,
+             address: KnownAddress) -> dict[str, Any]:
     order = case.order
     currency = case.currency
-    street = f"{order.street} {order.house_number}".strip()
-    place = f"{order.postcode} {order.city}".strip()
+    street = f"{address.street} {address.house_number}".strip()
+    place = f"{address.postcode} {address.city}".strip()
     def fmt(amount: Decimal) -> str:
         return format_money(amount, currency, language=language)
 
@@ -217,9 +226,9 @@ def _context(*, case: DebtCase, level: int, language: str, letter_date: date, de
         "buyer_first_name": order.buyer_first_name,
         "buyer_last_name": order.buyer_last_name,
         "buyer_name": f"{order.buyer_first_name} {order.buyer_last_name}".strip(),
-        "buyer_street": order.street, "buyer_house_number": order.house_number,
-        "buyer_postcode": order.postcode, "buyer_city": order.city,
-        "buyer_country": order.country,
+        "buyer_street": address.street, "buyer_house_number": address.house_number,
+        "buyer_postcode": address.postcode, "buyer_city": address.city,
+        "buyer_country": address.country,
         "buyer_address": ", ".join(part for part in (street, place) if part),
         "order_id": case.order_id,
         "order_date": day(timezone.localtime(order.created_at).date(), language=language),
@@ -245,11 +254,11 @@ def _tidy_text(text: str) -> str:
 
 def compose(*, case: DebtCase, level: int, letter_date: date, policy: DunningPolicy,
             offer_link: str, language: str | None = None,
-            words: Words | None = None) -> ComposedLetter:
+            words: Words | None = None, address: KnownAddress | None = None) -> ComposedLetter:
     """The letter of the policy's level ``level`` for a case as it is sent on ``letter_date``.
 
-    ``words``: the templates, when the caller has read them already (a run reads them once
-    per batch of cases); else read now with ``words_for``."""
+    ``words`` and ``address``: the templates and the buyer's postal address, when the caller
+    has read them already (a run reads them once per batch of cases); else read now."""
     rule = policy_level(policy=policy, number=level)
     language = language_of(language)
     currency = case.currency
@@ -268,7 +277,8 @@ def compose(*, case: DebtCase, level: int, letter_date: date, policy: DunningPol
     deadline = letter_date + timedelta(days=policy.payment_days)
     context = _context(case=case, level=level, language=language, letter_date=letter_date,
                        deadline=deadline, principal=principal, fees=fees, interest=interest,
-                       offer_link=offer_link, first_left=first_left)
+                       offer_link=offer_link, first_left=first_left,
+                       address=address or postal_address(case=case))
     if words is None:
         words = words_for(vendor_id=case.vendor_id, template=rule.template, language=language)
     with override(language):
@@ -359,12 +369,13 @@ def pdf_data(*, composed: ComposedLetter, case: DebtCase) -> dict[str, Any]:
     if composed.interest:
         amounts.append(["interest", fmt(composed.interest)])
     name = f"{order.buyer_first_name} {order.buyer_last_name}".strip()
+    address = postal_address(case=case)
     return {
         "language": language, "level": composed.level, "subject": composed.subject,
         "creditor": settings.MAHNWERK_CREDITOR,
         "address": [line for line in (
-            name, f"{order.street} {order.house_number}".strip(),
-            f"{order.postcode} {order.city}".strip(), _country(order.country, language))
+            name, f"{address.street} {address.house_number}".strip(),
+            f"{address.postcode} {address.city}".strip(), _country(address.country, language))
             if line],
         "letter_date": day(composed.letter_date, language=language),
         "deadline": day(composed.deadline, language=language),

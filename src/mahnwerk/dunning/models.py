@@ -335,6 +335,9 @@ class OutboxMessage(models.Model):
     message_id = models.CharField(_("message id"), max_length=255, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    #: The day the letter entered the print queue (its run's date; for an e-mail that failed
+    #: and goes by post, the day it was moved): how long it waited counts from it.
+    print_since = models.DateField(_("in the print queue since"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("outbox message")
@@ -370,13 +373,17 @@ class VendorTask(models.Model):
 
 
 class DirectSelection(models.Model):
-    """A direct-collection vendor's answer for one case: pursue (and hand to collection) or not.
+    """A direct-collection vendor's answer for one case and dunning cycle: pursue (and hand to
+    collection) or not.
 
     Before a run these vendors get the list of order ids the run would dun; an unmarked case
-    (``pursue`` empty) is not pursued (process.md section 4, "Important!")."""
+    (``pursue`` empty) is not pursued (process.md section 4, "Important!"). A debt that comes
+    back (a new cycle) is a new question: the answer about the earlier debt does not carry
+    over."""
 
-    case = models.OneToOneField(DebtCase, on_delete=models.CASCADE,
-                                related_name="direct_selection", verbose_name=_("case"))
+    case = models.ForeignKey(DebtCase, on_delete=models.CASCADE,
+                             related_name="direct_selections", verbose_name=_("case"))
+    cycle = models.PositiveSmallIntegerField(_("dunning cycle"), default=1)
     vendor = models.ForeignKey(Vendor, on_delete=models.CASCADE, related_name="+",
                                verbose_name=_("vendor"))
     pursue = models.BooleanField(_("pursue"), null=True, blank=True)
@@ -387,6 +394,10 @@ class DirectSelection(models.Model):
     class Meta:
         verbose_name = _("direct-collection selection")
         verbose_name_plural = _("direct-collection selections")
+        constraints = [
+            models.UniqueConstraint(fields=["case", "cycle"],
+                                    name="one_direct_selection_per_cycle"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.case_id}: {self.pursue}"
+        return f"{self.case_id}/{self.cycle}: {self.pursue}"

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
@@ -66,17 +66,34 @@ def enqueue(*, letter: Letter) -> OutboxMessage:
 def enqueue_many(*, letters: list[Letter]) -> list[OutboxMessage]:
     """``enqueue`` for a batch of letters written in the same transaction (a run's batch):
     one insert for all of them, one nudge after the commit."""
+    dead = _dead_addresses(case_ids=[letter.case_id for letter in letters])
     messages = []
     for letter in letters:
         address = usable_email(letter.case.order.buyer_email)
+        if (letter.case_id, address.lower()) in dead:
+            address = ""  # it failed or bounced before: this letter goes by post at once
         messages.append(OutboxMessage(
             letter=letter, case=letter.case,
             channel=Channel.EMAIL if address else Channel.PRINT, to_address=address,
-            status=DeliveryStatus.QUEUED))
+            status=DeliveryStatus.QUEUED,
+            print_since=None if address else letter.letter_date))
     OutboxMessage.objects.bulk_create(messages)
     if any(message.channel == Channel.EMAIL for message in messages):
         _kick_after_commit()
     return messages
+
+
+def _dead_addresses(*, case_ids: list[int]) -> set[tuple[int, str]]:
+    """(case, e-mail address) pairs that failed for good or bounced for an earlier letter of
+    the case (also one sent by post since): the next letter does not try them again."""
+    dead: set[tuple[int, str]] = set()
+    for start in range(0, len(case_ids), 900):
+        rows = OutboxMessage.objects.filter(case_id__in=case_ids[start:start + 900]).filter(
+            Q(status__in=[DeliveryStatus.FAILED, DeliveryStatus.BOUNCED])
+            | Q(channel=Channel.PRINT)).exclude(to_address="")
+        dead.update((case_id, address.lower())
+                    for case_id, address in rows.values_list("case_id", "to_address"))
+    return dead
 
 
 def _kick() -> None:
@@ -117,8 +134,10 @@ def _cancel(*, case_ids: Iterable[int], reason: str) -> int:
                                            DeliveryStatus.BOUNCED])
         Letter.objects.filter(pk__in=waiting.values("letter_id"),
                               dispatched_on__isnull=True).update(withdrawn_at=now)
+        # A failed or bounced e-mail is cancelled too: it must not go by post any more.
         cancelled += OutboxMessage.objects.filter(
-            case_id__in=chunk, status=DeliveryStatus.QUEUED).update(
+            case_id__in=chunk, status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED,
+                                           DeliveryStatus.BOUNCED]).update(
             status=DeliveryStatus.CANCELLED, last_error=reason[:2000], next_attempt_at=None)
     return cancelled
 

@@ -59,6 +59,9 @@ MARKED_GREY = register("out.marked_grey", _("marked grey"))
 EXCLUDED = register("out.excluded", _("excluded (grey)"))
 NOT_ESCALATED = register("out.not_escalated", _("not escalated: the case is now %(state)s"),
                          state="label:state")
+CHANGED = register("out.changed",
+                   _("not applied: the case changed since the run decided (it is now "
+                     "%(state)s); the next run decides anew"), state="label:state")
 ESCALATED = register("out.escalated", _("to the collection list (%(state)s)"),
                      state="label:state")
 

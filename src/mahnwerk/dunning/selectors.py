@@ -8,9 +8,11 @@ from datetime import date
 from typing import Any
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases.selectors import KnownAddress, newest_addresses
 from mahnwerk.cases.states import CaseState
 from mahnwerk.dunning import outbox, workdays
 from mahnwerk.dunning.decide import CaseFacts, LetterFact, LetterStatus, LevelRule, PolicyRules
@@ -72,6 +74,7 @@ def cycle_letters(*, cases: QuerySet[DebtCase]) -> dict[int, tuple[LetterFact, .
     found: dict[int, list[LetterFact]] = {}
     rows = (Letter.objects.filter(case__in=cases, cycle=F("case__cycle"),
                                   withdrawn_at__isnull=True)
+            .exclude(outbox__status=DeliveryStatus.CANCELLED)
             .values_list("case_id", "level", "dispatched_on", "letter_date", "outbox__channel",
                          "outbox__status"))
     for case_id, level, dispatched_on, letter_date, channel, status in rows.iterator(
@@ -95,9 +98,16 @@ def _recorded_dates(first: date | None, second: date | None) -> tuple[LetterFact
     return tuple(found)
 
 
-def run_facts(*, vendor_id: str | None = None) -> Iterator[CaseFacts]:
-    """The facts of every case a run looks at, streamed (two queries, no model objects)."""
+def run_facts(*, vendor_id: str | None = None, case_ids: list[int] | None = None,
+              run: DunningRun | None = None) -> Iterator[CaseFacts]:
+    """The facts of every case a run looks at, streamed (three queries, no model objects).
+
+    ``case_ids``: only these cases (execute reads them again, to check that each is still as
+    its decision saw it); ``run``: the run asking, whose own exclusions do not count as
+    reported yet."""
     reported = RunDecision.objects.filter(case=OuterRef("pk"), action=Action.EXCLUDE)
+    if run is not None:
+        reported = reported.exclude(run=run)
     cases = (
         DebtCase.objects.filter(state__in=RUN_STATES)
         .filter(~Q(state=CaseState.BLOCKED)
@@ -106,7 +116,9 @@ def run_facts(*, vendor_id: str | None = None) -> Iterator[CaseFacts]:
     )
     if vendor_id:
         cases = cases.filter(vendor_id=vendor_id)
-    choices = dict(DirectSelection.objects.filter(case__in=cases)
+    if case_ids is not None:
+        cases = cases.filter(pk__in=case_ids)
+    choices = dict(DirectSelection.objects.filter(case__in=cases, cycle=F("case__cycle"))
                    .values_list("case_id", "pursue"))
     letters = cycle_letters(cases=cases)
     tz = timezone.get_current_timezone()
@@ -187,7 +199,7 @@ def describe_counts(counts: dict[str, int]) -> str:
 # -- The print queue -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class PrintItem:
     """A letter waiting in the print queue: since when (its date), how many working days it
     has waited by today and how many its vendor's policy allows (``print_within_days``)."""
@@ -195,10 +207,12 @@ class PrintItem:
     message: OutboxMessage
     working_days: int
     allowed: int
+    #: The buyer's newest known postal address, which the letter is printed with.
+    postal: KnownAddress | None = None
 
     @property
     def waiting_since(self) -> date:
-        return self.message.letter.letter_date
+        return self.message.print_since or self.message.letter.letter_date
 
     @property
     def overdue(self) -> bool:
@@ -207,11 +221,13 @@ class PrintItem:
 
     @property
     def address(self) -> str:
-        """The postal address the letter is printed with (the order's)."""
-        order = self.message.case.order
-        street = f"{order.street} {order.house_number}".strip()
-        place = " ".join(p for p in (order.postcode, order.city, order.country) if p)
-        return ", ".join(p for p in (street, place) if p)
+        """The postal address the letter is printed with (the buyer's newest known)."""
+        known = self.postal
+        if known is None:
+            order = self.message.case.order
+            known = KnownAddress(order.order_id, order.created_at, order.street,
+                                 order.house_number, order.postcode, order.city, order.country)
+        return known.one_line()
 
     @property
     def buyer_name(self) -> str:
@@ -248,20 +264,25 @@ def print_items(*, case_id: int | None = None, overdue_only: bool = False,
         queue = queue.filter(case_id=case_id)
     if overdue_only:
         strictest = min([default, *own.values()])
-        queue = queue.filter(letter__letter_date__lte=workdays.waited_too_long_up_to(
-            allowed_working_days=strictest, today=today))
+        queue = queue.annotate(since=Coalesce("print_since", "letter__letter_date")).filter(
+            since__lte=workdays.waited_too_long_up_to(allowed_working_days=strictest,
+                                                      today=today))
     if limit is not None:
         queue = queue[:limit]
     waited: dict[date, int] = {}
     items = []
     for message in queue:
-        since = message.letter.letter_date
+        since = message.print_since or message.letter.letter_date
         if since not in waited:
             waited[since] = workdays.working_days_between(since, today)
         item = PrintItem(message=message, working_days=waited[since],
                          allowed=own.get(message.case.vendor_id, default))
         if item.overdue or not overdue_only:
             items.append(item)
+    if items:  # three queries for all, whatever their number
+        postal = newest_addresses(cases=[item.message.case for item in items])
+        for item in items:
+            item.postal = postal.get(item.message.case_id)
     return items
 
 

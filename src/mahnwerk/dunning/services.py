@@ -22,12 +22,13 @@ from datetime import date
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import prefetch_related_objects
+from django.db.models import F, prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mahnwerk import bulk
 from mahnwerk.cases.models import CaseNote, DebtCase, EventKind, NoteVisibility
+from mahnwerk.cases.selectors import KnownAddress, newest_addresses
 from mahnwerk.cases.services import CaseChange, change_cases
 from mahnwerk.cases.states import REORDER_STATES, CaseState
 from mahnwerk.dunning import letters, offers, outbox, selectors
@@ -43,6 +44,7 @@ from mahnwerk.dunning.models import (
     RunState,
     VendorTask,
 )
+from mahnwerk.formats import format_day
 from mahnwerk.intake.models import CollectionMode, Product
 from mahnwerk.reasons import Reason
 
@@ -90,6 +92,12 @@ def preview_run(*, as_of: date, vendor_id: str | None = None) -> list[Planned]:
 
 
 def _check_date(as_of: date) -> None:
+    today = timezone.localdate()
+    if as_of > today:
+        raise RunError(_("A run as of %(as_of)s lies in the future: its letters would carry a "
+                         "date that has not come yet (today is %(today)s). Look at it with the "
+                         "preview (--dry-run); start it on that day.")
+                       % {"as_of": format_day(as_of), "today": format_day(today)})
     latest = selectors.latest_run()
     if latest is not None and latest.state != RunState.DISCARDED and as_of < latest.as_of:
         raise RunError(_("A run as of %(as_of)s would go back in time: run #%(run)d was as of "
@@ -231,6 +239,8 @@ class _Batch:
     changes: list[CaseChange] = dataclasses.field(default_factory=list)
     notes: list[CaseNote] = dataclasses.field(default_factory=list)
     words: dict[tuple[str, str], letters.Words] = dataclasses.field(default_factory=dict)
+    #: The buyers' postal addresses (newest known), read once for the batch.
+    addresses: dict[int, KnownAddress] = dataclasses.field(default_factory=dict)
 
 
 def refusal(*, action: str, state: str) -> Reason | None:
@@ -259,11 +269,17 @@ def _execute_batch(*, run: DunningRun, decision_ids: list[int], policies: _Polic
         batch = _Batch(run=run, actor=actor, written_before=set(
             Letter.objects.filter(case_id__in=case_ids, withdrawn_at__isnull=True)
             .values_list("case_id", "cycle", "level")))
+        sending = [cases[d.case_id] for d in decisions if d.action == Action.SEND]
+        if sending:
+            batch.addresses = newest_addresses(cases=sending)
         now = timezone.now()
         outcomes = []
+        still = _decide_again(run=run, decisions=decisions, policies=policies)
         for decision in decisions:
             case = cases[decision.case_id]
             outcome = refusal(action=decision.action, state=case.state)
+            if outcome is None and decision.pk not in still:
+                outcome = Reason(why.CHANGED, {"state": case.state})
             if outcome is not None:
                 pass
             elif decision.action == Action.SEND:
@@ -303,6 +319,29 @@ def _execute_batch(*, run: DunningRun, decision_ids: list[int], policies: _Polic
                                                  "outcome_params"])
 
 
+#: The decisions that change a case: execute checks each against the case as it is now.
+_ACTING = frozenset({Action.SEND, Action.ESCALATE, Action.EXCLUDE})
+
+
+def _decide_again(*, run: DunningRun, decisions: list[RunDecision], policies: _Policies
+                  ) -> set[int]:
+    """The ids of the decisions the run would still take on the locked cases as they are now
+    (the same action and level); the others changed since the run decided (a payment and a new
+    debt, a letter that bounced ...) and are not applied. Decisions that change nothing (skip,
+    hold) are always still taken."""
+    acting = [d for d in decisions if d.action in _ACTING]
+    still = {d.pk for d in decisions if d.action not in _ACTING}
+    if not acting:
+        return still
+    fresh = {facts.case_id: decide(facts, policies.rules(facts.vendor_id), run.as_of)
+             for facts in selectors.run_facts(case_ids=[d.case_id for d in acting], run=run)}
+    for decision in acting:
+        now = fresh.get(decision.case_id)
+        if now is not None and (now.action, now.level) == (decision.action, decision.level):
+            still.add(decision.pk)
+    return still
+
+
 def _send(batch: _Batch, *, decision: RunDecision, case: DebtCase,
           policy: DunningPolicy) -> Reason | None:
     """Compose the letter; it is written, queued and noted on the case with the batch."""
@@ -319,7 +358,7 @@ def _send(batch: _Batch, *, decision: RunDecision, case: DebtCase,
                                              language=language)
     composed = letters.compose(case=case, level=level_number, letter_date=run.as_of,
                                policy=policy, offer_link=link, language=language,
-                               words=batch.words[key])
+                               words=batch.words[key], address=batch.addresses.get(case.pk))
     letter = Letter(
         case=case, cycle=case.cycle, level=level_number, template=level.template,
         handover_column=level.handover_column, run=run, letter_date=composed.letter_date,
@@ -447,7 +486,8 @@ def request_direct_selection(*, vendor_id: str, as_of: date) -> list[DirectSelec
     selections = []
     for planned in direct_candidates(vendor_id=vendor_id, as_of=as_of):
         selection, _created = DirectSelection.objects.get_or_create(
-            case_id=planned.facts.case_id, defaults={"vendor_id": vendor_id})
+            case_id=planned.facts.case_id, cycle=planned.facts.cycle,
+            defaults={"vendor_id": vendor_id})
         selections.append(selection)
     return selections
 
@@ -457,7 +497,8 @@ def answer_direct_selection(*, vendor_id: str, choices: dict[str, bool], actor: 
                             ) -> int:
     """Record a direct-collection vendor's marks (order id -> pursue); returns how many."""
     selections = {s.case.order_id: s for s in DirectSelection.objects.select_related("case")
-                  .filter(vendor_id=vendor_id, case__order_id__in=list(choices))}
+                  .filter(vendor_id=vendor_id, case__order_id__in=list(choices),
+                          cycle=F("case__cycle"))}
     unknown = sorted(set(choices) - set(selections))
     if unknown:
         raise RunError(_("These orders were not on your list: %(orders)s")

@@ -16,7 +16,7 @@ def print_waiting_too_long(*, message: OutboxMessage, allowed_working_days: int,
     German public holidays excluded)?"""
     if message.channel != Channel.PRINT or message.status != DeliveryStatus.QUEUED:
         return False
-    return working_days_between(message.letter.letter_date,
+    return working_days_between(message.print_since or message.letter.letter_date,
                                 today or timezone.localdate()) > allowed_working_days
 
 

@@ -7,7 +7,7 @@ views call it instead.
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.collection.models import CollectionPartner
@@ -88,7 +88,8 @@ def open_vendor_tasks(*, vendor_id: str) -> QuerySet[VendorTask]:
 
 def pending_selections(*, vendor_id: str) -> QuerySet[DirectSelection]:
     """The orders a direct-collection vendor has not marked yet."""
-    return (DirectSelection.objects.filter(vendor_id=vendor_id, pursue__isnull=True)
+    return (DirectSelection.objects.filter(vendor_id=vendor_id, pursue__isnull=True,
+                                           cycle=F("case__cycle"))
             .select_related("case", "case__order", "case__order__product")
             .order_by("case__order_id"))
 

@@ -34,23 +34,35 @@ def levels_as_data(apps, schema_editor):
                     "subject": Path(f"{base}.subject.txt").read_text(encoding="utf-8").strip(),
                     "body_html": Path(f"{base}.html").read_text(encoding="utf-8"),
                     "body_text": Path(f"{base}.txt").read_text(encoding="utf-8")})
-    for message in Message.objects.select_related("letter").filter(
-            status__in=["sent", "printed"]).iterator(chunk_size=2000):
-        left = message.letter.letter_date
-        if message.status == "printed" and message.sent_at is not None:
-            left = max(left, timezone.localtime(message.sent_at).date())
-        Letter.objects.filter(pk=message.letter_id).update(dispatched_on=left)
-    # A letter still waiting (print queue, mail server) or whose e-mail failed or bounced has
-    # not left: the case's date for it (set when it was queued, before) goes until it does.
+    # The day each letter left, and the case's date for it: before, the date was set when the
+    # letter was queued; now it is the day it left (the run's date for an e-mail taken at the
+    # first attempt, else the day it was taken; paper the day it was posted), and a letter that
+    # has not left (still waiting, failed, bounced, cancelled) has no date on the case.
     Case = apps.get_model("cases", "DebtCase")
-    for message in Message.objects.select_related("letter").filter(
-            status__in=["queued", "sending", "failed", "bounced"]).iterator(chunk_size=2000):
-        column = COLUMNS.get(message.letter.level)
-        if column:
-            Case.objects.filter(pk=message.case_id, **{column: message.letter.letter_date}) \
-                .update(**{column: None})
-    for message in Message.objects.filter(status="cancelled").iterator(chunk_size=2000):
-        Letter.objects.filter(pk=message.letter_id).update(withdrawn_at=message.created_at)
+    for message in Message.objects.select_related("letter").iterator(chunk_size=2000):
+        letter = message.letter
+        column = COLUMNS.get(letter.level)
+        left = None
+        if message.status in ("sent", "printed"):
+            left = letter.letter_date
+            late = message.status == "printed" or message.attempts > 1
+            if late and message.sent_at is not None:
+                left = max(left, timezone.localtime(message.sent_at).date())
+            Letter.objects.filter(pk=letter.pk).update(dispatched_on=left)
+        elif message.status == "cancelled":
+            Letter.objects.filter(pk=letter.pk).update(withdrawn_at=message.created_at)
+        if column and left != letter.letter_date:
+            Case.objects.filter(pk=message.case_id, **{column: letter.letter_date}) \
+                .update(**{column: left})
+    # The history of levels and templates says the same as the rows.
+    for name, field in (("HistoricalDunningLevel", "number"),
+                        ("HistoricalLetterTemplate", "level")):
+        history = apps.get_model("dunning", name)
+        for number, kind in KINDS.items():
+            values = {"template": kind}
+            if name == "HistoricalDunningLevel":
+                values["handover_column"] = COLUMNS[number]
+            history.objects.filter(**{field: number}).update(**values)
     batch = []
     for decision in Decision.objects.only("id", "reason", "outcome").iterator(chunk_size=2000):
         decision.code, decision.params = "text", {"text": decision.reason}
