@@ -510,3 +510,14 @@ def test_pages_are_german_whatever_the_browser_asks_until_a_person_chooses_engli
     assert client.get(login_page)["Content-Language"] == "en"
     client.post(reverse("set_language"), {"language": "de", "next": login_page})
     assert client.get(login_page, HTTP_ACCEPT_LANGUAGE="en")["Content-Language"] == "de"
+
+
+def test_the_case_page_shows_the_dunning_cycle_and_which_cycle_each_letter_was(support, market):
+    order = DebtCase.objects.get(order_id="O-YELLOW").order
+    services.run_month(as_of=date(2026, 10, 1), actor="test")
+    payment(order, amount=str(DebtCase.objects.get(order_id="O-YELLOW").open_amount),
+            at=datetime(2026, 10, 3, tzinfo=BERLIN))
+    incident(order, open_amount="80.00", at=datetime(2026, 10, 10, tzinfo=BERLIN))
+    page = support.get(reverse("web:case", args=["O-YELLOW"])).content.decode()
+    assert "Mahnzyklus" in page and "die Forderung kam am 10.10.2026 wieder" in page
+    assert "(Zyklus 1)" in page, "the earlier cycle's letter stays, marked"
