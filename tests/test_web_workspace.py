@@ -521,3 +521,16 @@ def test_the_case_page_shows_the_dunning_cycle_and_which_cycle_each_letter_was(s
     page = support.get(reverse("web:case", args=["O-YELLOW"])).content.decode()
     assert "Mahnzyklus" in page and "die Forderung kam am 10.10.2026 wieder" in page
     assert "(Zyklus 1)" in page, "the earlier cycle's letter stays, marked"
+
+
+def test_a_block_decided_on_a_page_that_is_out_of_date_is_refused_with_what_the_case_is_now(
+        support, market):
+    yellow = DebtCase.objects.get(order_id="O-YELLOW")
+    payment(yellow.order, amount=str(yellow.open_amount), at=datetime(2026, 10, 3,
+                                                                       tzinfo=BERLIN))
+    response = support.post(reverse("web:case-block", args=["O-YELLOW"]),
+                            {"block-reason": "Anwaltsschreiben", "seen_state": "open"},
+                            follow=True)
+    assert "inzwischen geändert: Er ist jetzt Bezahlt" in response.content.decode()
+    yellow.refresh_from_db()
+    assert yellow.state == CaseState.PAID and yellow.block_reason == ""

@@ -102,8 +102,13 @@ def _case_action(request: HttpRequest, order_id: str, *,
                  act: Callable[[DebtCase], object], done: str | Callable[[], str]
                  ) -> HttpResponse:
     case = case_or_404(order_id)
+    seen = request.POST.get("seen_state", "")
     if not form.is_valid():
         messages.error(request, _form_problem(form))
+    elif seen and seen != case.state:
+        # Support decided on the page as it was shown; the case has moved on since.
+        messages.error(request, str(case_services.changed_meanwhile(order_id=case.order_id,
+                                                                    now=case.state)))
     else:
         try:
             act(case)
