@@ -89,3 +89,16 @@ def test_a_direct_collection_vendors_marked_order_is_dunned():
 def test_the_same_facts_give_the_same_decision():
     one = decide(facts(), POLICY, date(2026, 12, 1))
     assert all(decide(facts(), POLICY, date(2026, 12, 1)) == one for _ in range(3))
+
+
+def test_letters_known_only_by_the_old_lists_dates_count_as_the_levels_filling_those_columns():
+    with_reminder = PolicyRules(
+        levels=(LevelRule(1, 3), LevelRule(2, 7, "first_dunning_letter"),
+                LevelRule(3, 14, "second_dunning_letter")),
+        escalate_after_days=14, minimum_amount=Decimal("5.00"))
+    case = facts(state="dunning", recorded_first=date(2026, 10, 1))
+    decision = decide(case, with_reminder, date(2026, 10, 20))
+    assert (decision.action, decision.level) == ("send", 3), "the reminder is not sent late"
+    both = facts(state="dunning", recorded_first=date(2026, 10, 1),
+                 recorded_second=date(2026, 10, 15))
+    assert decide(both, with_reminder, date(2026, 10, 29)).action == "escalate"

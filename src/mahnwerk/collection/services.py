@@ -164,7 +164,11 @@ def export_handover(*, vendor_id: str, actor: str, partner: CollectionPartner | 
         wanted_states += [CaseState.OPEN, CaseState.DUNNING]
     details = {row[0]: row for row in _plain_rows(
         DebtCase.objects.filter(vendor_id=vendor_id, state__in=wanted_states)
-        .annotate(lettered=Exists(Letter.objects.filter(case_id=OuterRef("pk"))))
+        # A letter of the case's current cycle that left (a withdrawn one, one still waiting or
+        # one of a settled earlier debt does not count).
+        .annotate(lettered=Exists(Letter.objects.filter(
+            case_id=OuterRef("pk"), cycle=OuterRef("cycle"), withdrawn_at__isnull=True,
+            dispatched_on__isnull=False)))
         .values_list(*_CHECK_FIELDS, "lettered"))}
     handing: dict[int, str] = {}  # pk -> the state the case was read in
     held_back: dict[str, list[str]] = {}

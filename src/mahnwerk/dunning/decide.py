@@ -30,6 +30,8 @@ from mahnwerk.reasons import money_param, render
 class LevelRule:
     number: int
     days_after_previous: int
+    #: The handover file's date column this level's letter fills ("" for none).
+    handover_column: str = ""
 
     def test(self, *, since: date | None, as_of: date) -> bool:
         """Is a case whose previous step was on ``since`` due for this level on ``as_of``?"""
@@ -104,6 +106,31 @@ class CaseFacts:
     buyer_email: str = ""
     invalid_address: bool = False
     cycle: int = 1
+    #: The case's letter dates when no letter of the cycle is in Mahnwerk (taken over from the
+    #: old master lists): the handover file's first and second dunning letter.
+    recorded_first: date | None = None
+    recorded_second: date | None = None
+
+
+def recorded_letters(facts: CaseFacts, policy: PolicyRules) -> tuple[LetterFact, ...]:
+    """Letters known only by the case's dates count as the policy's levels that fill those
+    columns, left on those days; a level without a column before them (a friendly reminder)
+    counts as left with the next one."""
+    dates = {"first_dunning_letter": facts.recorded_first,
+             "second_dunning_letter": facts.recorded_second}
+    found: list[LetterFact] = []
+    pending: list[int] = []
+    for rule in sorted(policy.levels, key=lambda r: r.number):
+        if not rule.handover_column:
+            pending.append(rule.number)
+            continue
+        day = dates.get(rule.handover_column)
+        if day is None:
+            break
+        found.extend(LetterFact(level=n, status=LetterStatus.LEFT, on=day)
+                     for n in [*pending, rule.number])
+        pending = []
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +185,8 @@ def decide(facts: CaseFacts, policy: PolicyRules, as_of: date) -> Decision:
         if facts.direct_choice is False:
             return _skip(why.VENDOR_DECLINED)
         return _skip(why.NOT_MARKED)
-    letters = sorted(facts.letters, key=lambda letter: letter.level)
+    letters = sorted(facts.letters or recorded_letters(facts, policy),
+                     key=lambda letter: letter.level)
     last = letters[-1] if letters else None
     if last is not None and last.status != LetterStatus.LEFT:
         return _waiting(last)

@@ -249,10 +249,14 @@ def _deliver_one(*, pk: int, header_id: str, now: datetime, connection: Any,
     left = dispatch_day(letter=message.letter, attempts=message.attempts,
                         accepted=timezone.localdate(message.sent_at))
     with transaction.atomic():
-        message.save(update_fields=["status", "attempts", "sent_at", "message_id",
-                                    "next_attempt_at", "last_error"])
-        record_left(letter=message.letter, on=left, reason=Reason(why.LETTER_LEFT, {
-            "level": message.letter.level, "to": message.to_address, "date": left.isoformat()}))
+        # Only from "sending": a bounce reported while the mail server was still talking (a
+        # provider can be that quick) wins, and the letter is not counted as left.
+        if OutboxMessage.objects.filter(pk=pk, status=DeliveryStatus.SENDING).update(
+                status=message.status, attempts=message.attempts, sent_at=message.sent_at,
+                message_id=message.message_id, next_attempt_at=None, last_error=""):
+            record_left(letter=message.letter, on=left, reason=Reason(why.LETTER_LEFT, {
+                "level": message.letter.level, "to": message.to_address,
+                "date": left.isoformat()}))
     counts["sent"] += 1
     return True
 

@@ -47,7 +47,8 @@ def policy_for(*, vendor_id: str) -> DunningPolicy:
 def rules_of(policy: DunningPolicy) -> PolicyRules:
     return PolicyRules(
         levels=tuple(LevelRule(number=level.number,
-                               days_after_previous=level.days_after_previous)
+                               days_after_previous=level.days_after_previous,
+                               handover_column=level.handover_column)
                      for level in sorted(policy.levels.all(), key=lambda lvl: lvl.number)),
         escalate_after_days=policy.escalate_after_days,
         minimum_amount=policy.minimum_amount,
@@ -87,17 +88,6 @@ def cycle_letters(*, cases: QuerySet[DebtCase]) -> dict[int, tuple[LetterFact, .
             for case_id, letters in found.items()}
 
 
-def _recorded_dates(first: date | None, second: date | None) -> tuple[LetterFact, ...]:
-    """Letters known only by their dates (taken over from the old master lists, which had
-    exactly the process's two letters): they count as levels 1 and 2 that left on those days."""
-    found = []
-    if first is not None:
-        found.append(LetterFact(level=1, status=LetterStatus.LEFT, on=_as_date(first)))
-        if second is not None:
-            found.append(LetterFact(level=2, status=LetterStatus.LEFT, on=_as_date(second)))
-    return tuple(found)
-
-
 def run_facts(*, vendor_id: str | None = None, case_ids: list[int] | None = None,
               run: DunningRun | None = None) -> Iterator[CaseFacts]:
     """The facts of every case a run looks at, streamed (three queries, no model objects).
@@ -135,17 +125,18 @@ def run_facts(*, vendor_id: str | None = None, case_ids: list[int] | None = None
          reopened, reopened_id, block_reason, enrolled, mode, by, product_id, product_name,
          enabled, email, invalid_computed, invalid_override, first, second) = row
         started = cycle_started_at or opened_at
-        case_letters = letters.get(pk) or _recorded_dates(first, second)
         yield CaseFacts(
             case_id=pk, order_id=order_id, vendor_id=vendor, state=state, open_amount=amount,
             currency=currency, incident_on=started.astimezone(tz).date(),
             reopened=reopened, reopened_id=reopened_id, block_reason=block_reason,
             vendor_enrolled=enrolled, collection_mode=mode, dunning_by=by,
             product_id=product_id, product_name=product_name, dunning_enabled=enabled,
-            direct_choice=choices.get(pk), letters=case_letters, buyer_email=email,
+            direct_choice=choices.get(pk), letters=letters.get(pk, ()), buyer_email=email,
             invalid_address=(invalid_override if invalid_override is not None
                              else invalid_computed),
             cycle=cycle,
+            recorded_first=_as_date(first) if first else None,
+            recorded_second=_as_date(second) if second else None,
         )
 
 
