@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "mahnwerk.collection",
     "mahnwerk.web",
     "mahnwerk.demo",
+    "mahnwerk.ops",
 ]
 
 MIDDLEWARE = [
