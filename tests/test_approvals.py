@@ -146,3 +146,24 @@ def test_the_schedule_and_the_command_ask_remind_and_escalate_through_one_servic
     assert settings.CELERY_BEAT_SCHEDULE["approvals"]["task"] == approvals_task.name
     assert approvals_task.delay().get() == {"asked": 0, "cases": 0, "reminded": 0,
                                             "escalated": 0}, "asked once, not every pass"
+
+
+def test_a_link_tells_nothing_of_the_case_and_cannot_be_guessed(vendor):
+    """Issue 9: the links carried the case's primary key and the vendor id, readable."""
+    from mahnwerk.cases import links
+    from mahnwerk.cases.models import LinkCode
+    from mahnwerk.dunning import offers
+
+    case = waiting(vendor)
+    made = [approvals.make_link_token(case=case, action="approve") for _ in range(3)]
+    made.append(offers.make_token(case=case))
+    for token in made:
+        assert links.looks_like_code(token) and len(token) == links.LENGTH
+        assert set(token) <= set(links.ALPHABET), "no 0/O, 1/I/L to mistake"
+        assert ":" not in token, "no signed payload that could be decoded"
+        assert LinkCode.objects.get(code=token).case == case, "the database knows the case"
+    assert len(set(made)) == len(made), "a new random code each time, nothing derived"
+    assert len(links.ALPHABET) ** links.LENGTH > 2 ** 80
+    typed = approvals.make_link_token(case=case, action="cancel").lower()
+    typed = f"{typed[:4]}-{typed[4:8]} {typed[8:]}"
+    assert approvals.read_link_token(token=typed).action == "cancel", "as a person types it"

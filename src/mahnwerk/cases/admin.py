@@ -21,7 +21,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from mahnwerk.cases import display, services
-from mahnwerk.cases.models import CaseEvent, CaseNote, DebtCase
+from mahnwerk.cases.models import CaseEvent, CaseNote, DebtCase, LinkCode
 
 # -- Actions with a reason ------------------------------------------------------------------------
 
@@ -274,4 +274,16 @@ class CaseNoteAdmin(ReadOnlyAdmin):
     list_filter = ("visibility",)
     list_select_related = ("case",)
     search_fields = ("case__order__order_id", "author", "text")
+    date_hierarchy = "created_at"
+
+
+@admin.register(LinkCode)
+class LinkCodeAdmin(ReadOnlyAdmin):
+    """Which links were sent for a case; the codes themselves are keys and are not shown."""
+
+    list_display = ("case", "purpose", "created_at", "used_at")
+    list_filter = ("purpose",)
+    list_select_related = ("case",)
+    search_fields = ("case__order__order_id",)
+    fields = ("case", "purpose", "created_at", "used_at")
     date_hierarchy = "created_at"

@@ -152,3 +152,29 @@ class CaseNote(models.Model):
 
     def __str__(self) -> str:
         return self.text[:60]
+
+
+class LinkPurpose(models.TextChoices):
+    OFFER = "offer", _("offer link (pay or resume)")
+    APPROVE = "approve", _("approval link: approve")
+    CANCEL = "cancel", _("approval link: cancel")
+
+
+class LinkCode(models.Model):
+    """The key in a link sent out (a letter's offer link, a vendor's approval link): a random
+    code the database maps to its case and purpose. Nothing of the case can be read from the
+    link, and the code cannot be guessed (``cases.links``)."""
+
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    case = models.ForeignKey(DebtCase, on_delete=models.CASCADE, related_name="link_codes",
+                             verbose_name=_("case"))
+    purpose = models.CharField(_("purpose"), max_length=16, choices=LinkPurpose.choices)
+    created_at = models.DateTimeField(_("created"))
+    used_at = models.DateTimeField(_("used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("link code")
+        verbose_name_plural = _("link codes")
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} {self.case_id}"

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from mahnwerk.cases import links
 from mahnwerk.cases.models import DebtCase, EventKind
 from mahnwerk.cases.services import CaseChange, change_case, change_cases
 from mahnwerk.cases.states import CaseState
@@ -75,8 +76,9 @@ def decide_approval(*, case: DebtCase, approve: bool, actor: str, reason: str = 
 
 
 def make_link_token(*, case: DebtCase, action: str) -> str:
-    return signing.TimestampSigner(salt=SALT).sign_object(
-        {"case": case.pk, "vendor": case.vendor_id, "action": action}, compress=True)
+    """A random code for the case and the action (``cases.links``): nothing of the case can be
+    read from the link; valid ``MAHNWERK_APPROVAL_LINK_DAYS`` from today."""
+    return links.issue(case=case, purpose=action)
 
 
 @dataclass(frozen=True)
@@ -89,14 +91,19 @@ def read_link_token(*, token: str, vendor_id: str | None = None) -> LinkDecision
     """The case and action of a signed link; refuses a tampered, expired or used link and a
     link of another vendor (``vendor_id``: the logged-in vendor, if any)."""
     max_age = settings.MAHNWERK_APPROVAL_LINK_DAYS * 86400
-    try:
-        data = signing.TimestampSigner(salt=SALT).unsign_object(token, max_age=max_age)
-    except signing.SignatureExpired:
-        raise ApprovalError(_("This link has expired. Please decide in the vendor portal or "
-                              "answer our e-mail.")) from None
-    except signing.BadSignature:
-        raise ApprovalError(_("This link is not valid. Please use it exactly as it was sent."
-                              )) from None
+    if links.looks_like_code(token):
+        try:
+            link = links.read(code=token, purposes=[APPROVE, CANCEL],
+                              valid_days=settings.MAHNWERK_APPROVAL_LINK_DAYS)
+        except links.LinkCodeError as exc:
+            if exc.kind == "expired":
+                raise ApprovalError(_("This link has expired. Please decide in the vendor "
+                                      "portal or answer our e-mail.")) from None
+            raise ApprovalError(_("This link is not valid. Please use it exactly as it was "
+                                  "sent.")) from None
+        data = {"case": link.case_id, "vendor": link.case.vendor_id, "action": link.purpose}
+    else:
+        data = _signed_link(token, max_age=max_age)
     case = DebtCase.objects.select_related("order", "vendor").filter(pk=data.get("case")).first()
     if case is None or case.vendor_id != data.get("vendor") or data.get("action") not in (
             APPROVE, CANCEL):
@@ -107,6 +114,35 @@ def read_link_token(*, token: str, vendor_id: str | None = None) -> LinkDecision
         raise ApprovalError(_("This link was used already: order %(order)s is %(state)s.")
                             % {"order": case.order_id, "state": case.get_state_display()})
     return LinkDecision(case=case, action=data["action"])
+
+
+def link_is_known(*, token: str) -> bool:
+    """Whether a link is one we sent (whatever its age or use): a forged or mangled one is
+    not."""
+    if links.looks_like_code(token):
+        try:
+            links.read(code=token, purposes=[APPROVE, CANCEL], valid_days=None)
+        except links.LinkCodeError:
+            return False
+        return True
+    try:
+        signing.TimestampSigner(salt=SALT).unsign_object(token)
+    except signing.BadSignature:
+        return False
+    return True
+
+
+def _signed_link(token: str, *, max_age: int) -> dict:
+    """A link sent before the codes: a signed token (Django's TimestampSigner)."""
+    try:
+        data = signing.TimestampSigner(salt=SALT).unsign_object(token, max_age=max_age)
+    except signing.SignatureExpired:
+        raise ApprovalError(_("This link has expired. Please decide in the vendor portal or "
+                              "answer our e-mail.")) from None
+    except signing.BadSignature:
+        raise ApprovalError(_("This link is not valid. Please use it exactly as it was sent."
+                              )) from None
+    return data if isinstance(data, dict) else {}
 
 
 def link_url(*, case: DebtCase, action: str) -> str:

@@ -1,9 +1,10 @@
 """Offer links: the link in every letter through which the buyer pays or resumes the plan.
 
-The link is the product's checkout URL with a signed token that names the case (Django's
-``TimestampSigner``: an HMAC with the project's secret key, so it cannot be guessed or altered,
-and it carries its own date, so it expires). The checkout, and Mahnwerk's own landing page,
-read it back with ``read_offer_token``.
+The link is the product's checkout URL with a token: a random code (``cases.links``) that the
+database maps to the case, so nothing of the case can be read from the link and it cannot be
+guessed; it is valid for the policy's ``offer_valid_days`` from the day it was made. The
+checkout, and Mahnwerk's own landing page, read it back with ``read_token``. Links sent before
+the codes (signed tokens, Django's ``TimestampSigner``) are still read.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from django.conf import settings
 from django.core import signing
 from django.utils.translation import gettext as _
 
-from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases import links
+from mahnwerk.cases.models import DebtCase, LinkCode, LinkPurpose
 
 SALT = "mahnwerk.dunning.offer"
 
@@ -31,8 +33,13 @@ class Offer:
 
 
 def make_token(*, case: DebtCase) -> str:
-    return signing.TimestampSigner(salt=SALT).sign_object(
-        {"case": case.pk, "order": case.order_id}, compress=True)
+    """A new offer code for the case (saved at once)."""
+    return links.issue(case=case, purpose=LinkPurpose.OFFER)
+
+
+def prepare_token(*, case: DebtCase) -> LinkCode:
+    """A new offer code, not yet saved: a run saves the codes of a batch together."""
+    return links.prepare(case=case, purpose=LinkPurpose.OFFER)
 
 
 def offer_link(*, case: DebtCase, token: str) -> str:
@@ -45,6 +52,17 @@ def offer_link(*, case: DebtCase, token: str) -> str:
 
 def read_token(*, token: str, max_age_days: int) -> Offer:
     """The case a token names; raises OfferError if it was altered, expired or is not ours."""
+    if links.looks_like_code(token):
+        try:
+            link = links.read(code=token, purposes=[LinkPurpose.OFFER],
+                              valid_days=max_age_days)
+        except links.LinkCodeError as exc:
+            if exc.kind == "expired":
+                raise OfferError(_("This payment link has expired. Please contact us for a "
+                                   "new one.")) from None
+            raise OfferError(_("This payment link is not valid. Please use the link from "
+                               "your letter exactly as it is.")) from None
+        return Offer(case=link.case, token=token)
     try:
         data = signing.TimestampSigner(salt=SALT).unsign_object(
             token, max_age=max_age_days * 86400)

@@ -27,7 +27,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mahnwerk import bulk
-from mahnwerk.cases.models import CaseNote, DebtCase, EventKind, NoteVisibility
+from mahnwerk.cases import links
+from mahnwerk.cases.models import CaseNote, DebtCase, EventKind, LinkCode, NoteVisibility
 from mahnwerk.cases.selectors import KnownAddress, newest_addresses
 from mahnwerk.cases.services import CaseChange, change_cases
 from mahnwerk.cases.states import REORDER_STATES, CaseState
@@ -239,6 +240,8 @@ class _Batch:
     changes: list[CaseChange] = dataclasses.field(default_factory=list)
     notes: list[CaseNote] = dataclasses.field(default_factory=list)
     words: dict[tuple[str, str], letters.Words] = dataclasses.field(default_factory=dict)
+    #: The offer links' codes, saved with the batch's letters.
+    codes: list[LinkCode] = dataclasses.field(default_factory=list)
     #: The buyers' postal addresses (newest known), read once for the batch.
     addresses: dict[int, KnownAddress] = dataclasses.field(default_factory=dict)
 
@@ -294,6 +297,7 @@ def _execute_batch(*, run: DunningRun, decision_ids: list[int], policies: _Polic
             outcomes.append({"id": decision.pk, "executed_at": now,
                              "outcome_code": outcome.code if outcome else "",
                              "outcome_params": dict(outcome.params) if outcome else {}})
+        links.save_all(batch.codes)
         Letter.objects.bulk_create(batch.letters)
         messages = outbox.enqueue_many(letters=batch.letters)
         by_letter = {id(message.letter): message for message in messages}
@@ -350,7 +354,9 @@ def _send(batch: _Batch, *, decision: RunDecision, case: DebtCase,
         return Reason(why.SENT_BEFORE, {"level": level_number})
     level = letters.policy_level(policy=policy, number=level_number)
     run = batch.run
-    link = offers.offer_link(case=case, token=offers.make_token(case=case))
+    code = offers.prepare_token(case=case)
+    batch.codes.append(code)
+    link = offers.offer_link(case=case, token=code.code)
     language = letters.language_of(None)
     key = (case.vendor_id, level.template)
     if key not in batch.words:
