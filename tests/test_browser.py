@@ -143,3 +143,26 @@ def test_a_vendor_approves_in_the_portal_and_support_hands_the_case_over(browser
     assert check_file(saved).ok, "the downloaded file passes the validator"
     assert "O-WARTET" in saved.read_text(encoding="utf-8")
     assert DebtCase.objects.get(order_id="O-WARTET").state == "sent_for_collection"
+
+
+def test_no_page_breaks_the_content_security_policy(browser, live_server, marketplace):
+    """Issue 9: every page works under the policy; the browser reports no violation."""
+    violations = []
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="de-DE")
+    page.set_default_timeout(15000)
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    page.goto(f"{live_server.url}/anmelden/")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", "demo")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/faelle/")
+    for path in ("/faelle/", "/faelle/O-GELB/", "/mahnlaeufe/", "/ausgang/", "/freigaben/",
+                 "/inkasso/", "/inkasso/uebergaben/", "/admin/", "/admin/auth/user/",
+                 "/admin/auth/user/add/", "/admin/axes/accessattempt/"):
+        response = page.goto(f"{live_server.url}{path}")
+        assert response.status == 200, path
+        assert "script-src 'self'" in response.headers["content-security-policy"], path
+    page.goto(f"{live_server.url}/api/v1/docs")
+    page.wait_for_selector(".swagger-ui .info", timeout=15000)
+    assert violations == []

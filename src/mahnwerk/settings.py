@@ -4,9 +4,12 @@ Configuration comes from environment variables (django-environ) with defaults th
 for the embedded set-up: SQLite under ``var/``, debug off unless asked for, German first.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent
 # The checkout's root (where pyproject.toml is) when run from a checkout, else the current
@@ -20,17 +23,53 @@ VAR_DIR = PROJECT_DIR / "var"
 env = environ.Env()
 environ.Env.read_env(PROJECT_DIR / ".env", overwrite=False)
 
+#: The switch for production behind a TLS proxy (docs/operations.md, "Security"): secure
+#: cookies, HSTS, the redirect to HTTPS, and a process that refuses to start when unsafe.
+HTTPS = env.bool("MAHNWERK_HTTPS", default=False)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env.str(
-    "DJANGO_SECRET_KEY",
-    # Only for the embedded demo; production sets DJANGO_SECRET_KEY (docs/operations.md).
-    default="mahnwerk-insecure-demo-key-change-me-in-production-0123456789",
-)
+#: Only for the embedded demo; production sets DJANGO_SECRET_KEY (docs/operations.md).
+DEMO_SECRET_KEY = "mahnwerk-insecure-demo-key-change-me-in-production-0123456789"
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEMO_SECRET_KEY)
 #: Old keys still accepted for signatures (offer and approval links already sent) after a
 #: rotation; comma-separated.
 SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+# In production the hosts must be named: the demo's local hosts are no default there.
+ALLOWED_HOSTS = env.list(
+    "DJANGO_ALLOWED_HOSTS",
+    default=[] if HTTPS else ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+if HTTPS:
+    _unsafe = []
+    if SECRET_KEY == DEMO_SECRET_KEY or not SECRET_KEY.strip():
+        _unsafe.append(
+            "DJANGO_SECRET_KEY is not set, so the public demo key would sign sessions and the "
+            "offer and approval links (anyone could forge them): set DJANGO_SECRET_KEY to 50 or "
+            "more random characters")
+    if DEBUG:
+        _unsafe.append(
+            "DJANGO_DEBUG is on, so error pages would show settings, code and personal data: "
+            "set DJANGO_DEBUG=false")
+    if not [host for host in ALLOWED_HOSTS if host.strip()]:
+        _unsafe.append(
+            "DJANGO_ALLOWED_HOSTS is empty, so no request would be served (and the host header "
+            "is what links are built from): set DJANGO_ALLOWED_HOSTS to the site's host names, "
+            "e.g. DJANGO_ALLOWED_HOSTS=mahnwerk.example")
+    if _unsafe:
+        raise ImproperlyConfigured(
+            "MAHNWERK_HTTPS=true (production) refuses to start: " + "; ".join(_unsafe) + ".")
+
+# HTTPS behind a TLS proxy (MAHNWERK_HTTPS=true); all off for the embedded set-up on http://.
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS
+#: One year; the proxy sets X-Forwarded-Proto (and must overwrite what a client sends).
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+# The header only allows the domain's listing in browsers' preload lists; listing it is a
+# separate, deliberate step (hstspreload.org).
+SECURE_HSTS_PRELOAD = HTTPS
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -40,6 +79,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "simple_history",
+    "axes",
+    # The API's docs page (/api/v1/docs) from ninja's own static files, not from a CDN.
+    "ninja",
     "mahnwerk.intake",
     "mahnwerk.cases",
     "mahnwerk.dunning",
@@ -51,6 +93,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "mahnwerk.web.middleware.TeamLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -58,7 +101,42 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# A Content-Security-Policy on every response (django-csp): scripts, styles, images and fonts
+# from this site only; no inline script or style, no plug-ins, no framing, forms post here only.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        # data: for the small icons style sheets embed (the admin's, the API docs').
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# Sign-in throttling (django-axes): a user name from one address is locked for 15 minutes after
+# 5 failed logins, on the workspace's and portal's login (web:login) and the admin's.
+# Administrators unlock in the admin (Axes › Access attempts) or with
+# `mahnwerk axes_reset_username NAME` / `mahnwerk axes_reset`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out user and address
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+#: The lockout page (German first, 429): web/locked.html.
+AXES_LOCKOUT_CALLABLE = "mahnwerk.web.views.home.locked_out"
 
 ROOT_URLCONF = "mahnwerk.urls"
 WSGI_APPLICATION = "mahnwerk.wsgi.application"
