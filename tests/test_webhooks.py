@@ -5,6 +5,8 @@ and then only to calls that carry it. The platform's webhook knows each delivery
 applied delivery is not applied twice, a refused one may be corrected and sent again."""
 
 import base64
+import json
+import time
 import warnings
 
 import pytest
@@ -13,6 +15,9 @@ from django.test import Client
 
 from mahnwerk.dunning.models import OutboxMessage
 from mahnwerk.dunning.webhooks import TRACKING_VIEWS, provider_configured
+from mahnwerk.intake.api_clients import create_api_client, sign_webhook
+from mahnwerk.intake.models import Incident, WebhookDelivery
+from tests.factories import OrderFactory
 from tests.test_outbox import queued_letter
 
 pytestmark = pytest.mark.django_db
@@ -94,3 +99,128 @@ def test_a_provider_is_configured_by_its_signing_key_alone(settings):
     response = Client().post("/anymail/mailgun/tracking/", {"signature": {}},
                              content_type="application/json")
     assert response.status_code == 400, "an unsigned call to a configured provider is refused"
+
+
+# --- The platform's webhook: one delivery, applied once ----------------------------------------
+
+@pytest.fixture
+def platform():
+    return create_api_client(name="checkout-platform")
+
+
+def incident_payload(order, **fields):
+    return {"type": "incident", "data": {
+        "incident_id": "i1", "order_id": order.order_id, "kind": "stopped_installments",
+        "occurred_at": "2025-06-01T09:00:00+02:00", "open_amount": "400.00",
+        "currency": order.currency, **fields}}
+
+
+def deliver(platform, payload, *, delivery, timestamp=None):
+    client, key = platform
+    body = json.dumps(payload).encode()
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    signature = sign_webhook(secret=client.webhook_secret, timestamp=timestamp, body=body,
+                             delivery_id=delivery)
+    headers = {"Authorization": f"Bearer {key}", "X-Mahnwerk-Timestamp": str(timestamp),
+               "X-Mahnwerk-Signature": signature}
+    if delivery is not None:
+        headers["X-Mahnwerk-Delivery"] = delivery
+    return Client().post("/api/v1/webhooks/platform", data=body,
+                         content_type="application/json", headers=headers)
+
+
+def test_a_refused_delivery_is_corrected_and_resent_with_its_id_and_timestamp(platform):
+    order = OrderFactory(currency="EUR")
+    timestamp = int(time.time())
+    refused = deliver(platform, incident_payload(order, currency="USD"), delivery="evt-1",
+                      timestamp=timestamp)
+    assert refused.status_code == 422
+    assert not WebhookDelivery.objects.exists(), "a refused delivery leaves no trace"
+
+    corrected = deliver(platform, incident_payload(order), delivery="evt-1",
+                        timestamp=timestamp)
+    assert corrected.status_code == 200, corrected.json()
+    assert Incident.objects.count() == 1
+
+
+def test_the_same_applied_delivery_twice_is_a_replay(platform):
+    order = OrderFactory()
+    payload = incident_payload(order)
+    assert deliver(platform, payload, delivery="evt-1").status_code == 200
+    Incident.objects.all().delete()
+    replay = deliver(platform, payload, delivery="evt-1", timestamp=int(time.time()) + 1)
+    assert replay.status_code == 401
+    assert "evt-1" in replay.json()["detail"]
+    assert not Incident.objects.exists()
+
+
+def test_two_deliveries_in_the_same_second_are_both_applied(platform):
+    order = OrderFactory()
+    timestamp = int(time.time())
+    assert deliver(platform, incident_payload(order), delivery="evt-1",
+                   timestamp=timestamp).status_code == 200
+    assert deliver(platform, incident_payload(order, incident_id="i2"), delivery="evt-2",
+                   timestamp=timestamp).status_code == 200
+    assert Incident.objects.count() == 2
+
+
+def test_the_delivery_id_is_signed_so_a_replay_cannot_rename_it(platform):
+    client, key = platform
+    order = OrderFactory()
+    timestamp = int(time.time())
+    body = json.dumps(incident_payload(order)).encode()
+    signature = sign_webhook(secret=client.webhook_secret, timestamp=timestamp, body=body,
+                             delivery_id="evt-1")
+    headers = {"Authorization": f"Bearer {key}", "X-Mahnwerk-Timestamp": str(timestamp),
+               "X-Mahnwerk-Signature": signature}
+    for renamed in ({"X-Mahnwerk-Delivery": "evt-2"}, {}):
+        response = Client().post("/api/v1/webhooks/platform", data=body,
+                                 content_type="application/json",
+                                 headers={**headers, **renamed})
+        assert response.status_code == 401
+    assert not Incident.objects.exists()
+
+
+def test_without_a_delivery_id_the_timestamp_is_applied_once_but_a_refusal_may_be_resent(
+        platform):
+    order = OrderFactory(currency="EUR")
+    timestamp = int(time.time())
+    assert deliver(platform, incident_payload(order, currency="USD"), delivery=None,
+                   timestamp=timestamp).status_code == 422
+    assert deliver(platform, incident_payload(order), delivery=None,
+                   timestamp=timestamp).status_code == 200
+    replay = deliver(platform, incident_payload(order, incident_id="i2"), delivery=None,
+                     timestamp=timestamp)
+    assert replay.status_code == 401 and str(timestamp) in replay.json()["detail"]
+
+
+@pytest.mark.parametrize("delivery", ["", "evt 1", "evt/1", "e" * 65, "evt\x001"])
+def test_a_malformed_delivery_id_is_refused_with_400(platform, delivery):
+    client, key = platform
+    order = OrderFactory()
+    body = json.dumps(incident_payload(order)).encode()
+    timestamp = int(time.time())
+    response = Client().post(
+        "/api/v1/webhooks/platform", data=body, content_type="application/json",
+        headers={"Authorization": f"Bearer {key}", "X-Mahnwerk-Timestamp": str(timestamp),
+                 "X-Mahnwerk-Delivery": delivery,
+                 "X-Mahnwerk-Signature": sign_webhook(secret=client.webhook_secret,
+                                                      timestamp=timestamp, body=body)})
+    assert response.status_code == 400
+    assert "X-Mahnwerk-Delivery" in response.json()["detail"]
+
+
+# --- The schema says what the server enforces --------------------------------------------------
+
+def test_the_schema_refuses_the_empty_headers_the_server_refuses():
+    schema = Client().get("/api/v1/openapi.json").json()
+    operation = schema["paths"]["/api/v1/webhooks/platform"]["post"]
+    headers = {p["name"]: p["schema"] for p in operation["parameters"] if p["in"] == "header"}
+    assert headers["Idempotency-Key"]["minLength"] == 1
+    assert headers["X-Mahnwerk-Signature"]["minLength"] == 1
+    assert headers["X-Mahnwerk-Signature"]["pattern"]
+    assert headers["X-Mahnwerk-Delivery"]["minLength"] == 1
+    assert headers["X-Mahnwerk-Delivery"]["pattern"]
+    batch = schema["paths"]["/api/v1/vendors"]["post"]
+    [idempotency] = [p for p in batch["parameters"] if p["name"] == "Idempotency-Key"]
+    assert idempotency["schema"]["minLength"] == 1

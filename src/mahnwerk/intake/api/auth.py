@@ -82,9 +82,12 @@ class _KeyAuth:
         if request.method in BODY_METHODS:
             body = checked_body(request)
             if self.signed:
-                api_clients.accept_webhook(client=client, body=body,
-                               timestamp=request.headers.get("X-Mahnwerk-Timestamp"),
-                               signature=request.headers.get("X-Mahnwerk-Signature"))
+                # Recorded by the view when it applies the delivery (a refused one is not).
+                request.webhook_delivery = api_clients.check_webhook(
+                    client=client, body=body,
+                    timestamp=request.headers.get("X-Mahnwerk-Timestamp"),
+                    signature=request.headers.get("X-Mahnwerk-Signature"),
+                    delivery_id=request.headers.get("X-Mahnwerk-Delivery"))
             if not isinstance(parse_json(body), dict):
                 raise RecordsRejected([problem(
                     record=None, id=None, column=None, value=None,
