@@ -60,6 +60,9 @@ def _no_constant(name: str) -> Any:
 def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body, parse_constant=_no_constant)
+    except RecursionError:  # the parser recurses once per level of nesting
+        raise Rejected(400, _("The body nests lists or objects too deeply; a batch needs three "
+                              "levels (object, list of records, record).")) from None
     except json.JSONDecodeError as exc:
         raise Rejected(400, _("The body is not valid JSON: %(error)s at line %(line)d, column "
                               "%(column)d.") % {"error": exc.msg, "line": exc.lineno,
