@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 
 from mahnwerk.intake.api_clients import create_api_client
+from mahnwerk.intake.feeds import FEEDS
 from mahnwerk.intake.models import Vendor
 
 pytestmark = pytest.mark.django_db
@@ -52,3 +53,32 @@ def test_a_huge_body_is_refused_with_413_and_the_limit(key, settings):
     assert response.status_code == 413
     assert "10000" in response.json()["detail"]
     assert not Vendor.objects.exists()
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f", "\x0b"])
+def test_a_control_character_in_a_text_field_is_refused_with_the_column_named(key, char):
+    response = post("vendors", json.dumps({"records": [vendor(name=f"Akademie{char}GmbH")]}),
+                    key)
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["column"] == "name"
+    assert f"\\x{ord(char):02x}" in problem["reason"]
+    assert not Vendor.objects.exists()
+
+
+# --- Every text field of every feed ------------------------------------------------------------
+
+EVERY_COLUMN = [(feed.name, column.name) for feed in FEEDS.values() for column in feed.columns]
+
+
+@pytest.mark.parametrize(("feed", "column"), EVERY_COLUMN)
+def test_every_field_of_every_feed_refuses_a_nul_byte(feed, column):
+    _record, problems = FEEDS[feed].parse({column: "ab\x00cd"})
+    [problem] = [p for p in problems if p.column == column]
+    assert "\\x00" in problem.reason and problem.value == "ab\\x00cd"
+
+
+def test_tab_and_line_breaks_are_left_to_the_field():
+    record, problems = FEEDS["vendors"].parse(vendor(name="Akademie\tSonnenschein\r\nGmbH"))
+    assert problems == []
+    assert record["name"] == "Akademie\tSonnenschein\r\nGmbH"
