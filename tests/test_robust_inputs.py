@@ -2,9 +2,12 @@
 or huge JSON body, a truncated XLSX, control characters in a text field."""
 
 import json
+import shutil
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.test import Client
+from openpyxl import Workbook
 
 from mahnwerk.intake.api_clients import create_api_client
 from mahnwerk.intake.feeds import FEEDS
@@ -82,3 +85,68 @@ def test_tab_and_line_breaks_are_left_to_the_field():
     record, problems = FEEDS["vendors"].parse(vendor(name="Akademie\tSonnenschein\r\nGmbH"))
     assert problems == []
     assert record["name"] == "Akademie\tSonnenschein\r\nGmbH"
+
+
+# --- The file import ---------------------------------------------------------------------------
+
+def vendors_workbook(path, rows=2_000):
+    wb = Workbook()
+    sheet = wb.active
+    sheet.append(["vendor_id", "name", "email", "enrolled", "collection_mode", "dunning_by"])
+    for i in range(rows):
+        sheet.append([f"V{i}", f"Akademie {i}", f"v{i}@example.org", "True", "approval",
+                      "in_house"])
+    wb.save(path)
+    return path
+
+
+def import_refused(path):
+    with pytest.raises(CommandError) as error:
+        call_command("import", "vendors", str(path), "--no-progress")
+    assert not Vendor.objects.exists(), "a refused file writes nothing"
+    return str(error.value)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9, 0.99])
+def test_a_truncated_xlsx_ends_the_import_with_a_located_message(tmp_path, keep):
+    whole = vendors_workbook(tmp_path / "whole.xlsx").read_bytes()
+    truncated = tmp_path / "vendors.xlsx"
+    truncated.write_bytes(whole[:int(len(whole) * keep)])
+    message = import_refused(truncated)
+    assert message.startswith("vendors.xlsx")
+    assert "Traceback" not in message
+
+
+def test_a_workbook_damaged_inside_a_sheet_names_the_row(tmp_path):
+    """The container is whole, the sheet's XML breaks off: the message says from which row."""
+    import zipfile
+
+    whole = vendors_workbook(tmp_path / "whole.xlsx")
+    damaged = tmp_path / "vendors.xlsx"
+    with zipfile.ZipFile(whole) as source, zipfile.ZipFile(damaged, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data[:len(data) // 2]
+            target.writestr(item, data)
+    message = import_refused(damaged)
+    assert message.startswith("vendors.xlsx:")
+    line = int(message.split(":")[1])
+    assert 2 < line < 2_002
+
+
+def test_a_control_character_in_a_file_is_refused_with_line_and_column(tmp_path, capsys):
+    path = tmp_path / "vendors.csv"
+    path.write_text("vendor_id,name,email,enrolled,collection_mode,dunning_by\n"
+                    "48213,Akademie\x1bGmbH,info@s.example,True,approval,in_house\n",
+                    encoding="utf-8")
+    message = import_refused(path) + capsys.readouterr().err
+    assert "vendors.csv:2" in message and "name" in message
+
+
+def test_a_copy_of_a_good_workbook_still_imports(tmp_path):
+    """The checks refuse damage, not workbooks."""
+    path = shutil.copy(vendors_workbook(tmp_path / "whole.xlsx", rows=3),
+                       tmp_path / "vendors.xlsx")
+    call_command("import", "vendors", str(path), "--no-progress")
+    assert Vendor.objects.count() == 3
