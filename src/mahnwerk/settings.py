@@ -270,7 +270,9 @@ MAHNWERK_OUTBOX_REPLY_TO = env.str("MAHNWERK_OUTBOX_REPLY_TO",
 # ANYMAIL='{"MAILGUN_API_KEY": "...", "MAILGUN_SENDER_DOMAIN": "mg.checkout.example",
 #           "WEBHOOK_SECRET": "user:password"}'.
 # Bounces come back through anymail's tracking webhooks under /anymail/ (web/urls.py);
-# dunning.receivers marks the message bounced. "anymail" need not be in INSTALLED_APPS.
+# dunning.receivers marks the message bounced. "anymail" need not be in INSTALLED_APPS. A
+# provider's webhook is mounted only with WEBHOOK_SECRET or its signing key (dunning.webhooks);
+# with the default ANYMAIL={} every /anymail/ path answers 404.
 EMAIL_HOST = env.str("EMAIL_HOST", default="")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")

@@ -5,8 +5,8 @@
   The cancellation happens inside the transaction that changed the case, so it commits or rolls
   back with it.
 - A mail provider reports a bounce through django-anymail's tracking webhook: the message is
-  marked bounced (set ``EMAIL_BACKEND`` to an anymail backend, the ``ANYMAIL`` settings, and
-  route ``anymail.urls``; see settings.py).
+  marked bounced (set ``EMAIL_BACKEND`` to an anymail backend and the ``ANYMAIL`` settings with
+  the webhook's secret; dunning.webhooks mounts it, see settings.py).
 """
 
 from __future__ import annotations

@@ -3,9 +3,13 @@
 * API keys look like ``mw_<prefix>_<secret>``. Only the SHA-256 of the whole key is stored; the
   prefix finds the client, the hash is compared in constant time. The key is shown once.
 * Webhook deliveries are signed with the client's webhook secret: HMAC-SHA256 over
-  ``f"{timestamp}.{raw_body}"``, sent as hex in ``X-Mahnwerk-Signature`` (``sha256=`` prefix
-  allowed) with the unix seconds in ``X-Mahnwerk-Timestamp``. A timestamp may be used once per
-  client, and only within ``settings.MAHNWERK_WEBHOOK_TOLERANCE_SECONDS`` of now.
+  ``f"{timestamp}.{delivery_id}.{raw_body}"`` (``f"{timestamp}.{raw_body}"`` for a delivery sent
+  without an id), sent as hex in ``X-Mahnwerk-Signature`` (``sha256=`` prefix allowed) with the
+  unix seconds in ``X-Mahnwerk-Timestamp`` and the sender's id of the delivery in
+  ``X-Mahnwerk-Delivery``. The timestamp must lie within
+  ``settings.MAHNWERK_WEBHOOK_TOLERANCE_SECONDS`` of now. A delivery id is applied once per
+  client (without an id, a timestamp is); a delivery that was refused is not recorded, so it may
+  be corrected and resent under its id and timestamp, newly signed.
 * An ``Idempotency-Key`` makes a request safe to retry: the answer to the first request that was
   applied is stored and replayed to every retry with the same body; the same key with another
   body is refused. A request that was refused (nothing applied) stores nothing, so it may be sent
@@ -17,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -32,6 +37,8 @@ from mahnwerk.intake.models import ApiClient, IdempotencyRecord, WebhookDelivery
 
 KEY_PREFIX = "mw"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
+DELIVERY_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+_DELIVERY_ID_RE = re.compile(DELIVERY_ID_PATTERN)
 
 
 class Rejected(Exception):
@@ -114,17 +121,62 @@ def rotate_webhook_secret(*, client: ApiClient) -> str:
     return client.webhook_secret
 
 
-def sign_webhook(*, secret: str, timestamp: int, body: bytes) -> str:
+def sign_webhook(*, secret: str, timestamp: int, body: bytes,
+                 delivery_id: str | None = None) -> str:
     """The signature a sender puts in ``X-Mahnwerk-Signature`` (hex HMAC-SHA256)."""
-    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    signed = f"{timestamp}." if delivery_id is None else f"{timestamp}.{delivery_id}."
+    return hmac.new(secret.encode(), signed.encode() + body, hashlib.sha256).hexdigest()
 
 
-def accept_webhook(*, client: ApiClient, timestamp: str | None, signature: str | None,
-                   body: bytes, now: float | None = None) -> int:
-    """Check a webhook delivery's signature, age and novelty; returns its timestamp.
+@dataclass(frozen=True)
+class Delivery:
+    """A webhook delivery whose signature and age were checked; recorded once it is applied."""
+
+    client: ApiClient
+    delivery_id: str | None
+    timestamp: int
+    signature: str
+
+    def _replay_message(self) -> str:
+        if self.delivery_id is None:
+            return _("Webhook timestamp %(timestamp)d was used before by this client; a replayed "
+                     "delivery is refused. Sign each delivery with a new timestamp, or send "
+                     "X-Mahnwerk-Delivery.") % {"timestamp": self.timestamp}
+        return _("Webhook delivery %(delivery)s was applied before; a replayed delivery is "
+                 "refused. Give each new delivery a new X-Mahnwerk-Delivery.") % {
+            "delivery": self.delivery_id}
+
+    def _known(self) -> bool:
+        seen = WebhookDelivery.objects.filter(client=self.client)
+        if self.delivery_id is None:
+            return seen.filter(delivery_id="", timestamp=self.timestamp).exists()
+        return seen.filter(delivery_id=self.delivery_id).exists()
+
+    def refuse_replay(self) -> None:
+        """Refuse (401) a delivery that was applied before."""
+        if self._known():
+            raise Rejected(401, self._replay_message())
+
+    def record(self) -> None:
+        """Note the delivery as applied; call it in the transaction that applies it."""
+        try:
+            with transaction.atomic():
+                WebhookDelivery.objects.create(client=self.client,
+                                               delivery_id=self.delivery_id or "",
+                                               timestamp=self.timestamp,
+                                               signature=self.signature)
+        except IntegrityError:  # applied meanwhile by a concurrent request
+            raise Rejected(401, self._replay_message()) from None
+
+
+def check_webhook(*, client: ApiClient, timestamp: str | None, signature: str | None,
+                  body: bytes, delivery_id: str | None = None,
+                  now: float | None = None) -> Delivery:
+    """Check a webhook delivery's signature, age and novelty.
 
     Raises ``Rejected``: 400 for missing or malformed headers, 401 for a wrong signature, a
-    timestamp outside the tolerance or a timestamp this client used before (a replay).
+    timestamp outside the tolerance or a delivery applied before (a replay). Nothing is
+    recorded: the caller records the delivery (``Delivery.record``) when it applies it.
     """
     if not timestamp or not timestamp.strip():
         raise Rejected(400, _("Header X-Mahnwerk-Timestamp is missing: send the unix time in "
@@ -133,6 +185,12 @@ def accept_webhook(*, client: ApiClient, timestamp: str | None, signature: str |
         raise Rejected(400, _("Header X-Mahnwerk-Signature is missing: send the hex "
                               "HMAC-SHA256 of \"<timestamp>.<body>\" made with the webhook "
                               "secret."))
+    if delivery_id is not None:
+        delivery_id = delivery_id.strip()
+        if not _DELIVERY_ID_RE.fullmatch(delivery_id):
+            raise Rejected(400, _("Header X-Mahnwerk-Delivery must be 1 to 64 letters, digits, "
+                                  "'.', '_', ':' or '-', not %(value)s.")
+                           % {"value": repr(delivery_id[:70])})
     timestamp = timestamp.strip()
     if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         raise Rejected(400, _("Header X-Mahnwerk-Timestamp must be unix time in whole seconds, "
@@ -143,10 +201,13 @@ def accept_webhook(*, client: ApiClient, timestamp: str | None, signature: str |
                               "\"mahnwerk api-client rotate-webhook-secret %(name)s\".")
                        % {"name": client.name})
     given = signature.strip().lower().removeprefix("sha256=")
-    expected = sign_webhook(secret=client.webhook_secret, timestamp=seconds, body=body)
+    expected = sign_webhook(secret=client.webhook_secret, timestamp=seconds, body=body,
+                            delivery_id=delivery_id)
     if not hmac.compare_digest(expected.encode(), given.encode()):
         raise Rejected(401, _("Webhook signature does not match: sign \"<timestamp>.<body>\" "
-                              "(the exact bytes sent) with HMAC-SHA256 and the webhook secret."))
+                              "(the exact bytes sent), or \"<timestamp>.<delivery id>.<body>\" "
+                              "with X-Mahnwerk-Delivery, with HMAC-SHA256 and the webhook "
+                              "secret."))
     now = time.time() if now is None else now
     tolerance = settings.MAHNWERK_WEBHOOK_TOLERANCE_SECONDS
     if seconds < now - tolerance:
@@ -157,14 +218,10 @@ def accept_webhook(*, client: ApiClient, timestamp: str | None, signature: str |
         raise Rejected(401, _("Webhook timestamp lies %(ahead)d seconds in the future; at most "
                               "%(max)d are allowed. Check the sender's clock.")
                        % {"ahead": seconds - now, "max": tolerance})
-    try:
-        with transaction.atomic():
-            WebhookDelivery.objects.create(client=client, timestamp=seconds, signature=given)
-    except IntegrityError:
-        raise Rejected(401, _("Webhook timestamp %(timestamp)d was used before by this client; "
-                              "a replayed delivery is refused. Sign each delivery with a new "
-                              "timestamp.") % {"timestamp": seconds}) from None
-    return seconds
+    delivery = Delivery(client=client, delivery_id=delivery_id, timestamp=seconds,
+                        signature=given)
+    delivery.refuse_replay()
+    return delivery
 
 
 @dataclass(frozen=True)

@@ -217,6 +217,21 @@ class Problem:
         return {"column": self.column, "value": self.value, "reason": self.reason}
 
 
+#: Control characters no field of any feed takes: C0 but tab, line feed and carriage return
+#: (which a text may hold, and every other converter refuses), and DEL. A NUL would be refused
+#: only later, by PostgreSQL; the others are invisible in the workspace and in exported files.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _control_problem(name: str, value: str) -> Problem:
+    """The value shown with its control characters as ``\\xNN``, and the first one named."""
+    first = _CONTROL.search(value)
+    char = f"\\x{ord(first.group()):02x}" if first else ""
+    shown = _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", value)
+    return Problem(name, shown, _("contains the control character %(char)s; send the value "
+                                  "without it") % {"char": char})
+
+
 @dataclass(frozen=True)
 class Feed:  # not slotted: ``_plan`` is cached on the instance
     name: str
@@ -268,6 +283,9 @@ class Feed:  # not slotted: ``_plan`` is cached on the instance
                 if required:
                     problems.append(Problem(name, "", _("required value missing")))
                 record[name] = default
+                continue
+            if value.__class__ is str and _CONTROL.search(value):
+                problems.append(_control_problem(name, value))
                 continue
             try:
                 record[name] = convert(value)

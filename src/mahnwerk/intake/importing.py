@@ -12,6 +12,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,15 +138,33 @@ def _open_csv(path: Path, name: str) -> _Source:
                    position=lambda: counter[0])
 
 
+#: What openpyxl raises on a truncated or corrupt file: the zip container (BadZipFile,
+#: zlib.error, EOFError, KeyError for a missing part), the XML inside (SyntaxError covers
+#: ParseError) and values it cannot read.
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, ValueError,
+            SyntaxError, NotImplementedError, TypeError, IndexError, AttributeError)
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _damaged(name: str, line: int, exc: Exception) -> ImportFileError:
+    return ImportFileError(
+        _("%(file)s:%(line)d: the workbook is damaged and cannot be read from this row on "
+          "(%(error)s); nothing was imported. Save it again from the spreadsheet program, or "
+          "send it as CSV.") % {"file": name, "line": line, "error": _reason(exc)})
+
+
 def _open_xlsx(path: Path, name: str) -> _Source:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         workbook = load_workbook(path, read_only=True, data_only=False)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+    except (InvalidFileException, *_DAMAGED) as exc:
         raise ImportFileError(_("%(file)s: not a readable XLSX workbook (%(error)s).")
-                              % {"file": name, "error": exc}) from None
+                              % {"file": name, "error": _reason(exc)}) from None
     if len(workbook.sheetnames) != 1:
         names = ", ".join(workbook.sheetnames)
         workbook.close()
@@ -154,7 +174,11 @@ def _open_xlsx(path: Path, name: str) -> _Source:
             % {"file": name, "count": len(workbook.sheetnames), "names": names})
     sheet = workbook.worksheets[0]
     iterator = sheet.iter_rows(values_only=True)
-    header_row = next(iterator, None)
+    try:
+        header_row = next(iterator, None)
+    except _DAMAGED as exc:
+        workbook.close()
+        raise _damaged(name, 1, exc) from None
     if header_row is None or all(v is None for v in header_row):
         workbook.close()
         raise ImportFileError(_("%(file)s: the file is empty.") % {"file": name})
@@ -164,12 +188,15 @@ def _open_xlsx(path: Path, name: str) -> _Source:
     seen = [0]
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
+        number = 1
         try:
             for number, values in enumerate(iterator, start=2):
                 seen[0] = number
                 if values is None or all(v is None or v == "" for v in values):
                     continue
                 yield number, list(values)
+        except _DAMAGED as exc:  # raised by the sheet's reader, never by the caller's code
+            raise _damaged(name, number + 1, exc) from None
         finally:
             workbook.close()
 

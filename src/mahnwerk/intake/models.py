@@ -250,9 +250,14 @@ class IdempotencyRecord(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """A webhook timestamp already seen for a client: a second use is a replay."""
+    """A webhook delivery a client made and that was applied: a second one is a replay.
+
+    A delivery is known by its id (header ``X-Mahnwerk-Delivery``), or, sent without one, by its
+    timestamp. Only applied deliveries are kept, so a refused one may be corrected and resent.
+    """
 
     client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="+")
+    delivery_id = models.CharField(max_length=64, blank=True, default="")  # "": sent without
     timestamp = models.BigIntegerField()
     signature = models.CharField(max_length=64)
     received_at = models.DateTimeField(auto_now_add=True)
@@ -261,7 +266,12 @@ class WebhookDelivery(models.Model):
         verbose_name = _("webhook delivery")
         verbose_name_plural = _("webhook deliveries")
         constraints = [
-            models.UniqueConstraint(fields=["client", "timestamp"], name="webhook_client_ts"),
+            models.UniqueConstraint(fields=["client", "delivery_id"],
+                                    condition=~models.Q(delivery_id=""),
+                                    name="webhook_client_delivery"),
+            models.UniqueConstraint(fields=["client", "timestamp"],
+                                    condition=models.Q(delivery_id=""),
+                                    name="webhook_client_ts"),
         ]
 
     def __str__(self) -> str:

@@ -31,10 +31,13 @@ the same body; the same key with a different body is refused with 422. A refused
 nothing, so it may be corrected and sent again under the same key.
 
 **Webhook.** `POST /api/v1/webhooks/platform` takes one incident or payment,
-`{"type": "incident"|"payment", "data": {...}}`, signed: `X-Mahnwerk-Timestamp` (unix seconds)
-and `X-Mahnwerk-Signature` (hex HMAC-SHA256 of `<timestamp>.<raw body>` with the client's webhook
-secret, `sha256=` prefix allowed). Each timestamp is accepted once per client and only within
-300 seconds of the server's clock.
+`{"type": "incident"|"payment", "data": {...}}`, signed: `X-Mahnwerk-Timestamp` (unix seconds),
+`X-Mahnwerk-Delivery` (your id of this delivery) and `X-Mahnwerk-Signature` (hex HMAC-SHA256 of
+`<timestamp>.<delivery>.<raw body>` with the client's webhook secret, `sha256=` prefix allowed).
+The timestamp must lie within 300 seconds of the server's clock; a delivery id is applied once
+per client. A refused delivery is not recorded: correct it and send it again under the same
+delivery id and timestamp. (Without `X-Mahnwerk-Delivery`, sign `<timestamp>.<raw body>`; the
+timestamp is then applied once per client.)
 
 **Other refusals** answer `{"detail": "message"}`: 400 malformed JSON or headers, 401 missing or
 wrong key or signature, 404 unknown id, 413 body too large, 415 not `application/json`.

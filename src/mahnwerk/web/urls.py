@@ -1,5 +1,6 @@
 from django.urls import include, path
 
+from mahnwerk.dunning.webhooks import tracking_webhook
 from mahnwerk.web.api import api
 from mahnwerk.web.views import approval, cases, collection, home, offer, outbox, portal, runs
 
@@ -65,6 +66,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),  # the language switch (set_language)
     # Bounces and other delivery events of a mail provider (django-anymail's tracking
-    # webhooks); dunning.receivers marks the message bounced.
-    path("anymail/", include("anymail.urls")),
+    # webhooks); dunning.receivers marks the message bounced. Only a provider configured with
+    # its webhook secret or signing key answers; every other path here is 404
+    # (dunning.webhooks).
+    path("anymail/<str:esp>/tracking/", tracking_webhook, name="anymail-tracking"),
 ]

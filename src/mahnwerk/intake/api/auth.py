@@ -60,6 +60,9 @@ def _no_constant(name: str) -> Any:
 def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body, parse_constant=_no_constant)
+    except RecursionError:  # the parser recurses once per level of nesting
+        raise Rejected(400, _("The body nests lists or objects too deeply; a batch needs three "
+                              "levels (object, list of records, record).")) from None
     except json.JSONDecodeError as exc:
         raise Rejected(400, _("The body is not valid JSON: %(error)s at line %(line)d, column "
                               "%(column)d.") % {"error": exc.msg, "line": exc.lineno,
@@ -82,9 +85,12 @@ class _KeyAuth:
         if request.method in BODY_METHODS:
             body = checked_body(request)
             if self.signed:
-                api_clients.accept_webhook(client=client, body=body,
-                               timestamp=request.headers.get("X-Mahnwerk-Timestamp"),
-                               signature=request.headers.get("X-Mahnwerk-Signature"))
+                # Recorded by the view when it applies the delivery (a refused one is not).
+                request.webhook_delivery = api_clients.check_webhook(
+                    client=client, body=body,
+                    timestamp=request.headers.get("X-Mahnwerk-Timestamp"),
+                    signature=request.headers.get("X-Mahnwerk-Signature"),
+                    delivery_id=request.headers.get("X-Mahnwerk-Delivery"))
             if not isinstance(parse_json(body), dict):
                 raise RecordsRejected([problem(
                     record=None, id=None, column=None, value=None,

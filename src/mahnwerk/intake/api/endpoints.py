@@ -30,7 +30,7 @@ from mahnwerk.intake.api.schemas import (
 )
 from mahnwerk.intake.api.selectors import read_record
 from mahnwerk.intake.api.services import receive_batch, receive_webhook
-from mahnwerk.intake.api_clients import Answer, respond_once
+from mahnwerk.intake.api_clients import DELIVERY_ID_PATTERN, Answer, respond_once
 from mahnwerk.intake.feeds import FEEDS
 
 # Every view names its OpenAPI operation id: clients generated from the schema name their
@@ -40,9 +40,11 @@ router = Router(auth=API_KEY, tags=["intake"])
 WRITE_RESPONSES = {200: Counts, 400: Message, 401: Message, 413: Message, 415: Message,
                    422: ProblemReport}
 READ_RESPONSES = {401: Message, 404: Message}
+#: What the server accepts as a signature: hex, optionally after "sha256=" (any case).
+SIGNATURE_PATTERN = r"^\s*([Ss][Hh][Aa]256=)?[0-9A-Fa-f]+\s*$"
 IDEMPOTENCY_DOC = {"parameters": [{
-    "name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string",
-                                                                            "maxLength": 255},
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"},
     "description": "Makes a retry safe: the first applied answer is stored and replayed to "
                    "retries with the same body; the same key with another body gets 422.",
 }]}
@@ -109,21 +111,36 @@ def post_payments(request: HttpRequest, payload: PaymentBatch, response: HttpRes
     description="Signed delivery of one record. Besides the API key, send X-Mahnwerk-Timestamp "
                 "(unix seconds) and X-Mahnwerk-Signature (hex HMAC-SHA256 of "
                 "'<timestamp>.<raw body>' with the client's webhook secret, 'sha256=' prefix "
-                "allowed). A timestamp is accepted once per client and only within the "
-                "tolerance (default 300 s) of the server's clock.",
+                "allowed; with X-Mahnwerk-Delivery: of '<timestamp>.<delivery id>.<raw "
+                "body>'). The timestamp must lie within the tolerance (default 300 s) of the "
+                "server's clock. A delivery id is applied once per client (without one, a "
+                "timestamp is); a refused delivery is not recorded, so it may be corrected and "
+                "sent again under its id and timestamp.",
     openapi_extra={"parameters": [
         *IDEMPOTENCY_DOC["parameters"],
         {"name": "X-Mahnwerk-Timestamp", "in": "header", "required": True,
-         "schema": {"type": "integer"}, "description": "Unix time of signing, in seconds."},
+         "schema": {"type": "integer", "minimum": 0, "maximum": 999_999_999_999},
+         "description": "Unix time of signing, in seconds."},
         {"name": "X-Mahnwerk-Signature", "in": "header", "required": True,
-         "schema": {"type": "string"}, "description": "Hex HMAC-SHA256 (sha256= allowed)."},
+         "schema": {"type": "string", "minLength": 1, "pattern": SIGNATURE_PATTERN},
+         "description": "Hex HMAC-SHA256 (sha256= allowed)."},
+        {"name": "X-Mahnwerk-Delivery", "in": "header", "required": False,
+         "schema": {"type": "string", "minLength": 1, "maxLength": 64,
+                    "pattern": DELIVERY_ID_PATTERN},
+         "description": "The sender's id of this delivery; applied once per client."},
     ]},
     operation_id="mahnwerk_intake_api_post_platform_webhook",
 )
 def post_platform_webhook(request: HttpRequest, payload: WebhookIn, response: HttpResponse):
     data = payload.data.raw()
-    return _answer(request, response, lambda: receive_webhook(
-        kind=payload.type, data=data, actor=f"api:{request.auth.name}"))
+    delivery = request.webhook_delivery
+
+    def respond() -> Any:
+        counts = receive_webhook(kind=payload.type, data=data, actor=f"api:{request.auth.name}")
+        delivery.record()  # in the same transaction: a refused delivery leaves no trace
+        return counts
+
+    return _answer(request, response, respond)
 
 
 @router.get("/vendors/{vendor_id}", response={200: VendorRecord, **READ_RESPONSES},
