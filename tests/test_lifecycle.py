@@ -562,3 +562,23 @@ def test_a_letter_goes_to_the_address_the_invalid_address_flag_follows():
     composed = preview(case=case, level=1, letter_date=date(2026, 10, 1),
                        policy=policy_for(vendor_id=case.vendor_id))
     assert "Hohe Straße 12" in pdf_data(composed=composed, case=case)["address"]
+
+
+def test_a_bounce_of_a_settled_debts_letter_arriving_in_the_new_cycle_changes_nothing_of_it():
+    """Found by the lifecycle property: letter 1 sent, paid, the debt comes back, then the
+    bounce of the old letter arrives; sending it by post is refused, cycle 2 goes on."""
+    order = OrderFactory()
+    case = incident(order, at=INCIDENT)
+    run(date(2026, 10, 1))
+    old = OutboxMessage.objects.get(case=case)
+    payment(order, amount="300.00", at=datetime(2026, 10, 3, tzinfo=BERLIN))
+    incident(order, at=datetime(2026, 10, 5, tzinfo=BERLIN), open_amount="90.00")
+    run(date(2026, 10, 12))
+    case.refresh_from_db()
+    assert (case.cycle, case.first_dunning_letter) == (2, date(2026, 10, 12))
+    dispatch.record_bounce(message_id=old.message_id, reason="550 5.1.1 late")
+    old.refresh_from_db()
+    with pytest.raises(dispatch.OutboxError, match="erledigten Forderung"):
+        dispatch.send_by_post(message=old, actor="anna")
+    case.refresh_from_db()
+    assert case.first_dunning_letter == date(2026, 10, 12), "cycle 2's letter still counts"

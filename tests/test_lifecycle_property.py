@@ -283,7 +283,11 @@ class Lifecycle(RuleBasedStateMachine):
             try:
                 dispatch.send_by_post(message=message, actor="property")
             except dispatch.OutboxError:
-                assert message.case.state in NO_LETTER_STATES, "refused for a case dunned"
+                case, letter = DebtCase.objects.get(pk=message.case_id), message.letter
+                assert (case.state in NO_LETTER_STATES or letter.cycle != case.cycle
+                        or letter.withdrawn_at is not None
+                        or dispatch.later_letter_left(letter=letter) is not None), \
+                    "by post refused for a letter the case still waits for"
 
     # -- support and vendors ---------------------------------------------------------------
 
