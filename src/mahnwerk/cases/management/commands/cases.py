@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from mahnwerk.cases import display
 from mahnwerk.cases.selectors import case_list, case_to_dict, vendor_exists
 from mahnwerk.cases.states import CaseState
+from mahnwerk.spreadsheet_safety import csv_row
 
 FORMATS = ("table", "json", "csv")
 
@@ -56,5 +57,5 @@ class Command(BaseCommand):
             if writer is None:
                 writer = csv.DictWriter(buffer, fieldnames=list(row), lineterminator="\n")
                 writer.writeheader()
-            writer.writerow(row)
+            writer.writerow(dict(zip(row, csv_row(row.values()), strict=True)))
         return buffer.getvalue()
