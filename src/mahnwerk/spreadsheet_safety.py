@@ -8,9 +8,11 @@ not as a live formula. Every people-facing file Mahnwerk writes goes through thi
   Numbers (a negative amount too) stay numbers.
 - CSV, where the format has no types: a text beginning with ``=``, ``+``, ``-``, ``@``, tab or
   carriage return gets an apostrophe before it (``csv_text``, ``csv_row``), which a spreadsheet
-  shows as text. The agency's machine handover file is the one exception: its contract is exact,
-  so it neutralises only its free-text columns and its validator refuses any other formula cell
-  (``collection.handover_format``).
+  shows as text. Write such a file with ``\\r\\n`` line ends (csv's default), so that csv quotes a
+  value holding a lone carriage return instead of letting it end the row.
+- The agency's machine handover file is the one exception: its contract is exact, so it
+  neutralises only its free-text columns, and its validator refuses a formula cell in any other
+  column (``collection.handover_format``).
 """
 
 from __future__ import annotations
