@@ -318,3 +318,9 @@ def test_a_tab_before_a_date_is_a_formula_cell_with_a_certain_fix():
         (2, "incasso_date", "09/12/2025")]
     assert fixed_file(report, name="48213.csv") is not None
 
+
+
+def test_the_api_schema_states_the_id_pattern_the_server_enforces(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    text = str(schema)
+    assert "^(?:[A-Za-z0-9][A-Za-z0-9._-]*)$" in text and "[^\\\\s,;]" not in text
