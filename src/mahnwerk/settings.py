@@ -205,6 +205,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAHNWERK_API_MAX_BODY_BYTES", default=1_0
 MAHNWERK_API_MAX_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
 MAHNWERK_WEBHOOK_TOLERANCE_SECONDS = env.int("MAHNWERK_WEBHOOK_TOLERANCE_SECONDS", default=300)
 MAHNWERK_IMPORT_BATCH_SIZE = env.int("MAHNWERK_IMPORT_BATCH_SIZE", default=2000)
+# The platform's ids (order, vendor, buyer, ...): the characters (a regular expression one id
+# must match as a whole) and the length; a formula, "/", a space or NUL never becomes an id.
+MAHNWERK_ID_PATTERN = env.str("MAHNWERK_ID_PATTERN", default=r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAHNWERK_ID_MAX_LENGTH = env.int("MAHNWERK_ID_MAX_LENGTH", default=64)
 # The checkout platform's country default for buyers without a country code.
 MAHNWERK_DEFAULT_COUNTRY = env.str("MAHNWERK_DEFAULT_COUNTRY", default="DE")
 

@@ -18,14 +18,16 @@ from pathlib import Path
 
 from django.utils.translation import gettext as _
 
+from mahnwerk.spreadsheet_safety import FORMULA_START, csv_text
+
 HEADER = ("vendor_id", "order_id", "first_dunning_letter", "second_dunning_letter",
           "incasso_date", "support_comment", "status_support", "offer_link", "incasso_state",
           "reopened", "reopened_id", "invalid_address")
 DATE_COLUMNS = ("first_dunning_letter", "second_dunning_letter", "incasso_date")
 BOOL_COLUMNS = ("reopened", "invalid_address")
 INCASSO_STATES = ("canceled", "blocked", "sent_for_collection", "paid", "on_hold")
-#: A leading character that makes a spreadsheet read a cell as a formula.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: The free-text columns: the only ones where the writer neutralises a formula-like text.
+TEXT_COLUMNS = ("support_comment", "status_support")
 
 _US_DATE = re.compile(r"(0[1-9]|1[0-2])/(0[1-9]|[12]\d|3[01])/(\d{4})")
 _STATE_SPELLINGS = {
@@ -52,8 +54,7 @@ def format_bool(value: bool) -> str:
 def protect(text: str) -> str:
     """A free-text cell that a spreadsheet will not run as a formula: a leading ``=``, ``+``,
     ``-``, ``@``, tab or carriage return gets an apostrophe before it (OWASP's advice)."""
-    text = text or ""
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return csv_text(text or "")
 
 
 def format_row(**values: object) -> list[str]:
@@ -65,7 +66,7 @@ def format_row(**values: object) -> list[str]:
             row.append(format_date(value))  # type: ignore[arg-type]
         elif name in BOOL_COLUMNS:
             row.append(format_bool(bool(value)))
-        elif name in ("support_comment", "status_support"):
+        elif name in TEXT_COLUMNS:
             row.append(protect(str(value or "")))
         else:
             row.append(str(value or ""))
@@ -294,6 +295,8 @@ def check_bytes(data: bytes, *, name: str, collect_fixed: bool = False,
 
 
 _D = r"(?:0[1-9]|1[0-2])/(?:0[1-9]|[12]\d|3[01])/\d{4}"
+#: An id cell: no comma, quote or space, and no start a spreadsheet reads as a formula.
+_ID = r'[^,"\s=+\-@][^,"\s]*'
 #: A free-text cell that no spreadsheet would run as a formula: plain, or quoted as csv
 #: writes a cell with a comma or a quote in it (a cell with a line break takes the full check).
 _FREE = (r'(?:[^,"\r\n=+\-@\t][^,"\r\n]*'
@@ -302,9 +305,9 @@ _FREE = (r'(?:[^,"\r\n=+\-@\t][^,"\r\n]*'
 #: True with the new order's id or False without one. Groups: vendor, order, the three dates,
 #: state; the dates' order and the state are checked once per combination (``_letters_ok``).
 _FAST_ROW = re.compile(
-    rf'([^,"\s]+),([^,"\s]+),((?:{_D})?,(?:{_D})?,(?:{_D})?),{_FREE},{_FREE},'
-    r'(?:https?://[^,"\s]+)?,(canceled|blocked|sent_for_collection|paid|on_hold)?,'
-    r'(?:True,[^,"\s]+|False,),(?:True|False)\r?')
+    rf'({_ID}),({_ID}),((?:{_D})?,(?:{_D})?,(?:{_D})?),{_FREE},{_FREE},'
+    rf'(?:https?://[^,"\s]+)?,(canceled|blocked|sent_for_collection|paid|on_hold)?,'
+    rf'(?:True,{_ID}|False,),(?:True|False)\r?')
 
 
 def _letters_ok(dates: str, state: str | None) -> bool:
@@ -398,10 +401,25 @@ def _check_row(name: str, line: int, row: dict[str, str], fixed: dict[str, str],
     link = row["offer_link"].strip()
     if link and not re.match(r"https?://\S+$", link):
         problem("offer_link", _("not a link (http or https)"))
-    for column in ("support_comment", "status_support"):
-        if row[column].startswith(FORMULA_START):
-            problem(column, _("a spreadsheet would run this as a formula"),
-                    protect(row[column]), certain=True)
+    for column in HEADER:
+        if column in TEXT_COLUMNS:
+            if row[column].startswith(FORMULA_START):
+                problem(column, _("a spreadsheet would run this as a formula"),
+                        protect(row[column]), certain=True)
+            continue
+        # Any other cell has a contract form that never starts like a formula (ids, dates,
+        # states, True/False, a link): such a cell is an attack or a slip, and needs a person,
+        # unless it is only a tab or line break before a plain value.
+        value = fixed[column]
+        if value.startswith(FORMULA_START):
+            stripped = value.strip()
+            if value[0] in "\t\r" and stripped and not stripped.startswith(FORMULA_START):
+                problem(column, _("a tab or line break before the value: a spreadsheet would "
+                                  "read the cell as a formula"), stripped, certain=True)
+            else:
+                problem(column, _("a spreadsheet would read this cell as a formula (it starts "
+                                  "with %(start)s); the contract allows no such value here")
+                        % {"start": repr(stripped[:1] or value[:1])})
 
 
 def fixed_file(report: FileReport, *, name: str) -> tuple[str, bytes] | None:

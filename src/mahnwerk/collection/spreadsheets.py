@@ -1,5 +1,6 @@
 """The approval list and the collection list as XLSX, for vendors and managers who live in
-Excel: yellow rows are pursued, grey ones are not, the header row stays frozen."""
+Excel: yellow rows are pursued, grey ones are not, the header row stays frozen. Every text is
+written as a string cell, so a buyer or product named like a formula stays text."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from collections.abc import Iterable
 
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.collection import selectors
 from mahnwerk.collection.approvals import escalation_status
+from mahnwerk.spreadsheet_safety import xlsx_cell
 
 YELLOW = PatternFill("solid", start_color="FFF2CC", end_color="FFF2CC")
 GREY = PatternFill("solid", start_color="D9D9D9", end_color="D9D9D9")
@@ -27,7 +28,7 @@ def _workbook(title: str, header: list[str], rows: Iterable[tuple[bool, list[obj
     sheet.freeze_panes = "A2"
     cells = []
     for text in header:
-        cell = WriteOnlyCell(sheet, value=text)
+        cell = xlsx_cell(sheet, text)
         cell.font = BOLD
         cells.append(cell)
     sheet.append(cells)
@@ -35,7 +36,7 @@ def _workbook(title: str, header: list[str], rows: Iterable[tuple[bool, list[obj
         fill = YELLOW if pursue else GREY
         row = []
         for value in values:
-            cell = WriteOnlyCell(sheet, value=value)
+            cell = xlsx_cell(sheet, value)  # a text stays text, never a formula
             cell.fill = fill
             if hasattr(value, "year") and not hasattr(value, "hour"):
                 cell.number_format = "DD.MM.YYYY"

@@ -14,11 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.utils.translation import gettext as _
@@ -31,6 +32,7 @@ from mahnwerk.intake.models import (
     PaymentType,
 )
 from mahnwerk.money import is_currency
+from mahnwerk.spreadsheet_safety import FORMULA_START
 
 BERLIN = ZoneInfo("Europe/Berlin")
 COUNTRIES = frozenset(code for code in Locale("en").territories if len(code) == 2)
@@ -57,14 +59,31 @@ def text(max_length: int) -> Converter:
     return convert
 
 
-_ID_RE = re.compile(r"[^\s,;]{1,64}")
+@lru_cache(maxsize=8)
+def _id_pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 def platform_id(value: Any) -> str:
+    """An id as the platform writes them (``MAHNWERK_ID_PATTERN``, ``MAHNWERK_ID_MAX_LENGTH``):
+    by default letters, digits, ``-``, ``_`` and ``.``, at most 64 characters. A formula, a
+    ``/`` (the case page's address could not hold it), a space or NUL never becomes an id."""
     result = str(value).strip()
-    if not _ID_RE.fullmatch(result):
-        raise FieldError(_("not an id: 1 to 64 characters without spaces, commas or semicolons"))
-    return result
+    longest = settings.MAHNWERK_ID_MAX_LENGTH
+    if len(result) <= longest and _id_pattern(settings.MAHNWERK_ID_PATTERN).fullmatch(result):
+        return result
+    if len(result) > longest:
+        raise FieldError(_("not an id: longer than %(max)d characters") % {"max": longest})
+    if result.startswith(FORMULA_START):
+        raise FieldError(_("not an id: it starts with %(char)s, so a spreadsheet would read it "
+                           "as a formula; ids are letters, digits, '-', '_' and '.'")
+                         % {"char": repr(result[0])})
+    bad = next((c for c in result if not (c.isascii() and (c.isalnum() or c in "-_."))), None)
+    if bad is not None:
+        raise FieldError(_("not an id: the character %(char)s is not allowed; ids are letters, "
+                           "digits, '-', '_' and '.'") % {"char": repr(bad)})
+    raise FieldError(_("not an id: ids are letters, digits, '-', '_' and '.', starting with a "
+                       "letter or digit"))
 
 
 _TRUE = {"true", "1", "yes", "ja", "wahr"}

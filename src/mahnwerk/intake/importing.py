@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 
 from mahnwerk.intake.feeds import Feed, Problem
 from mahnwerk.intake.services import ApplyResult, apply_records, check_references
+from mahnwerk.spreadsheet_safety import csv_row
 
 BOM = b"\xef\xbb\xbf"
 
@@ -333,7 +334,8 @@ def _name_first_lines(report: ImportReport, path: Path, feed: Feed,
 
 
 class _Rejects:
-    """The rejects file: the bad rows as they came, with their line and reasons."""
+    """The rejects file: the bad rows as they came, with their line and reasons; a value a
+    spreadsheet would run as a formula gets a leading apostrophe (``spreadsheet_safety``)."""
 
     def __init__(self, path: Path, header: list[str]) -> None:
         self.handle = path.open("w", encoding="utf-8", newline="")
@@ -343,7 +345,7 @@ class _Rejects:
     def write(self, line: int, values: list[Any], problems: list[Problem]) -> None:
         reasons = "; ".join(
             f"{p.column}: {p.reason}" if p.column else p.reason for p in problems)
-        self.writer.writerow(["" if v is None else v for v in values] + [line, reasons])
+        self.writer.writerow(csv_row(["" if v is None else v for v in values] + [line, reasons]))
 
     def close(self) -> None:
         self.handle.close()

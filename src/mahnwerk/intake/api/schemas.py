@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from django.conf import settings
 from django.db import models
 from ninja import Field, Schema
 from pydantic import BaseModel, ConfigDict, WithJsonSchema, create_model
@@ -21,7 +22,8 @@ from mahnwerk.intake.models import (
 MAX_RECORDS = 1000
 WEBHOOK_TYPES = {"incident": "incidents", "payment": "payments"}
 
-_ID = {"type": "string", "pattern": r"^[^\s,;]{1,64}$", "maxLength": 64}
+_ID = {"type": "string", "pattern": f"^(?:{settings.MAHNWERK_ID_PATTERN})$",
+       "minLength": 1, "maxLength": settings.MAHNWERK_ID_MAX_LENGTH}  # feeds.platform_id
 _AMOUNT = {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$", "examples": ["12.50"]}
 _MOMENT = {"type": "string", "format": "date-time", "examples": ["2025-07-01T14:30:00+02:00"]}
 _CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$", "examples": ["EUR"]}

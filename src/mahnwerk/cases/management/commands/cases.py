@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from mahnwerk.cases import display
 from mahnwerk.cases.selectors import case_list, case_to_dict, vendor_exists
 from mahnwerk.cases.states import CaseState
+from mahnwerk.spreadsheet_safety import csv_row
 
 FORMATS = ("table", "json", "csv")
 
@@ -54,7 +55,9 @@ class Command(BaseCommand):
         for case in cases.iterator(chunk_size=1000):
             row = case_to_dict(case)
             if writer is None:
-                writer = csv.DictWriter(buffer, fieldnames=list(row), lineterminator="\n")
+                # RFC 4180's line end: csv then quotes a value holding a lone CR, which would
+                # otherwise end the row in a spreadsheet and start the next with its rest.
+                writer = csv.DictWriter(buffer, fieldnames=list(row), lineterminator="\r\n")
                 writer.writeheader()
-            writer.writerow(row)
+            writer.writerow(dict(zip(row, csv_row(row.values()), strict=True)))
         return buffer.getvalue()
