@@ -125,8 +125,15 @@ def import_report_data(*, data: bytes, name: str, partner: CollectionPartner,
         batch: list[tuple[int, dict[str, Any]]] = []
         for raw in reader:
             report.rows += 1
-            batch.append((reader.line_num, {c: (raw.get(mapping[c]) or "").strip()
-                                            for c in COLUMNS}))
+            values = {c: (raw.get(mapping[c]) or "").strip() for c in COLUMNS}
+            if any("\x00" in value for value in values.values()):
+                # Kept for support with the character made visible; PostgreSQL stores no NUL.
+                result.reject(reader.line_num,
+                              {c: v.replace("\x00", "\ufffd") for c, v in values.items()},
+                              _("a cell contains a NUL character (\\x00); ask the agency for "
+                                "a clean file"))
+                continue
+            batch.append((reader.line_num, values))
             if len(batch) >= 900:
                 _apply_batch(batch, partner=partner, report=report, actor=actor, seen=seen,
                              result=result)
@@ -134,7 +141,7 @@ def import_report_data(*, data: bytes, name: str, partner: CollectionPartner,
         _apply_batch(batch, partner=partner, report=report, actor=actor, seen=seen,
                      result=result)
         ReportRow.objects.bulk_create([
-            ReportRow(report=report, line=line, order_id=order_id, values=values,
+            ReportRow(report=report, line=line, order_id=order_id[:64], values=values,
                       problem=problem[:500])
             for line, order_id, problem, values in result.rejected])
         report.applied = result.applied
