@@ -582,3 +582,25 @@ def test_a_bounce_of_a_settled_debts_letter_arriving_in_the_new_cycle_changes_no
         dispatch.send_by_post(message=old, actor="anna")
     case.refresh_from_db()
     assert case.first_dunning_letter == date(2026, 10, 12), "cycle 2's letter still counts"
+
+
+def test_when_the_first_letter_bounces_a_second_that_has_not_left_is_withdrawn(settings):
+    """Found by the lifecycle property in CI: letter 2's e-mail failed, then letter 1 bounced;
+    both went by post on the same day, and the case escalated without the 14 days between."""
+    case = incident(OrderFactory(), at=INCIDENT)
+    run(date(2026, 10, 1))
+    settings.EMAIL_BACKEND = "tests.test_lifecycle_property.RefusingBackend"
+    run(date(2026, 10, 15))
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    second = OutboxMessage.objects.get(case=case, letter__level=2)
+    assert second.status == DeliveryStatus.FAILED
+    first = OutboxMessage.objects.get(case=case, letter__level=1)
+    dispatch.record_bounce(message_id=first.message_id, reason="550 5.1.1")
+    second.refresh_from_db()
+    assert second.status == DeliveryStatus.CANCELLED and second.letter.withdrawn_at is not None
+    first.refresh_from_db()
+    dispatch.send_by_post(message=first, actor="anna")
+    first.refresh_from_db()
+    dispatch.post_letters(messages=[first], on=date(2026, 10, 16), actor="anna")
+    assert decision_of(run(date(2026, 10, 20)), case).code == "run.not_due", \
+        "letter 2 waits its 14 days from the day letter 1 was posted"

@@ -68,6 +68,15 @@ def record_not_arrived(*, letter: Letter, reason: Reason) -> None:
     left = letter.dispatched_on
     Letter.objects.filter(pk=letter.pk).update(dispatched_on=None)
     letter.dispatched_on = None
+    # A later letter of the cycle that has not left either was written too early: it is
+    # withdrawn, and the levels follow one another again from this one with their waits.
+    later = Letter.objects.filter(case_id=letter.case_id, cycle=letter.cycle,
+                                  level__gt=letter.level, withdrawn_at__isnull=True,
+                                  dispatched_on__isnull=True)
+    OutboxMessage.objects.filter(letter__in=later, status__in=[
+        DeliveryStatus.QUEUED, DeliveryStatus.FAILED, DeliveryStatus.BOUNCED]).update(
+        status=DeliveryStatus.CANCELLED, next_attempt_at=None)
+    later.update(withdrawn_at=timezone.now())
     changes: dict[str, Any] = {}
     if (letter.handover_column and letter.cycle == case.cycle and left is not None
             and getattr(case, letter.handover_column) == left):
