@@ -34,6 +34,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ["MAHNWERK_PROPERTY_EXAMPLES"] = str(args.examples)
     os.environ["MAHNWERK_PROPERTY_STEPS"] = str(args.steps)
+    os.environ["MAHNWERK_PROPERTY_RANDOM"] = "1"  # new sequences (CI runs fixed ones)
     if args.postgres:
         os.environ["DATABASE_URL"] = args.postgres
     else:
