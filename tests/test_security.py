@@ -159,3 +159,25 @@ def test_the_admin_lifts_a_lock_in_the_admin(client):
     response = admin.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert _sign_in(client, "/anmelden/", "support", "demo").status_code == 302
+
+
+@pytest.mark.django_db
+def test_behind_a_proxy_the_lock_counts_the_client_address_and_ignores_a_forged_one(
+        client, settings):
+    """With one proxy in front, the client is the address the proxy appended: a client that
+    writes addresses of its own into X-Forwarded-For is still counted by its real address,
+    and another client behind the same proxy may still sign in."""
+    settings.MAHNWERK_PROXY_COUNT = 1
+    ensure_demo_users(vendor_id=None)
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}
+    for n in range(5):  # a new forged address each time, the real one appended by the proxy
+        client.post("/anmelden/", {"username": "support", "password": "falsch", "next": "/"},
+                    HTTP_X_FORWARDED_FOR=f"198.51.100.{n}, 203.0.113.5", **proxy)
+    locked = client.post("/anmelden/", {"username": "support", "password": "demo", "next": "/"},
+                         HTTP_X_FORWARDED_FOR="198.51.100.99, 203.0.113.5", **proxy)
+    assert locked.status_code == 429
+    assert AccessAttempt.objects.get().ip_address == "203.0.113.5"
+    other = client.__class__().post(
+        "/anmelden/", {"username": "support", "password": "demo", "next": "/"},
+        HTTP_X_FORWARDED_FOR="192.0.2.77", **proxy)
+    assert other.status_code == 302

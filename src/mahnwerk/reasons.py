@@ -21,6 +21,7 @@ from typing import Any
 
 from django.utils import translation
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 
 from mahnwerk.formats import format_day
 from mahnwerk.money import format_money
@@ -117,6 +118,14 @@ def _money(value: Any) -> str:
 
 _FORMATTERS: dict[str, Callable[[Any], str]] = {"date": _day, "money": _money}
 
+#: What a fact holding personal data (a note's text, an address, a reason typed by a person)
+#: is replaced with when the case is anonymised: a marker, rendered in the reader's language.
+ANONYMISED: dict[str, bool] = {"anonymised": True}
+
+
+def is_anonymised(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get("anonymised") is True
+
 
 def register_kind(kind: str, formatter: Callable[[Any], str]) -> None:
     """A parameter kind of an app's own (e.g. the problems of an address, stored as codes):
@@ -130,6 +139,8 @@ def register_kind(kind: str, formatter: Callable[[Any], str]) -> None:
 def _format(kind: str, value: Any) -> Any:
     if value is None:
         return "–"
+    if is_anonymised(value):
+        return gettext("[anonymised]")
     if kind.startswith("label:"):
         labels = _LABELS.get(kind.split(":", 1)[1], {})
         return str(labels.get(str(value), value))
@@ -158,5 +169,6 @@ def text(value: str) -> Reason:
     return Reason(TEXT, {"text": value})
 
 
-__all__ = ["TEXT", "Reason", "date_param", "is_registered", "money_param",
-           "register", "register_kind", "register_labels", "registered", "render", "text"]
+__all__ = ["ANONYMISED", "TEXT", "Reason", "date_param", "is_anonymised", "is_registered",
+           "money_param", "register", "register_kind", "register_labels", "registered",
+           "render", "text"]

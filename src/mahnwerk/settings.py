@@ -137,6 +137,12 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 #: The lockout page (German first, 429): web/locked.html.
 AXES_LOCKOUT_CALLABLE = "mahnwerk.web.views.home.locked_out"
+#: Behind reverse proxies: how many stand between the clients and Mahnwerk, each appending the
+#: address it saw to X-Forwarded-For (MAHNWERK_PROXY_COUNT). The lockout then counts the client's
+#: address that many hops from the right (web.middleware.client_address), so a client cannot
+#: pass off an address of its own choosing; 0 (the default): REMOTE_ADDR, as it is.
+MAHNWERK_PROXY_COUNT = env.int("MAHNWERK_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "mahnwerk.web.middleware.client_address"
 
 ROOT_URLCONF = "mahnwerk.urls"
 WSGI_APPLICATION = "mahnwerk.wsgi.application"
@@ -252,7 +258,19 @@ CELERY_BEAT_SCHEDULE = {
     "monthly-dunning-run": {"task": "mahnwerk.dunning.tasks.monthly_run",
                             "schedule": 3600.0 * 6},
     "approvals": {"task": "mahnwerk.collection.tasks.approvals", "schedule": 3600.0 * 4},
+    "retention": {"task": "mahnwerk.ops.tasks.retention", "schedule": 3600.0 * 24},
 }
+
+# Data protection (docs/operations.md, "Data protection").
+#: Days after a case was closed (paid, cancelled, reordered) before its personal data is
+#: anonymised by the schedule: 3 years, the regular limitation period (§ 195 BGB). Empty: the
+#: schedule anonymises nothing (`mahnwerk anonymise --older-than DAYS` by hand).
+MAHNWERK_RETENTION_DAYS = env.int("MAHNWERK_RETENTION_DAYS", default=1095) \
+    if env.str("MAHNWERK_RETENTION_DAYS", default="1095").strip() else None
+#: Years a copy of a letter sent is kept after the end of its year (§ 257 (4) HGB: 6); 0: not.
+MAHNWERK_LETTER_COPY_YEARS = env.int("MAHNWERK_LETTER_COPY_YEARS", default=6)
+#: Days the access log keeps who looked at whose data.
+MAHNWERK_ACCESS_LOG_DAYS = env.int("MAHNWERK_ACCESS_LOG_DAYS", default=730)
 
 #: Cases a dunning run executes per transaction (1: one transaction per case; docs/architecture.md).
 MAHNWERK_RUN_BATCH = env.int("MAHNWERK_RUN_BATCH", default=200)

@@ -21,7 +21,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from mahnwerk.cases import display, services
-from mahnwerk.cases.models import CaseEvent, CaseNote, DebtCase, LinkCode
+from mahnwerk.cases.models import AccessRecord, CaseEvent, CaseNote, DebtCase, LinkCode
 
 # -- Actions with a reason ------------------------------------------------------------------------
 
@@ -287,3 +287,21 @@ class LinkCodeAdmin(ReadOnlyAdmin):
     search_fields = ("case__order__order_id",)
     fields = ("case", "purpose", "created_at", "used_at")
     date_hierarchy = "created_at"
+
+
+@admin.register(AccessRecord)
+class AccessRecordAdmin(ReadOnlyAdmin):
+    """The access log: who looked at or exported whose data. Administrators read it (the
+    permission is theirs only, migration web 0003); nobody changes it."""
+
+    list_display = ("at", "actor", "kind", "target", "orders", "via")
+    list_filter = ("kind",)
+    search_fields = ("actor", "target", "via")
+    date_hierarchy = "at"
+    fields = ("at", "actor", "user", "kind", "target", "via", "order_ids")
+
+    @admin.display(description=_("orders"))
+    def orders(self, obj: AccessRecord) -> str:
+        ids = obj.order_ids or []
+        shown = ", ".join(ids[:5])
+        return f"{shown} … (+{len(ids) - 5})" if len(ids) > 5 else shown

@@ -107,6 +107,8 @@ def case_block(case: DebtCase, *, timeline: Sequence[dict[str, Any]],
     ]
     if case.block_reason:
         pairs.append((label("block_reason"), case.block_reason))
+    if case.anonymised_at:
+        pairs.append((label("anonymised_at"), day(timezone.localtime(case.anonymised_at).date())))
     width = max(len(name) for name, _value in pairs) + 1
     lines = [f"{_('Case')} {case.order_id}", ""]
     lines += [f"{(name + ':').ljust(width)} {value}" for name, value in pairs]

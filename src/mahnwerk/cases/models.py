@@ -51,6 +51,9 @@ class DebtCase(models.Model):
     blocked_from_state = models.CharField(max_length=24, blank=True)
     opened_at = models.DateTimeField(_("opened"))
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    #: When the buyer's personal data of this case was replaced (``ops.privacy``): the amounts,
+    #: dates, states and ids stay for the bookkeeping.
+    anonymised_at = models.DateTimeField(_("anonymised"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("debt case")
@@ -178,3 +181,38 @@ class LinkCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()} {self.case_id}"
+
+
+class AccessKind(models.TextChoices):
+    CASE = "case", _("case page")
+    PORTAL_CASE = "portal_case", _("case page in the vendor portal")
+    LETTER = "letter", _("letter")
+    BUYER = "buyer", _("buyer's data")
+    EXPORT = "export", _("export")
+
+
+class AccessRecord(models.Model):
+    """Who looked at or took out whose personal data, and when: every case page in the
+    workspace and the portal, every letter opened, every export (lists, handover files, the
+    print queue, a buyer's data). Administrators read it in the admin; nobody edits it."""
+
+    at = models.DateTimeField(_("at"), db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                             blank=True, related_name="+", verbose_name=_("user"))
+    #: The user name as it was (or the command line's user): stays when the user is deleted.
+    actor = models.CharField(_("by"), max_length=150)
+    kind = models.CharField(_("kind"), max_length=16, choices=AccessKind.choices)
+    #: What was looked at: an order id, a letter, a buyer id, an export's name.
+    target = models.CharField(_("what"), max_length=255)
+    #: The orders whose data an export carried (a case page: its own order).
+    order_ids = models.JSONField(_("orders"), default=list, blank=True)
+    #: Where: the page's path, or the command.
+    via = models.CharField(_("via"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("access record")
+        verbose_name_plural = _("access log")
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.get_kind_display()} {self.target}"

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 from django.db.models import Count, QuerySet
 
+from mahnwerk import reasons
 from mahnwerk.cases.models import CaseEvent, DebtCase, EventKind
 from mahnwerk.cases.states import ACTIVE_STATES, REORDER_STATES, CaseState
 from mahnwerk.intake.models import Order, Vendor
@@ -141,6 +142,7 @@ def case_to_dict(case: DebtCase) -> dict[str, Any]:
         "buyer_email": order.buyer_email,
         "ordered_at": order.created_at.isoformat(),
         "opened_at": case.opened_at.isoformat(),
+        "anonymised_at": case.anonymised_at.isoformat() if case.anonymised_at else None,
     }
 
 
@@ -159,8 +161,9 @@ def notes(*, case: DebtCase, shared_only: bool = False) -> list[dict[str, Any]]:
     qs = case.notes.all()
     if shared_only:
         qs = qs.filter(visibility="shared")
+    gone = reasons.render(reasons.TEXT, {"text": reasons.ANONYMISED})  # an anonymised note
     return [{"at": n.created_at.isoformat(), "visibility": n.visibility, "by": n.author,
-             "text": n.text} for n in qs]
+             "text": n.text or gone} for n in qs]
 
 
 def count_by_state(*, vendor_id: str | None = None) -> dict[str, int]:

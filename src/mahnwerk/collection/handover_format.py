@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from mahnwerk.spreadsheet_safety import FORMULA_START, csv_text
 
@@ -28,6 +29,36 @@ BOOL_COLUMNS = ("reopened", "invalid_address")
 INCASSO_STATES = ("canceled", "blocked", "sent_for_collection", "paid", "on_hold")
 #: The free-text columns: the only ones where the writer neutralises a formula-like text.
 TEXT_COLUMNS = ("support_comment", "status_support")
+
+#: Why each column of the file may leave (data minimisation, Art. 5 (1) (c) GDPR): the
+#: agency collects the claim of the creditor on the contract's legal ground (Art. 6 (1) (b)
+#: and (f) GDPR). The file carries no name, address or e-mail: the agency identifies the buyer
+#: by the order id through the platform. Internal notes never leave (``support_comment``
+#: carries the notes marked "shared" only). Each handover stores this list with its codes.
+FIELD_GROUNDS: dict[str, str] = {
+    "vendor_id": "creditor",
+    "order_id": "claim",
+    "first_dunning_letter": "default",
+    "second_dunning_letter": "default",
+    "incasso_date": "claim",
+    "support_comment": "shared_note",
+    "status_support": "claim",
+    "offer_link": "payment",
+    "incasso_state": "claim",
+    "reopened": "dispute",
+    "reopened_id": "dispute",
+    "invalid_address": "contact",
+}
+GROUNDS = {
+    "creditor": gettext_lazy("whose claim it is (the vendor's product, sold by the platform)"),
+    "claim": gettext_lazy("identifies the claim and its stage (Art. 6 (1) (b), (f) GDPR)"),
+    "default": gettext_lazy("proves the default and the reminders (§ 286 BGB)"),
+    "shared_note": gettext_lazy(
+        "only notes marked shared, for the collection (Art. 6 (1) (f) GDPR)"),
+    "payment": gettext_lazy("the buyer's own link to pay or resume"),
+    "dispute": gettext_lazy("the buyer bought again: the agency must not collect twice"),
+    "contact": gettext_lazy("whether letters can reach the buyer by post"),
+}
 
 _US_DATE = re.compile(r"(0[1-9]|1[0-2])/(0[1-9]|[12]\d|3[01])/(\d{4})")
 _STATE_SPELLINGS = {
@@ -41,6 +72,16 @@ _STATE_SPELLINGS = {
 }
 _TRUE = {"true", "wahr", "ja", "yes", "1", "x"}
 _FALSE = {"false", "falsch", "nein", "no", "0", ""}
+
+
+def field_record() -> list[list[str]]:
+    """What a handover stores about its columns: ``[[column, ground code], ...]``."""
+    return [[name, FIELD_GROUNDS[name]] for name in HEADER]
+
+
+def ground_text(code: str) -> str:
+    """The ground of a column in the reader's language."""
+    return str(GROUNDS.get(code, code))
 
 
 def format_date(value: date | None) -> str:

@@ -100,6 +100,12 @@ class Handover(models.Model):
     rows = models.PositiveIntegerField(_("rows"))
     handed_over = models.PositiveIntegerField(_("cases handed over"))
     created_by = models.CharField(_("by"), max_length=150)
+    #: Which columns left and on what ground: ``[[column, ground code], ...]``
+    #: (``handover_format.FIELD_GROUNDS``), recorded when the file was written.
+    fields = models.JSONField(_("fields handed over"), default=list, blank=True)
+    #: When the free text of anonymised cases was taken out of the stored copy (``sha256``
+    #: stays that of the file as it was sent).
+    redacted_at = models.DateTimeField(_("redacted"), null=True, blank=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
                              blank=True, related_name="+")
     created_at = models.DateTimeField(_("created"), auto_now_add=True)

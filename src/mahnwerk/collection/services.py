@@ -26,7 +26,13 @@ from mahnwerk.cases.services import CaseChange, change_cases
 from mahnwerk.cases.states import INCASSO_STATE, CaseState
 from mahnwerk.collection import reasons as why
 from mahnwerk.collection import selectors
-from mahnwerk.collection.handover_format import check_bytes, format_date, protect, write_csv
+from mahnwerk.collection.handover_format import (
+    check_bytes,
+    field_record,
+    format_date,
+    protect,
+    write_csv,
+)
 from mahnwerk.collection.models import CollectionPartner, Handover, HandoverItem
 from mahnwerk.dunning.models import Letter
 from mahnwerk.intake.models import DunningBy, Vendor
@@ -213,7 +219,7 @@ def export_handover(*, vendor_id: str, actor: str, partner: CollectionPartner | 
         handover = Handover.objects.create(
             vendor_id=vendor_id, partner=partner, file_name=name, content=content,
             sha256=hashlib.sha256(content).hexdigest(), rows=len(rows),
-            handed_over=len(handing), created_by=actor,
+            handed_over=len(handing), created_by=actor, fields=field_record(),
             user=user if user is not None and user.is_authenticated else None)
         bulk.insert_rows(HandoverItem, [
             {"handover_id": handover.pk, "case_id": c[_PK], "handed_over": c[_PK] in handing,

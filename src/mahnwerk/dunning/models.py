@@ -281,6 +281,9 @@ class Letter(models.Model):
     body_html = models.TextField(_("HTML body"))
     body_text = models.TextField(_("text body"))
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    #: When the letter's text (the buyer's name and address) was removed (``ops.privacy``);
+    #: its date, level and amounts stay.
+    anonymised_at = models.DateTimeField(_("anonymised"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("letter")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -280,3 +280,13 @@ def print_items(*, case_id: int | None = None, overdue_only: bool = False,
 def print_overdue(*, case_id: int | None = None, today: date | None = None) -> list[PrintItem]:
     """The letters that have waited in the print queue longer than their policy allows."""
     return print_items(case_id=case_id, overdue_only=True, today=today)
+
+
+def order_ids_of(*, messages: Sequence[OutboxMessage]) -> list[str]:
+    """The orders whose letters these outbox messages carry (for the access log)."""
+    ids = [m.pk for m in messages]
+    found: list[str] = []
+    for start in range(0, len(ids), 900):
+        found.extend(OutboxMessage.objects.filter(pk__in=ids[start:start + 900])
+                     .values_list("letter__case__order_id", flat=True))
+    return found

@@ -104,6 +104,8 @@ class Buyer(models.Model):
     #: A digest of the platform's values, to tell an unchanged record at a glance.
     content_hash = models.CharField(max_length=32, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    #: When the buyer's personal data was replaced (``ops.privacy``): retention or erasure.
+    anonymised_at = models.DateTimeField(_("anonymised"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("buyer")
@@ -149,6 +151,8 @@ class Order(models.Model):
     #: A digest of the platform's values, to tell an unchanged record at a glance.
     content_hash = models.CharField(max_length=32, blank=True, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    #: When the buyer's personal data on this order was replaced (``ops.privacy``).
+    anonymised_at = models.DateTimeField(_("anonymised"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("order")

@@ -98,6 +98,10 @@ def _upsert(model: type[models.Model], rows: list[dict[str, Any]], fields: Seque
     result = ApplyResult()
     to_write = []
     now = timezone.now()
+    # Changed data for a row whose personal data was anonymised (ops.privacy) brings that data
+    # back: the row no longer says it is anonymised. The same data sent again changes nothing.
+    revived = {"anonymised_at": None} if any(
+        f.name == "anonymised_at" for f in model._meta.concrete_fields) else {}
     for row in rows:
         digest = _digest(row, fields)
         found = stored.get(row[pk])
@@ -111,9 +115,9 @@ def _upsert(model: type[models.Model], rows: list[dict[str, Any]], fields: Seque
         else:
             result.updated += 1
         to_write.append({pk: row[pk], **{name: row[name] for name in fields},
-                         "content_hash": digest, "updated_at": now})
+                         "content_hash": digest, "updated_at": now, **revived})
     bulk.insert_rows(model, to_write, conflict=pk,
-                     update=[*fields, "content_hash", "updated_at"])
+                     update=[*fields, "content_hash", "updated_at", *revived])
     return [row[pk] for row in to_write], result
 
 

@@ -3,7 +3,11 @@ from django.utils.translation import gettext_lazy as _
 
 
 class OpsConfig(AppConfig):
-    """Operations: backup and restore. Right of every domain app; nothing imports it."""
+    """Operations: backup and restore, data protection (retention, a buyer's access and
+    erasure). Right of every domain app; nothing imports it."""
 
     name = "mahnwerk.ops"
     verbose_name = _("Operations")
+
+    def ready(self) -> None:
+        from mahnwerk.ops import reasons  # noqa: F401  (registers the timeline's codes)

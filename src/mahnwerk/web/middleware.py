@@ -20,3 +20,23 @@ class TeamLanguageMiddleware(LocaleMiddleware):
         language = chosen if chosen in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
         translation.activate(language)
         request.LANGUAGE_CODE = translation.get_language()
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The client's address for the sign-in lockout (django-axes' AXES_CLIENT_IP_CALLABLE).
+
+    With ``MAHNWERK_PROXY_COUNT`` = N trusted proxies, each appending the address it saw to
+    X-Forwarded-For, the client is the N-th hop from the right of ``X-Forwarded-For +
+    REMOTE_ADDR``; whatever a client wrote into the header itself stands further left and is
+    never read. Written here, five lines, rather than through django-ipware: its strict chain
+    check answers no address at all for an honest client behind one proxy (seen with 8.0), and
+    the lockout needs exactly this rule, the one Werkzeug's ProxyFix and nginx's real_ip apply.
+    """
+    remote = request.META.get("REMOTE_ADDR")
+    count = settings.MAHNWERK_PROXY_COUNT
+    if count <= 0:
+        return remote
+    forwarded = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+                 if hop.strip()]
+    hops = [*forwarded, remote] if remote else forwarded
+    return hops[-(count + 1)] if len(hops) > count else remote

@@ -26,6 +26,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 
+from mahnwerk.cases import access_log
+from mahnwerk.cases.models import AccessKind
 from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import approvals
 from mahnwerk.web import access
@@ -69,6 +71,11 @@ def approval_link(request: HttpRequest, token: str) -> HttpResponse:
     case = decision.case
     context = {"case": case, "approve": decision.action == approvals.APPROVE}
     if request.method != "POST":
+        # The page shows the buyer's name: an access, by the vendor the link was sent to.
+        access_log.record(kind=AccessKind.PORTAL_CASE, target=case.order_id,
+                          order_ids=[case.order_id], user=request.user,
+                          actor="" if request.user.is_authenticated
+                          else f"link:{case.vendor_id}", via=request.path[:20] + "…")
         return _page(request, context)
     try:
         # The timeline stores a code: each reader reads it in their own language.

@@ -14,9 +14,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from mahnwerk.cases import access_log
 from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases import services as case_services
-from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases.models import AccessKind, DebtCase
 from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import approvals
 from mahnwerk.dunning import delivery, letters
@@ -51,6 +52,8 @@ def case_list(request: HttpRequest) -> HttpResponse:
 @access.workspace_view
 def case_detail(request: HttpRequest, order_id: str) -> HttpResponse:
     case = case_or_404(order_id)
+    access_log.record(kind=AccessKind.CASE, target=case.order_id, order_ids=[case.order_id],
+                      user=request.user, via=request.path)
     on_hold = case.state == CaseState.ON_HOLD
     policy = dunning_selectors.policy_for(vendor_id=case.vendor_id)
     return render_workspace(request, "web/case_detail.html", {
@@ -205,6 +208,7 @@ def _pdf(content: bytes, filename: str, *, download: bool) -> HttpResponse:
 @access.workspace_view
 def letter_preview(request: HttpRequest, order_id: str, level: int) -> HttpResponse:
     case = case_or_404(order_id)
+    _logged(request, case)
     return render_workspace(request, "web/letter.html", {
         "case": case, "composed": _preview(case, level), "preview": True, "level": level,
     }, section="cases")
@@ -213,6 +217,7 @@ def letter_preview(request: HttpRequest, order_id: str, level: int) -> HttpRespo
 @access.workspace_view
 def letter_preview_pdf(request: HttpRequest, order_id: str, level: int) -> HttpResponse:
     case = case_or_404(order_id)
+    _logged(request, case)
     composed = _preview(case, level)
     try:
         content = letters.preview_pdf(composed, case)
@@ -223,16 +228,24 @@ def letter_preview_pdf(request: HttpRequest, order_id: str, level: int) -> HttpR
     return _pdf(content, f"Vorschau-Mahnung-{safe}-{level}.pdf", download=True)
 
 
-def _letter_or_404(pk: int) -> Letter:
+def _letter_or_404(request: HttpRequest, pk: int) -> Letter:
     try:
-        return reads.letter(pk=pk)
+        letter = reads.letter(pk=pk)
     except Letter.DoesNotExist:
         raise Http404 from None
+    _logged(request, letter.case)
+    return letter
+
+
+def _logged(request: HttpRequest, case: DebtCase) -> None:
+    """A letter (or its preview) shows the buyer's name and address: an access."""
+    access_log.record(kind=AccessKind.LETTER, target=case.order_id, order_ids=[case.order_id],
+                      user=request.user, via=request.path)
 
 
 @access.workspace_view
 def letter_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    letter = _letter_or_404(pk)
+    letter = _letter_or_404(request, pk)
     return render_workspace(request, "web/letter.html", {
         "case": letter.case, "composed": letter, "letter": letter, "level": letter.level,
         "preview": False,
@@ -241,7 +254,7 @@ def letter_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @access.workspace_view
 def letter_pdf(request: HttpRequest, pk: int) -> HttpResponse:
-    letter = _letter_or_404(pk)
+    letter = _letter_or_404(request, pk)
     try:
         content = letters.render_pdf(letter)
     except letters.LetterPdfError as exc:

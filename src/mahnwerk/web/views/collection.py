@@ -19,6 +19,8 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from mahnwerk.cases import access_log
+from mahnwerk.cases.models import AccessKind
 from mahnwerk.collection import (
     approvals,
     handover_format,
@@ -56,7 +58,7 @@ def _vendor_filter(request: HttpRequest) -> tuple[VendorFilterForm, Vendor | Non
 
 
 def _xlsx_download(request: HttpRequest, build: Callable[..., bytes], stem: str, *,
-                   back: str) -> HttpResponse:
+                   back: str, select: Callable[..., object]) -> HttpResponse:
     """A list as XLSX, for all vendors or the one the filter names (``freigaben-V42.xlsx``)."""
     form, vendor = _vendor_filter(request)
     if form.is_bound and not form.is_valid():
@@ -64,6 +66,9 @@ def _xlsx_download(request: HttpRequest, build: Callable[..., bytes], stem: str,
         return redirect(back)
     content = build(vendor_id=vendor.pk if vendor else None)
     name = f"{stem}-{vendor.pk}.xlsx" if vendor else f"{stem}.xlsx"
+    access_log.record(kind=AccessKind.EXPORT, target=name, user=request.user,
+                      order_ids=select(vendor_id=vendor.pk if vendor else None)
+                      .values_list("order_id", flat=True), via=request.path)
     response = HttpResponse(content, content_type=XLSX)
     response["Content-Disposition"] = content_disposition_header(True, name)
     return response
@@ -85,7 +90,7 @@ def approval_list_page(request: HttpRequest) -> HttpResponse:
 @access.workspace_view
 def approvals_xlsx(request: HttpRequest) -> HttpResponse:
     return _xlsx_download(request, spreadsheets.approval_list_xlsx, "freigaben",
-                          back="web:approvals")
+                          back="web:approvals", select=selectors.approval_list)
 
 
 # -- "Inkasso" and the handover files ------------------------------------------------------------
@@ -106,7 +111,7 @@ def collection_page(request: HttpRequest) -> HttpResponse:
 @access.workspace_view
 def collection_xlsx(request: HttpRequest) -> HttpResponse:
     return _xlsx_download(request, spreadsheets.collection_list_xlsx, "inkasso",
-                          back="web:collection")
+                          back="web:collection", select=selectors.collection_list)
 
 
 @require_POST
@@ -127,6 +132,9 @@ def handover_export(request: HttpRequest) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("web:collection")
     handover = result.handover
+    access_log.record(kind=AccessKind.EXPORT, target=handover.file_name, user=request.user,
+                      order_ids=handover.items.values_list("case__order_id", flat=True),
+                      via=request.path)
     messages.success(request, _("Handover file %(file)s written: %(rows)d rows, %(handed)d "
                                 "cases handed over to %(partner)s.")
                      % {"file": handover.file_name, "rows": handover.rows,
@@ -159,6 +167,9 @@ def handover_file(request: HttpRequest, pk: int) -> HttpResponse:
     handover = selectors.handover_file(pk=pk)
     if handover is None:
         raise Http404
+    access_log.record(kind=AccessKind.EXPORT, target=handover.file_name, user=request.user,
+                      order_ids=handover.items.values_list("case__order_id", flat=True),
+                      via=request.path)
     response = HttpResponse(bytes(handover.content), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = content_disposition_header(True, handover.file_name)
     return response

@@ -12,6 +12,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from mahnwerk.cases import access_log
+from mahnwerk.cases.models import AccessKind
 from mahnwerk.dunning import delivery, dispatch, letters, outbox
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning.models import DeliveryStatus, OutboxMessage
@@ -67,8 +69,12 @@ def outbox_print_all(request: HttpRequest) -> HttpResponse:
         "%(count)d letter printed into one PDF and marked posted on %(date)s.",
         "%(count)d letters printed into one PDF and marked posted on %(date)s.",
         len(posted)) % {"count": len(posted), "date": date_format(on, "SHORT_DATE_FORMAT")})
+    name = f"Mahnungen-Druck-{on:%Y-%m-%d}.pdf"
+    access_log.record(kind=AccessKind.EXPORT, target=name, user=request.user,
+                      order_ids=dunning_selectors.order_ids_of(messages=posted),
+                      via=request.path)
     response = HttpResponse(made[0], content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="Mahnungen-Druck-{on:%Y-%m-%d}.pdf"'
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
 

@@ -17,8 +17,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from mahnwerk.cases import access_log
 from mahnwerk.cases import selectors as case_selectors
-from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases.models import AccessKind, DebtCase
 from mahnwerk.collection import approvals
 from mahnwerk.collection import selectors as collection_selectors
 from mahnwerk.dunning import services as dunning_services
@@ -66,6 +67,8 @@ def _own_case(order_id: str, account: VendorAccount) -> DebtCase:
 @access.portal_view
 def portal_case(request: HttpRequest, order_id: str, account: VendorAccount) -> HttpResponse:
     case = _own_case(order_id, account)
+    access_log.record(kind=AccessKind.PORTAL_CASE, target=case.order_id,
+                      order_ids=[case.order_id], user=request.user, via=request.path)
     return render(request, "web/portal_case.html", {
         "vendor": account.vendor, "case": case,
         "notes": case_selectors.notes(case=case, shared_only=True),

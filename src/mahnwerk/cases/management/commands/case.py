@@ -13,9 +13,9 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from mahnwerk.cases import display, services
+from mahnwerk.cases import access_log, display, services
 from mahnwerk.cases.actions import ACTIONS
-from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases.models import AccessKind, DebtCase
 from mahnwerk.cases.selectors import case_to_dict, get_case, notes, order_exists, timeline
 
 
@@ -67,6 +67,8 @@ class Command(BaseCommand):
                 self.stdout.write(str(chosen.done) % {"order": order_id})
                 self.stdout.write(f"{_('state')}: {display.state_label(case.state)}")
                 return
+        access_log.record(kind=AccessKind.CASE, target=case.order_id, order_ids=[case.order_id],
+                          actor=f"cli:{as_user or os_user()}", via="mahnwerk case")
         if format == "json":
             data = {**case_to_dict(case), "timeline": timeline(case=case),
                     "notes": notes(case=case)}

@@ -6,6 +6,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from mahnwerk.cases import access_log
+from mahnwerk.cases.models import AccessKind
 from mahnwerk.collection import services
 from mahnwerk.collection.models import CollectionPartner
 
@@ -37,6 +39,10 @@ class Command(BaseCommand):
         out.mkdir(parents=True, exist_ok=True)
         target = out / result.handover.file_name
         target.write_bytes(result.handover.content)
+        access_log.record(kind=AccessKind.EXPORT, target=str(target),
+                          actor=result.handover.created_by, via="export-handover",
+                          order_ids=result.handover.items.values_list("case__order_id",
+                                                                      flat=True))
         for order_id, problems in result.held_back.items():
             self.stderr.write(_("%(order)s held back: %(problems)s")
                               % {"order": order_id, "problems": "; ".join(problems)})

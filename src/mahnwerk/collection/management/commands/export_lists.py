@@ -5,6 +5,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
+from mahnwerk.cases import access_log
+from mahnwerk.cases.models import AccessKind
+from mahnwerk.collection import selectors
 from mahnwerk.collection.spreadsheets import approval_list_xlsx, collection_list_xlsx
 
 
@@ -18,8 +21,15 @@ class Command(BaseCommand):
     def handle(self, *args, out, vendor, **options):
         out.mkdir(parents=True, exist_ok=True)
         suffix = f"-{vendor}" if vendor else ""
-        for name, data in ((f"warten-auf-freigabe{suffix}.xlsx",
-                            approval_list_xlsx(vendor_id=vendor)),
-                           (f"inkasso-liste{suffix}.xlsx", collection_list_xlsx(vendor_id=vendor))):
+        for name, data, select in (
+                (f"warten-auf-freigabe{suffix}.xlsx", approval_list_xlsx(vendor_id=vendor),
+                 selectors.approval_list),
+                (f"inkasso-liste{suffix}.xlsx", collection_list_xlsx(vendor_id=vendor),
+                 selectors.collection_list)):
             (out / name).write_bytes(data)
+            access_log.record(kind=AccessKind.EXPORT, target=str(out / name),
+                              actor=access_log.command_actor("export-lists"),
+                              via="export-lists",
+                              order_ids=select(vendor_id=vendor)
+                              .values_list("order_id", flat=True))
             self.stdout.write(_("%(file)s written.") % {"file": out / name})

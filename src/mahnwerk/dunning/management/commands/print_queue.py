@@ -13,7 +13,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from tqdm import tqdm
 
+from mahnwerk.cases import access_log
 from mahnwerk.cases.display import NONE, day, format_table, yes_no
+from mahnwerk.cases.models import AccessKind
 from mahnwerk.dunning import dispatch, letters, outbox, selectors
 
 FORMATS = ("table", "json")
@@ -121,6 +123,10 @@ class Command(BaseCommand):
         finally:
             if bar is not None:
                 bar.close()
+        if posted:
+            access_log.record(kind=AccessKind.EXPORT, target=str(file), actor=actor,
+                              order_ids=selectors.order_ids_of(messages=posted),
+                              via="print-queue --pdf")
         if not posted:
             self.stdout.write(_("The print queue is empty; no file was written."))
             return

@@ -1,0 +1,43 @@
+"""``mahnwerk anonymise --older-than DAYS [--dry-run]``: the retention of personal data."""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+
+from mahnwerk.cases.access_log import command_actor
+from mahnwerk.ops.privacy import PrivacyError, anonymise_closed_cases
+
+
+class Command(BaseCommand):
+    help = _("Anonymise the personal data (names, e-mail, addresses, free text) of the cases "
+             "closed (paid, cancelled, reordered) longer than DAYS ago; amounts, dates, states "
+             "and order ids stay. Letter copies stay until their keeping time (§ 257 HGB) is "
+             "over. --older-than 0: every closed case.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--older-than", type=int, required=True, metavar="DAYS",
+                            help=_("days since the case was closed"))
+        parser.add_argument("--dry-run", action="store_true",
+                            help=_("only list the cases that would be anonymised"))
+
+    def handle(self, *args, older_than: int, dry_run: bool, **options):
+        def shown(done: int, total: int) -> None:
+            self.stderr.write(_("%(done)d of %(total)d cases") % {"done": done,
+                                                                   "total": total})
+
+        try:
+            result = anonymise_closed_cases(older_than_days=older_than, dry_run=dry_run,
+                                            actor=command_actor("anonymise"), progress=shown)
+        except PrivacyError as exc:
+            raise CommandError(str(exc)) from None
+        if dry_run:
+            for order_id in result.cases:
+                self.stdout.write(order_id)
+            self.stdout.write(_("%(count)d cases would be anonymised (dry run: nothing was "
+                                "changed).") % {"count": len(result.cases)})
+            return
+        self.stdout.write(_("%(cases)d cases anonymised, %(buyers)d buyers, %(letters)d letter "
+                            "copies.") % {"cases": len(result.cases), "buyers": result.buyers,
+                                          "letters": result.letters})
+        for order_id in result.skipped:
+            self.stdout.write(_("%(order)s skipped: it was reopened meanwhile.")
+                              % {"order": order_id})
