@@ -35,7 +35,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.resolvers import RegexPattern
 from django.utils import timezone
 
-from mahnwerk.cases.models import CaseNote
+from mahnwerk.cases.models import AccessKind, AccessRecord, CaseNote
 from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import approvals
 from mahnwerk.collection.models import (
@@ -280,6 +280,7 @@ ADMIN_RIGHTS: dict[str, tuple[str, str, str]] = {
     "cases.caseevent": ("v", "v", "v"),
     "cases.casenote": ("v", "v", "v"),
     "cases.linkcode": ("", "v", "v"),
+    "cases.accessrecord": ("", "", "v"),  # the access log: administrators read it, nobody edits
     "dunning.dunningpolicy": ("", "", "vacd"),
     "dunning.lettertemplate": ("", "", "vacd"),
     "collection.collectionpartner": ("", "", "vacd"),
@@ -435,6 +436,8 @@ def world(django_user_model):
     AccessAttempt.objects.create(**attempt, get_data="", post_data="", failures_since_start=1)
     AccessFailureLog.objects.create(**attempt)
     AccessLog.objects.create(**attempt)
+    AccessRecord.objects.create(at=timezone.now(), actor="support", kind=AccessKind.CASE,
+                                target=case.order_id, order_ids=[case.order_id])
     policy = DunningPolicy.objects.get(vendor__isnull=True)
     policy.save()  # a version in its history
     template = LetterTemplate.objects.first()
