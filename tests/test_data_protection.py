@@ -191,12 +191,16 @@ def test_the_schedule_anonymises_with_the_retention_period_from_the_settings(set
 
 
 def test_an_anonymised_case_says_so_on_its_page_and_on_the_command_line(client, capsys):
-    case = paid_case()
+    case = paid_case(letter_year=2018)
     privacy.anonymise_closed_cases(older_than_days=0, actor="test", now=later(1))
     login(client, "support", vendor_id=case.vendor_id)
     page = client.get(reverse("web:case", args=[case.order_id])).content.decode()
     assert "data-anonymised" in page and "Anonymisiert" in page
     assert "Zänker" not in page and SECRET not in page
+    assert "[anonymisiert]" in page and "&lt;–&gt;" not in page  # not an empty name and e-mail
+    assert 'name="address-flag"' not in page  # no address flag to set without an address
+    letter = client.get(reverse("web:letter", args=[case.letters.first().pk])).content.decode()
+    assert "data-anonymised" in letter and "Lindenweg" not in letter
     call_command("case", case.order_id)
     assert "anonymisiert" in capsys.readouterr().out
 
