@@ -546,6 +546,9 @@ def test_a_rotated_webhook_secret_replaces_the_old_one(platform):
     ({"type": "refund", "data": {}}, "type"),
     ({"type": None, "data": {}}, "type"),
     ({"type": "incident", "data": "i1"}, "data"),
+    # Found by schemathesis: a type that is an object or a list ended in a 500.
+    ({"type": {}, "data": {}}, "type"),
+    ({"type": ["incident"], "data": {}}, "type"),
 ])
 def test_a_webhook_of_the_wrong_shape_is_refused_with_422(platform, payload, column):
     client, key = platform
