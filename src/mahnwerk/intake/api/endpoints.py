@@ -40,11 +40,14 @@ router = Router(auth=API_KEY, tags=["intake"])
 WRITE_RESPONSES = {200: Counts, 400: Message, 401: Message, 413: Message, 415: Message,
                    422: ProblemReport}
 READ_RESPONSES = {401: Message, 404: Message}
-#: What the server accepts as a signature: hex, optionally after "sha256=" (any case).
-SIGNATURE_PATTERN = r"^\s*([Ss][Hh][Aa]256=)?[0-9A-Fa-f]+\s*$"
+#: What the server accepts as a signature: hex, optionally after "sha256=" (any case). Header
+#: patterns admit no blank at either end: HTTP strips them, so no client can send one.
+SIGNATURE_PATTERN = r"^([Ss][Hh][Aa]256=)?[0-9A-Fa-f]+$"
+IDEMPOTENCY_KEY_PATTERN = r"^\S(?:.*\S)?$"
 IDEMPOTENCY_DOC = {"parameters": [{
     "name": "Idempotency-Key", "in": "header", "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+               "pattern": IDEMPOTENCY_KEY_PATTERN},
     "description": "Makes a retry safe: the first applied answer is stored and replayed to "
                    "retries with the same body; the same key with another body gets 422.",
 }]}
