@@ -115,6 +115,21 @@ def test_the_docs_page_is_served():
     assert b"openapi.json" in response.content
 
 
+def test_the_ids_in_the_read_paths_follow_the_id_rule(settings):
+    """The schema states what an id may be, in the path as in a record, so a client (and
+    schemathesis) knows which ids the server can hold."""
+    schema = Client().get("/api/v1/openapi.json").json()
+    for feed, key in (("vendors", "vendor_id"), ("products", "product_id"),
+                      ("orders", "order_id"), ("incidents", "incident_id"),
+                      ("payments", "payment_id")):
+        operation = schema["paths"][f"/api/v1/{feed}/{{{key}}}"]["get"]
+        [parameter] = [p for p in operation["parameters"] if p["in"] == "path"]
+        assert parameter["name"] == key and parameter["required"]
+        assert parameter["schema"]["maxLength"] == settings.MAHNWERK_ID_MAX_LENGTH
+        assert parameter["schema"]["minLength"] == 1
+        assert parameter["schema"]["pattern"] == f"^(?:{settings.MAHNWERK_ID_PATTERN})$"
+
+
 @pytest.mark.parametrize("schema", [VendorRecord, ProductRecord, OrderRecord, IncidentRecord,
                                     PaymentRecord])
 def test_the_schemas_have_exactly_the_feed_columns(schema):

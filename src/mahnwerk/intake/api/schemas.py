@@ -30,6 +30,10 @@ _CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$", "examples": ["EUR"]}
 _COUNT = {"type": "integer", "minimum": 0}
 
 
+#: An id in a read path (``/orders/{order_id}``): the same rule as in a record.
+PathId = Annotated[str, WithJsonSchema(_ID)]
+
+
 def _text(max_length: int) -> dict[str, Any]:
     return {"type": "string", "maxLength": max_length}
 
