@@ -360,6 +360,15 @@ def test_a_record_can_be_read_back_in_the_shape_it_is_sent(key):
     assert Client().get("/api/v1/incidents/i1").status_code == 401
 
 
+@pytest.mark.parametrize("raw_id", ["%00", "O47%0011", "x" * 65, "O%204711", "%3D1%2B1"])
+def test_a_read_path_id_that_breaks_the_id_rule_is_answered_404(key, raw_id):
+    """Found on PostgreSQL, which stores no NUL: reading /orders/%00 ended in a 500."""
+    response = Client().get(f"/api/v1/orders/{raw_id}",
+                            headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 404
+    assert "orders" in detail(response)
+
+
 # --- Idempotency -------------------------------------------------------------------------------
 
 def test_a_retry_with_the_same_key_and_body_replays_the_answer_and_applies_once(key):
