@@ -148,30 +148,35 @@ def post_platform_webhook(request: HttpRequest, payload: WebhookIn, response: Ht
 
 
 @router.get("/vendors/{vendor_id}", response={200: VendorRecord, **READ_RESPONSES},
-            summary="Read one vendor", operation_id="mahnwerk_intake_api_get_vendor")
+            summary="Read one vendor", operation_id="mahnwerk_intake_api_get_vendor",
+            exclude_unset=True)
 def get_vendor(request: HttpRequest, vendor_id: PathId):
     return read_record(feed=FEEDS["vendors"], key=vendor_id)
 
 
 @router.get("/products/{product_id}", response={200: ProductRecord, **READ_RESPONSES},
-            summary="Read one product", operation_id="mahnwerk_intake_api_get_product")
+            summary="Read one product", operation_id="mahnwerk_intake_api_get_product",
+            exclude_unset=True)
 def get_product(request: HttpRequest, product_id: PathId):
     return read_record(feed=FEEDS["products"], key=product_id)
 
 
 @router.get("/orders/{order_id}", response={200: OrderRecord, **READ_RESPONSES},
-            summary="Read one order", operation_id="mahnwerk_intake_api_get_order")
+            summary="Read one order", operation_id="mahnwerk_intake_api_get_order",
+            exclude_unset=True)
 def get_order(request: HttpRequest, order_id: PathId):
     return read_record(feed=FEEDS["orders"], key=order_id)
 
 
 @router.get("/incidents/{incident_id}", response={200: IncidentRecord, **READ_RESPONSES},
-            summary="Read one incident", operation_id="mahnwerk_intake_api_get_incident")
+            summary="Read one incident", operation_id="mahnwerk_intake_api_get_incident",
+            exclude_unset=True)
 def get_incident(request: HttpRequest, incident_id: PathId):
     return read_record(feed=FEEDS["incidents"], key=incident_id)
 
 
 @router.get("/payments/{payment_id}", response={200: PaymentRecord, **READ_RESPONSES},
-            summary="Read one payment", operation_id="mahnwerk_intake_api_get_payment")
+            summary="Read one payment", operation_id="mahnwerk_intake_api_get_payment",
+            exclude_unset=True)
 def get_payment(request: HttpRequest, payment_id: PathId):
     return read_record(feed=FEEDS["payments"], key=payment_id)

@@ -38,9 +38,15 @@ def _may_be_id(key: str) -> bool:
 
 
 def read_record(*, feed: Feed, key: str) -> dict[str, Any]:
-    """One stored record in the shape it is sent in (amounts as strings, ISO date-times)."""
+    """One stored record in the shape it is sent in (amounts as strings, ISO date-times,
+    blank optional fields left out)."""
     instance = MODELS[feed.name].objects.filter(pk=key).first() if _may_be_id(key) else None
     if instance is None:
         raise Rejected(404, _("There is no record with id %(id)s in %(feed)s.")
                        % {"id": key, "feed": feed.name})
-    return {column.name: _shown_value(getattr(instance, column.name)) for column in feed.columns}
+    shown = {column.name: _shown_value(getattr(instance, column.name))
+             for column in feed.columns}
+    # An optional field left blank is left out, as a sender leaves it out (its schema holds no
+    # blank e-mail address, country or count).
+    return {column.name: shown[column.name] for column in feed.columns
+            if column.required or shown[column.name] not in (None, "")}
