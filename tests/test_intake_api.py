@@ -7,6 +7,7 @@ import json
 import time
 from decimal import Decimal
 
+import jsonschema_rs
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -134,6 +135,39 @@ def test_the_ids_in_the_read_paths_follow_the_id_rule(settings):
                                     PaymentRecord])
 def test_the_schemas_have_exactly_the_feed_columns(schema):
     assert tuple(schema.model_fields) == FEEDS[schema.feed_name].column_names
+
+
+def field_schema(record, column):
+    schema = Client().get("/api/v1/openapi.json").json()["components"]["schemas"][record]
+    return jsonschema_rs.validator_for(schema["properties"][column])
+
+
+#: Found by schemathesis: records its schema allows that the intake refuses, field by field.
+REFUSED_BY_THE_INTAKE = [
+    ("VendorRecord", "vendors", "name", ""),
+    ("VendorRecord", "vendors", "name", "  "),
+    ("VendorRecord", "vendors", "name", "Akademie\x1bSonnenschein"),
+    ("VendorRecord", "vendors", "escalation_channel", "\x7f"),
+    ("OrderRecord", "orders", "street", "Heide\x00straße"),
+]
+ACCEPTED_BY_THE_INTAKE = [
+    ("VendorRecord", "vendors", "name", "Akademie Sonnenschein GmbH"),
+    ("OrderRecord", "orders", "street", "Heidestraße 17\tHinterhaus"),
+]
+
+
+@pytest.mark.parametrize(("record", "feed", "column", "value"), REFUSED_BY_THE_INTAKE)
+def test_a_value_the_intake_refuses_is_refused_by_its_schema(record, feed, column, value):
+    _record, problems = FEEDS[feed].parse({column: value})
+    assert column in [problem.column for problem in problems]
+    assert not field_schema(record, column).is_valid(value)
+
+
+@pytest.mark.parametrize(("record", "feed", "column", "value"), ACCEPTED_BY_THE_INTAKE)
+def test_a_value_the_intake_takes_is_allowed_by_its_schema(record, feed, column, value):
+    _record, problems = FEEDS[feed].parse({column: value})
+    assert column not in [problem.column for problem in problems]
+    assert field_schema(record, column).is_valid(value)
 
 
 # --- Authentication ----------------------------------------------------------------------------

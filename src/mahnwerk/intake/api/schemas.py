@@ -34,8 +34,15 @@ _COUNT = {"type": "integer", "minimum": 0}
 PathId = Annotated[str, WithJsonSchema(_ID)]
 
 
-def _text(max_length: int) -> dict[str, Any]:
-    return {"type": "string", "maxLength": max_length}
+#: Text without the control characters the intake refuses in every field (feeds._CONTROL).
+_NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+def _text(max_length: int, *, required: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "maxLength": max_length, "pattern": _NO_CONTROL}
+    if required:  # blank counts as missing
+        schema.update(minLength=1, **{"not": {"pattern": r"^\s*$"}})
+    return schema
 
 
 def _enum(choices: type[models.TextChoices]) -> dict[str, Any]:
@@ -53,7 +60,7 @@ FIELD_DOCS: dict[str, dict[str, Any]] = {
     "buyer_id": _doc(_ID, "The platform's buyer id."),
     "incident_id": _doc(_ID, "The platform's id of the incident."),
     "payment_id": _doc(_ID, "The platform's id of the payment."),
-    "name": _doc(_text(255), "Name, shown to support and in letters."),
+    "name": _doc(_text(255, required=True), "Name, shown to support and in letters."),
     "email": _doc({"type": "string", "format": "email"}, "Where approval requests go."),
     "enrolled": _doc({"type": "boolean"}, "Takes part in dunning."),
     "collection_mode": _doc(_enum(CollectionMode), "approval: ask before collection; direct: "
