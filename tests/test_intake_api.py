@@ -149,10 +149,15 @@ REFUSED_BY_THE_INTAKE = [
     ("VendorRecord", "vendors", "name", "Akademie\x1bSonnenschein"),
     ("VendorRecord", "vendors", "escalation_channel", "\x7f"),
     ("OrderRecord", "orders", "street", "Heide\x00straße"),
+    ("IncidentRecord", "incidents", "open_amount", "0"),
+    ("PaymentRecord", "payments", "amount", "0.00"),
 ]
 ACCEPTED_BY_THE_INTAKE = [
     ("VendorRecord", "vendors", "name", "Akademie Sonnenschein GmbH"),
     ("OrderRecord", "orders", "street", "Heidestraße 17\tHinterhaus"),
+    ("IncidentRecord", "incidents", "open_amount", "0.01"),
+    ("PaymentRecord", "payments", "amount", "100"),
+    ("OrderRecord", "orders", "amount_total", "0.00"),
 ]
 
 

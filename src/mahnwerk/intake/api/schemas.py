@@ -25,6 +25,7 @@ WEBHOOK_TYPES = {"incident": "incidents", "payment": "payments"}
 _ID = {"type": "string", "pattern": f"^(?:{settings.MAHNWERK_ID_PATTERN})$",
        "minLength": 1, "maxLength": settings.MAHNWERK_ID_MAX_LENGTH}  # feeds.platform_id
 _AMOUNT = {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$", "examples": ["12.50"]}
+_POSITIVE_AMOUNT = {**_AMOUNT, "not": {"pattern": r"^0+(\.0+)?$"}}  # feeds.positive_amount
 _MOMENT = {"type": "string", "format": "date-time", "examples": ["2025-07-01T14:30:00+02:00"]}
 _CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$", "examples": ["EUR"]}
 _COUNT = {"type": "integer", "minimum": 0}
@@ -92,8 +93,8 @@ FIELD_DOCS: dict[str, dict[str, Any]] = {
     "first_invoice_number": _doc(_text(64), "Number of the first invoice."),
     "kind": _doc(_enum(IncidentKind), "What made the debt."),
     "occurred_at": _doc(_MOMENT, "When it happened (ISO 8601; no offset: German time)."),
-    "open_amount": _doc(_AMOUNT, "What the buyer owes on this order after the incident."),
-    "amount": _doc(_AMOUNT, "The amount paid, as a string with a point."),
+    "open_amount": _doc(_POSITIVE_AMOUNT, "What the buyer owes on this order after the incident."),
+    "amount": _doc(_POSITIVE_AMOUNT, "The amount paid, as a string with a point."),
     "paid_at": _doc(_MOMENT, "When it was paid (ISO 8601; no offset: German time)."),
     "channel": _doc(_enum(PaymentChannel), "Where the money came in."),
 }
