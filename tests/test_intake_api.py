@@ -635,6 +635,22 @@ def test_a_webhook_of_the_wrong_shape_is_refused_with_422(platform, payload, col
     assert [p["column"] for p in detail(response)] == [column]
 
 
+def test_the_webhook_schema_pairs_the_type_with_its_record(platform):
+    """Found by schemathesis: the schema allowed an incident's type with a payment's record
+    (data was either record, whatever the type), which the intake refuses."""
+    openapi = Client().get("/api/v1/openapi.json").json()
+    schema = jsonschema_rs.validator_for(
+        {"$ref": "#/components/schemas/WebhookIn", "components": openapi["components"]})
+    order = OrderFactory()
+    assert schema.is_valid({"type": "incident", "data": incident_record(order)})
+    assert schema.is_valid({"type": "payment", "data": payment_record(order)})
+    mismatched = {"type": "incident", "data": payment_record(order)}
+    assert not schema.is_valid(mismatched)
+    assert not schema.is_valid({"type": "payment", "data": incident_record(order)})
+    client, key = platform
+    assert send_webhook(key, client.webhook_secret, mismatched).status_code == 422
+
+
 def test_a_webhook_record_with_problems_names_them_like_a_batch(platform):
     client, key = platform
     order = OrderFactory(currency="EUR")

@@ -162,8 +162,22 @@ class PaymentBatch(Schema):
     records: list[PaymentRecord] = Field(max_length=MAX_RECORDS)
 
 
+def _pair_type_with_record(schema: dict[str, Any], cls: type) -> None:
+    """``data`` is the record of the type's feed: an incident's type with a payment's record
+    is refused (services.receive_webhook)."""
+    records = {"incident": IncidentRecord, "payment": PaymentRecord}
+    refs = schema["properties"]["data"]["anyOf"]  # pydantic's names of the two records
+    schema["oneOf"] = [
+        {"properties": {"type": {"const": kind},
+                        "data": next(ref for ref in refs if record.__name__ in ref["$ref"])}}
+        for kind, record in records.items()
+    ]
+
+
 class WebhookIn(Schema):
     """One incident or payment, as the platform's webhook sends it."""
+
+    model_config = ConfigDict(json_schema_extra=_pair_type_with_record)
 
     type: Annotated[Any, WithJsonSchema({"type": "string", "enum": list(WEBHOOK_TYPES)})]
     data: IncidentRecord | PaymentRecord = Field(
