@@ -7,6 +7,7 @@ import json
 import time
 from decimal import Decimal
 
+import jsonschema_rs
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -115,10 +116,63 @@ def test_the_docs_page_is_served():
     assert b"openapi.json" in response.content
 
 
+def test_the_ids_in_the_read_paths_follow_the_id_rule(settings):
+    """The schema states what an id may be, in the path as in a record, so a client (and
+    schemathesis) knows which ids the server can hold."""
+    schema = Client().get("/api/v1/openapi.json").json()
+    for feed, key in (("vendors", "vendor_id"), ("products", "product_id"),
+                      ("orders", "order_id"), ("incidents", "incident_id"),
+                      ("payments", "payment_id")):
+        operation = schema["paths"][f"/api/v1/{feed}/{{{key}}}"]["get"]
+        [parameter] = [p for p in operation["parameters"] if p["in"] == "path"]
+        assert parameter["name"] == key and parameter["required"]
+        assert parameter["schema"]["maxLength"] == settings.MAHNWERK_ID_MAX_LENGTH
+        assert parameter["schema"]["minLength"] == 1
+        assert parameter["schema"]["pattern"] == f"^(?:{settings.MAHNWERK_ID_PATTERN})$"
+
+
 @pytest.mark.parametrize("schema", [VendorRecord, ProductRecord, OrderRecord, IncidentRecord,
                                     PaymentRecord])
 def test_the_schemas_have_exactly_the_feed_columns(schema):
     assert tuple(schema.model_fields) == FEEDS[schema.feed_name].column_names
+
+
+def field_schema(record, column):
+    schema = Client().get("/api/v1/openapi.json").json()["components"]["schemas"][record]
+    return jsonschema_rs.validator_for(schema["properties"][column])
+
+
+#: Found by schemathesis: records its schema allows that the intake refuses, field by field.
+REFUSED_BY_THE_INTAKE = [
+    ("VendorRecord", "vendors", "name", ""),
+    ("VendorRecord", "vendors", "name", "  "),
+    ("VendorRecord", "vendors", "name", "Akademie\x1bSonnenschein"),
+    ("VendorRecord", "vendors", "escalation_channel", "\x7f"),
+    ("OrderRecord", "orders", "street", "Heide\x00straße"),
+    ("IncidentRecord", "incidents", "open_amount", "0"),
+    ("PaymentRecord", "payments", "amount", "0.00"),
+]
+ACCEPTED_BY_THE_INTAKE = [
+    ("VendorRecord", "vendors", "name", "Akademie Sonnenschein GmbH"),
+    ("OrderRecord", "orders", "street", "Heidestraße 17\tHinterhaus"),
+    ("IncidentRecord", "incidents", "open_amount", "0.01"),
+    ("PaymentRecord", "payments", "amount", "100"),
+    ("OrderRecord", "orders", "amount_total", "0.00"),
+]
+
+
+@pytest.mark.parametrize(("record", "feed", "column", "value"), REFUSED_BY_THE_INTAKE)
+def test_a_value_the_intake_refuses_is_refused_by_its_schema(record, feed, column, value):
+    _record, problems = FEEDS[feed].parse({column: value})
+    assert column in [problem.column for problem in problems]
+    assert not field_schema(record, column).is_valid(value)
+
+
+@pytest.mark.parametrize(("record", "feed", "column", "value"), ACCEPTED_BY_THE_INTAKE)
+def test_a_value_the_intake_takes_is_allowed_by_its_schema(record, feed, column, value):
+    _record, problems = FEEDS[feed].parse({column: value})
+    assert column not in [problem.column for problem in problems]
+    assert field_schema(record, column).is_valid(value)
 
 
 # --- Authentication ----------------------------------------------------------------------------
@@ -345,6 +399,30 @@ def test_a_record_can_be_read_back_in_the_shape_it_is_sent(key):
     assert Client().get("/api/v1/incidents/i1").status_code == 401
 
 
+def test_a_record_sent_without_its_optional_fields_is_read_back_without_them(key):
+    """Found by schemathesis: an order read back showed its blank optional fields as "" and
+    null, which its schema refuses (no e-mail address, country or count)."""
+    product = {"product_id": "P1", "vendor_id": "48213", "name": "Online-Kurs",
+               "dunning_enabled": True}
+    order = {"order_id": "O1", "vendor_id": "48213", "product_id": "P1", "buyer_id": "B1",
+             "payment_type": "one_time", "amount_total": "600.00", "currency": "EUR",
+             "created_at": "2025-05-02T10:00:00+02:00"}
+    for feed, record in (("vendors", vendor()), ("products", product), ("orders", order)):
+        assert post(feed, {"records": [record]}, key=key).status_code == 200
+    for path, sent in (("products/P1", product), ("orders/O1", order)):
+        response = Client().get(f"/api/v1/{path}", headers={"Authorization": f"Bearer {key}"})
+        assert response.json() == sent
+
+
+@pytest.mark.parametrize("raw_id", ["%00", "O47%0011", "x" * 65, "O%204711", "%3D1%2B1"])
+def test_a_read_path_id_that_breaks_the_id_rule_is_answered_404(key, raw_id):
+    """Found on PostgreSQL, which stores no NUL: reading /orders/%00 ended in a 500."""
+    response = Client().get(f"/api/v1/orders/{raw_id}",
+                            headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 404
+    assert "orders" in detail(response)
+
+
 # --- Idempotency -------------------------------------------------------------------------------
 
 def test_a_retry_with_the_same_key_and_body_replays_the_answer_and_applies_once(key):
@@ -546,12 +624,31 @@ def test_a_rotated_webhook_secret_replaces_the_old_one(platform):
     ({"type": "refund", "data": {}}, "type"),
     ({"type": None, "data": {}}, "type"),
     ({"type": "incident", "data": "i1"}, "data"),
+    # Found by schemathesis: a type that is an object or a list ended in a 500.
+    ({"type": {}, "data": {}}, "type"),
+    ({"type": ["incident"], "data": {}}, "type"),
 ])
 def test_a_webhook_of_the_wrong_shape_is_refused_with_422(platform, payload, column):
     client, key = platform
     response = send_webhook(key, client.webhook_secret, payload)
     assert response.status_code == 422
     assert [p["column"] for p in detail(response)] == [column]
+
+
+def test_the_webhook_schema_pairs_the_type_with_its_record(platform):
+    """Found by schemathesis: the schema allowed an incident's type with a payment's record
+    (data was either record, whatever the type), which the intake refuses."""
+    openapi = Client().get("/api/v1/openapi.json").json()
+    schema = jsonschema_rs.validator_for(
+        {"$ref": "#/components/schemas/WebhookIn", "components": openapi["components"]})
+    order = OrderFactory()
+    assert schema.is_valid({"type": "incident", "data": incident_record(order)})
+    assert schema.is_valid({"type": "payment", "data": payment_record(order)})
+    mismatched = {"type": "incident", "data": payment_record(order)}
+    assert not schema.is_valid(mismatched)
+    assert not schema.is_valid({"type": "payment", "data": incident_record(order)})
+    client, key = platform
+    assert send_webhook(key, client.webhook_secret, mismatched).status_code == 422
 
 
 def test_a_webhook_record_with_problems_names_them_like_a_batch(platform):

@@ -6,6 +6,7 @@ applied delivery is not applied twice, a refused one may be corrected and sent a
 
 import base64
 import json
+import re
 import time
 import warnings
 
@@ -224,3 +225,17 @@ def test_the_schema_refuses_the_empty_headers_the_server_refuses():
     batch = schema["paths"]["/api/v1/vendors"]["post"]
     [idempotency] = [p for p in batch["parameters"] if p["name"] == "Idempotency-Key"]
     assert idempotency["schema"]["minLength"] == 1
+
+
+def test_the_header_patterns_admit_only_values_http_can_carry():
+    """Found by schemathesis: the schema allowed a signature " 0", with a leading blank that
+    HTTP strips and no client can send; a header value is stated without surrounding blanks."""
+    schema = Client().get("/api/v1/openapi.json").json()
+    operation = schema["paths"]["/api/v1/webhooks/platform"]["post"]
+    headers = {p["name"]: p["schema"] for p in operation["parameters"] if p["in"] == "header"}
+    for name in ("Idempotency-Key", "X-Mahnwerk-Signature", "X-Mahnwerk-Delivery"):
+        pattern = re.compile(headers[name]["pattern"])
+        for value in (" 0", "0 ", "\t0", " sha256=0"):
+            assert not pattern.search(value), (name, value)
+    assert re.search(headers["X-Mahnwerk-Signature"]["pattern"], "SHA256=0aF")
+    assert re.search(headers["Idempotency-Key"]["pattern"], "order 4711, retry")

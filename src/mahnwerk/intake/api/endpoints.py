@@ -18,6 +18,7 @@ from mahnwerk.intake.api.schemas import (
     Message,
     OrderBatch,
     OrderRecord,
+    PathId,
     PaymentBatch,
     PaymentRecord,
     ProblemReport,
@@ -40,11 +41,14 @@ router = Router(auth=API_KEY, tags=["intake"])
 WRITE_RESPONSES = {200: Counts, 400: Message, 401: Message, 413: Message, 415: Message,
                    422: ProblemReport}
 READ_RESPONSES = {401: Message, 404: Message}
-#: What the server accepts as a signature: hex, optionally after "sha256=" (any case).
-SIGNATURE_PATTERN = r"^\s*([Ss][Hh][Aa]256=)?[0-9A-Fa-f]+\s*$"
+#: What the server accepts as a signature: hex, optionally after "sha256=" (any case). Header
+#: patterns admit no blank at either end: HTTP strips them, so no client can send one.
+SIGNATURE_PATTERN = r"^([Ss][Hh][Aa]256=)?[0-9A-Fa-f]+$"
+IDEMPOTENCY_KEY_PATTERN = r"^\S(?:.*\S)?$"
 IDEMPOTENCY_DOC = {"parameters": [{
     "name": "Idempotency-Key", "in": "header", "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+               "pattern": IDEMPOTENCY_KEY_PATTERN},
     "description": "Makes a retry safe: the first applied answer is stored and replayed to "
                    "retries with the same body; the same key with another body gets 422.",
 }]}
@@ -144,30 +148,35 @@ def post_platform_webhook(request: HttpRequest, payload: WebhookIn, response: Ht
 
 
 @router.get("/vendors/{vendor_id}", response={200: VendorRecord, **READ_RESPONSES},
-            summary="Read one vendor", operation_id="mahnwerk_intake_api_get_vendor")
-def get_vendor(request: HttpRequest, vendor_id: str):
+            summary="Read one vendor", operation_id="mahnwerk_intake_api_get_vendor",
+            exclude_unset=True)
+def get_vendor(request: HttpRequest, vendor_id: PathId):
     return read_record(feed=FEEDS["vendors"], key=vendor_id)
 
 
 @router.get("/products/{product_id}", response={200: ProductRecord, **READ_RESPONSES},
-            summary="Read one product", operation_id="mahnwerk_intake_api_get_product")
-def get_product(request: HttpRequest, product_id: str):
+            summary="Read one product", operation_id="mahnwerk_intake_api_get_product",
+            exclude_unset=True)
+def get_product(request: HttpRequest, product_id: PathId):
     return read_record(feed=FEEDS["products"], key=product_id)
 
 
 @router.get("/orders/{order_id}", response={200: OrderRecord, **READ_RESPONSES},
-            summary="Read one order", operation_id="mahnwerk_intake_api_get_order")
-def get_order(request: HttpRequest, order_id: str):
+            summary="Read one order", operation_id="mahnwerk_intake_api_get_order",
+            exclude_unset=True)
+def get_order(request: HttpRequest, order_id: PathId):
     return read_record(feed=FEEDS["orders"], key=order_id)
 
 
 @router.get("/incidents/{incident_id}", response={200: IncidentRecord, **READ_RESPONSES},
-            summary="Read one incident", operation_id="mahnwerk_intake_api_get_incident")
-def get_incident(request: HttpRequest, incident_id: str):
+            summary="Read one incident", operation_id="mahnwerk_intake_api_get_incident",
+            exclude_unset=True)
+def get_incident(request: HttpRequest, incident_id: PathId):
     return read_record(feed=FEEDS["incidents"], key=incident_id)
 
 
 @router.get("/payments/{payment_id}", response={200: PaymentRecord, **READ_RESPONSES},
-            summary="Read one payment", operation_id="mahnwerk_intake_api_get_payment")
-def get_payment(request: HttpRequest, payment_id: str):
+            summary="Read one payment", operation_id="mahnwerk_intake_api_get_payment",
+            exclude_unset=True)
+def get_payment(request: HttpRequest, payment_id: PathId):
     return read_record(feed=FEEDS["payments"], key=payment_id)

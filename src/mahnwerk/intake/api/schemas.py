@@ -25,13 +25,25 @@ WEBHOOK_TYPES = {"incident": "incidents", "payment": "payments"}
 _ID = {"type": "string", "pattern": f"^(?:{settings.MAHNWERK_ID_PATTERN})$",
        "minLength": 1, "maxLength": settings.MAHNWERK_ID_MAX_LENGTH}  # feeds.platform_id
 _AMOUNT = {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$", "examples": ["12.50"]}
+_POSITIVE_AMOUNT = {**_AMOUNT, "not": {"pattern": r"^0+(\.0+)?$"}}  # feeds.positive_amount
 _MOMENT = {"type": "string", "format": "date-time", "examples": ["2025-07-01T14:30:00+02:00"]}
 _CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$", "examples": ["EUR"]}
 _COUNT = {"type": "integer", "minimum": 0}
 
 
-def _text(max_length: int) -> dict[str, Any]:
-    return {"type": "string", "maxLength": max_length}
+#: An id in a read path (``/orders/{order_id}``): the same rule as in a record.
+PathId = Annotated[str, WithJsonSchema(_ID)]
+
+
+#: Text without the control characters the intake refuses in every field (feeds._CONTROL).
+_NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+def _text(max_length: int, *, required: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "maxLength": max_length, "pattern": _NO_CONTROL}
+    if required:  # blank counts as missing
+        schema.update(minLength=1, **{"not": {"pattern": r"^\s*$"}})
+    return schema
 
 
 def _enum(choices: type[models.TextChoices]) -> dict[str, Any]:
@@ -49,7 +61,7 @@ FIELD_DOCS: dict[str, dict[str, Any]] = {
     "buyer_id": _doc(_ID, "The platform's buyer id."),
     "incident_id": _doc(_ID, "The platform's id of the incident."),
     "payment_id": _doc(_ID, "The platform's id of the payment."),
-    "name": _doc(_text(255), "Name, shown to support and in letters."),
+    "name": _doc(_text(255, required=True), "Name, shown to support and in letters."),
     "email": _doc({"type": "string", "format": "email"}, "Where approval requests go."),
     "enrolled": _doc({"type": "boolean"}, "Takes part in dunning."),
     "collection_mode": _doc(_enum(CollectionMode), "approval: ask before collection; direct: "
@@ -81,8 +93,8 @@ FIELD_DOCS: dict[str, dict[str, Any]] = {
     "first_invoice_number": _doc(_text(64), "Number of the first invoice."),
     "kind": _doc(_enum(IncidentKind), "What made the debt."),
     "occurred_at": _doc(_MOMENT, "When it happened (ISO 8601; no offset: German time)."),
-    "open_amount": _doc(_AMOUNT, "What the buyer owes on this order after the incident."),
-    "amount": _doc(_AMOUNT, "The amount paid, as a string with a point."),
+    "open_amount": _doc(_POSITIVE_AMOUNT, "What the buyer owes on this order after the incident."),
+    "amount": _doc(_POSITIVE_AMOUNT, "The amount paid, as a string with a point."),
     "paid_at": _doc(_MOMENT, "When it was paid (ISO 8601; no offset: German time)."),
     "channel": _doc(_enum(PaymentChannel), "Where the money came in."),
 }
@@ -150,8 +162,22 @@ class PaymentBatch(Schema):
     records: list[PaymentRecord] = Field(max_length=MAX_RECORDS)
 
 
+def _pair_type_with_record(schema: dict[str, Any], cls: type) -> None:
+    """``data`` is the record of the type's feed: an incident's type with a payment's record
+    is refused (services.receive_webhook)."""
+    records = {"incident": IncidentRecord, "payment": PaymentRecord}
+    refs = schema["properties"]["data"]["anyOf"]  # pydantic's names of the two records
+    schema["oneOf"] = [
+        {"properties": {"type": {"const": kind},
+                        "data": next(ref for ref in refs if record.__name__ in ref["$ref"])}}
+        for kind, record in records.items()
+    ]
+
+
 class WebhookIn(Schema):
     """One incident or payment, as the platform's webhook sends it."""
+
+    model_config = ConfigDict(json_schema_extra=_pair_type_with_record)
 
     type: Annotated[Any, WithJsonSchema({"type": "string", "enum": list(WEBHOOK_TYPES)})]
     data: IncidentRecord | PaymentRecord = Field(

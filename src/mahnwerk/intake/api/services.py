@@ -100,7 +100,7 @@ def receive_webhook(*, kind: Any, data: Any, actor: str) -> dict[str, int]:
     if kind in (None, ""):
         raise RecordsRejected([problem(record=None, id=None, column="type", value="",
                                         reason=_("required value missing"))])
-    if kind not in WEBHOOK_TYPES:
+    if not isinstance(kind, str) or kind not in WEBHOOK_TYPES:
         raise RecordsRejected([problem(
             record=None, id=None, column="type", value=_shown(kind),
             reason=_("unknown value; allowed: %(allowed)s") % {
