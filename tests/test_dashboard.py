@@ -11,6 +11,7 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 
 from mahnwerk.cases import services as case_services
@@ -258,6 +259,12 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_figures():
+    """The page keeps its figures a minute; each test reads its own."""
+    cache.clear()
+
+
 @pytest.fixture
 def support(client, market, django_user_model, monkeypatch):
     ensure_demo_users(vendor_id="VALPHA")
@@ -426,3 +433,22 @@ def test_the_relationship_manager_reads_the_overview(client, market, django_user
     ensure_demo_users(vendor_id="VALPHA")
     client.force_login(django_user_model.objects.get(username="manager"))
     assert client.get(reverse("web:overview")).status_code == 200
+
+
+def test_the_overview_asks_the_database_under_twenty_queries(support,
+                                                             django_assert_max_num_queries):
+    with django_assert_max_num_queries(19):
+        support.get(reverse("web:overview"))
+
+
+def test_its_charts_draw_the_figures_the_page_read_without_asking_again(support):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    support.get(reverse("web:overview"))
+    with CaptureQueriesContext(connection) as queries:
+        response = support.get(reverse("web:overview-chart", args=["routes"]),
+                               {"currency": "EUR"})
+    assert response.status_code == 200
+    tables = ("intake_payment", "cases_debtcase", "dunning_letter")
+    assert not [q["sql"] for q in queries if any(t in q["sql"] for t in tables)]

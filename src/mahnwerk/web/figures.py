@@ -28,17 +28,19 @@ up to the letter's principal at least.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import (
     Case,
     Count,
     DateField,
     DecimalField,
-    ExpressionWrapper,
     F,
+    Func,
     IntegerField,
     Max,
     OuterRef,
@@ -49,13 +51,13 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, TruncDate, TruncMonth
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import ACTIVE_STATES, CaseState
-from mahnwerk.dunning.models import Letter
-from mahnwerk.intake.models import Payment, PaymentChannel
+from mahnwerk.dunning.models import DunningRun, Letter
+from mahnwerk.intake.models import Payment, PaymentChannel, Vendor
 
 ZERO = Decimal("0.00")
 #: The age groups of an open debt, in days since its incident: (key, first day, last day).
@@ -147,6 +149,58 @@ def day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+class LocalDate(TruncDate):
+    """The day of a moment in the site's time zone (``TruncDate``). On SQLite Django computes
+    it in Python for every row; where the process's own time zone is the site's (Django sets
+    ``TZ`` from ``TIME_ZONE``), SQLite's built-in ``date(…, 'localtime')`` says the same at a
+    fraction of the cost."""
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        if (os.environ.get("TZ") == settings.TIME_ZONE
+                and timezone.get_current_timezone_name() == settings.TIME_ZONE):
+            sql, params = compiler.compile(self.lhs)
+            return f"date({sql}, 'localtime')", params
+        return super().as_sql(compiler, connection, **extra_context)
+
+
+class DaysAfter(Func):
+    """A date column plus a number of days: on SQLite its built-in ``date(…, '+N days')``
+    rather than Django's interval arithmetic, which SQLite computes in Python for every row;
+    on PostgreSQL a date plus an integer."""
+
+    output_field = DateField()
+
+    def __init__(self, expression, days: int) -> None:
+        super().__init__(expression)
+        self.days = int(days)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"date({sql}, '+{self.days} days')", params
+
+    def as_sql(self, compiler, connection, **extra_context):
+        """PostgreSQL (the other database Mahnwerk runs on): a date plus an integer."""
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"({sql} + {self.days})", params
+
+
+def month_of(field: str, months: list[date]) -> Case:
+    """The first day of the month (of ``months``) a moment falls in, in the site's time zone:
+    plain comparisons with each month's first moment, which every database does fast."""
+    whens = [When(**{f"{field}__gte": day_start(month)}, then=Value(month))
+             for month in reversed(months)]
+    return Case(*whens, default=Value(None), output_field=DateField())
+
+
+def months_between(since: date, until: date) -> list[date]:
+    """The first day of every month from ``since`` to ``until``."""
+    months, month = [], since.replace(day=1)
+    while month <= until:
+        months.append(month)
+        month = (month + timedelta(days=32)).replace(day=1)
+    return months
+
+
 def _cases(vendor_id: str | None) -> QuerySet[DebtCase]:
     cases = DebtCase.objects.all()
     return cases.filter(vendor_id=vendor_id) if vendor_id else cases
@@ -160,17 +214,74 @@ def _groups(rows) -> list[Group]:
 # -- Stocks: the cases as they are today --------------------------------------------------------
 
 
-def cases_by_state(*, vendor_id: str | None = None) -> list[Group]:
+@dataclass(frozen=True)
+class Stock:
+    """The cases of one state, trigger and currency: how many, how much is open, and both per
+    age group (``AGE_GROUPS``' keys)."""
+
+    state: str
+    trigger: str
+    currency: str
+    count: int
+    amount: Decimal
+    ages: dict[str, tuple[int, Decimal]]
+
+
+def stock(*, today: date, vendor_id: str | None = None) -> list[Stock]:
+    """Every case grouped by state, trigger and currency, the age groups as conditional sums:
+    one pass over the cases for the three figures by state, trigger and age."""
+    ages = {}
+    for index, (key, _first, _last) in enumerate(AGE_GROUPS):
+        condition = age_condition(key, today=today)
+        ages[f"n{index}"] = Count("id", filter=condition)
+        ages[f"a{index}"] = Sum("open_amount", filter=condition)
+    rows = (with_incident(_cases(vendor_id)).order_by()
+            .values("state", "trigger", "currency")
+            .annotate(count=Count("id"), amount=Sum("open_amount"), **ages))
+    return [Stock(state=row["state"], trigger=row["trigger"], currency=row["currency"],
+                  count=row["count"], amount=row["amount"] or ZERO,
+                  ages={key: (row[f"n{index}"], row[f"a{index}"] or ZERO)
+                        for index, (key, _first, _last) in enumerate(AGE_GROUPS)})
+            for row in rows]
+
+
+def _summed(pairs) -> list[Group]:
+    """Groups from (key, currency, count, amount) pairs, added up per key and currency."""
+    found: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    for key, currency, count, amount in pairs:
+        n, total = found.get((key, currency), (0, ZERO))
+        found[(key, currency)] = (n + count, total + amount)
+    return [Group(key=key, currency=currency, count=n, amount=total)
+            for (key, currency), (n, total) in found.items() if n]
+
+
+def by_state(rows: list[Stock]) -> list[Group]:
     """Every case by state and currency: how many, and their open amount."""
-    return _groups(_cases(vendor_id).order_by().values("currency", key=F("state"))
-                   .annotate(count=Count("id"), amount=Sum("open_amount")))
+    return _summed((r.state, r.currency, r.count, r.amount) for r in rows)
+
+
+def by_trigger(rows: list[Stock]) -> list[Group]:
+    """The open debts (the states of ``ACTIVE_STATES``) by trigger and currency."""
+    return _summed((r.trigger, r.currency, r.count, r.amount) for r in rows
+                   if r.state in ACTIVE_STATES)
+
+
+def by_age(rows: list[Stock]) -> list[Group]:
+    """The open debts by age group and currency."""
+    return _summed((key, r.currency, *r.ages[key]) for r in rows if r.state in ACTIVE_STATES
+                   for key, _first, _last in AGE_GROUPS)
+
+
+def cases_by_state(*, vendor_id: str | None = None) -> list[Group]:
+    return by_state(stock(today=timezone.localdate(), vendor_id=vendor_id))
 
 
 def open_by_trigger(*, vendor_id: str | None = None) -> list[Group]:
-    """The open debts (the states of ``ACTIVE_STATES``) by trigger and currency."""
-    return _groups(_cases(vendor_id).filter(state__in=ACTIVE_STATES).order_by()
-                   .values("currency", key=F("trigger"))
-                   .annotate(count=Count("id"), amount=Sum("open_amount")))
+    return by_trigger(stock(today=timezone.localdate(), vendor_id=vendor_id))
+
+
+def open_by_age(*, today: date, vendor_id: str | None = None) -> list[Group]:
+    return by_age(stock(today=today, vendor_id=vendor_id))
 
 
 def age_condition(key: str, *, today: date) -> Q:
@@ -189,16 +300,7 @@ def age_condition(key: str, *, today: date) -> Q:
 
 def with_incident(cases: QuerySet[DebtCase]) -> QuerySet[DebtCase]:
     """Cases with ``incident_at``: the incident of the current cycle, else the opening."""
-    return cases.annotate(incident_at=Coalesce("cycle_started_at", "opened_at"))
-
-
-def open_by_age(*, today: date, vendor_id: str | None = None) -> list[Group]:
-    """The open debts by age group (days since the incident, as of ``today``) and currency."""
-    age = Case(*[When(age_condition(key, today=today), then=Value(key))
-                 for key, _first, _last in AGE_GROUPS], default=Value(AGE_GROUPS[-1][0]))
-    return _groups(with_incident(_cases(vendor_id).filter(state__in=ACTIVE_STATES))
-                   .order_by().values("currency", key=age)
-                   .annotate(count=Count("id"), amount=Sum("open_amount")))
+    return cases.alias(incident_at=Coalesce("cycle_started_at", "opened_at"))
 
 
 # -- Flows: money recovered and runs in the period ----------------------------------------------
@@ -224,8 +326,8 @@ def recovered_payments(*, since: date, until: date, vendor_id: str | None = None
     payments = _recovered(since=since, until=until, vendor_id=vendor_id)
     # A payment before the current cycle's incident belongs to an earlier cycle: every
     # letter before it counts (from cycle 0 on); otherwise only the current cycle's.
-    payments = payments.annotate(
-        paid_day=TruncDate("paid_at"),
+    payments = payments.alias(
+        paid_day=LocalDate("paid_at"),
         from_cycle=Case(When(paid_at__lt=F("order__debt_case__cycle_started_at"),
                              then=Value(0)),
                         default=F("order__debt_case__cycle"), output_field=IntegerField()))
@@ -243,7 +345,7 @@ def recovered_by_route(*, since: date, until: date, vendor_id: str | None = None
                        ) -> list[Recovered]:
     """The money recovered in the period by month, route and currency."""
     rows = (recovered_payments(since=since, until=until, vendor_id=vendor_id)
-            .annotate(month=TruncMonth("paid_at", output_field=DateField())).order_by()
+            .annotate(month=month_of("paid_at", months_between(since, until))).order_by()
             .values("month", "channel", "level", "currency")
             .annotate(count=Count("payment_id"), amount=Sum("amount")))
     merged: dict[tuple[date, str, str], list] = {}
@@ -282,26 +384,31 @@ def run_rates(*, since: date, until: date, vendor_id: str | None = None,
     """Each run dated in the period with letters that left: how many, and how many of their
     cases were paid in full within ``window_days`` of the day the letter left."""
     window = timedelta(days=window_days)
-    paid_in_window = (Payment.objects.filter(order_id=OuterRef("case__order_id"),
-                                             paid_at__date__gte=OuterRef("dispatched_on"),
-                                             paid_at__date__lte=OuterRef("window_end"))
+    paid_in_window = (Payment.objects.alias(paid_day=LocalDate("paid_at"))
+                      .filter(order_id=OuterRef("case__order_id"),
+                              paid_day__gte=OuterRef("dispatched_on"),
+                              paid_day__lte=OuterRef("window_end"))
                       .order_by().values("order_id").annotate(total=Sum("amount"))
                       .values("total"))
     letters = Letter.objects.filter(run__isnull=False, dispatched_on__isnull=False,
                                     run__as_of__gte=since, run__as_of__lte=until)
     if vendor_id:
         letters = letters.filter(case__vendor_id=vendor_id)
-    rows = (letters.annotate(
-        window_end=ExpressionWrapper(F("dispatched_on") + window, output_field=DateField()),
+    rows = list(letters.alias(
+        window_end=DaysAfter("dispatched_on", window_days),
         paid_total=Coalesce(Subquery(paid_in_window), Value(ZERO),
                             output_field=DecimalField(max_digits=14, decimal_places=2)))
-        .order_by().values("run_id", "run__as_of", "run__vendor__name")
+        .order_by().values("run_id")  # grouped by the run alone: in its index's order
         .annotate(letters=Count("id"), paid=Count("id", filter=Q(paid_total__gte=F("principal"))),
-                  last_left=Max("dispatched_on"))
-        .order_by("run__as_of", "run_id"))
-    return [RunRate(run_id=row["run_id"], as_of=row["run__as_of"],
-                    vendor_name=row["run__vendor__name"] or "", letters=row["letters"],
-                    paid=row["paid"], window_end=row["last_left"] + window) for row in rows]
+                  last_left=Max("dispatched_on")))
+    runs = {run.pk: run for run in DunningRun.objects.filter(pk__in=[r["run_id"] for r in rows])
+            .select_related("vendor")}
+    return sorted((RunRate(run_id=row["run_id"], as_of=runs[row["run_id"]].as_of,
+                           vendor_name=runs[row["run_id"]].vendor.name
+                           if runs[row["run_id"]].vendor else "",
+                           letters=row["letters"], paid=row["paid"],
+                           window_end=row["last_left"] + window) for row in rows),
+                  key=lambda rate: (rate.as_of, rate.run_id))
 
 
 def by_vendor(*, since: date, until: date, vendor_id: str | None = None
@@ -311,22 +418,25 @@ def by_vendor(*, since: date, until: date, vendor_id: str | None = None
     agency = Q(state=CaseState.SENT_FOR_COLLECTION)
     found: dict[tuple[str, str], VendorFigures] = {}
     for row in (_cases(vendor_id).filter(state__in=ACTIVE_STATES).order_by()
-                .values("vendor_id", "vendor__name", "currency")
+                .values("vendor_id", "currency")
                 .annotate(n_open=Count("id"), sum_open=Sum("open_amount"),
                           n_agency=Count("id", filter=agency),
                           sum_agency=Sum("open_amount", filter=agency))):
         found[(row["vendor_id"], row["currency"])] = VendorFigures(
-            vendor_id=row["vendor_id"], name=row["vendor__name"], currency=row["currency"],
+            vendor_id=row["vendor_id"], name="", currency=row["currency"],
             open_count=row["n_open"], open_amount=row["sum_open"] or ZERO,
             agency_count=row["n_agency"], agency_amount=row["sum_agency"] or ZERO)
     for row in (_recovered(since=since, until=until, vendor_id=vendor_id).order_by()
-                .values("currency", vendor_id=F("order__debt_case__vendor_id"),
-                        name=F("order__debt_case__vendor__name"))
+                .values("currency", vendor_id=F("order__debt_case__vendor_id"))
                 .annotate(count=Count("payment_id"), amount=Sum("amount"))):
         key = (row["vendor_id"], row["currency"])
-        base = found.get(key) or VendorFigures(vendor_id=row["vendor_id"], name=row["name"],
+        base = found.get(key) or VendorFigures(vendor_id=row["vendor_id"], name="",
                                                currency=row["currency"])
         found[key] = VendorFigures(**{**base.__dict__, "recovered_count": row["count"],
                                       "recovered_amount": row["amount"] or ZERO})
+    names = dict(Vendor.objects.filter(pk__in={v for v, _c in found})
+                 .values_list("vendor_id", "name"))
+    found = {key: VendorFigures(**{**v.__dict__, "name": names.get(v.vendor_id, v.vendor_id)})
+             for key, v in found.items()}
     return sorted(found.values(), key=lambda v: (v.currency, -v.open_amount,
                                                  -v.recovered_amount, v.name, v.vendor_id))

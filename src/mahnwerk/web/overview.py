@@ -14,13 +14,15 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from urllib.parse import urlencode
 
 from babel.dates import format_date
 from babel.numbers import format_currency, format_percent
+from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -301,15 +303,6 @@ def summary(states: GroupTable, routes: list[RouteTable], filters: Filters) -> l
 # -- Money recovered by route and month -----------------------------------------------------------
 
 
-def months_of(since: date, until: date) -> list[date]:
-    """The first day of every month from ``since`` to ``until``."""
-    months, month = [], since.replace(day=1)
-    while month <= until:
-        months.append(month)
-        month = (month + timedelta(days=32)).replace(day=1)
-    return months
-
-
 def month_end(month: date) -> date:
     return month.replace(day=calendar.monthrange(month.year, month.month)[1])
 
@@ -346,7 +339,7 @@ def route_tables(recovered: list[figures.Recovered], filters: Filters) -> list[R
         routes = sorted({r.route for r in rows}, key=route_order)
         found = {(r.month, r.route): r for r in rows}
         months = []
-        for month in months_of(filters.since, filters.until):
+        for month in figures.months_between(filters.since, filters.until):
             first, last = max(month, filters.since), min(month_end(month), filters.until)
             cells = []
             for route in routes:
@@ -455,6 +448,39 @@ def vendor_tables(vendors: list[figures.VendorFigures], filters: Filters) -> lis
 
 # -- The whole page -------------------------------------------------------------------------------
 
+#: How long the figures of one filter are kept (Django's cache), so that the page and its
+#: charts (each an image of its own) ask the database once, not a dozen times.
+CACHE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The grouped rows of every figure for one filter, as the database gave them."""
+
+    stock: list[figures.Stock]
+    recovered: list[figures.Recovered]
+    runs: list[figures.RunRate]
+    vendors: list[figures.VendorFigures]
+    at: datetime  # when they were read
+
+
+def read(filters: Filters) -> Figures:
+    """Every figure of the Übersicht for a filter: five grouped queries (and the vendors'
+    names), kept for ``CACHE_SECONDS``."""
+    key = (f"mahnwerk:overview:1:{filters.vendor_id or ''}:{filters.since}:{filters.until}:"
+           f"{filters.today}")
+    found = cache.get(key)
+    if found is None:
+        vendor, since, until = filters.vendor_id, filters.since, filters.until
+        found = Figures(
+            stock=figures.stock(today=filters.today, vendor_id=vendor),
+            recovered=figures.recovered_by_route(since=since, until=until, vendor_id=vendor),
+            runs=figures.run_rates(since=since, until=until, vendor_id=vendor),
+            vendors=figures.by_vendor(since=since, until=until, vendor_id=vendor),
+            at=timezone.now())
+        cache.set(key, found, CACHE_SECONDS)
+    return found
+
 
 @dataclass
 class Overview:
@@ -466,20 +492,18 @@ class Overview:
     runs: list[RunRow]
     vendors: list[VendorTable]
     summary: list[Summary]
+    at: datetime
 
 
 def build(filters: Filters) -> Overview:
-    """Every figure of the Übersicht: one grouped query each (two for the vendors)."""
-    vendor, since, until = filters.vendor_id, filters.since, filters.until
-    states = state_table(figures.cases_by_state(vendor_id=vendor), filters)
-    routes = route_tables(figures.recovered_by_route(since=since, until=until,
-                                                     vendor_id=vendor), filters)
+    """Every figure of the Übersicht as tables."""
+    found = read(filters)
+    states = state_table(figures.by_state(found.stock), filters)
+    routes = route_tables(found.recovered, filters)
     return Overview(
         filters=filters, states=states,
-        triggers=trigger_table(figures.open_by_trigger(vendor_id=vendor), filters),
-        ages=age_table(figures.open_by_age(today=filters.today, vendor_id=vendor), filters),
-        routes=routes,
-        runs=run_rows(figures.run_rates(since=since, until=until, vendor_id=vendor), filters),
-        vendors=vendor_tables(figures.by_vendor(since=since, until=until, vendor_id=vendor),
-                              filters),
-        summary=summary(states, routes, filters))
+        triggers=trigger_table(figures.by_trigger(found.stock), filters),
+        ages=age_table(figures.by_age(found.stock), filters),
+        routes=routes, runs=run_rows(found.runs, filters),
+        vendors=vendor_tables(found.vendors, filters),
+        summary=summary(states, routes, filters), at=found.at)

@@ -69,35 +69,29 @@ CHART_TITLES = {
 
 
 def _chart(figure: str, filters: present.Filters, currency: str) -> charts.Chart:
-    vendor, since, until = filters.vendor_id, filters.since, filters.until
+    found = present.read(filters)
     title = f"{CHART_TITLES[figure]()} ({currency})" if currency else CHART_TITLES[figure]()
     if figure in ("state", "trigger", "age"):
-        table = {
-            "state": lambda: present.state_table(figures.cases_by_state(vendor_id=vendor),
-                                                 filters),
-            "trigger": lambda: present.trigger_table(figures.open_by_trigger(vendor_id=vendor),
-                                                     filters),
-            "age": lambda: present.age_table(figures.open_by_age(today=filters.today,
-                                                                 vendor_id=vendor), filters),
-        }[figure]()
+        table = {"state": lambda: present.state_table(figures.by_state(found.stock), filters),
+                 "trigger": lambda: present.trigger_table(figures.by_trigger(found.stock),
+                                                          filters),
+                 "age": lambda: present.age_table(figures.by_age(found.stock), filters),
+                 }[figure]()
         labels, values = table.series(currency) if currency in table.currencies else ([], [])
         return charts.amounts_chart(title, labels, values, currency,
                                     horizontal=figure != "age")
     if figure == "routes":
-        tables = present.route_tables(figures.recovered_by_route(
-            since=since, until=until, vendor_id=vendor), filters)
-        found = next((t for t in tables if t.currency == currency), None)
-        labels, series = found.series() if found else ([], [])
-        colours = [charts.route_colour(key) for key, _label in found.routes] if found else None
+        tables = present.route_tables(found.recovered, filters)
+        table = next((t for t in tables if t.currency == currency), None)
+        labels, series = table.series() if table else ([], [])
+        colours = [charts.route_colour(key) for key, _label in table.routes] if table else None
         return charts.stacked_chart(title, labels, series, currency, colours=colours)
     if figure == "vendors":
-        tables = present.vendor_tables(figures.by_vendor(since=since, until=until,
-                                                         vendor_id=vendor), filters)
-        found = next((t for t in tables if t.currency == currency), None)
-        labels, series = found.series() if found else ([], [])
+        tables = present.vendor_tables(found.vendors, filters)
+        table = next((t for t in tables if t.currency == currency), None)
+        labels, series = table.series() if table else ([], [])
         return charts.grouped_chart(title, labels, series, currency)
-    rows = present.run_rows(figures.run_rates(since=since, until=until, vendor_id=vendor),
-                            filters)
+    rows = present.run_rows(found.runs, filters)
     return charts.rates_chart(title, [row.label for row in rows],
                               [row.rate.rate for row in rows])
 
