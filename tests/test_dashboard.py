@@ -452,3 +452,18 @@ def test_its_charts_draw_the_figures_the_page_read_without_asking_again(support)
     assert response.status_code == 200
     tables = ("intake_payment", "cases_debtcase", "dunning_letter")
     assert not [q["sql"] for q in queries if any(t in q["sql"] for t in tables)]
+
+
+def test_the_vendor_table_shows_the_most_open_first_and_the_others_on_request(support,
+                                                                               monkeypatch):
+    from mahnwerk.web import overview as present
+
+    monkeypatch.setattr(present, "VENDOR_ROWS", 1)
+    gamma = VendorFactory(vendor_id="VGAMMA", name="Gamma Kurse")
+    incident(OrderFactory(order_id="O-G1", product=ProductFactory(vendor=gamma)),
+             open_amount="10.00", at=at(date(2026, 11, 1)))
+    html = page(support)
+    assert 'data-vendor="VALPHA"' in html and 'data-vendor="VGAMMA"' not in html
+    assert "1 weiteren Vendor zeigen" in html
+    html = page(support, vendors="all")
+    assert 'data-vendor="VGAMMA"' in html and "weiteren Vendor zeigen" not in html

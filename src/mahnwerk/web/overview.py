@@ -414,6 +414,16 @@ class VendorTable:
     rows: list[VendorRow] = field(default_factory=list)
     chart: str = ""  # the chart's image URL
     chart_height: int = 0
+    #: The table shows this many vendors (the most open first), unless asked for all.
+    limit: int | None = None
+
+    @property
+    def shown(self) -> list[VendorRow]:
+        return self.rows if self.limit is None else self.rows[:self.limit]
+
+    @property
+    def hidden(self) -> int:
+        return len(self.rows) - len(self.shown)
 
     #: The chart draws the vendors with the most open first, at most this many.
     CHART_ROWS = 10
@@ -426,10 +436,15 @@ class VendorTable:
             (_("recovered in the period"), [row.recovered.amount for row in rows])]
 
 
-def vendor_tables(vendors: list[figures.VendorFigures], filters: Filters) -> list[VendorTable]:
+#: Vendors shown per currency on the Übersicht before "show all".
+VENDOR_ROWS = 20
+
+
+def vendor_tables(vendors: list[figures.VendorFigures], filters: Filters,
+                  *, limit: int | None = None) -> list[VendorTable]:
     tables: dict[str, VendorTable] = {}
     for v in vendors:
-        table = tables.setdefault(v.currency, VendorTable(currency=v.currency))
+        table = tables.setdefault(v.currency, VendorTable(currency=v.currency, limit=limit))
         table.rows.append(VendorRow(
             figures=v,
             url=reverse("web:overview") + "?" + urlencode(
@@ -495,8 +510,9 @@ class Overview:
     at: datetime
 
 
-def build(filters: Filters) -> Overview:
-    """Every figure of the Übersicht as tables."""
+def build(filters: Filters, *, all_vendors: bool = False) -> Overview:
+    """Every figure of the Übersicht as tables (the vendors with the most open first, the
+    first ``VENDOR_ROWS`` of them unless ``all_vendors``)."""
     found = read(filters)
     states = state_table(figures.by_state(found.stock), filters)
     routes = route_tables(found.recovered, filters)
@@ -505,5 +521,6 @@ def build(filters: Filters) -> Overview:
         triggers=trigger_table(figures.by_trigger(found.stock), filters),
         ages=age_table(figures.by_age(found.stock), filters),
         routes=routes, runs=run_rows(found.runs, filters),
-        vendors=vendor_tables(found.vendors, filters),
+        vendors=vendor_tables(found.vendors, filters,
+                              limit=None if all_vendors else VENDOR_ROWS),
         summary=summary(states, routes, filters), at=found.at)

@@ -37,7 +37,8 @@ def overview(request: HttpRequest) -> HttpResponse:
     filters = _filters(form)
     if not form.is_bound:  # show the period the figures cover
         form = OverviewFilterForm(initial={"since": filters.since, "until": filters.until})
-    page = present.build(filters)
+    all_vendors = request.GET.get("vendors") == "all"
+    page = present.build(filters, all_vendors=all_vendors)
     for table in (page.states, page.triggers, page.ages):
         table.charts = [(currency, present.chart_url(table.figure, filters, currency))
                         for currency in table.currencies]
@@ -54,6 +55,7 @@ def overview(request: HttpRequest) -> HttpResponse:
                    (page.triggers, _("Open debts by trigger"), _("trigger")),
                    (page.ages, _("Open debts by age"), _("days since the incident"))],
         "runs_chart": present.chart_url("runs", filters),
+        "all_vendors_url": "?" + filters.query(vendors="all") + "#figure-vendors",
     }, section="overview")
 
 
