@@ -16,12 +16,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from babel.dates import format_date
 from babel.numbers import format_currency, format_percent
 from django.core.cache import cache
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import get_language
@@ -145,10 +146,20 @@ def route_order(route: str) -> tuple[int, int]:
 # -- Links ----------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=256)
+def _path(name: str, prefix: str, *args: str | int) -> str:
+    return reverse(name, args=args or None)
+
+
+def path(name: str, *args: str | int) -> str:
+    """``reverse`` once per page name (and script prefix): a page links a thousand figures."""
+    return _path(name, get_script_prefix(), *args)
+
+
 def cases_url(**params: str | None) -> str:
     """The case list filtered: ``state``, ``vendor``, ``trigger``, ``age``, ``currency``."""
     query = urlencode({k: v for k, v in params.items() if v})
-    return reverse("web:cases") + (f"?{query}" if query else "")
+    return path("web:cases") + (f"?{query}" if query else "")
 
 
 def payments_url(filters: Filters, *, since: date | None = None, until: date | None = None,
@@ -157,13 +168,13 @@ def payments_url(filters: Filters, *, since: date | None = None, until: date | N
               "since": (since or filters.since).isoformat(),
               "until": (until or filters.until).isoformat(),
               "route": route, "currency": currency}
-    return reverse("web:overview-payments") + "?" + urlencode(
+    return path("web:overview-payments") + "?" + urlencode(
         {k: v for k, v in params.items() if v})
 
 
 def chart_url(figure: str, filters: Filters, currency: str = "") -> str:
     query = filters.query(currency=currency)
-    return reverse("web:overview-chart", args=[figure]) + (f"?{query}" if query else "")
+    return path("web:overview-chart", figure) + (f"?{query}" if query else "")
 
 
 # -- The figures as tables ------------------------------------------------------------------------
@@ -386,7 +397,7 @@ class RunRow:
 def run_rows(rates: list[figures.RunRate], filters: Filters) -> list[RunRow]:
     rows = []
     for rate in rates:
-        url = reverse("web:run", args=[rate.run_id])
+        url = path("web:run", rate.run_id)
         rows.append(RunRow(rate=rate, url=url, letters_url=f"{url}?action=send",
                            complete=rate.complete(filters.today)))
     return rows
@@ -416,14 +427,15 @@ class VendorTable:
     chart_height: int = 0
     #: The table shows this many vendors (the most open first), unless asked for all.
     limit: int | None = None
+    total: int = 0  # the vendors of this currency, shown or not
 
     @property
     def shown(self) -> list[VendorRow]:
-        return self.rows if self.limit is None else self.rows[:self.limit]
+        return self.rows
 
     @property
     def hidden(self) -> int:
-        return len(self.rows) - len(self.shown)
+        return self.total - len(self.rows)
 
     #: The chart draws the vendors with the most open first, at most this many.
     CHART_ROWS = 10
@@ -443,11 +455,14 @@ VENDOR_ROWS = 20
 def vendor_tables(vendors: list[figures.VendorFigures], filters: Filters,
                   *, limit: int | None = None) -> list[VendorTable]:
     tables: dict[str, VendorTable] = {}
-    for v in vendors:
+    for v in vendors:  # the most open first in each currency (figures.by_vendor)
         table = tables.setdefault(v.currency, VendorTable(currency=v.currency, limit=limit))
+        table.total += 1
+        if limit is not None and len(table.rows) >= limit:
+            continue  # counted, not shown: no links to make
         table.rows.append(VendorRow(
             figures=v,
-            url=reverse("web:overview") + "?" + urlencode(
+            url=path("web:overview") + "?" + urlencode(
                 {"vendor": v.vendor_id, "since": filters.since.isoformat(),
                  "until": filters.until.isoformat()}),
             open=Cell(v.open_count, v.open_amount, v.currency,
