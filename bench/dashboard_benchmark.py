@@ -222,7 +222,17 @@ def build(*, cases: int, orders: int, vendors: int, seed: int = 10) -> dict[str,
     return counts
 
 
-def measure(client, url: str, repeat: int, *, cold: bool) -> tuple[float, float, int, int]:
+def calibration() -> str:
+    """How fast this machine runs Python now (``sum(range(10**7))`` takes about 100 ms on an
+    idle current core): the figures below scale with it, and a shared machine is slower."""
+    started = time.perf_counter()
+    sum(range(10**7))
+    return (f"calibration: sum(range(10**7)) in {(time.perf_counter() - started) * 1000:.0f} ms; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+def measure(client, url: str, repeat: int, *, cold: bool
+            ) -> tuple[float, float, float, int, int]:
     """Median and slowest time of ``repeat`` requests (after one warm-up), in ms, with the
     queries of one request and the size of the answer. ``cold``: the kept figures are
     dropped before each request (the first request of a minute); otherwise they are kept
@@ -242,14 +252,16 @@ def measure(client, url: str, repeat: int, *, cold: bool) -> tuple[float, float,
     with connection.execute_wrapper(count):
         response = client.get(url)
     assert response.status_code == 200, (url, response.status_code)
-    times = []
+    times, cpu = [], []
     for _ in range(repeat):
         if cold:
             cache.clear()
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         response = client.get(url)
         times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), max(times), len(queries), len(response.content)
+        cpu.append((time.process_time() - started_cpu) * 1000)
+    return (statistics.median(times), max(times), statistics.median(cpu), len(queries),
+            len(response.content))
 
 
 def main() -> None:
@@ -293,11 +305,13 @@ def main() -> None:
          "/uebersicht/zahlungen/?route=letter1&currency=EUR", False),
     ]
     database = "PostgreSQL" if args.postgres else "SQLite"
-    print(f"{database}, median / slowest of {args.repeat} after one warm-up:")
+    print(calibration())
+    print(f"{database}, median / slowest of {args.repeat} after one warm-up, median CPU time of "
+          "this process (with SQLite: the database's work too):")
     for name, url, cold in pages:
-        median, slowest, queries, size = measure(client, url, args.repeat, cold=cold)
-        print(f"  {name:42} {median:7.1f} ms  {slowest:7.1f} ms  {queries:3} queries  "
-              f"{size / 1024:6.1f} KiB")
+        median, slowest, cpu, queries, size = measure(client, url, args.repeat, cold=cold)
+        print(f"  {name:42} {median:7.1f} ms  {slowest:7.1f} ms  CPU {cpu:7.1f} ms  "
+              f"{queries:3} queries  {size / 1024:6.1f} KiB")
 
     from django.utils import timezone
 
@@ -319,6 +333,7 @@ def main() -> None:
             read()
             times.append((time.perf_counter() - started) * 1000)
         print(f"  {name:42} {statistics.median(times):7.1f} ms")
+    print(calibration())
     print(peak_rss())
 
 
