@@ -156,10 +156,10 @@ def test_no_page_breaks_the_content_security_policy(browser, live_server, market
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", "demo")
     page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/faelle/")
-    for path in ("/faelle/", "/faelle/O-GELB/", "/mahnlaeufe/", "/ausgang/", "/freigaben/",
-                 "/inkasso/", "/inkasso/uebergaben/", "/admin/", "/admin/auth/user/",
-                 "/admin/auth/user/add/", "/admin/axes/accessattempt/"):
+    page.wait_for_url(f"{live_server.url}/uebersicht/")
+    for path in ("/uebersicht/", "/faelle/", "/faelle/O-GELB/", "/mahnlaeufe/", "/ausgang/",
+                 "/freigaben/", "/inkasso/", "/inkasso/uebergaben/", "/admin/",
+                 "/admin/auth/user/", "/admin/auth/user/add/", "/admin/axes/accessattempt/"):
         response = page.goto(f"{live_server.url}{path}")
         assert response.status == 200, path
         assert "script-src 'self'" in response.headers["content-security-policy"], path

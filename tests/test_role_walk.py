@@ -157,6 +157,9 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:login": everyone(OK),  # the form; a logged-in person is sent on to "/"
     "web:logout": everyone((NOT_ALLOWED, LOGIN)),
     # The workspace, reading.
+    "web:overview": READ,
+    "web:overview-chart": READ,
+    "web:overview-payments": READ,
     "web:cases": READ,
     "web:case": READ,
     "web:letter-preview": READ,
@@ -483,7 +486,7 @@ def world(django_user_model):
 def values_for(pattern: Pattern, world) -> dict:
     """The path parameters of a pattern, from the world's objects."""
     key = pattern.key
-    values = {"order_id": world.case.order_id, "level": 1, "esp": "mailgun",
+    values = {"order_id": world.case.order_id, "level": 1, "esp": "mailgun", "figure": "state",
               "app_label": "cases", "url": "gibt-es-nicht/"}
     if key in world.pks:
         values["pk"] = world.pks[key]

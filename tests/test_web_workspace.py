@@ -116,11 +116,11 @@ def test_every_page_sends_an_anonymous_visitor_to_the_login(client, market):
         assert response["Location"].startswith(login), url
 
 
-def test_the_login_page_logs_a_support_user_in_and_home_leads_to_the_cases(client, users):
+def test_the_login_page_logs_a_support_user_in_and_home_leads_to_the_overview(client, users):
     assert client.get(reverse("web:login")).status_code == 200
     response = client.post(reverse("web:login"), {"username": "support", "password": "demo"})
     assert response.status_code == 302
-    assert client.get(reverse("web:home"))["Location"] == reverse("web:cases")
+    assert client.get(reverse("web:home"))["Location"] == reverse("web:overview")
     response = client.post(reverse("web:logout"))
     assert response["Location"] == reverse("web:login")
     assert client.get(reverse("web:cases")).status_code == 302

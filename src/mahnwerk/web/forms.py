@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from django import forms
+from django.forms.utils import flatatt
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from mahnwerk.cases.states import CaseState
@@ -161,3 +165,70 @@ class AgencyReportForm(forms.Form):
     file = forms.FileField(label=_("the agency's report (CSV)"))
     partner = PartnerChoiceField(label=_("partner"), queryset=reads.active_partners(),
                                  empty_label=None)
+
+
+# -- Übersicht (the dashboard) -------------------------------------------------------------------
+
+
+class PlainSelect(forms.Select):
+    """A select drawn in Python: Django draws each option through a template, which costs
+    a millisecond per vendor on a page that lists hundreds."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        context = self.get_context(name, value, attrs)["widget"]
+        options = format_html_join(
+            "", '<option value="{}"{}>{}</option>',
+            ((option["value"] if option["value"] is not None else "",
+              mark_safe(" selected") if option["selected"] else "", option["label"])
+             for _group, group_options, _index in context["optgroups"]
+             for option in group_options))
+        attributes = flatatt({**context["attrs"], "name": context["name"]})
+        return format_html("<select{}>{}</select>", attributes, options)
+
+
+class OverviewFilterForm(forms.Form):
+    """The overview's filter: one vendor or all, and the period of the money recovered and
+    the runs (the open debts are always as of today)."""
+
+    #: The longest period the month-by-month figures are asked for.
+    MAX_DAYS = 5 * 366
+    vendor = VendorChoiceField(label=_("vendor"), required=False, queryset=reads.vendors(),
+                               empty_label=_("all vendors"), widget=PlainSelect)
+    since = forms.DateField(
+        label=_("period from"), required=False, input_formats=["%Y-%m-%d", "%d.%m.%Y"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": _("Period from: give the day as 2026-12-01 or "
+                                     "01.12.2026.")})
+    until = forms.DateField(
+        label=_("period to"), required=False, input_formats=["%Y-%m-%d", "%d.%m.%Y"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": _("Period to: give the day as 2026-12-01 or "
+                                     "01.12.2026.")})
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            raise forms.ValidationError(
+                _("Period: the first day (%(since)s) is after the last (%(until)s).")
+                % {"since": date_format(since, "SHORT_DATE_FORMAT"),
+                   "until": date_format(until, "SHORT_DATE_FORMAT")})
+        if since and until and (until - since).days > self.MAX_DAYS:
+            raise forms.ValidationError(
+                _("Period: at most five years at once, here from %(since)s to %(until)s.")
+                % {"since": date_format(since, "SHORT_DATE_FORMAT"),
+                   "until": date_format(until, "SHORT_DATE_FORMAT")})
+        return data
+
+
+class OverviewPaymentsForm(OverviewFilterForm):
+    """The payments behind one figure: a route (empty: every route) and a currency."""
+
+    route = forms.RegexField(label=_("route"), required=False, max_length=16,
+                             regex=r"^(offer_link|agency|vendor|no_letter|letter[1-9][0-9]?)$",
+                             error_messages={"invalid": _("Route: unknown; follow a figure of the "
+                                                          "overview.")})
+    currency = forms.RegexField(label=_("currency"), required=False, max_length=3,
+                                regex=r"^[A-Z]{3}$",
+                                error_messages={"invalid": _("Currency: three capital letters "
+                                                             "such as EUR.")})

@@ -2,7 +2,17 @@ from django.urls import include, path
 
 from mahnwerk.dunning.webhooks import tracking_webhook
 from mahnwerk.web.api import api
-from mahnwerk.web.views import approval, cases, collection, home, offer, outbox, portal, runs
+from mahnwerk.web.views import (
+    approval,
+    cases,
+    collection,
+    home,
+    offer,
+    outbox,
+    overview,
+    portal,
+    runs,
+)
 
 #: The pages, in the namespace "web" (``reverse("web:cases")``); the API keeps its own
 #: namespace "api-v1", so it is mounted beside them, not inside.
@@ -11,6 +21,9 @@ pages = [
     path("anmelden/", home.LoginView.as_view(), name="login"),
     path("abmelden/", home.LogoutView.as_view(), name="logout"),
     # The workspace (support, relationship managers, administrators).
+    path("uebersicht/", overview.overview, name="overview"),
+    path("uebersicht/grafik/<slug:figure>.svg", overview.overview_chart, name="overview-chart"),
+    path("uebersicht/zahlungen/", overview.overview_payments, name="overview-payments"),
     path("faelle/", cases.case_list, name="cases"),
     path("faelle/<str:order_id>/", cases.case_detail, name="case"),
     path("faelle/<str:order_id>/sperren/", cases.case_block, name="case-block"),

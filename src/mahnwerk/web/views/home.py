@@ -1,4 +1,5 @@
-"""The front door: "/" leads each person to their place; logging in and out."""
+"""The front door: "/" leads each person to their place (the platform's people to the
+Übersicht, a vendor to its portal); logging in and out."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def home(request: HttpRequest) -> HttpResponse:
     if access.vendor_account(user) is not None:
         return redirect("web:portal")
     if access.is_workspace_user(user):
-        return redirect("web:cases")
+        return redirect("web:overview")
     raise PermissionDenied
 
 

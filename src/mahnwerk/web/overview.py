@@ -1,0 +1,541 @@
+"""What the *Übersicht* shows: the figures of ``web.figures`` arranged as tables, each figure
+with its link to the list it counts, and the series its chart draws.
+
+The links go to the case list (``web:cases``) with its parameters ``state`` (a state, or
+``active`` for every open debt as the top bar counts them), ``vendor``, ``trigger``, ``age``
+(``0-30``, ``31-60``, ``61-90``, ``90+``) and ``currency``; money recovered links to the
+payments behind the figure (``web:overview-payments``); a run's rate to the run.
+
+Only grouped rows pass through here (a few per state, month or vendor), never a case.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from urllib.parse import urlencode
+
+from babel.dates import format_date
+from babel.numbers import format_currency, format_percent
+from django.core.cache import cache
+from django.urls import get_script_prefix, reverse
+from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from mahnwerk.cases.states import ACTIVE_STATES, CaseState
+from mahnwerk.intake.models import IncidentKind, PaymentChannel, Vendor
+from mahnwerk.money import format_money, locale_of
+from mahnwerk.web import figures
+
+ZERO = figures.ZERO
+#: The value of the case list's ``state`` parameter for every open debt (``ACTIVE_STATES``).
+ACTIVE = "active"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The Übersicht's filter as parsed: a vendor or all, the period, and today."""
+
+    vendor: Vendor | None
+    since: date
+    until: date
+    today: date
+
+    @property
+    def vendor_id(self) -> str | None:
+        return self.vendor.pk if self.vendor else None
+
+    def query(self, **extra: str) -> str:
+        """The filter as a query string (for the charts' images and the payments list)."""
+        params = {"vendor": self.vendor_id or "", "since": self.since.isoformat(),
+                  "until": self.until.isoformat(), **extra}
+        return urlencode({k: v for k, v in params.items() if v})
+
+
+def default_period(today: date) -> tuple[date, date]:
+    """Twelve months: from the first day of the month eleven months ago to today."""
+    month = today.month - 11
+    year = today.year + (month - 1) // 12
+    month = (month - 1) % 12 + 1
+    return date(year, month, 1), today
+
+
+# -- How figures read ---------------------------------------------------------------------------
+
+
+def language() -> str:
+    return (get_language() or "de").split("-")[0]
+
+
+def count_text(count: int) -> str:
+    return number_format(count, force_grouping=True)
+
+
+def money_text(amount: Decimal, currency: str) -> str:
+    return format_money(amount, currency)
+
+
+def whole_money(amount: Decimal | float, currency: str) -> str:
+    """An amount without cents, for a chart's axis: "12.346 €"."""
+    locale = locale_of(language())
+    pattern = locale.currency_formats["standard"].pattern.replace(".00", "")
+    return format_currency(Decimal(str(amount)), currency, format=pattern, locale=locale,
+                           currency_digits=False)
+
+
+def percent_text(value: Decimal) -> str:
+    """A rate given in percent (66.7) as the reader writes it: "66,7 %"."""
+    locale = locale_of(language())
+    pattern = locale.percent_formats[None].pattern.replace("0%", "0.0%").replace(
+        "0 %", "0.0 %").replace("0\xa0%", "0.0\xa0%")
+    return format_percent(value / 100, format=pattern, locale=locale)
+
+
+def month_text(month: date, *, short: bool = False) -> str:
+    return format_date(month, "MMM yy" if short else "MMMM yyyy", locale=locale_of(language()))
+
+
+def state_text(state: str) -> str:
+    try:
+        return str(CaseState(state).label)
+    except ValueError:
+        return state
+
+
+def trigger_text(trigger: str) -> str:
+    try:
+        return str(IncidentKind(trigger).label)
+    except ValueError:
+        return trigger
+
+
+def age_text(key: str) -> str:
+    if key.endswith("+"):
+        return _("more than %(days)s days") % {"days": key[:-1]}
+    return _("%(range)s days") % {"range": key.replace("-", "–")}
+
+
+def route_text(route: str) -> str:
+    """A route of recovered money in words: "nach der 2. Mahnung", "über den Angebotslink"."""
+    level = figures.route_level(route)
+    if level is not None:
+        return _("after letter %(level)s") % {"level": level}
+    return {
+        PaymentChannel.OFFER_LINK: _("through the offer link"),
+        PaymentChannel.AGENCY: _("through the agency"),
+        PaymentChannel.VENDOR: _("by the vendor"),
+        figures.NO_LETTER: _("before any letter"),
+    }.get(route, route)
+
+
+def route_order(route: str) -> tuple[int, int]:
+    """Letters by level first, then offer link, agency, vendor; before any letter last."""
+    level = figures.route_level(route)
+    if level is not None:
+        return (0, level)
+    rest = [*figures.CHANNEL_ROUTES, figures.NO_LETTER]
+    return (1, rest.index(route) if route in rest else len(rest))
+
+
+# -- Links ----------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=256)
+def _path(name: str, prefix: str, *args: str | int) -> str:
+    return reverse(name, args=args or None)
+
+
+def path(name: str, *args: str | int) -> str:
+    """``reverse`` once per page name (and script prefix): a page links a thousand figures."""
+    return _path(name, get_script_prefix(), *args)
+
+
+def cases_url(**params: str | None) -> str:
+    """The case list filtered: ``state``, ``vendor``, ``trigger``, ``age``, ``currency``."""
+    query = urlencode({k: v for k, v in params.items() if v})
+    return path("web:cases") + (f"?{query}" if query else "")
+
+
+def payments_url(filters: Filters, *, since: date | None = None, until: date | None = None,
+                 route: str = "", currency: str = "", vendor_id: str | None = None) -> str:
+    params = {"vendor": vendor_id or filters.vendor_id or "",
+              "since": (since or filters.since).isoformat(),
+              "until": (until or filters.until).isoformat(),
+              "route": route, "currency": currency}
+    return path("web:overview-payments") + "?" + urlencode(
+        {k: v for k, v in params.items() if v})
+
+
+def chart_url(figure: str, filters: Filters, currency: str = "") -> str:
+    query = filters.query(currency=currency)
+    return path("web:overview-chart", figure) + (f"?{query}" if query else "")
+
+
+# -- The figures as tables ------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    """One figure: how many and how much, with the link to what it counts."""
+
+    count: int
+    amount: Decimal
+    currency: str
+    url: str = ""
+
+    @property
+    def count_text(self) -> str:
+        return count_text(self.count)
+
+    @property
+    def amount_text(self) -> str:
+        return money_text(self.amount, self.currency)
+
+
+@dataclass
+class GroupRow:
+    key: str
+    label: str
+    cells: list[Cell]  # one per currency of the table
+
+
+@dataclass
+class GroupTable:
+    """Cases by state, trigger or age: a row per group, a pair of columns per currency."""
+
+    figure: str
+    currencies: list[str]
+    rows: list[GroupRow]
+    totals: list[Cell]
+    #: The chart of each currency: (currency, image URL), and the charts' height.
+    charts: list[tuple[str, str]] = field(default_factory=list)
+    chart_height: int = 0
+
+    def series(self, currency: str) -> tuple[list[str], list[Decimal]]:
+        """The chart's labels and the open amount of each group in one currency."""
+        index = self.currencies.index(currency)
+        return [row.label for row in self.rows], [row.cells[index].amount for row in self.rows]
+
+
+def currencies_of(rows: Iterable) -> list[str]:
+    """The currencies of some rows, EUR first, then alphabetically."""
+    return sorted({row.currency for row in rows}, key=lambda c: (c != "EUR", c))
+
+
+def group_table(figure: str, groups: list[figures.Group], *, keys: list[str],
+                label, url, total_url) -> GroupTable:
+    currencies = currencies_of(groups)
+    found = {(g.key, g.currency): g for g in groups}
+    present = [key for key in keys if any((key, c) in found for c in currencies)]
+    present += sorted({g.key for g in groups} - set(keys))  # a code no longer known
+    rows = []
+    for key in present:
+        cells = []
+        for currency in currencies:
+            group = found.get((key, currency))
+            cells.append(Cell(count=group.count if group else 0,
+                              amount=group.amount if group else ZERO, currency=currency,
+                              url=url(key, currency)))
+        rows.append(GroupRow(key=key, label=label(key), cells=cells))
+    totals = [Cell(count=sum(g.count for g in groups if g.currency == c),
+                   amount=sum((g.amount for g in groups if g.currency == c), ZERO),
+                   currency=c, url=total_url(c)) for c in currencies]
+    return GroupTable(figure=figure, currencies=currencies, rows=rows, totals=totals)
+
+
+def state_table(groups: list[figures.Group], filters: Filters) -> GroupTable:
+    vendor = filters.vendor_id
+    return group_table(
+        "state", groups, keys=list(CaseState.values), label=state_text,
+        url=lambda key, c: cases_url(state=key, vendor=vendor, currency=c),
+        total_url=lambda c: cases_url(vendor=vendor, currency=c))
+
+
+def trigger_table(groups: list[figures.Group], filters: Filters) -> GroupTable:
+    vendor = filters.vendor_id
+    return group_table(
+        "trigger", groups, keys=list(IncidentKind.values), label=trigger_text,
+        url=lambda key, c: cases_url(state=ACTIVE, trigger=key, vendor=vendor, currency=c),
+        total_url=lambda c: cases_url(state=ACTIVE, vendor=vendor, currency=c))
+
+
+def age_table(groups: list[figures.Group], filters: Filters) -> GroupTable:
+    vendor = filters.vendor_id
+    return group_table(
+        "age", groups, keys=[key for key, _first, _last in figures.AGE_GROUPS], label=age_text,
+        url=lambda key, c: cases_url(state=ACTIVE, age=key, vendor=vendor, currency=c),
+        total_url=lambda c: cases_url(state=ACTIVE, vendor=vendor, currency=c))
+
+
+@dataclass
+class Summary:
+    """The figures at the head of the page, per currency."""
+
+    currency: str
+    open: Cell
+    agency: Cell
+    recovered: Cell
+
+
+def summary(states: GroupTable, routes: list[RouteTable], filters: Filters) -> list[Summary]:
+    currencies = sorted({*states.currencies, *(t.currency for t in routes)},
+                        key=lambda c: (c != "EUR", c))
+    result = []
+    for currency in currencies:
+        open_count, open_amount, agency = 0, ZERO, Cell(0, ZERO, currency)
+        if currency in states.currencies:
+            index = states.currencies.index(currency)
+            for row in states.rows:
+                cell = row.cells[index]
+                if row.key in ACTIVE_STATES:
+                    open_count += cell.count
+                    open_amount += cell.amount
+                if row.key == CaseState.SENT_FOR_COLLECTION:
+                    agency = cell
+        route = next((t for t in routes if t.currency == currency), None)
+        result.append(Summary(
+            currency=currency,
+            open=Cell(open_count, open_amount, currency,
+                      cases_url(state=ACTIVE, vendor=filters.vendor_id, currency=currency)),
+            agency=Cell(agency.count, agency.amount, currency,
+                        cases_url(state=CaseState.SENT_FOR_COLLECTION,
+                                  vendor=filters.vendor_id, currency=currency)),
+            recovered=route.total if route else Cell(
+                0, ZERO, currency, payments_url(filters, currency=currency))))
+    return result
+
+
+# -- Money recovered by route and month -----------------------------------------------------------
+
+
+def month_end(month: date) -> date:
+    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
+
+
+@dataclass
+class MonthRow:
+    month: date
+    label: str
+    cells: list[Cell]  # one per route of the table
+    total: Cell
+
+
+@dataclass
+class RouteTable:
+    """The money recovered in one currency: a row per month, a column per route."""
+
+    currency: str
+    routes: list[tuple[str, str]]  # (key, label)
+    months: list[MonthRow]
+    totals: list[Cell]  # per route, the whole period
+    total: Cell
+    chart: str = ""  # the chart's image URL
+
+    def series(self) -> tuple[list[str], list[tuple[str, list[Decimal]]]]:
+        labels = [month_text(row.month, short=True) for row in self.months]
+        return labels, [(label, [row.cells[i].amount for row in self.months])
+                        for i, (_key, label) in enumerate(self.routes)]
+
+
+def route_tables(recovered: list[figures.Recovered], filters: Filters) -> list[RouteTable]:
+    tables = []
+    for currency in currencies_of(recovered):
+        rows = [r for r in recovered if r.currency == currency]
+        routes = sorted({r.route for r in rows}, key=route_order)
+        found = {(r.month, r.route): r for r in rows}
+        months = []
+        for month in figures.months_between(filters.since, filters.until):
+            first, last = max(month, filters.since), min(month_end(month), filters.until)
+            cells = []
+            for route in routes:
+                hit = found.get((month, route))
+                cells.append(Cell(hit.count if hit else 0, hit.amount if hit else ZERO,
+                                  currency, payments_url(filters, since=first, until=last,
+                                                         route=route, currency=currency)))
+            months.append(MonthRow(
+                month=month, label=month_text(month), cells=cells,
+                total=Cell(sum(c.count for c in cells), sum((c.amount for c in cells), ZERO),
+                           currency, payments_url(filters, since=first, until=last,
+                                                  currency=currency))))
+        totals = [Cell(sum(r.count for r in rows if r.route == route),
+                       sum((r.amount for r in rows if r.route == route), ZERO), currency,
+                       payments_url(filters, route=route, currency=currency))
+                  for route in routes]
+        tables.append(RouteTable(
+            currency=currency, routes=[(route, route_text(route)) for route in routes],
+            months=months, totals=totals,
+            total=Cell(sum(c.count for c in totals), sum((c.amount for c in totals), ZERO),
+                       currency, payments_url(filters, currency=currency))))
+    return tables
+
+
+# -- The runs -------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunRow:
+    rate: figures.RunRate
+    url: str
+    letters_url: str
+    complete: bool
+
+    @property
+    def label(self) -> str:
+        return _("Run #%(number)s") % {"number": self.rate.run_id}
+
+    @property
+    def rate_text(self) -> str:
+        return percent_text(self.rate.rate)
+
+
+def run_rows(rates: list[figures.RunRate], filters: Filters) -> list[RunRow]:
+    rows = []
+    for rate in rates:
+        url = path("web:run", rate.run_id)
+        rows.append(RunRow(rate=rate, url=url, letters_url=f"{url}?action=send",
+                           complete=rate.complete(filters.today)))
+    return rows
+
+
+# -- Per vendor -----------------------------------------------------------------------------------
+
+
+@dataclass
+class VendorRow:
+    figures: figures.VendorFigures
+    url: str  # the Übersicht of this vendor
+    open: Cell
+    agency: Cell
+    recovered: Cell
+
+    @property
+    def cells(self) -> list[Cell]:
+        return [self.open, self.agency, self.recovered]
+
+
+@dataclass
+class VendorTable:
+    currency: str
+    rows: list[VendorRow] = field(default_factory=list)
+    chart: str = ""  # the chart's image URL
+    chart_height: int = 0
+    #: The table shows this many vendors (the most open first), unless asked for all.
+    limit: int | None = None
+    total: int = 0  # the vendors of this currency, shown or not
+
+    @property
+    def shown(self) -> list[VendorRow]:
+        return self.rows
+
+    @property
+    def hidden(self) -> int:
+        return self.total - len(self.rows)
+
+    #: The chart draws the vendors with the most open first, at most this many.
+    CHART_ROWS = 10
+
+    def series(self) -> tuple[list[str], list[tuple[str, list[Decimal]]]]:
+        rows = self.rows[:self.CHART_ROWS]
+        return [row.figures.name for row in rows], [
+            (_("open"), [row.open.amount for row in rows]),
+            (_("of it with the agency"), [row.agency.amount for row in rows]),
+            (_("recovered in the period"), [row.recovered.amount for row in rows])]
+
+
+#: Vendors shown per currency on the Übersicht before "show all".
+VENDOR_ROWS = 20
+
+
+def vendor_tables(vendors: list[figures.VendorFigures], filters: Filters,
+                  *, limit: int | None = None) -> list[VendorTable]:
+    tables: dict[str, VendorTable] = {}
+    for v in vendors:  # the most open first in each currency (figures.by_vendor)
+        table = tables.setdefault(v.currency, VendorTable(currency=v.currency, limit=limit))
+        table.total += 1
+        if limit is not None and len(table.rows) >= limit:
+            continue  # counted, not shown: no links to make
+        table.rows.append(VendorRow(
+            figures=v,
+            url=path("web:overview") + "?" + urlencode(
+                {"vendor": v.vendor_id, "since": filters.since.isoformat(),
+                 "until": filters.until.isoformat()}),
+            open=Cell(v.open_count, v.open_amount, v.currency,
+                      cases_url(state=ACTIVE, vendor=v.vendor_id, currency=v.currency)),
+            agency=Cell(v.agency_count, v.agency_amount, v.currency,
+                        cases_url(state=CaseState.SENT_FOR_COLLECTION, vendor=v.vendor_id,
+                                  currency=v.currency)),
+            recovered=Cell(v.recovered_count, v.recovered_amount, v.currency,
+                           payments_url(filters, vendor_id=v.vendor_id,
+                                        currency=v.currency))))
+    return [tables[c] for c in sorted(tables, key=lambda c: (c != "EUR", c))]
+
+
+# -- The whole page -------------------------------------------------------------------------------
+
+#: How long the figures of one filter are kept (Django's cache), so that the page and its
+#: charts (each an image of its own) ask the database once, not a dozen times.
+CACHE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The grouped rows of every figure for one filter, as the database gave them."""
+
+    stock: list[figures.Stock]
+    recovered: list[figures.Recovered]
+    runs: list[figures.RunRate]
+    vendors: list[figures.VendorFigures]
+    at: datetime  # when they were read
+
+
+def read(filters: Filters) -> Figures:
+    """Every figure of the Übersicht for a filter: five grouped queries (and the vendors'
+    names), kept for ``CACHE_SECONDS``."""
+    key = (f"mahnwerk:overview:1:{filters.vendor_id or ''}:{filters.since}:{filters.until}:"
+           f"{filters.today}")
+    found = cache.get(key)
+    if found is None:
+        vendor, since, until = filters.vendor_id, filters.since, filters.until
+        found = Figures(
+            stock=figures.stock(today=filters.today, vendor_id=vendor),
+            recovered=figures.recovered_by_route(since=since, until=until, vendor_id=vendor),
+            runs=figures.run_rates(since=since, until=until, vendor_id=vendor),
+            vendors=figures.by_vendor(since=since, until=until, vendor_id=vendor),
+            at=timezone.now())
+        cache.set(key, found, CACHE_SECONDS)
+    return found
+
+
+@dataclass
+class Overview:
+    filters: Filters
+    states: GroupTable
+    triggers: GroupTable
+    ages: GroupTable
+    routes: list[RouteTable]
+    runs: list[RunRow]
+    vendors: list[VendorTable]
+    summary: list[Summary]
+    at: datetime
+
+
+def build(filters: Filters, *, all_vendors: bool = False) -> Overview:
+    """Every figure of the Übersicht as tables (the vendors with the most open first, the
+    first ``VENDOR_ROWS`` of them unless ``all_vendors``)."""
+    found = read(filters)
+    states = state_table(figures.by_state(found.stock), filters)
+    routes = route_tables(found.recovered, filters)
+    return Overview(
+        filters=filters, states=states,
+        triggers=trigger_table(figures.by_trigger(found.stock), filters),
+        ages=age_table(figures.by_age(found.stock), filters),
+        routes=routes, runs=run_rows(found.runs, filters),
+        vendors=vendor_tables(found.vendors, filters,
+                              limit=None if all_vendors else VENDOR_ROWS),
+        summary=summary(states, routes, filters), at=found.at)
