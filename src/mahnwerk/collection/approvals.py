@@ -43,19 +43,26 @@ class ApprovalError(Exception):
     """A decision that cannot be taken; the message says why, for the vendor or support."""
 
 
+def decision_refusal(case: DebtCase) -> str | None:
+    """Why the vendor's decision cannot be recorded on the case as it is now (None: it can);
+    the case page offers the decision only when there is none."""
+    if case.state == CaseState.BLOCKED:
+        return (_("Order %(order)s was blocked by support in the meantime (%(reason)s); the "
+                  "block wins and nothing was changed. Support will get in touch.")
+                % {"order": case.order_id, "reason": case.block_reason})
+    if case.state != CaseState.ON_HOLD:
+        return _("Order %(order)s is no longer waiting for a decision (now: %(state)s).") % {
+            "order": case.order_id, "state": case.get_state_display()}
+    return None
+
+
 def decide_approval(*, case: DebtCase, approve: bool, actor: str, reason: str = "",
                     user: AbstractBaseUser | None = None) -> None:
     """Approve a waiting case for collection, or cancel it at the vendor's wish."""
     case.refresh_from_db()
-    if case.state == CaseState.BLOCKED:
-        raise ApprovalError(
-            _("Order %(order)s was blocked by support in the meantime (%(reason)s); the block "
-              "wins and nothing was changed. Support will get in touch.")
-            % {"order": case.order_id, "reason": case.block_reason})
-    if case.state != CaseState.ON_HOLD:
-        raise ApprovalError(_("Order %(order)s is no longer waiting for a decision (now: "
-                              "%(state)s).") % {"order": case.order_id,
-                                                "state": case.get_state_display()})
+    refused = decision_refusal(case)
+    if refused:
+        raise ApprovalError(refused)
     if approve:
         code = why.APPROVED_SAYING if reason else why.APPROVED
     else:

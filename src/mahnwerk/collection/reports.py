@@ -220,6 +220,7 @@ def _apply_batch(batch: list[tuple[int, dict[str, Any]]], *, partner: Collection
         if case.incasso_date != row.taken:
             dated.append(CaseChange(
                 case=case, kind=EventKind.COLLECTION, changes={"incasso_date": row.taken},
+                effective=row.taken,
                 reason=Reason(why.TAKEOVER, {
                     "partner": partner.name, "date": date_param(row.taken),
                     "ref": row.values["agency_reference"] or None})))
