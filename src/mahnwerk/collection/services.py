@@ -19,6 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from mahnwerk import bulk
 from mahnwerk.cases.models import CaseNote, DebtCase, EventKind, NoteVisibility
@@ -273,7 +274,10 @@ def _lock_unchanged(vendor_id: str, handing: dict[int, str]) -> list[DebtCase]:
         .only("pk", "order_id", "state"))
     to_hand_over = [case for case in current if handing.get(case.pk) == case.state]
     if len(to_hand_over) != len(handing):
-        raise HandoverError(_("%(count)d case(s) changed while the file was being written. "
-                              "Nothing was written or handed over; export again.")
-                            % {"count": len(handing) - len(to_hand_over)})
+        changed = len(handing) - len(to_hand_over)
+        raise HandoverError(ngettext(
+            "%(count)d case changed while the file was being written. Nothing was written or "
+            "handed over; export again.",
+            "%(count)d cases changed while the file was being written. Nothing was written or "
+            "handed over; export again.", changed) % {"count": changed})
     return to_hand_over
