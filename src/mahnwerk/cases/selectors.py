@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Value
 
 from mahnwerk import reasons
 from mahnwerk.cases.models import CaseEvent, DebtCase, EventKind
@@ -198,14 +198,15 @@ class LedgerLine(NamedTuple):
 
 
 def order_ledger(*, case: DebtCase) -> list[LedgerLine]:
-    """The order's incidents and payments, oldest first (two queries): where its open amount
+    """The order's incidents and payments, oldest first (one query): where its open amount
     comes from (the latest incident less the payments since)."""
-    lines = [LedgerLine("incident", *row) for row in Incident.objects.filter(
-        order_id=case.order_id).values_list("incident_id", "occurred_at", "open_amount",
-                                            "currency", "kind")]
-    lines += [LedgerLine("payment", *row) for row in Payment.objects.filter(
-        order_id=case.order_id).values_list("payment_id", "paid_at", "amount", "currency",
-                                            "channel")]
+    incidents = Incident.objects.filter(order_id=case.order_id).order_by().annotate(
+        line=Value("incident")).values_list("line", "incident_id", "occurred_at",
+                                            "open_amount", "currency", "kind")
+    payments = Payment.objects.filter(order_id=case.order_id).order_by().annotate(
+        line=Value("payment")).values_list("line", "payment_id", "paid_at", "amount",
+                                           "currency", "channel")
+    lines = [LedgerLine(*row) for row in incidents.union(payments, all=True)]
     return sorted(lines, key=lambda line: (line.at, line.kind, line.id))
 
 

@@ -97,6 +97,8 @@ def next_decision(*, case: DebtCase, policy: DunningPolicy, as_of: date) -> Deci
     """What a run as of ``as_of`` would decide for this one case (the same facts and decide
     step as ``plan``); None when runs no longer look at the case (paid, with the agency ...).
     Reads, never writes: the case page says with it what can happen next."""
+    if case.state not in selectors.RUN_STATES:
+        return None
     facts = next(iter(selectors.run_facts(case_ids=[case.pk])), None)
     if facts is None:
         return None
@@ -283,13 +285,17 @@ def preview_refusal(*, case: DebtCase) -> str | None:
     return None
 
 
-def levels_to_preview(*, case: DebtCase, policy: DunningPolicy) -> list[DunningLevel]:
+def levels_to_preview(*, case: DebtCase, policy: DunningPolicy,
+                      letters: Iterable[Letter] | None = None) -> list[DunningLevel]:
     """The policy's levels whose letter the case may still get in its current cycle (those not
-    yet written), to preview before they go out; none when ``preview_refusal`` says why."""
+    yet written), to preview before they go out; none when ``preview_refusal`` says why.
+    ``letters``: the case's letters, if the caller read them already."""
     if preview_refusal(case=case) is not None:
         return []
-    written = set(Letter.objects.filter(case=case, cycle=case.cycle, withdrawn_at__isnull=True)
-                  .values_list("level", flat=True))
+    if letters is None:
+        letters = Letter.objects.filter(case=case)
+    written = {letter.level for letter in letters
+               if letter.cycle == case.cycle and letter.withdrawn_at is None}
     return [level for level in policy.levels.all() if level.number not in written]
 
 

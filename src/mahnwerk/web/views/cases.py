@@ -61,6 +61,7 @@ def case_detail(request: HttpRequest, order_id: str) -> HttpResponse:
     policy = dunning_selectors.policy_for(vendor_id=case.vendor_id)
     prefetch_related_objects([policy], "levels")
     related, related_total = case_selectors.related_orders(case=case)
+    case_letters = list(reads.letters_of(case=case))
     return render_workspace(request, "web/case_detail.html", {
         "case": case,
         # What can happen next: only the actions the case allows now (cases.actions, the
@@ -75,13 +76,14 @@ def case_detail(request: HttpRequest, order_id: str) -> HttpResponse:
         "approval_form": ApprovalDecisionForm(prefix="approval"),
         "timeline": case_selectors.timeline(case=case),
         "notes": case_selectors.notes(case=case),
-        "letters": reads.letters_of(case=case),
+        "letters": case_letters,
         "block_form": ReasonForm(prefix="block"),
         "unblock_form": ReasonForm(prefix="unblock"),
         "note_form": NoteForm(prefix="note"),
         # The letters the case may still get in this cycle, to preview (any number of
         # levels); none for a paid, blocked or grey case, and why.
-        "levels": dunning_services.levels_to_preview(case=case, policy=policy),
+        "levels": dunning_services.levels_to_preview(case=case, policy=policy,
+                                                     letters=case_letters),
         "no_preview": dunning_services.preview_refusal(case=case),
         # Its letters waiting to be printed, and for how long (flagged when too long).
         "print_items": dunning_selectors.print_items(case_id=case.pk),
