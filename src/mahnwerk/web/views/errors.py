@@ -5,8 +5,6 @@ neither the database nor the request (it is shown when either may be what failed
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
 from django.template import loader
 from django.urls import Resolver404
@@ -18,6 +16,5 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if not isinstance(exception, Resolver404) and exception.args \
             and isinstance(exception.args[0], str):
         message = exception.args[0]
-    content = loader.get_template("404.html").render(
-        {"request_path": quote(request.path), "message": message}, request)
+    content = loader.get_template("404.html").render({"message": message}, request)
     return HttpResponseNotFound(content)
