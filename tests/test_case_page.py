@@ -279,6 +279,27 @@ def test_the_agencys_takeover_is_dated_by_the_day_it_took_the_case_over(vendor, 
     assert [e.effective_on for e in takeover] == [date(2026, 10, 7)]
 
 
+def test_a_decision_that_came_by_mail_is_dated_by_the_day_the_vendor_decided(vendor):
+    """Support records on Monday what the vendor wrote on Friday; the demo's month, played
+    in the past, dates its approvals, decisions and handover the same way."""
+    from mahnwerk.collection import approvals
+    from mahnwerk.collection import services as collection
+    from tests.helpers import lettered
+
+    first, second = (in_state(lettered(open_case(vendor, order_id), first=date(2026, 9, 10),
+                                       second=date(2026, 9, 25)), CaseState.ON_HOLD)
+                     for order_id in ("O-MAIL1", "O-MAIL2"))
+    approvals.request_approvals(actor="schedule", effective=date(2026, 10, 30))
+    approvals.decide_approval(case=first, approve=True, actor="anna",
+                              reason="per E-Mail vom Freitag", effective=date(2026, 10, 31))
+    approvals.decide_approval(case=second, approve=False, actor="anna", reason="Kulanz")
+    assert [e.effective_on for e in _events("O-MAIL1")][-2:] == [date(2026, 10, 30),
+                                                               date(2026, 10, 31)]
+    assert _events("O-MAIL2")[-1].effective_on is None, "recorded the day it was decided"
+    collection.export_handover(vendor_id=vendor.pk, actor="anna", effective=date(2026, 11, 2))
+    assert _events("O-MAIL1")[-1].effective_on == date(2026, 11, 2)
+
+
 def test_the_page_shows_the_business_date_first_and_the_recording_beside_it(support, vendor):
     """The case opened from an incident of 1 September, recorded today: "01.09.2026 (erfasst
     <today>)". A note written today shows only the moment it was written."""

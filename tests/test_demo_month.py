@@ -51,6 +51,12 @@ def test_the_demo_plays_a_month_through_letters_approval_handover_and_report():
     assert set(DunningRun.objects.values_list("as_of", flat=True)) <= set(
         dated.filter(kind="letter").values_list("effective_on", flat=True))
     assert dated.filter(kind="letter", effective_on=late.dispatched_on).exists()
+    # The tour's case and the debt that came back read in order: each line's day is not
+    # before the one recorded ahead of it (letters, approval, handover, takeover, payment).
+    followed = DebtCase.objects.get(state="paid", incasso_date__isnull=False)
+    for case in (followed, back):
+        days = [e.business_date for e in case.events.order_by("at", "id")]
+        assert days == sorted(days), (case.order_id, days)
     # Stored facts, words at reading time: what the system wrote is a registered code, no text.
     stored = (set(CaseEvent.objects.values_list("code", flat=True))
               | set(RunDecision.objects.values_list("code", flat=True))

@@ -124,15 +124,20 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
     say(_run_line(run))
     delivery.deliver_due()
 
-    asked = approvals.request_approvals(actor=ACTOR)  # as the schedule's approvals task does
+    # As the schedule's approvals task does, the day of run #3; the vendors answer the day
+    # after, and the handover file goes that day too (the timelines carry those days).
+    asked = approvals.request_approvals(actor=ACTOR, effective=third)
+    answered = third + timedelta(days=1)
     waiting = list(DebtCase.objects.filter(state=CaseState.ON_HOLD).order_by("order_id"))
     for index, case in enumerate(waiting):
         if index % 3 == 0:
-            approvals.decide_approval(case=case, approve=True, actor=f"portal:{case.vendor_id}")
+            approvals.decide_approval(case=case, approve=True, actor=f"portal:{case.vendor_id}",
+                                      effective=answered)
         elif index % 7 == 1:
             approvals.decide_approval(case=case, approve=False,
                                       actor=f"portal:{case.vendor_id}",
-                                      reason="Kunde hat sich beim Vendor gemeldet")
+                                      reason="Kunde hat sich beim Vendor gemeldet",
+                                      effective=answered)
     say(_("approval asked of %(vendors)s; %(cases)s") % {
         "vendors": ngettext("%(count)d vendor", "%(count)d vendors", len(asked))
         % {"count": len(asked)},
@@ -142,7 +147,7 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
     ready = (DebtCase.objects.filter(state=CaseState.APPROVED).values_list("vendor_id", flat=True)
              .order_by("vendor_id").first())
     if ready:
-        result = collection.export_handover(vendor_id=ready, actor=ACTOR)
+        result = collection.export_handover(vendor_id=ready, actor=ACTOR, effective=answered)
         folder = Path(settings.VAR_DIR) / "handover"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / result.handover.file_name).write_bytes(bytes(result.handover.content))
