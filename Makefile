@@ -17,13 +17,15 @@ $(BIN)/mahnwerk: pyproject.toml
 
 install: $(BIN)/mahnwerk
 
+# The links in the demo's mail (offer and approval links) point at HOST, and the server answers
+# on it (settings.DEMO_HOST); a MAHNWERK_SITE_URL of the environment or .env wins.
 demo: install
 	$(BIN)/mahnwerk migrate --no-input -v0
-	$(BIN)/mahnwerk demo-data
+	MAHNWERK_DEMO_HOST=$(HOST) $(BIN)/mahnwerk demo-data
 	@echo ""
 	@echo "Mahnwerk läuft auf http://$(HOST)/  (Anmeldung: support / demo, siehe oben)"
 	@echo "Stop with Ctrl+C."
-	$(BIN)/mahnwerk runserver --insecure $(HOST)
+	MAHNWERK_DEMO_HOST=$(HOST) $(BIN)/mahnwerk runserver --insecure $(HOST)
 
 test: install
 	$(BIN)/python -m pytest

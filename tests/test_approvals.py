@@ -140,7 +140,7 @@ def test_the_schedule_and_the_command_ask_remind_and_escalate_through_one_servic
     out = StringIO()
     with django_capture_on_commit_callbacks(execute=True):
         call_command("approvals", stdout=out)
-    assert "1 Vendor(en) zu 1 Fällen angefragt" in out.getvalue()
+    assert "1 Vendor zu 1 Fall angefragt" in out.getvalue()
     assert len(mailoutbox) == 1, "the vendor got its e-mail with the links"
     assert "freigabe/" in mailoutbox[0].body
     assert settings.CELERY_BEAT_SCHEDULE["approvals"]["task"] == approvals_task.name

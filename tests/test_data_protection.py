@@ -120,7 +120,7 @@ def test_a_dry_run_lists_the_cases_and_changes_nothing(capsys):
     case = paid_case()
     call_command("anonymise", "--older-than", "0", "--dry-run")
     out = capsys.readouterr().out
-    assert case.order_id in out and "1 Fälle würden anonymisiert" in out
+    assert case.order_id in out and "1 Fall würde anonymisiert" in out
     assert Order.objects.get(pk=case.order_id).buyer_last_name == "Zänker"
 
 

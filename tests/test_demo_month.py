@@ -43,6 +43,20 @@ def test_the_demo_plays_a_month_through_letters_approval_handover_and_report():
     assert back.letters.filter(cycle=1).exists(), "the earlier cycle's letters stay"
     corrected = DebtCase.objects.get(order__buyer__orders__order_id__startswith="DEMO-ADR-")
     assert not corrected.invalid_address and corrected.events.filter(kind="address").exists()
+    # Issue 10: the timelines carry the business dates of the facts (incidents, payments, the
+    # runs' dates, the day a letter left), spread over the demo's months, not the moment the
+    # demo was built.
+    dated = CaseEvent.objects.exclude(effective_on=None)
+    assert len({(d.year, d.month) for d in dated.values_list("effective_on", flat=True)}) >= 5
+    assert set(DunningRun.objects.values_list("as_of", flat=True)) <= set(
+        dated.filter(kind="letter").values_list("effective_on", flat=True))
+    assert dated.filter(kind="letter", effective_on=late.dispatched_on).exists()
+    # The tour's case and the debt that came back read in order: each line's day is not
+    # before the one recorded ahead of it (letters, approval, handover, takeover, payment).
+    followed = DebtCase.objects.get(state="paid", incasso_date__isnull=False)
+    for case in (followed, back):
+        days = [e.business_date for e in case.events.order_by("at", "id")]
+        assert days == sorted(days), (case.order_id, days)
     # Stored facts, words at reading time: what the system wrote is a registered code, no text.
     stored = (set(CaseEvent.objects.values_list("code", flat=True))
               | set(RunDecision.objects.values_list("code", flat=True))

@@ -227,6 +227,7 @@ SAMPLES = {
     "": "X-17",
     "date": "2026-10-08",
     "money": reasons.money_param(Decimal("12.30"), "EUR"),
+    "days": 14,
     "address_problems": case_reasons.address_problems_param(
         ["street", "postcode_country"], postcode="1234", country="DE"),
     "label:state": "dunning",

@@ -33,10 +33,15 @@ SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEMO_SECRET_KEY)
 #: Old keys still accepted for signatures (offer and approval links already sent) after a
 #: rotation; comma-separated.
 SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
+#: Where ``make demo HOST=…`` serves (the Makefile passes it): the default of the site's
+#: address (MAHNWERK_SITE_URL), so the links in the demo's mail point where it runs, and one
+#: more allowed host.
+DEMO_HOST = env.str("MAHNWERK_DEMO_HOST", default="")
 # In production the hosts must be named: the demo's local hosts are no default there.
 ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS",
-    default=[] if HTTPS else ["127.0.0.1", "localhost", "testserver"])
+    default=[] if HTTPS else ["127.0.0.1", "localhost", "testserver",
+                              *([DEMO_HOST.rsplit(":", 1)[0]] if DEMO_HOST else [])])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 if HTTPS:
@@ -229,7 +234,8 @@ LOGGING = {
 MAHNWERK_APPROVAL_REMINDER_DAYS = env.int("MAHNWERK_APPROVAL_REMINDER_DAYS", default=7)
 MAHNWERK_APPROVAL_ESCALATION_DAYS = env.int("MAHNWERK_APPROVAL_ESCALATION_DAYS", default=7)
 MAHNWERK_APPROVAL_LINK_DAYS = env.int("MAHNWERK_APPROVAL_LINK_DAYS", default=30)
-MAHNWERK_SITE_URL = env.str("MAHNWERK_SITE_URL", default="http://127.0.0.1:8000")
+MAHNWERK_SITE_URL = env.str("MAHNWERK_SITE_URL",
+                            default=f"http://{DEMO_HOST or '127.0.0.1:8000'}")
 
 # The creditor named in every letter (the platform sells as merchant of record).
 MAHNWERK_CREDITOR = {

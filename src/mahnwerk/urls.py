@@ -5,3 +5,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("mahnwerk.web.urls")),
 ]
+
+#: 404 in the workspace's look, with the view's own words (403 and 500: Django's handlers with
+#: the templates 403.html and 500.html of the web app).
+handler404 = "mahnwerk.web.views.errors.page_not_found"

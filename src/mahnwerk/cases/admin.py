@@ -85,7 +85,8 @@ class ReadOnlyInline(admin.TabularInline):
 
 class CaseEventInline(ReadOnlyInline):
     model = CaseEvent
-    fields = ("at", "kind", "actor", "from_state", "to_state", "reason", "changes")
+    fields = ("effective_on", "at", "kind", "actor", "from_state", "to_state", "reason",
+              "changes")
     verbose_name_plural = _("timeline")
 
 
@@ -261,7 +262,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(CaseEvent)
 class CaseEventAdmin(ReadOnlyAdmin):
-    list_display = ("at", "case", "kind", "actor", "from_state", "to_state", "reason")
+    list_display = ("at", "effective_on", "case", "kind", "actor", "from_state", "to_state",
+                    "reason")
     list_filter = ("kind", "to_state", "from_state")
     list_select_related = ("case",)
     search_fields = ("case__order__order_id", "actor", "code")

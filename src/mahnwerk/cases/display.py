@@ -50,6 +50,19 @@ def state_label(state: str) -> str:
     return str(CaseState(state).label)
 
 
+def incasso_label(code: str) -> str:
+    """The handover file's incasso_state in words (the file itself carries the code)."""
+    labels = {
+        "": _("in commercial dunning"),
+        "on_hold": _("held before collection"),
+        "sent_for_collection": _("with the agency"),
+        "paid": _("paid"),
+        "canceled": _("cancelled"),
+        "blocked": _("blocked"),
+    }
+    return labels.get(code, code)
+
+
 def table_rows(cases: Sequence[DebtCase]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the case list as support reads it."""
     field = DebtCase._meta.get_field
@@ -114,7 +127,10 @@ def case_block(case: DebtCase, *, timeline: Sequence[dict[str, Any]],
     lines += [f"{(name + ':').ljust(width)} {value}" for name, value in pairs]
     lines += ["", f"{_('Timeline')}:"]
     for event in timeline:
-        moment = formats.date_format(_local(event["at"]), "SHORT_DATETIME_FORMAT")
+        when = event_moment(event)
+        moment = when["main"]
+        if when["recorded"]:
+            moment += f" ({_('recorded')} {when['recorded']})"
         move = ""
         if event["from_state"] != event["to_state"]:
             move = f" [{state_label(event['from_state'])} → {state_label(event['to_state'])}]"
@@ -128,6 +144,19 @@ def case_block(case: DebtCase, *, timeline: Sequence[dict[str, Any]],
         lines.append(f"  {moment}  {note['by']} ({_('shared') if shared else _('internal')}): "
                      f"{note['text']}")
     return "\n".join(lines)
+
+
+def event_moment(event: dict[str, Any]) -> dict[str, str]:
+    """When a timeline event (``selectors.timeline``) happened, as people read it: ``main`` is
+    its business date, or the moment it was recorded when that is the same day (or the event
+    has no business date of its own); ``recorded`` is the moment of recording when it was
+    another day, else empty."""
+    recorded = _local(event["at"])
+    business = date.fromisoformat(event["date"]) if event.get("date") else recorded.date()
+    moment = formats.date_format(recorded, "SHORT_DATETIME_FORMAT")
+    if business == recorded.date():
+        return {"main": moment, "recorded": ""}
+    return {"main": day(business), "recorded": moment}
 
 
 def _local(iso: str) -> datetime:

@@ -1,7 +1,10 @@
 """The debt case: one per unpaid order, its timeline (case events) and its notes."""
 
+from datetime import date
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from mahnwerk.cases.states import INCASSO_STATE, CaseState
@@ -115,7 +118,13 @@ class CaseEvent(models.Model):
 
     case = models.ForeignKey(DebtCase, on_delete=models.CASCADE, related_name="events",
                              verbose_name=_("case"))
-    at = models.DateTimeField(_("at"), db_index=True)
+    #: When it was recorded (the write time).
+    at = models.DateTimeField(_("recorded"), db_index=True)
+    #: The business date it belongs to, where that is another day than the recording: the
+    #: incident's day, a payment's day, a run's date, the day a letter left, the agency's
+    #: takeover. Empty where the recording is the business moment (a note, a block) and in
+    #: rows written before the field existed: ``business_date`` falls back to ``at``.
+    effective_on = models.DateField(_("business date"), null=True, blank=True)
     kind = models.CharField(_("kind"), max_length=16, choices=EventKind.choices)
     actor = models.CharField(_("by"), max_length=150)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
@@ -139,6 +148,12 @@ class CaseEvent(models.Model):
     def reason(self) -> str:
         """The reason in the reader's language."""
         return render(self.code, self.params)
+
+    @property
+    def business_date(self) -> date:
+        """The day the event belongs to: ``effective_on``, else the (local) day it was
+        recorded."""
+        return self.effective_on or timezone.localtime(self.at).date()
 
 
 class NoteVisibility(models.TextChoices):

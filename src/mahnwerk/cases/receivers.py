@@ -24,15 +24,28 @@ def incidents_applied(sender, ids, actor, **kwargs):
 
 @receiver(signals.payments_applied)
 def payments_applied(sender, ids, actor, **kwargs):
+    received = _latest_payments(ids)
     with translation.override(settings.LANGUAGE_CODE):
-        services.follow_orders_debts(order_ids=_orders_of(Payment, ids), actor=actor,
-                                     kind=EventKind.PAYMENT)
+        services.follow_orders_debts(order_ids=sorted(received), actor=actor,
+                                     kind=EventKind.PAYMENT, received=received)
 
 
 @receiver(signals.orders_applied)
 def orders_applied(sender, ids, actor, **kwargs):
     with translation.override(settings.LANGUAGE_CODE):
         services.follow_new_orders(order_ids=ids, actor=actor)
+
+
+def _latest_payments(ids):
+    """For each order, the latest day of the payments that came in: the business date of the
+    line the payments write on its case's timeline."""
+    latest = {}
+    for start in range(0, len(ids), 900):
+        for order_id, paid_at in Payment.objects.filter(pk__in=ids[start:start + 900]) \
+                .values_list("order_id", "paid_at"):
+            if order_id not in latest or paid_at > latest[order_id]:
+                latest[order_id] = paid_at
+    return latest
 
 
 def _orders_of(model, ids):

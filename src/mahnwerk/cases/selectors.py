@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, NamedTuple
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet, Value
 
 from mahnwerk import reasons
 from mahnwerk.cases.models import CaseEvent, DebtCase, EventKind
 from mahnwerk.cases.states import ACTIVE_STATES, REORDER_STATES, CaseState
-from mahnwerk.intake.models import Order, Vendor
+from mahnwerk.intake.models import Incident, Order, Payment, Vendor
 
 
 class LaterOrder(NamedTuple):
@@ -147,12 +148,15 @@ def case_to_dict(case: DebtCase) -> dict[str, Any]:
 
 
 def timeline(*, case: DebtCase) -> list[dict[str, Any]]:
-    """The case's events, oldest first: ``reason`` in the reader's (active) language, with the
-    stored ``code`` and ``params`` it is rendered from, for a program that reads the JSON."""
+    """The case's events in the order they were recorded: ``reason`` in the reader's (active)
+    language, with the stored ``code`` and ``params`` it is rendered from, for a program that
+    reads the JSON. ``date`` is the business date (the payment's day, the run's date, the day a
+    letter left; for an event without one the day it was recorded), ``at`` the moment it was
+    recorded."""
     return [
-        {"at": e.at.isoformat(), "kind": e.kind, "by": e.actor, "from_state": e.from_state,
-         "to_state": e.to_state, "reason": e.reason, "code": e.code, "params": e.params,
-         "changes": e.changes}
+        {"date": e.business_date.isoformat(), "at": e.at.isoformat(), "kind": e.kind,
+         "by": e.actor, "from_state": e.from_state, "to_state": e.to_state, "reason": e.reason,
+         "code": e.code, "params": e.params, "changes": e.changes}
         for e in case.events.all().order_by("at", "id")
     ]
 
@@ -178,9 +182,74 @@ def vendor_exists(*, vendor_id: str) -> bool:
     return Vendor.objects.filter(pk=vendor_id).exists()
 
 
-__all__ = ["REORDER_STATES", "KnownAddress", "case_list", "case_to_dict", "cases_reordered_by",
-           "count_by_state", "get_case", "later_orders_for", "newest_addresses", "notes",
-           "open_cases_of_buyers", "order_exists", "rejected_reorders", "timeline",
+# -- The case page: the order's money and the buyer's other orders -------------------------------
+
+
+class LedgerLine(NamedTuple):
+    """One debt (incident) or payment of the order, as the case page lists them."""
+
+    kind: str  # "incident" or "payment"
+    id: str
+    at: datetime
+    amount: Decimal
+    currency: str
+    #: The incident's kind (IncidentKind) or the payment's channel (PaymentChannel), a code.
+    what: str
+
+
+def order_ledger(*, case: DebtCase) -> list[LedgerLine]:
+    """The order's incidents and payments, oldest first (one query): where its open amount
+    comes from (the latest incident less the payments since)."""
+    incidents = Incident.objects.filter(order_id=case.order_id).order_by().annotate(
+        line=Value("incident")).values_list("line", "incident_id", "occurred_at",
+                                            "open_amount", "currency", "kind")
+    payments = Payment.objects.filter(order_id=case.order_id).order_by().annotate(
+        line=Value("payment")).values_list("line", "payment_id", "paid_at", "amount",
+                                           "currency", "channel")
+    lines = [LedgerLine(*row) for row in incidents.union(payments, all=True)]
+    return sorted(lines, key=lambda line: (line.at, line.kind, line.id))
+
+
+class RelatedOrder(NamedTuple):
+    """Another order of the case's buyer, with its case (if it has one)."""
+
+    order_id: str
+    created_at: datetime
+    product_name: str
+    amount_total: Decimal
+    currency: str
+    case_state: str | None
+
+
+#: How many of the buyer's other orders the case page lists (the newest).
+RELATED_ORDERS = 20
+
+
+def related_orders(*, case: DebtCase, limit: int = RELATED_ORDERS
+                   ) -> tuple[list[RelatedOrder], int]:
+    """The buyer's other orders (by buyer id or normalised e-mail, as reorders are matched),
+    newest first, at most ``limit``, with the state of each one's case; and how many there are
+    in all. Two queries."""
+    order = case.order
+    buyer = Q(buyer_id=order.buyer_id)
+    if order.buyer_email_normalized:
+        buyer |= Q(buyer_email_normalized=order.buyer_email_normalized)
+    others = Order.objects.filter(buyer).exclude(pk=order.pk)
+    rows = [RelatedOrder(*row) for row in others.order_by("-created_at", "-order_id").values_list(
+        "order_id", "created_at", "product__name", "amount_total", "currency",
+        "debt_case__state")[:limit]]
+    total = len(rows) if len(rows) < limit else others.count()
+    return rows, total
+
+
+def case_exists(*, order_id: str) -> bool:
+    return DebtCase.objects.filter(order_id=order_id).exists()
+
+
+__all__ = ["REORDER_STATES", "KnownAddress", "LedgerLine", "RelatedOrder", "case_exists",
+           "case_list", "case_to_dict", "cases_reordered_by", "count_by_state", "get_case",
+           "later_orders_for", "newest_addresses", "notes", "open_cases_of_buyers",
+           "order_exists", "order_ledger", "rejected_reorders", "related_orders", "timeline",
            "vendor_exists"]
 
 

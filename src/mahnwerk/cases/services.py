@@ -7,9 +7,9 @@ cases from incidents, following payments and reorders, blocking, notes and the a
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -43,13 +43,23 @@ class CaseChange:
     """One change of one case, decided on the case as the caller read it (``case.state``).
 
     ``reason`` is a ``mahnwerk.reasons.Reason`` (a code with its facts, rendered in the reader's
-    language) or, for a person's own words, plain text."""
+    language) or, for a person's own words, plain text. ``effective`` is the business date the
+    change belongs to when that is not the moment it is recorded (a payment's day, a run's
+    date, the day a letter left); a date-time counts by its day in the site's time zone."""
 
     case: DebtCase
     reason: Reason | str
     kind: str = EventKind.UPDATED
     to_state: str | None = None
     changes: dict[str, Any] = field(default_factory=dict)
+    effective: date | datetime | None = None
+
+
+def business_day(value: date | datetime | None) -> date | None:
+    """A business date as the timeline stores it: a date-time by its local day."""
+    if isinstance(value, datetime):
+        return timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+    return value
 
 
 def _json(value: Any) -> Any:
@@ -135,6 +145,7 @@ def change_cases(*, items: Sequence[CaseChange], actor: str,
             "user_id": user_id, "from_state": from_state, "to_state": case.state,
             "code": reason.code, "params": dict(reason.params),
             "changes": {k: v for k, v in diff.items() if k != "blocked_from_state"},
+            "effective_on": business_day(item.effective),
         })
     # A savepoint, so that a case that changed meanwhile undoes exactly this change and leaves
     # the caller's transaction usable (a page shows the message and reads the case again).
@@ -163,11 +174,12 @@ def _raise_changed(rows: list[dict[str, Any]]) -> None:
 def change_case(*, case: DebtCase, actor: str, reason: Reason | str,
                 kind: str = EventKind.UPDATED, to_state: str | None = None,
                 changes: dict[str, Any] | None = None,
-                user: AbstractBaseUser | None = None) -> bool:
+                user: AbstractBaseUser | None = None,
+                effective: date | datetime | None = None) -> bool:
     """Change one case (see ``change_cases``); True if anything was written."""
     return change_cases(
         items=[CaseChange(case=case, reason=reason, kind=kind, to_state=to_state,
-                          changes=dict(changes or {}))],
+                          changes=dict(changes or {}), effective=effective)],
         actor=actor, user=user) > 0
 
 
@@ -181,8 +193,13 @@ def _open_amount(incident: Incident, payments: Iterable[Payment]) -> tuple[Decim
 
 
 @transaction.atomic(savepoint=False)
-def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str) -> None:
+def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
+                        received: Mapping[str, datetime] | None = None) -> None:
     """Open or update the cases of these orders from their incidents and payments.
+
+    The timeline's business dates come from the facts: an incident's day for a case opened or
+    a debt that came back, a payment's day for a payment (``received``: the latest day of the
+    payments that came in, by order; without it the latest payment since the incident).
 
     The open amount is the latest incident's open amount less every payment since that incident:
     computed from the data each time, so applying the same data twice changes nothing. An
@@ -210,16 +227,20 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str) -> N
             open_amount, paid = _open_amount(incident, payments[order_id])
             paid_reason = Reason(case_reasons.PAID,
                                  {"paid": reasons.money_param(paid, incident.currency)})
+            paid_on = (received or {}).get(order_id) or max(
+                (p.paid_at for p in payments[order_id] if p.paid_at >= incident.occurred_at),
+                default=None)
             case = cases.get(order_id)
             if case is None:
                 case = _new_case(orders[order_id], incident, open_amount)
                 new_cases.append(case)
                 if open_amount == ZERO:
                     items.append(CaseChange(case=case, reason=paid_reason, kind=kind,
-                                            to_state=CaseState.PAID))
+                                            to_state=CaseState.PAID,
+                                            effective=paid_on or incident.occurred_at))
                 continue
             items.append(_follow(case=case, incident=incident, open_amount=open_amount,
-                                 paid_reason=paid_reason, kind=kind))
+                                 paid_reason=paid_reason, kind=kind, paid_on=paid_on))
         if new_cases:
             _create_cases(new_cases, actor=actor)
         change_cases(items=items, actor=actor)
@@ -232,7 +253,7 @@ SETTLED_STATES = frozenset({CaseState.PAID, CaseState.CANCELED})
 
 
 def _follow(*, case: DebtCase, incident: Incident, open_amount: Decimal, paid_reason: Reason,
-            kind: str) -> CaseChange:
+            kind: str, paid_on: datetime | None) -> CaseChange:
     """The change the latest incident and the payments since make to an existing case."""
     changes: dict[str, Any] = {"open_amount": open_amount, "trigger": incident.kind}
     cycle_start = case.cycle_started_at or case.opened_at
@@ -248,21 +269,24 @@ def _follow(*, case: DebtCase, incident: Incident, open_amount: Decimal, paid_re
             "cycle": case.cycle + 1})
         if case.state == CaseState.BLOCKED:  # it stays blocked; unblocking opens the new debt
             changes["blocked_from_state"] = CaseState.OPEN
-            return CaseChange(case=case, reason=reason, kind=kind, changes=changes)
+            return CaseChange(case=case, reason=reason, kind=kind, changes=changes,
+                              effective=incident.occurred_at)
         changes["block_reason"] = ""  # a block of the earlier cycle was lifted by its payment
         return CaseChange(case=case, reason=reason, kind=kind, to_state=CaseState.OPEN,
-                          changes=changes)
+                          changes=changes, effective=incident.occurred_at)
     if open_amount == ZERO and case.state != CaseState.PAID:
         return CaseChange(case=case, reason=paid_reason, kind=kind, to_state=CaseState.PAID,
-                          changes=changes)
+                          changes=changes, effective=paid_on or incident.occurred_at)
     if kind == EventKind.PAYMENT:
         reason = Reason(case_reasons.PAYMENT,
                         {"open": reasons.money_param(open_amount, incident.currency)})
-    else:
-        reason = Reason(case_reasons.INCIDENT, {
-            "id": incident.incident_id, "kind": incident.kind,
-            "open": reasons.money_param(open_amount, incident.currency)})
-    return CaseChange(case=case, reason=reason, kind=kind, changes=changes)
+        return CaseChange(case=case, reason=reason, kind=kind, changes=changes,
+                          effective=paid_on)
+    reason = Reason(case_reasons.INCIDENT, {
+        "id": incident.incident_id, "kind": incident.kind,
+        "open": reasons.money_param(open_amount, incident.currency)})
+    return CaseChange(case=case, reason=reason, kind=kind, changes=changes,
+                      effective=incident.occurred_at)
 
 
 def _create_cases(cases: list[DebtCase], *, actor: str) -> None:
@@ -285,7 +309,7 @@ def _create_cases(cases: list[DebtCase], *, actor: str) -> None:
         "case_id": c.pk, "at": now, "kind": EventKind.OPENED, "actor": actor, "user_id": None,
         "from_state": CaseState.OPEN, "to_state": CaseState.OPEN, "code": case_reasons.OPENED,
         "params": {"kind": c.trigger, "amount": reasons.money_param(c.open_amount, c.currency)},
-        "changes": {}} for c in cases])
+        "changes": {}, "effective_on": business_day(c.opened_at)} for c in cases])
 
 
 def _new_case(order: Order, incident: Incident, open_amount: Decimal) -> DebtCase:
@@ -327,7 +351,8 @@ def mark_reorders(*, cases: Sequence[DebtCase], actor: str) -> int:
             to_state = CaseState.REOPENED
             changes["pursue"] = False
         items.append(CaseChange(case=case, reason=why, kind=EventKind.REORDERED,
-                                to_state=to_state, changes=changes))
+                                to_state=to_state, changes=changes,
+                                effective=new_order.created_at))
         notes.append({"case_id": case.pk, "visibility": NoteVisibility.INTERNAL, "text": text,
                       "author": actor, "created_at": now})
     change_cases(items=items, actor=actor)
@@ -356,12 +381,34 @@ def _require_reason(reason: str) -> str:
     return reason
 
 
+# Each action's refusal says why it cannot be done on the case as it is now (None: it can). The
+# service refuses with it, and the case page (through ``cases.actions``) offers only the actions
+# without one, so the page never offers what the service would refuse.
+
+
+def block_refusal(case: DebtCase) -> str | None:
+    if case.state == CaseState.BLOCKED:
+        return _("Case %(order)s is already blocked: %(reason)s") % {
+            "order": case.order_id, "reason": case.block_reason}
+    if not can_move(case.state, CaseState.BLOCKED):
+        return _("Case %(order)s is %(state)s: no letter and no handover is due any more, so "
+                 "there is nothing to block.") % {"order": case.order_id,
+                                                  "state": CaseState(case.state).label}
+    return None
+
+
+def unblock_refusal(case: DebtCase) -> str | None:
+    if case.state != CaseState.BLOCKED:
+        return _("Case %(order)s is not blocked.") % {"order": case.order_id}
+    return None
+
+
 def block_case(*, case: DebtCase, reason: str, actor: str,
                user: AbstractBaseUser | None = None) -> CaseEvent | None:
     reason = _require_reason(reason)
-    if case.state == CaseState.BLOCKED:
-        raise CaseError(_("Case %(order)s is already blocked: %(reason)s") % {
-            "order": case.order_id, "reason": case.block_reason})
+    refused = block_refusal(case)
+    if refused:
+        raise CaseError(refused)
     return change_case(case=case, actor=actor, user=user, reason=reason, kind=EventKind.BLOCKED,
                        to_state=CaseState.BLOCKED, changes={"block_reason": reason[:500]})
 
@@ -369,8 +416,9 @@ def block_case(*, case: DebtCase, reason: str, actor: str,
 def unblock_case(*, case: DebtCase, reason: str, actor: str,
                  user: AbstractBaseUser | None = None) -> CaseEvent | None:
     reason = _require_reason(reason)
-    if case.state != CaseState.BLOCKED:
-        raise CaseError(_("Case %(order)s is not blocked.") % {"order": case.order_id})
+    refused = unblock_refusal(case)
+    if refused:
+        raise CaseError(refused)
     return change_case(case=case, actor=actor, user=user, reason=reason,
                        kind=EventKind.UNBLOCKED,
                        to_state=case.blocked_from_state or CaseState.OPEN,
@@ -395,9 +443,11 @@ def add_note(*, case: DebtCase, text: str, actor: str, shared: bool = False,
 def set_invalid_address(*, case: DebtCase, value: bool | None, reason: str, actor: str,
                         user: AbstractBaseUser | None = None) -> CaseEvent | None:
     """Override the computed invalid_address flag (``None`` goes back to the computed value,
-    computed afresh from the buyer's newest known address); refusals: ``_check_address_flag``."""
+    computed afresh from the buyer's newest known address); refusals: ``address_flag_refusal``."""
     reason = _require_reason(reason)
-    _check_address_flag(case=case, value=value)
+    refused = address_flag_refusal(case, value)
+    if refused:
+        raise CaseError(refused)
     changes: dict[str, Any] = {"invalid_address_override": value,
                                "invalid_address_set_by": actor if value is not None else ""}
     if value is None:
@@ -406,6 +456,17 @@ def set_invalid_address(*, case: DebtCase, value: bool | None, reason: str, acto
                        reason=_address_flag_reason(case=case, value=value, changes=changes,
                                                    reason=reason),
                        changes=changes)
+
+
+def reorder_override_refusal(case: DebtCase) -> str | None:
+    if case.state != CaseState.REOPENED and not case.reopened:
+        return _("Case %(order)s is not marked as reordered: there is no reorder match to "
+                 "undo.") % {"order": case.order_id}
+    if case.state in selectors.SETTLED_STATES:
+        return _("Case %(order)s is %(state)s: nothing more is done with it, so the reorder "
+                 "match stays as it is.") % {"order": case.order_id,
+                                             "state": CaseState(case.state).label}
+    return None
 
 
 def override_reorder(*, case: DebtCase, reason: str, actor: str,
@@ -419,13 +480,9 @@ def override_reorder(*, case: DebtCase, reason: str, actor: str,
     (``selectors.rejected_reorders``).
     """
     reason = _require_reason(reason)
-    if case.state != CaseState.REOPENED and not case.reopened:
-        raise CaseError(_("Case %(order)s is not marked as reordered: there is no reorder "
-                          "match to undo.") % {"order": case.order_id})
-    if case.state in selectors.SETTLED_STATES:
-        raise CaseError(_("Case %(order)s is %(state)s: nothing more is done with it, so the "
-                          "reorder match stays as it is.") % {
-            "order": case.order_id, "state": CaseState(case.state).label})
+    refused = reorder_override_refusal(case)
+    if refused:
+        raise CaseError(refused)
     why = Reason(case_reasons.NOT_REORDERED, {"new": case.reopened_id or None,
                                               "reason": reason})
     changes: dict[str, Any] = {"reopened": False, "reopened_id": ""}
@@ -557,8 +614,8 @@ def follow_case_addresses(*, order_ids: Sequence[str], actor: str) -> int:
     return changed
 
 
-def _check_address_flag(*, case: DebtCase, value: bool | None) -> None:
-    """Refuse a hand-set address flag that makes no sense, with the reason.
+def address_flag_refusal(case: DebtCase, value: bool | None) -> str | None:
+    """Why a hand-set address flag (``value``; None: back to the computed one) makes no sense.
 
     A paid or cancelled case is refused: nothing more is done with it, and its flag no longer
     follows the buyer's address either. A case with the agency may be changed: the next
@@ -566,16 +623,17 @@ def _check_address_flag(*, case: DebtCase, value: bool | None) -> None:
     """
     labels = {True: _("invalid"), False: _("valid")}
     if case.state in selectors.SETTLED_STATES:
-        raise CaseError(_("Case %(order)s is %(state)s: nothing more is done with it, so its "
-                          "address flag is not changed.") % {
-            "order": case.order_id, "state": CaseState(case.state).label})
+        return _("Case %(order)s is %(state)s: nothing more is done with it, so its address "
+                 "flag is not changed.") % {"order": case.order_id,
+                                            "state": CaseState(case.state).label}
     if value is None and case.invalid_address_override is None:
-        raise CaseError(_("The address flag of case %(order)s is not set by hand: it already "
-                          "follows the buyer's address.") % {"order": case.order_id})
+        return _("The address flag of case %(order)s is not set by hand: it already follows "
+                 "the buyer's address.") % {"order": case.order_id}
     if value is not None and case.invalid_address_override == value:
-        raise CaseError(_("The address of case %(order)s is already set %(flag)s by hand "
-                          "(by %(who)s).") % {"order": case.order_id, "flag": labels[value],
-                                              "who": case.invalid_address_set_by or "–"})
+        return _("The address of case %(order)s is already set %(flag)s by hand (by "
+                 "%(who)s).") % {"order": case.order_id, "flag": labels[value],
+                                 "who": case.invalid_address_set_by or "–"}
+    return None
 
 
 def _address_flag_reason(*, case: DebtCase, value: bool | None, changes: dict[str, Any],

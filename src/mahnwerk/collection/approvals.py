@@ -13,7 +13,7 @@ the links.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -43,19 +43,28 @@ class ApprovalError(Exception):
     """A decision that cannot be taken; the message says why, for the vendor or support."""
 
 
-def decide_approval(*, case: DebtCase, approve: bool, actor: str, reason: str = "",
-                    user: AbstractBaseUser | None = None) -> None:
-    """Approve a waiting case for collection, or cancel it at the vendor's wish."""
-    case.refresh_from_db()
+def decision_refusal(case: DebtCase) -> str | None:
+    """Why the vendor's decision cannot be recorded on the case as it is now (None: it can);
+    the case page offers the decision only when there is none."""
     if case.state == CaseState.BLOCKED:
-        raise ApprovalError(
-            _("Order %(order)s was blocked by support in the meantime (%(reason)s); the block "
-              "wins and nothing was changed. Support will get in touch.")
-            % {"order": case.order_id, "reason": case.block_reason})
+        return (_("Order %(order)s was blocked by support in the meantime (%(reason)s); the "
+                  "block wins and nothing was changed. Support will get in touch.")
+                % {"order": case.order_id, "reason": case.block_reason})
     if case.state != CaseState.ON_HOLD:
-        raise ApprovalError(_("Order %(order)s is no longer waiting for a decision (now: "
-                              "%(state)s).") % {"order": case.order_id,
-                                                "state": case.get_state_display()})
+        return _("Order %(order)s is no longer waiting for a decision (now: %(state)s).") % {
+            "order": case.order_id, "state": case.get_state_display()}
+    return None
+
+
+def decide_approval(*, case: DebtCase, approve: bool, actor: str, reason: str = "",
+                    user: AbstractBaseUser | None = None,
+                    effective: date | datetime | None = None) -> None:
+    """Approve a waiting case for collection, or cancel it at the vendor's wish.
+    ``effective``: the day the vendor decided, when that was before it is recorded."""
+    case.refresh_from_db()
+    refused = decision_refusal(case)
+    if refused:
+        raise ApprovalError(refused)
     if approve:
         code = why.APPROVED_SAYING if reason else why.APPROVED
     else:
@@ -65,7 +74,7 @@ def decide_approval(*, case: DebtCase, approve: bool, actor: str, reason: str = 
     with transaction.atomic():
         change_case(case=case, actor=actor, user=user, kind=EventKind.COLLECTION,
                     to_state=CaseState.APPROVED if approve else CaseState.CANCELED,
-                    reason=Reason(code, params))
+                    reason=Reason(code, params), effective=effective)
         for request in case.approval_requests.filter(closed_at__isnull=True):
             if not request.cases.filter(state=CaseState.ON_HOLD).exists():
                 request.closed_at = timezone.now()
@@ -175,8 +184,11 @@ def _mail_vendor(*, vendor: Vendor, cases: list[DebtCase], reminder: bool) -> No
                                             fail_silently=False))
 
 
-def request_approvals(*, actor: str, now: datetime | None = None) -> list[ApprovalRequest]:
-    """Ask each vendor once about all its waiting cases that no open request lists yet."""
+def request_approvals(*, actor: str, now: datetime | None = None,
+                      effective: date | None = None) -> list[ApprovalRequest]:
+    """Ask each vendor once about all its waiting cases that no open request lists yet.
+    ``effective``: the business date of the cases' lines, when it is not today (the demo plays
+    a month that lies in the past)."""
     now = now or timezone.now()
     asked = set(ApprovalRequest.objects.filter(closed_at__isnull=True)
                 .values_list("cases", flat=True))
@@ -191,7 +203,7 @@ def request_approvals(*, actor: str, now: datetime | None = None) -> list[Approv
             request = ApprovalRequest.objects.create(vendor=vendor, sent_at=now)
             request.cases.add(*cases)
             change_cases(items=[CaseChange(
-                case=case, kind=EventKind.COLLECTION,
+                case=case, kind=EventKind.COLLECTION, effective=effective,
                 reason=Reason(why.APPROVAL_ASKED, {"vendor": vendor.name,
                                                    "email": vendor.email}))
                 for case in cases],

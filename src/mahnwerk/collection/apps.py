@@ -12,7 +12,7 @@ class CollectionConfig(AppConfig):
         # through the same service as the portal and the signed links.
         from mahnwerk.cases.actions import ACTIONS, Action
         from mahnwerk.collection import reasons  # noqa: F401
-        from mahnwerk.collection.approvals import ApprovalError, decide_approval
+        from mahnwerk.collection.approvals import ApprovalError, decide_approval, decision_refusal
 
         def run(approve):
             def act(*, case, reason, actor, shared):
@@ -25,6 +25,8 @@ class CollectionConfig(AppConfig):
             return act
 
         ACTIONS["approve"] = Action(run=run(True), done=_("Case %(order)s approved for "
-                                                          "collection."))
+                                                          "collection."),
+                                    refusal=decision_refusal)
         ACTIONS["cancel"] = Action(run=run(False), done=_("Case %(order)s cancelled at the "
-                                                          "vendor's wish."))
+                                                          "vendor's wish."),
+                                   refusal=decision_refusal)

@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from mahnwerk.spreadsheet_safety import FORMULA_START, csv_text
 
@@ -313,7 +313,8 @@ def check_bytes(data: bytes, *, name: str, collect_fixed: bool = False,
         if len(cells) != len(header):
             report.problems.append(FileProblem(
                 name, line, "", delimiter.join(cells),
-                _("the row has %(cells)d cells, the header %(cols)d")
+                ngettext("the row has %(cells)d cell, the header %(cols)d",
+                         "the row has %(cells)d cells, the header %(cols)d", len(cells))
                 % {"cells": len(cells), "cols": len(header)}))
             continue
         row = {h: cells[index[h]] for h in HEADER}

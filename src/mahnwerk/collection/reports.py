@@ -208,7 +208,8 @@ def _apply_batch(batch: list[tuple[int, dict[str, Any]]], *, partner: Collection
     dated: list[CaseChange] = []
     payments: list[dict[str, Any]] = []
     invoices: list[dict[str, Any]] = []
-    comments: list[tuple[DebtCase, str]] = []
+    #: (case, text, the row's day: when the agency collected, else its takeover)
+    comments: list[tuple[DebtCase, str, date]] = []
     for row in readable:
         order_id = row.values["order_id"]
         case = cases.get(order_id)
@@ -220,6 +221,7 @@ def _apply_batch(batch: list[tuple[int, dict[str, Any]]], *, partner: Collection
         if case.incasso_date != row.taken:
             dated.append(CaseChange(
                 case=case, kind=EventKind.COLLECTION, changes={"incasso_date": row.taken},
+                effective=row.taken,
                 reason=Reason(why.TAKEOVER, {
                     "partner": partner.name, "date": date_param(row.taken),
                     "ref": row.values["agency_reference"] or None})))
@@ -234,7 +236,8 @@ def _apply_batch(batch: list[tuple[int, dict[str, Any]]], *, partner: Collection
                              "currency": case.currency, "collected_on": row.collected_on,
                              "created_at": report.created_at})
         if row.values["comment"]:
-            comments.append((case, _("%(partner)s (%(status)s): %(comment)s") % {
+            comments.append((case, row.collected_on or row.taken,
+                             _("%(partner)s (%(status)s): %(comment)s") % {
                 "partner": partner.name, "status": row.values["status"],
                 "comment": row.values["comment"]}))
         result.applied += 1
@@ -251,15 +254,15 @@ def _apply_batch(batch: list[tuple[int, dict[str, Any]]], *, partner: Collection
     if comments:
         # Read again: the payments above may have moved the cases (to paid), and a change
         # decided on the copies read before would be refused as stale.
-        fresh = DebtCase.objects.in_bulk([case.pk for case, _text in comments])
-        comments = [(fresh[case.pk], text) for case, text in comments]
+        fresh = DebtCase.objects.in_bulk([case.pk for case, _day, _text in comments])
+        comments = [(fresh[case.pk], day, text) for case, day, text in comments]
         now = timezone.now()
         bulk.insert_rows(CaseNote, [{"case_id": case.pk, "visibility": NoteVisibility.INTERNAL,
                                      "text": text, "author": actor, "created_at": now}
-                                    for case, text in comments])
-        change_cases(items=[CaseChange(case=case, kind=EventKind.NOTE,
+                                    for case, _day, text in comments])
+        change_cases(items=[CaseChange(case=case, kind=EventKind.NOTE, effective=day,
                                        reason=Reason(case_reasons.NOTE_INTERNAL, {"text": text}))
-                            for case, text in comments], actor=actor)
+                            for case, day, text in comments], actor=actor)
 
 
 def _row_problem(row: _Row, case: DebtCase | None, handed_over: bool, booked: Decimal | None,

@@ -19,6 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from mahnwerk import bulk
 from mahnwerk.cases.models import CaseNote, DebtCase, EventKind, NoteVisibility
@@ -147,7 +148,8 @@ def _date(value: object) -> date | None:
 
 
 def export_handover(*, vendor_id: str, actor: str, partner: CollectionPartner | None = None,
-                    user: AbstractBaseUser | None = None) -> HandoverResult:
+                    user: AbstractBaseUser | None = None,
+                    effective: date | None = None) -> HandoverResult:
     """Write and keep the vendor's handover file for ``partner`` (default: the domestic one).
 
     The master list is read as plain rows: one query for every case's own columns, one for the
@@ -155,7 +157,8 @@ def export_handover(*, vendor_id: str, actor: str, partner: CollectionPartner | 
     vendor with 100,000 cases is exported in under two seconds on SQLite). The cases to hand
     over are read again, locked, inside the transaction that moves them through
     ``change_cases`` (an event each): one that changed state meanwhile refuses the export
-    instead of being moved on a stale reading."""
+    instead of being moved on a stale reading. ``effective``: the business date of the cases'
+    lines, when it is not today (the demo plays a month that lies in the past)."""
     partner = partner or _default_partner()
     rules = selectors.active_rules()
     cases = _plain_rows(DebtCase.objects.filter(vendor_id=vendor_id).order_by("order_id")
@@ -227,7 +230,8 @@ def export_handover(*, vendor_id: str, actor: str, partner: CollectionPartner | 
         reason = Reason(why.HANDED_OVER, {"partner": partner.name, "file": name,
                                           "export": handover.pk})
         change_cases(items=[CaseChange(case=case, kind=EventKind.COLLECTION,
-                                       to_state=CaseState.SENT_FOR_COLLECTION, reason=reason)
+                                       to_state=CaseState.SENT_FOR_COLLECTION, reason=reason,
+                                       effective=effective)
                             for case in to_hand_over], actor=actor, user=user)
     return HandoverResult(handover=handover, handed_over=[c.order_id for c in to_hand_over],
                           held_back=held_back)
@@ -273,7 +277,10 @@ def _lock_unchanged(vendor_id: str, handing: dict[int, str]) -> list[DebtCase]:
         .only("pk", "order_id", "state"))
     to_hand_over = [case for case in current if handing.get(case.pk) == case.state]
     if len(to_hand_over) != len(handing):
-        raise HandoverError(_("%(count)d case(s) changed while the file was being written. "
-                              "Nothing was written or handed over; export again.")
-                            % {"count": len(handing) - len(to_hand_over)})
+        changed = len(handing) - len(to_hand_over)
+        raise HandoverError(ngettext(
+            "%(count)d case changed while the file was being written. Nothing was written or "
+            "handed over; export again.",
+            "%(count)d cases changed while the file was being written. Nothing was written or "
+            "handed over; export again.", changed) % {"count": changed})
     return to_hand_over

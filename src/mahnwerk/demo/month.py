@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import CaseState
@@ -98,7 +99,9 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
                         "amount": str(c.open_amount), "currency": c.currency,
                         "paid_at": _at(first + timedelta(days=5)), "channel": "offer_link"}
                        for c in payers])
-    say(_("%(count)d buyers paid after their first letter") % {"count": len(payers)})
+    say(ngettext("%(count)d buyer paid after the first letter",
+                 "%(count)d buyers paid after their first letter", len(payers))
+        % {"count": len(payers)})
     originals = {o.pk: o for o in Order.objects.filter(pk__in=[c.order_id for c in reorderers])}
     _send("orders", [{
         "order_id": f"DEMO-RE-{c.order_id}", "vendor_id": o.vendor_id,
@@ -109,7 +112,8 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
         "amount_total": str(o.amount_total), "currency": o.currency,
         "created_at": _at(first + timedelta(days=6)), "sales_agent": "",
         "first_invoice_number": ""} for c in reorderers if (o := originals.get(c.order_id))])
-    say(_("%(count)d buyers ordered again") % {"count": len(reorderers)})
+    say(ngettext("%(count)d buyer ordered again", "%(count)d buyers ordered again",
+                 len(reorderers)) % {"count": len(reorderers)})
     _debt_comes_back(payers[0], on=first + timedelta(days=7), say=say)
     _address_corrected(on=first + timedelta(days=8), say=say)
 
@@ -120,30 +124,43 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
     say(_run_line(run))
     delivery.deliver_due()
 
-    asked = approvals.request_approvals(actor=ACTOR)  # as the schedule's approvals task does
+    # As the schedule's approvals task does, the day of run #3; the vendors answer the day
+    # after, and the handover file goes that day too (the timelines carry those days).
+    asked = approvals.request_approvals(actor=ACTOR, effective=third)
+    answered = third + timedelta(days=1)
     waiting = list(DebtCase.objects.filter(state=CaseState.ON_HOLD).order_by("order_id"))
     for index, case in enumerate(waiting):
         if index % 3 == 0:
-            approvals.decide_approval(case=case, approve=True, actor=f"portal:{case.vendor_id}")
+            approvals.decide_approval(case=case, approve=True, actor=f"portal:{case.vendor_id}",
+                                      effective=answered)
         elif index % 7 == 1:
             approvals.decide_approval(case=case, approve=False,
                                       actor=f"portal:{case.vendor_id}",
-                                      reason="Kunde hat sich beim Vendor gemeldet")
-    say(_("approval asked of %(vendors)d vendors; %(cases)d cases were waiting")
-        % {"vendors": len(asked), "cases": len(waiting)})
+                                      reason="Kunde hat sich beim Vendor gemeldet",
+                                      effective=answered)
+    say(_("approval asked of %(vendors)s; %(cases)s") % {
+        "vendors": ngettext("%(count)d vendor", "%(count)d vendors", len(asked))
+        % {"count": len(asked)},
+        "cases": ngettext("%(count)d case was waiting", "%(count)d cases were waiting",
+                          len(waiting)) % {"count": len(waiting)}})
 
     ready = (DebtCase.objects.filter(state=CaseState.APPROVED).values_list("vendor_id", flat=True)
              .order_by("vendor_id").first())
     if ready:
-        result = collection.export_handover(vendor_id=ready, actor=ACTOR)
+        result = collection.export_handover(vendor_id=ready, actor=ACTOR, effective=answered)
         folder = Path(settings.VAR_DIR) / "handover"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / result.handover.file_name).write_bytes(bytes(result.handover.content))
-        say(_("handover file %(path)s: %(count)d cases handed over")
+        say(ngettext("handover file %(path)s: %(count)d case handed over",
+                     "handover file %(path)s: %(count)d cases handed over",
+                     len(result.handed_over))
             % {"path": folder / result.handover.file_name, "count": len(result.handed_over)})
         report = handover_format.check_file(folder / result.handover.file_name)
-        say(_("the validator (mahnwerk check-handover) finds %(count)d problems in %(rows)d "
-              "rows") % {"count": len(report.problems), "rows": report.rows})
+        say(_("the validator (mahnwerk check-handover) finds %(problems)s in %(rows)s") % {
+            "problems": ngettext("%(count)d problem", "%(count)d problems",
+                                 len(report.problems)) % {"count": len(report.problems)},
+            "rows": ngettext("%(count)d row", "%(count)d rows", report.rows)
+            % {"count": report.rows}})
         if result.handed_over:
             followed = _agency_report(result.handover, as_of=as_of, say=say)
             say(_("follow order %(order)s in the workspace: first and second letter, the "
@@ -162,10 +179,14 @@ def _print_late(on: date, *, say: Callable[[str], None]) -> None:
     dispatch.post_letters(messages=waiting[:1], on=on, actor="druckerei")
     letter = waiting[0].letter
     letter.refresh_from_db()
+    still = len(waiting) - 1
     say(_("a paper letter to order %(order)s was posted late, on %(on)s: dated that day, to be "
-          "paid by %(deadline)s; %(waiting)d paper letters still wait for the print shop")
-        % {"order": waiting[0].case.order_id, "on": format_day(on),
-           "deadline": format_day(letter.deadline), "waiting": len(waiting) - 1})
+          "paid by %(deadline)s; %(waiting)s") % {
+        "order": waiting[0].case.order_id, "on": format_day(on),
+        "deadline": format_day(letter.deadline),
+        "waiting": ngettext("%(count)d paper letter still waits for the print shop",
+                            "%(count)d paper letters still wait for the print shop", still)
+        % {"count": still}})
 
 
 def _debt_comes_back(case: DebtCase, *, on: date, say: Callable[[str], None]) -> None:
@@ -231,6 +252,7 @@ def _agency_report(handover: Handover, *, as_of: date, say: Callable[[str], None
                              "Schuldner hat vollständig gezahlt" if paid else ""])
     partner = handover.partner or CollectionPartner.objects.get(name="Diagonal")
     result = reports.import_report(path=path, partner=partner, actor=ACTOR)
-    say(_("agency report %(name)s: %(count)d rows applied") % {"name": path.name,
-                                                                    "count": result.applied})
+    say(ngettext("agency report %(name)s: %(count)d row applied",
+                 "agency report %(name)s: %(count)d rows applied", result.applied)
+        % {"name": path.name, "count": result.applied})
     return cases[0].order_id

@@ -29,15 +29,16 @@ from mahnwerk.reasons import Reason
 # -- The case's timeline and letter dates ----------------------------------------------------------
 
 
-def note_on_case(*, case: DebtCase, reason: Reason, changes: dict[str, Any] | None = None
-                  ) -> None:
+def note_on_case(*, case: DebtCase, reason: Reason, changes: dict[str, Any] | None = None,
+                 effective: date | None = None) -> None:
     """A line on the case's timeline (and the case's letter dates), written on the case as it
-    is now: the row is locked first, so the event records the state it really is in."""
+    is now: the row is locked first, so the event records the state it really is in.
+    ``effective``: the business date (the day a letter left), if not the moment recorded."""
     from mahnwerk.cases.services import change_case
 
     current = DebtCase.objects.select_for_update().get(pk=case.pk)
     change_case(case=current, actor=ACTOR, reason=reason, kind=EventKind.LETTER,
-                changes=changes)
+                changes=changes, effective=effective)
 
 
 def record_left(*, letter: Letter, on: date, reason: Reason) -> None:
@@ -50,7 +51,7 @@ def record_left(*, letter: Letter, on: date, reason: Reason) -> None:
     changes: dict[str, Any] = {}
     if letter.handover_column and letter.cycle == case.cycle:
         changes[letter.handover_column] = on
-    note_on_case(case=case, reason=reason, changes=changes)
+    note_on_case(case=case, reason=reason, changes=changes, effective=on)
 
 
 def record_not_arrived(*, letter: Letter, reason: Reason) -> None:

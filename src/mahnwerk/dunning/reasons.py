@@ -2,14 +2,27 @@
 did for a case, what executing it did, and the letter lines on a case's timeline."""
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from mahnwerk.cases.states import CaseState
 from mahnwerk.dunning.models import Channel, DeliveryStatus
-from mahnwerk.reasons import register, register_labels
+from mahnwerk.reasons import register, register_kind, register_labels
 
 register_labels("state", dict(CaseState.choices))
 register_labels("channel", dict(Channel.choices))
 register_labels("delivery", dict(DeliveryStatus.choices))
+
+
+def _days(value: object) -> str:
+    """A number of days with its noun, singular or plural ("1 Tag", "14 Tage")."""
+    try:
+        count = int(str(value))
+    except ValueError:
+        return str(value)
+    return ngettext("%(count)d day", "%(count)d days", count) % {"count": count}
+
+
+register_kind("days", _days)
 
 # -- why a run decided what it did -------------------------------------------------------------
 NOT_ENROLLED = register("run.not_enrolled", _("vendor not enrolled in dunning"))
@@ -43,7 +56,8 @@ UNREACHABLE = register(
       "address first"))
 DUE = register("run.due", _("letter %(level)s due since %(date)s"), date="date")
 NOT_DUE = register("run.not_due", _("letter %(level)s not due before %(date)s"), date="date")
-ESCALATE = register("run.escalate", _("unpaid %(days)s days after letter %(level)s left"))
+ESCALATE = register("run.escalate", _("unpaid %(days)s after letter %(level)s left"),
+                    days="days")
 ESCALATION_NOT_DUE = register("run.escalation_not_due",
                               _("escalation not due before %(date)s"), date="date")
 
@@ -83,4 +97,4 @@ LETTER_BY_POST = register("letter.by_post",
                           _("Letter %(level)s goes by post instead (%(who)s)."))
 ESCALATED_CASE = register(
     "collection.escalated",
-    _("Escalated to collection: unpaid %(days)s days after letter %(level)s left."))
+    _("Escalated to collection: unpaid %(days)s after letter %(level)s left."), days="days")

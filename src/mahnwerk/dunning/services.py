@@ -38,6 +38,7 @@ from mahnwerk.dunning.decide import CaseFacts, Decision, PolicyRules, decide
 from mahnwerk.dunning.models import (
     Action,
     DirectSelection,
+    DunningLevel,
     DunningPolicy,
     DunningRun,
     Letter,
@@ -90,6 +91,18 @@ def plan(*, as_of: date, vendor_id: str | None = None) -> Iterable[Planned]:
 
 def preview_run(*, as_of: date, vendor_id: str | None = None) -> list[Planned]:
     return list(plan(as_of=as_of, vendor_id=vendor_id))
+
+
+def next_decision(*, case: DebtCase, policy: DunningPolicy, as_of: date) -> Decision | None:
+    """What a run as of ``as_of`` would decide for this one case (the same facts and decide
+    step as ``plan``); None when runs no longer look at the case (paid, with the agency ...).
+    Reads, never writes: the case page says with it what can happen next."""
+    if case.state not in selectors.RUN_STATES:
+        return None
+    facts = next(iter(selectors.run_facts(case_ids=[case.pk])), None)
+    if facts is None:
+        return None
+    return decide(facts, selectors.rules_of(policy), as_of)
 
 
 def _check_date(as_of: date) -> None:
@@ -259,6 +272,33 @@ def refusal(*, action: str, state: str) -> Reason | None:
     return None
 
 
+def preview_refusal(*, case: DebtCase) -> str | None:
+    """Why no letter of the case can be previewed (None: its next letters can): a run sends
+    no letter to a grey case, nor to one in a state ``refusal`` refuses a letter in (paid,
+    blocked, with the agency ...)."""
+    if refusal(action=Action.SEND, state=case.state) is not None:
+        return _("Case %(order)s is %(state)s: a run sends it no letter, so there is none to "
+                 "preview.") % {"order": case.order_id, "state": CaseState(case.state).label}
+    if not case.pursue:
+        return _("Case %(order)s is grey (not pursued): a run sends it no letter, so there is "
+                 "none to preview.") % {"order": case.order_id}
+    return None
+
+
+def levels_to_preview(*, case: DebtCase, policy: DunningPolicy,
+                      letters: Iterable[Letter] | None = None) -> list[DunningLevel]:
+    """The policy's levels whose letter the case may still get in its current cycle (those not
+    yet written), to preview before they go out; none when ``preview_refusal`` says why.
+    ``letters``: the case's letters, if the caller read them already."""
+    if preview_refusal(case=case) is not None:
+        return []
+    if letters is None:
+        letters = Letter.objects.filter(case=case)
+    written = {letter.level for letter in letters
+               if letter.cycle == case.cycle and letter.withdrawn_at is None}
+    return [level for level in policy.levels.all() if level.number not in written]
+
+
 def _execute_batch(*, run: DunningRun, decision_ids: list[int], policies: _Policies,
                    actor: str, user: AbstractBaseUser | None) -> None:
     with transaction.atomic():
@@ -314,7 +354,8 @@ def _execute_batch(*, run: DunningRun, decision_ids: list[int], policies: _Polic
             # The letter's date reaches the case when it leaves (outbox), not now.
             batch.changes.append(CaseChange(
                 case=letter.case, kind=EventKind.LETTER, to_state=CaseState.DUNNING,
-                changes={"offer_link": letter.offer_link, "pursue": True}, reason=reason))
+                changes={"offer_link": letter.offer_link, "pursue": True}, reason=reason,
+                effective=run.as_of))
             row["outcome_code"] = why.QUEUED
             row["outcome_params"] = {"level": letter.level, "channel": message.channel}
         change_cases(items=batch.changes, actor=actor, user=user, at=now)
@@ -382,7 +423,8 @@ def _exclude(batch: _Batch, *, case: DebtCase, decision: RunDecision) -> Reason:
     if case.state in REORDER_STATES:
         batch.changes.append(CaseChange(case=case, kind=EventKind.REORDERED,
                                         to_state=CaseState.REOPENED,
-                                        changes={"pursue": False}, reason=reason))
+                                        changes={"pursue": False}, reason=reason,
+                                        effective=batch.run.as_of))
         text = reason.render()
         batch.notes.append(CaseNote(case=case, visibility=NoteVisibility.INTERNAL,
                                     text=text[:1].upper() + text[1:] + ".",
@@ -390,7 +432,8 @@ def _exclude(batch: _Batch, *, case: DebtCase, decision: RunDecision) -> Reason:
         return Reason(why.MARKED_GREY)
     if case.pursue:
         batch.changes.append(CaseChange(case=case, kind=EventKind.REORDERED,
-                                        changes={"pursue": False}, reason=reason))
+                                        changes={"pursue": False}, reason=reason,
+                                        effective=batch.run.as_of))
     return Reason(why.EXCLUDED)
 
 
@@ -398,7 +441,7 @@ def _escalate(batch: _Batch, *, case: DebtCase, decision: RunDecision) -> Reason
     direct = case.vendor.collection_mode == CollectionMode.DIRECT
     target = CaseState.APPROVED if direct else CaseState.ON_HOLD
     batch.changes.append(CaseChange(
-        case=case, kind=EventKind.COLLECTION, to_state=target,
+        case=case, kind=EventKind.COLLECTION, to_state=target, effective=batch.run.as_of,
         reason=Reason(why.ESCALATED_CASE, {"days": decision.params.get("days"),
                                            "level": decision.params.get("level")})))
     return Reason(why.ESCALATED, {"state": target})

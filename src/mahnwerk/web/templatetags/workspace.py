@@ -13,6 +13,7 @@ from mahnwerk.cases import display
 from mahnwerk.cases.models import EventKind
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning.models import Action, Channel, DeliveryStatus
+from mahnwerk.intake.models import IncidentKind, PaymentChannel
 from mahnwerk.money import format_money
 
 register = template.Library()
@@ -32,6 +33,22 @@ def state_label(state: str) -> str:
         return display.state_label(state)
     except ValueError:
         return state
+
+
+@register.filter
+def incasso_label(code: str) -> str:
+    return display.incasso_label(code)
+
+
+@register.filter
+def ledger_label(line: Any) -> str:
+    """What a line of ``cases.selectors.order_ledger`` is: the incident's kind or the
+    payment's channel, in words."""
+    choices = IncidentKind if line.kind == "incident" else PaymentChannel
+    try:
+        return str(choices(line.what).label)
+    except ValueError:
+        return line.what
 
 
 @register.filter
@@ -90,3 +107,10 @@ def iso_datetime(value: str | None) -> datetime | None:
     if not value:
         return None
     return timezone.localtime(datetime.fromisoformat(value))
+
+
+@register.filter
+def event_moment(event: dict[str, Any]) -> dict[str, str]:
+    """``{% with when=event|event_moment %}``: the business date first (``when.main``), and
+    the moment it was recorded when that was another day (``when.recorded``)."""
+    return display.event_moment(event)

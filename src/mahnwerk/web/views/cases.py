@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from django import forms
 from django.contrib import messages
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
@@ -15,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from mahnwerk.cases import access_log
+from mahnwerk.cases import actions as case_actions
 from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases import services as case_services
 from mahnwerk.cases.models import AccessKind, DebtCase
@@ -22,6 +24,7 @@ from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import approvals
 from mahnwerk.dunning import delivery, letters
 from mahnwerk.dunning import selectors as dunning_selectors
+from mahnwerk.dunning import services as dunning_services
 from mahnwerk.dunning.models import Letter
 from mahnwerk.intake.addresses import describe
 from mahnwerk.web import access, reads
@@ -56,23 +59,73 @@ def case_detail(request: HttpRequest, order_id: str) -> HttpResponse:
                       user=request.user, via=request.path)
     on_hold = case.state == CaseState.ON_HOLD
     policy = dunning_selectors.policy_for(vendor_id=case.vendor_id)
+    prefetch_related_objects([policy], "levels")
+    related, related_total = case_selectors.related_orders(case=case)
+    case_letters = list(reads.letters_of(case=case))
     return render_workspace(request, "web/case_detail.html", {
         "case": case,
+        # What can happen next: only the actions the case allows now (cases.actions, the
+        # same refusals the services make).
+        "offered": case_actions.offered(case),
+        # What a run as of today would do with it, or what else comes next in its state.
+        "next_decision": dunning_services.next_decision(case=case, policy=policy,
+                                                        as_of=timezone.localdate()),
+        "next_by_state": NEXT_BY_STATE.get(case.state, ""),
         "on_hold": on_hold,
         "escalation": approvals.escalation_status(case=case) if on_hold else "",
         "approval_form": ApprovalDecisionForm(prefix="approval"),
         "timeline": case_selectors.timeline(case=case),
         "notes": case_selectors.notes(case=case),
-        "letters": reads.letters_of(case=case),
+        "letters": case_letters,
         "block_form": ReasonForm(prefix="block"),
         "unblock_form": ReasonForm(prefix="unblock"),
         "note_form": NoteForm(prefix="note"),
-        # The letters the case's policy can send, to preview (any number of levels).
-        "levels": list(policy.levels.all()),
+        # The letters the case may still get in this cycle, to preview (any number of
+        # levels); none for a paid, blocked or grey case, and why.
+        "levels": dunning_services.levels_to_preview(case=case, policy=policy,
+                                                     letters=case_letters),
+        "no_preview": dunning_services.preview_refusal(case=case),
         # Its letters waiting to be printed, and for how long (flagged when too long).
         "print_items": dunning_selectors.print_items(case_id=case.pk),
+        # The order's debts and payments, and the buyer's other orders.
+        "ledger": case_selectors.order_ledger(case=case),
+        "related": related,
+        "related_more": related_total - len(related),
+        "reorder_has_case": _reorder_has_case(case, related),
         **_corrections(case),
     }, section="cases")
+
+
+#: What comes next for a case no run looks at any more, by its state.
+NEXT_BY_STATE = {
+    CaseState.ON_HOLD: gettext_lazy("Waiting for the vendor's approval: the vendor approves or "
+                                    "cancels in the portal or through the links of the approval "
+                                    "e-mail; a decision that came by e-mail or chat is recorded "
+                                    "here."),
+    CaseState.APPROVED: gettext_lazy("Approved for collection: the vendor's next handover file "
+                                     "(Collection) hands it over to the agency."),
+    CaseState.SENT_FOR_COLLECTION: gettext_lazy("With the agency: its monthly report brings the "
+                                                "takeover date and what it recovered."),
+    CaseState.PAID: gettext_lazy("Paid: nothing more is done. A new debt of the order (a "
+                                 "payment charged back) opens a new dunning cycle."),
+    CaseState.CANCELED: gettext_lazy("Cancelled: nothing more is done. A payment that still "
+                                     "comes in is recorded."),
+    CaseState.REOPENED: gettext_lazy("Reordered: the buyer bought again, so the case is not "
+                                     "pursued. If the new order is no reorder, undo the match "
+                                     "below."),
+    CaseState.BLOCKED: gettext_lazy("Blocked: no letter and no handover until it is "
+                                    "unblocked."),
+}
+
+
+def _reorder_has_case(case: DebtCase, related: list[case_selectors.RelatedOrder]) -> bool:
+    """Whether the new order of a reorder has a case of its own (to link to it)."""
+    if not case.reopened_id:
+        return False
+    for order in related:
+        if order.order_id == case.reopened_id:
+            return order.case_state is not None
+    return case_selectors.case_exists(order_id=case.reopened_id)
 
 
 def _corrections(case: DebtCase) -> dict[str, object]:
@@ -85,8 +138,11 @@ def _corrections(case: DebtCase) -> dict[str, object]:
         else None,
         "address_problem_text": describe(codes, postcode=known.postcode, country=known.country)
         if known is not None else case.address_problem_text,
-        # Paid or cancelled: nothing more is done with the case, so nothing is corrected.
-        "correctable": case.state not in case_selectors.SETTLED_STATES,
+        # Paid or cancelled: nothing more is done with the case, so nothing is corrected
+        # (cases.services.address_flag_refusal).
+        "address_offered": any(case_actions.ACTIONS[name].refusal(case) is None
+                               for name in ("address-valid", "address-invalid",
+                                            "address-computed")),
         "address_form": AddressFlagForm(prefix="address").offer_for(
             override=case.invalid_address_override),
         "not_reordered_form": ReasonForm(prefix="not_reordered"),
@@ -191,6 +247,9 @@ def case_not_reordered(request: HttpRequest, order_id: str) -> HttpResponse:
 
 def _preview(case: DebtCase, level: int) -> letters.ComposedLetter:
     """The case's letter of one of its policy's levels; a level the policy lacks is a 404."""
+    refused = dunning_services.preview_refusal(case=case)
+    if refused:
+        raise _NoPreview(refused)
     try:
         return letters.preview(case=case, level=level, letter_date=timezone.localdate(),
                                policy=dunning_selectors.policy_for(vendor_id=case.vendor_id))
@@ -205,20 +264,34 @@ def _pdf(content: bytes, filename: str, *, download: bool) -> HttpResponse:
     return response
 
 
+class _NoPreview(Exception):
+    """The case gets no letter (``dunning.services.preview_refusal``): there is none to
+    preview."""
+
+
 @access.workspace_view
 def letter_preview(request: HttpRequest, order_id: str, level: int) -> HttpResponse:
     case = case_or_404(order_id)
+    try:
+        composed = _preview(case, level)
+    except _NoPreview as exc:
+        messages.warning(request, str(exc))
+        return redirect("web:case", order_id=case.order_id)
     _logged(request, case)
     return render_workspace(request, "web/letter.html", {
-        "case": case, "composed": _preview(case, level), "preview": True, "level": level,
+        "case": case, "composed": composed, "preview": True, "level": level,
     }, section="cases")
 
 
 @access.workspace_view
 def letter_preview_pdf(request: HttpRequest, order_id: str, level: int) -> HttpResponse:
     case = case_or_404(order_id)
+    try:
+        composed = _preview(case, level)
+    except _NoPreview as exc:
+        messages.warning(request, str(exc))
+        return redirect("web:case", order_id=case.order_id)
     _logged(request, case)
-    composed = _preview(case, level)
     try:
         content = letters.preview_pdf(composed, case)
     except letters.LetterPdfError as exc:

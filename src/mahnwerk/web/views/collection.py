@@ -17,6 +17,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from mahnwerk.cases import access_log
@@ -135,17 +136,22 @@ def handover_export(request: HttpRequest) -> HttpResponse:
     access_log.record(kind=AccessKind.EXPORT, target=handover.file_name, user=request.user,
                       order_ids=handover.items.values_list("case__order_id", flat=True),
                       via=request.path)
-    messages.success(request, _("Handover file %(file)s written: %(rows)d rows, %(handed)d "
-                                "cases handed over to %(partner)s.")
-                     % {"file": handover.file_name, "rows": handover.rows,
-                        "handed": handover.handed_over,
-                        "partner": handover.partner.name if handover.partner else "-"})
+    messages.success(request, _("Handover file %(file)s written: %(rows)s, %(handed)s.") % {
+        "file": handover.file_name,
+        "rows": ngettext("%(count)d row", "%(count)d rows", handover.rows)
+        % {"count": handover.rows},
+        "handed": ngettext("%(count)d case handed over to %(partner)s",
+                           "%(count)d cases handed over to %(partner)s", handover.handed_over)
+        % {"count": handover.handed_over,
+           "partner": handover.partner.name if handover.partner else "-"}})
     if result.held_back:
         shown = list(result.held_back.items())[:HELD_BACK_SHOWN]
         listed = "; ".join(f"{order}: {', '.join(problems)}" for order, problems in shown)
         if len(result.held_back) > len(shown):
             listed += " …"
-        messages.warning(request, _("%(count)d approved cases stay back: %(cases)s")
+        messages.warning(request, ngettext("%(count)d approved case stays back: %(cases)s",
+                                           "%(count)d approved cases stay back: %(cases)s",
+                                           len(result.held_back))
                          % {"count": len(result.held_back), "cases": listed})
     return redirect("web:handovers")
 
@@ -238,9 +244,12 @@ def handover_check(request: HttpRequest) -> HttpResponse:
                 response = HttpResponse(content, content_type="text/csv; charset=utf-8")
                 response["Content-Disposition"] = content_disposition_header(True, name)
                 return response
-            messages.warning(request, _("Not corrected: %(count)d problems have no certain "
-                                        "fix and need a person (those without a fix below).")
-                             % {"count": len(report.uncertain)})
+            messages.warning(request, ngettext(
+                "Not corrected: %(count)d problem has no certain fix and needs a person (those "
+                "without a fix below).",
+                "Not corrected: %(count)d problems have no certain fix and need a person "
+                "(those without a fix below).", len(report.uncertain))
+                % {"count": len(report.uncertain)})
     return render_workspace(request, "web/handover_check.html", {
         "form": form, "report": report}, section="collection")
 
@@ -266,8 +275,17 @@ def agency_report_upload(request: HttpRequest) -> HttpResponse:
                           % {"file": upload.name,
                              "date": format_day(result.report.created_at)})
         else:
-            messages.success(request, _("%(file)s: %(applied)d rows applied, %(open)d rows "
-                                        "could not be applied (listed below).")
-                             % {"file": upload.name, "applied": result.applied,
-                                "open": len(result.problems)})
+            applied = ngettext("%(count)d row applied", "%(count)d rows applied",
+                               result.applied) % {"count": result.applied}
+            if result.problems:
+                # Rows that need support are a warning, not a success (issue 10).
+                refused = ngettext("%(count)d row could not be applied (listed below)",
+                                   "%(count)d rows could not be applied (listed below)",
+                                   len(result.problems)) % {"count": len(result.problems)}
+                messages.warning(request, _("%(file)s: %(applied)s, %(refused)s.")
+                                 % {"file": upload.name, "applied": applied,
+                                    "refused": refused})
+            else:
+                messages.success(request, _("%(file)s: %(applied)s.")
+                                 % {"file": upload.name, "applied": applied})
     return redirect(reverse("web:handovers") + "#reports")

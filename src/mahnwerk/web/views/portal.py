@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from mahnwerk.cases import access_log
@@ -93,9 +94,11 @@ def portal_selection(request: HttpRequest, account: VendorAccount) -> HttpRespon
         messages.error(request, str(exc))
     else:
         pursued = sum(choices.values())
-        messages.success(request, _("Thank you: %(count)d orders answered, %(pursued)d of them "
-                                    "to be pursued and handed to collection.")
-                         % {"count": count, "pursued": pursued})
+        messages.success(request, ngettext(
+            "Thank you: %(count)d order answered, %(pursued)d of them to be pursued and handed "
+            "to collection.",
+            "Thank you: %(count)d orders answered, %(pursued)d of them to be pursued and "
+            "handed to collection.", count) % {"count": count, "pursued": pursued})
     return redirect("web:portal")
 
 

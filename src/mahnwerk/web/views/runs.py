@@ -17,6 +17,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from mahnwerk.dunning import selectors as dunning_selectors
@@ -109,8 +110,10 @@ def run_execute(request: HttpRequest, pk: int) -> HttpResponse:
     except dunning_services.RunError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, _("Run #%(run)d executed: %(done)d decisions applied.")
-                         % {"run": run.pk, "done": sum(counts.values())})
+        done = sum(counts.values())
+        messages.success(request, ngettext("Run #%(run)d executed: %(done)d decision applied.",
+                                           "Run #%(run)d executed: %(done)d decisions applied.",
+                                           done) % {"run": run.pk, "done": done})
     return redirect("web:run", pk=run.pk)
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from mahnwerk.collection.handover_format import check_file, fixed_file
 
@@ -32,23 +33,26 @@ class Command(BaseCommand):
             for problem in report.problems:
                 self.stdout.write(str(problem))
             if report.ok:
-                self.stdout.write(_("%(file)s: correct (%(rows)d rows).")
+                self.stdout.write(ngettext("%(file)s: correct (%(rows)d row).",
+                                           "%(file)s: correct (%(rows)d rows).", report.rows)
                                   % {"file": path.name, "rows": report.rows})
                 continue
             bad += 1
             if fix:
                 self._fix(path, report, out)
         if bad:
-            raise CommandError(_("%(bad)d of %(all)d files have problems.")
+            raise CommandError(_("Files with problems: %(bad)d of %(all)d.")
                                % {"bad": bad, "all": len(files)})
 
     def _fix(self, path, report, out):
         fixed = fixed_file(report, name=path.name)
         if fixed is None:
-            self.stdout.write(_("%(file)s: not written; these need a person: %(count)d "
-                                "problems without a certain fix (listed above without "
-                                "\"fix\").") % {"file": path.name,
-                                                 "count": len(report.uncertain)})
+            self.stdout.write(ngettext(
+                "%(file)s: not written; this needs a person: %(count)d problem without a "
+                "certain fix (listed above without \"fix\").",
+                "%(file)s: not written; these need a person: %(count)d problems without a "
+                "certain fix (listed above without \"fix\").", len(report.uncertain))
+                % {"file": path.name, "count": len(report.uncertain)})
             return
         name, content = fixed
         target = out / name

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from mahnwerk.cases import access_log
 from mahnwerk.cases.models import AccessKind
@@ -46,9 +47,12 @@ class Command(BaseCommand):
         for order_id, problems in result.held_back.items():
             self.stderr.write(_("%(order)s held back: %(problems)s")
                               % {"order": order_id, "problems": "; ".join(problems)})
-        self.stdout.write(_("%(file)s written: %(rows)d rows, %(count)d cases handed over to "
-                            "%(partner)s (export #%(id)d, SHA-256 %(sha)s).")
-                          % {"file": target, "rows": result.handover.rows,
-                             "count": len(result.handed_over),
-                             "partner": result.handover.partner,
-                             "id": result.handover.pk, "sha": result.handover.sha256[:12]})
+        rows, handed = result.handover.rows, len(result.handed_over)
+        self.stdout.write(_("%(file)s written: %(rows)s, %(handed)s (export #%(id)d, SHA-256 "
+                            "%(sha)s).") % {
+            "file": target,
+            "rows": ngettext("%(count)d row", "%(count)d rows", rows) % {"count": rows},
+            "handed": ngettext("%(count)d case handed over to %(partner)s",
+                               "%(count)d cases handed over to %(partner)s", handed)
+            % {"count": handed, "partner": result.handover.partner},
+            "id": result.handover.pk, "sha": result.handover.sha256[:12]})

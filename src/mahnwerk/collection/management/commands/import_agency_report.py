@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from mahnwerk.collection.models import CollectionPartner
 from mahnwerk.collection.reports import ReportError, import_report
@@ -40,6 +41,9 @@ class Command(BaseCommand):
             return
         for line, order_id, problem in result.problems:
             self.stdout.write(f"{file.name}:{line}: {order_id or '-'}: {problem}")
-        self.stdout.write(_("%(file)s: %(applied)d rows applied, %(open)d left for support.")
-                          % {"file": file.name, "applied": result.applied,
+        self.stdout.write(_("%(file)s: %(applied)s, %(open)d left for support.")
+                          % {"file": file.name,
+                             "applied": ngettext("%(count)d row applied",
+                                                 "%(count)d rows applied", result.applied)
+                             % {"count": result.applied},
                              "open": len(result.problems)})

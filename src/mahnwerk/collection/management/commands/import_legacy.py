@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from mahnwerk.collection.legacy import LegacyError, apply_legacy, load_mapping, plan_legacy
 from mahnwerk.intake.models import Vendor
@@ -41,12 +42,16 @@ class Command(BaseCommand):
                                   + "; ".join(row.changes))
         workable = [r for r in rows if not r.problem and r.changes]
         if not apply:
-            self.stdout.write(_("Dry run: %(changes)d rows would change, %(problems)d cannot be "
-                                "mapped. Run again with --apply to take them over.")
-                              % {"changes": len(workable),
-                                 "problems": sum(1 for r in rows if r.problem)})
+            problems = sum(1 for r in rows if r.problem)
+            self.stdout.write(_("Dry run: %(changes)s, %(problems)s. Run again with --apply "
+                                "to take them over.") % {
+                "changes": ngettext("%(count)d row would change", "%(count)d rows would change",
+                                    len(workable)) % {"count": len(workable)},
+                "problems": ngettext("%(count)d cannot be mapped", "%(count)d cannot be mapped",
+                                     problems) % {"count": problems}})
             return
         count = apply_legacy(rows=rows, vendor_id=vendor, file_name=file.name,
                              actor=f"cli:{getpass.getuser()}")
-        self.stdout.write(_("%(count)d rows taken over from %(file)s.")
+        self.stdout.write(ngettext("%(count)d row taken over from %(file)s.",
+                                   "%(count)d rows taken over from %(file)s.", count)
                           % {"count": count, "file": file.name})

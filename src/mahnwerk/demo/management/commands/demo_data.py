@@ -6,6 +6,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from tqdm import tqdm
 
 from mahnwerk.cases.selectors import count_by_state
@@ -73,8 +74,10 @@ class Command(BaseCommand):
         for name in demo.FEED_ORDER:
             result = results[name]
             self.stdout.write(
-                _("%(feed)s: %(rows)d records; %(created)d new, %(updated)d changed, "
-                  "%(unchanged)d unchanged.") % {
+                ngettext("%(feed)s: %(rows)d record; %(created)d new, %(updated)d changed, "
+                         "%(unchanged)d unchanged.",
+                         "%(feed)s: %(rows)d records; %(created)d new, %(updated)d changed, "
+                         "%(unchanged)d unchanged.", len(data[name])) % {
                     "feed": name, "rows": len(data[name]), "created": result.created,
                     "updated": result.updated, "unchanged": result.unchanged})
         self.stdout.write(_("Cases by state:"))

@@ -5,6 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from mahnwerk.dunning import delivery, outbox
 
@@ -34,9 +35,12 @@ class Command(BaseCommand):
                 self.stdout.write(line)
                 stuck = outbox.stuck()
                 if stuck:
-                    self.stderr.write(_(
+                    self.stderr.write(ngettext(
+                        "%(count)d message is stuck in sending (maybe sent, maybe not); "
+                        "see `mahnwerk outbox --status sending`.",
                         "%(count)d messages are stuck in sending (maybe sent, maybe not); "
-                        "see `mahnwerk outbox --status sending`.") % {"count": len(stuck)})
+                        "see `mahnwerk outbox --status sending`.", len(stuck))
+                        % {"count": len(stuck)})
                 if loop is None:
                     return
                 if sum(counts.values()) < limit:  # a full pass means more are waiting

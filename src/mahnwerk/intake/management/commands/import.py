@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from tqdm import tqdm
 
 from mahnwerk.intake.feeds import FEEDS
@@ -56,7 +57,9 @@ class Command(BaseCommand):
             self.stderr.write(str(problem))
         hidden = len(report.problems) - max_problems
         if hidden > 0:
-            self.stderr.write(_("... and %(count)d more problems.") % {"count": hidden})
+            self.stderr.write(ngettext("... and %(count)d more problem.",
+                                       "... and %(count)d more problems.", hidden)
+                              % {"count": hidden})
         counts = report.applied
         if report.problems and not skip_invalid:
             raise CommandError(

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from mahnwerk.cases.access_log import command_actor
 from mahnwerk.ops.privacy import PrivacyError, anonymise_closed_cases
@@ -21,8 +22,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, older_than: int, dry_run: bool, **options):
         def shown(done: int, total: int) -> None:
-            self.stderr.write(_("%(done)d of %(total)d cases") % {"done": done,
-                                                                   "total": total})
+            self.stderr.write(_("cases: %(done)d of %(total)d") % {"done": done,
+                                                                    "total": total})
 
         try:
             result = anonymise_closed_cases(older_than_days=older_than, dry_run=dry_run,
@@ -32,12 +33,18 @@ class Command(BaseCommand):
         if dry_run:
             for order_id in result.cases:
                 self.stdout.write(order_id)
-            self.stdout.write(_("%(count)d cases would be anonymised (dry run: nothing was "
-                                "changed).") % {"count": len(result.cases)})
+            self.stdout.write(ngettext(
+                "%(count)d case would be anonymised (dry run: nothing was changed).",
+                "%(count)d cases would be anonymised (dry run: nothing was changed).",
+                len(result.cases)) % {"count": len(result.cases)})
             return
-        self.stdout.write(_("%(cases)d cases anonymised, %(buyers)d buyers, %(letters)d letter "
-                            "copies.") % {"cases": len(result.cases), "buyers": result.buyers,
-                                          "letters": result.letters})
+        self.stdout.write(_("Anonymised: %(cases)s, %(buyers)s, %(letters)s.") % {
+            "cases": ngettext("%(count)d case", "%(count)d cases", len(result.cases))
+            % {"count": len(result.cases)},
+            "buyers": ngettext("%(count)d buyer", "%(count)d buyers", result.buyers)
+            % {"count": result.buyers},
+            "letters": ngettext("%(count)d letter copy", "%(count)d letter copies",
+                                result.letters) % {"count": result.letters}})
         for order_id in result.skipped:
             self.stdout.write(_("%(order)s skipped: it was reopened meanwhile.")
                               % {"order": order_id})

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from mahnwerk.cases.access_log import command_actor
 from mahnwerk.ops.privacy import PrivacyError, buyer_of, erase_buyer
@@ -26,11 +27,18 @@ class Command(BaseCommand):
                                  actor=command_actor("buyer-erase"))
         except PrivacyError as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(_("Buyer %(id)s: %(cases)d closed cases, %(orders)d orders and "
-                            "%(letters)d letter copies anonymised; buyer record %(buyer)s.")
-                          % {"id": buyer_id, "cases": len(result.anonymised_cases),
-                             "orders": result.anonymised_orders,
-                             "letters": result.anonymised_letters,
+        cases, orders = len(result.anonymised_cases), result.anonymised_orders
+        letters = result.anonymised_letters
+        self.stdout.write(_("Buyer %(id)s: %(cases)s, %(orders)s and %(letters)s anonymised; "
+                            "buyer record %(buyer)s.")
+                          % {"id": buyer_id,
+                             "cases": ngettext("%(count)d closed case", "%(count)d closed cases",
+                                               cases) % {"count": cases},
+                             "orders": ngettext("%(count)d order", "%(count)d orders", orders)
+                             % {"count": orders},
+                             "letters": ngettext("%(count)d letter copy",
+                                                 "%(count)d letter copies", letters)
+                             % {"count": letters},
                              "buyer": _("anonymised") if result.buyer_anonymised
                              else _("kept (a debt is still claimed)")})
         lines = result.kept_lines()
