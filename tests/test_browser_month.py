@@ -105,7 +105,7 @@ def test_a_support_agent_imports_a_file_fixes_the_located_problem_and_applies_it
     with page.expect_navigation():
         page.click("button:text-is('Hochladen und prüfen')")
     checked = page.locator("#import-checked").inner_text()
-    assert "Beim Anwenden entstehen 2 neue Datensätze" in checked
+    assert "Beim Anwenden: 2 neu, 0 geändert, 0 unverändert." in checked
     assert not Vendor.objects.filter(pk="48213").exists()
     screenshot(page, "import-checked.png")
     with page.expect_navigation():

@@ -143,7 +143,7 @@ def test_a_clean_file_is_checked_then_applied_from_the_same_upload(support, _imp
     page = support.get(response["Location"]).content.decode()
     assert "Die Prüfung hat kein Problem gefunden" in page
     assert "1 Zeile gelesen." in page
-    assert "Beim Anwenden entstehen 1 neue Datensätze" in page
+    assert "Beim Anwenden: 1 neu, 0 geändert, 0 unverändert." in page
     assert reverse("web:import-apply", args=[job.token]) in page
 
     applied = support.post(reverse("web:import-apply", args=[job.token]))
@@ -598,6 +598,18 @@ def test_the_admin_refuses_a_template_that_does_not_render_and_says_where(admin)
     version = template.history.latest()
     assert version.subject == template.subject and version.history_user.username == "admin", (
         "the change is in the template's history")
+
+
+def test_the_check_of_an_english_template_speaks_the_readers_language(admin):
+    """Found in the demo: the problems of an English template were named in English on a
+    German page (the check rendered the letter in its language and wrote its findings there
+    too)."""
+    template = LetterTemplate.objects.get(template="first", language="en", vendor=None)
+    url = reverse("admin:dunning_lettertemplate_change", args=[template.pk])
+    response = admin.post(url, template_form(template, subject="{{ kaeufer_name }}"))
+    assert response.context["adminform"].form.errors["subject"] == [
+        "Der Brief lässt sich mit einem Beispielfall nicht erstellen: Zeile 1: "
+        "unbekannter Platzhalter {{ kaeufer_name }}"]
 
 
 def test_every_standard_template_passes_the_check():

@@ -23,7 +23,6 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import override
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.selectors import KnownAddress
@@ -92,8 +91,8 @@ def check_words(words: letters.Words, *, language: str, vendor: Vendor | None = 
     found: dict[str, list[str]] = {}
     for context in _contexts(language=language, vendor=vendor):
         for part, html in PARTS:
-            with override(language):
-                problems = render_problems(getattr(words, part), context, autoescape=html)
+            problems = render_problems(getattr(words, part), context, autoescape=html,
+                                       language=language)
             for line, message in problems:
                 text = (_("Line %(line)s: %(error)s") % {"line": line, "error": message}
                         if line else message)

@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.template.base import VariableNode
+from django.utils.translation import get_language, override
 from django.utils.translation import gettext as _
 
 # --- templates ---------------------------------------------------------------------------
@@ -77,18 +78,20 @@ def _line_of(template: Template, source: str, name: str) -> int | None:
     return None
 
 
-def render_problems(source: str, context: dict[str, Any], *, autoescape: bool = True
-                    ) -> list[tuple[int | None, str]]:
-    """Render a template as a letter is rendered, with ``context``, and say what goes wrong,
-    each with its line: a syntax error, an error while rendering (a filter that fails on the
-    values), and every placeholder the context does not know (a letter would print it empty:
+def render_problems(source: str, context: dict[str, Any], *, autoescape: bool = True,
+                    language: str | None = None) -> list[tuple[int | None, str]]:
+    """Render a template as a letter is rendered, with ``context`` (in the letter's
+    ``language``), and say what goes wrong, each with its line, in the reader's language: a
+    syntax error, an error while rendering (a filter that fails on the values), and every
+    placeholder the context does not know (a letter would print it empty:
     ``{{ buyer_nmae }}``). An empty list: the template renders."""
     try:
         template = _checking_engine().from_string(source)
     except TemplateSyntaxError as exc:
         return [(_line(exc), str(exc))]
     try:
-        output = template.render(Context(context, autoescape=autoescape))
+        with override(language or get_language()):
+            output = template.render(Context(context, autoescape=autoescape))
     except Exception as exc:
         return [(_line(exc), f"{type(exc).__name__}: {exc}" if str(exc) else
                  type(exc).__name__)]
