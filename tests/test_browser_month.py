@@ -164,6 +164,10 @@ def test_the_vendors_approval_of_two_cases_is_recorded_at_once_and_a_cancel_is_c
     # Enter in a reason field submits nothing: the form's default button is a disabled one.
     assert page.evaluate("document.querySelector('#decide').querySelector("
                          "'button[type=submit], input[type=submit]').disabled") is True
+    page.check("#select-all")  # the head's box ticks every row of the page, and clears them
+    assert page.locator("#approvals input[name=order]:checked").count() == 4
+    page.uncheck("#select-all")
+    assert page.locator("#approvals input[name=order]:checked").count() == 0
     page.check("tr[data-order=O-A1] input[name=order]")
     page.check("tr[data-order=O-A2] input[name=order]")
     page.fill("#bulk-reason", "per WhatsApp-Gruppe, 3. März")

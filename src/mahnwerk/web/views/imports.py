@@ -10,6 +10,7 @@ call ``intake.import_jobs``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from django.conf import settings
@@ -45,9 +46,10 @@ def _queue(task, job: ImportJob) -> None:
         task.delay(job.token)
     except Exception as exc:  # the broker is down: say so on the job instead of waiting
         log.exception("could not queue %s for import %s", task.name, job.token)
-        import_jobs.not_started(token=job.token, error=_(
-            "The background task could not be started (%(error)s); nothing was written. "
-            "Try again later.") % {"error": exc})
+        with contextlib.suppress(ImportJobError):  # discarded meanwhile: nowhere to say it
+            import_jobs.not_started(token=job.token, error=_(
+                "The background task could not be started (%(error)s); nothing was written. "
+                "Try again later.") % {"error": exc})
 
 
 @access.workspace_view(permission=access.can_work)
