@@ -211,7 +211,11 @@ def test_the_roles_come_with_their_permissions():
     assert not any(code.startswith("delete_") for _app, code in support)
     manager = perms("Relationship Manager")
     assert ("cases", "view_debtcase") in manager and ("intake", "view_vendor") in manager
-    assert all(code.startswith("view_") for _app, code in manager)
+    # The relationship manager reads, and records the vendor's decision from its chat group
+    # (issue 10): nothing else.
+    assert all(code.startswith("view_") for _app, code in manager
+               if code != "record_vendor_decision")
+    assert ("collection", "record_vendor_decision") in manager
     assert perms("Vendor") == {("cases", "view_debtcase")}
     admin_perms = perms("Administrator")
     assert {("cases", "delete_debtcase"), ("auth", "change_user"),

@@ -51,6 +51,7 @@ from mahnwerk.collection.models import (
 from mahnwerk.dunning import offers, outbox
 from mahnwerk.dunning import services as dunning_services
 from mahnwerk.dunning.models import DunningPolicy, DunningRun, LetterTemplate, RunState
+from mahnwerk.intake import import_jobs
 from mahnwerk.intake.models import (
     ApiClient,
     IdempotencyRecord,
@@ -141,6 +142,18 @@ READ = Rule(anonymous=LOGIN, support=OK, manager=OK, administrator=OK,
 #: relationship manager only reads.
 WORK = post_only(anonymous=LOGIN, support=OK, manager=FORBIDDEN, administrator=OK,
                  vendor_a=PORTAL, vendor_b=PORTAL)
+#: Support's own pages (the import of the platform's files): support and the administrator, for
+#: reading too; the relationship manager is kept out.
+SUPPORT_PAGE = Rule(anonymous=LOGIN, support=OK, manager=FORBIDDEN, administrator=OK,
+                    vendor_a=PORTAL, vendor_b=PORTAL)
+#: Recording a vendor's decision (approve or cancel): support, the administrator and the
+#: relationship manager, who hears the vendor's answer in its chat group (issue 10); an empty
+#: POST is told what is missing and sent back.
+DECIDE = post_only(anonymous=LOGIN, support=OK, manager=OK, administrator=OK,
+                   vendor_a=PORTAL, vendor_b=PORTAL)
+#: Vendors' portal logins: the administrator's (web.add_vendoraccount).
+INVITE = post_only(anonymous=LOGIN, support=FORBIDDEN, manager=FORBIDDEN, administrator=OK,
+                   vendor_a=PORTAL, vendor_b=PORTAL)
 #: The admin site: staff only; a vendor's login is no staff member and is asked to log in as one.
 STAFF_ONLY = Rule(anonymous=LOGIN, support=OK, manager=OK, administrator=OK,
                   vendor_a=LOGIN, vendor_b=LOGIN)
@@ -185,7 +198,7 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:case-note": WORK,  # cases.add_casenote: support and administrator
     "web:case-address": WORK,
     "web:case-not-reordered": WORK,
-    "web:case-approval": WORK,
+    "web:case-approval": DECIDE,
     "web:run-start": WORK,
     "web:run-execute": WORK,
     "web:run-discard": WORK,
@@ -197,6 +210,25 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:handover-export": WORK,
     "web:report-row-clear": WORK,
     "web:agency-report-upload": WORK,
+    # The month in the browser (issue 10, point 3). The walk's upload waits for its check:
+    # "apply" is refused and "discard" waits until the check is done, so nothing goes.
+    "web:import": SUPPORT_PAGE,  # GET the form, POST an upload (an empty one is refused)
+    "web:import-job": SUPPORT_PAGE,
+    "web:import-status": SUPPORT_PAGE,
+    "web:import-apply": WORK,
+    "web:import-discard": WORK,
+    "web:approvals-ask": WORK,
+    "web:approvals-decide": DECIDE,
+    "web:vendors": READ,
+    "web:vendor": READ,
+    # An empty form is refused with the page and its errors.
+    "web:vendor-login-create": post_only(anonymous=LOGIN, support=FORBIDDEN, manager=FORBIDDEN,
+                                         administrator=BAD_REQUEST, vendor_a=PORTAL,
+                                         vendor_b=PORTAL),
+    "web:vendor-login-invite": INVITE,
+    # The invitation's link (public; the token is the key): a wrong one says so on the page.
+    "web:password-set": everyone(OK),
+    "web:password-set-done": everyone((OK, NOT_ALLOWED)),
     # The vendor portal: each vendor its own; another vendor's case is "no such case".
     "web:portal": PORTAL_PAGE,
     "web:portal-case": Rule(anonymous=LOGIN, support=FORBIDDEN, manager=FORBIDDEN,
@@ -250,6 +282,11 @@ ROLE_TABLE: dict[str, Rule] = {
                                administrator=NOT_FOUND, vendor_a=LOGIN, vendor_b=LOGIN),
     # A user's password: the administrator's.
     "admin:auth_user_password_change": Rule(
+        anonymous=LOGIN, support=FORBIDDEN, manager=FORBIDDEN, administrator=OK,
+        vendor_a=LOGIN, vendor_b=LOGIN),
+    # The preview of a letter template (saved, or the change form's words): who may see the
+    # templates in the admin.
+    "admin:dunning_lettertemplate_preview": Rule(
         anonymous=LOGIN, support=FORBIDDEN, manager=FORBIDDEN, administrator=OK,
         vendor_a=LOGIN, vendor_b=LOGIN),
     # A version of a policy or template (django-simple-history): the administrator's.
@@ -395,7 +432,7 @@ def _plain_templates(monkeypatch):
 
 
 @pytest.fixture
-def world(django_user_model):
+def world(django_user_model, settings, tmp_path):
     """Vendor A's case waiting for its approval (with letters, a queued message, an offer
     code and an approval link), vendor B's own case, a decided run, a kept handover file, an
     agency report with a row to clear, one row of every model the admin shows, and a login
@@ -456,9 +493,15 @@ def world(django_user_model):
     users = {"support": "support", "manager": "manager", "administrator": "admin",
              "vendor_a": "vendor", "vendor_b": "vendor-b"}
 
+    settings.MAHNWERK_IMPORT_DIR = tmp_path / "imports"
+    upload = import_jobs.receive(feed="vendors", name="vendors.csv", chunks=[b"vendor_id\n"],
+                                 size=10, actor="support", language="de")
     tokens = {"web:offer-token": offers.make_token(case=case),
               "web:approval-link": approvals.make_link_token(case=case,
-                                                             action=approvals.APPROVE)}
+                                                             action=approvals.APPROVE),
+              "web:password-set": "abc-0123456789abcdef",
+              **{f"web:import-{step}": upload.token
+                 for step in ("job", "status", "apply", "discard")}}
     objects = {}
     for model in admin.site._registry:
         first = model.objects.order_by("pk").first()
@@ -467,6 +510,7 @@ def world(django_user_model):
     incident = Incident.objects.filter(order__order_id=case.order_id).first()
     return SimpleNamespace(
         alpha=alpha, beta=beta, case=case, users=users,
+        vendor_login=django_user_model.objects.get(username="vendor").pk,
         tokens=tokens,
         pks={"web:letter": letter.pk, "web:letter-pdf": letter.pk, "web:run": run.pk,
              "web:run-execute": run.pk, "web:run-discard": run.pk,
@@ -487,7 +531,8 @@ def values_for(pattern: Pattern, world) -> dict:
     """The path parameters of a pattern, from the world's objects."""
     key = pattern.key
     values = {"order_id": world.case.order_id, "level": 1, "esp": "mailgun", "figure": "state",
-              "app_label": "cases", "url": "gibt-es-nicht/"}
+              "app_label": "cases", "url": "gibt-es-nicht/", "vendor_id": world.alpha.pk,
+              "user_id": world.vendor_login, "uidb64": "MQ"}
     if key in world.pks:
         values["pk"] = world.pks[key]
     if key in world.tokens:
@@ -548,7 +593,8 @@ def test_the_role_table_keeps_the_workspace_the_admin_and_the_portal_apart():
                 if pattern.callback.__module__ in modules and pattern.key in ROLE_TABLE]
 
     workspace = views_of("mahnwerk.web.views.cases", "mahnwerk.web.views.runs",
-                         "mahnwerk.web.views.outbox", "mahnwerk.web.views.collection")
+                         "mahnwerk.web.views.outbox", "mahnwerk.web.views.collection",
+                         "mahnwerk.web.views.imports")
     staff_site = [pattern for pattern in url_patterns() if pattern.route.startswith("admin/")
                   and pattern.key not in ("admin:login", "admin:logout")]
     portal = views_of("mahnwerk.web.views.portal")

@@ -153,20 +153,25 @@ def test_a_vendor_login_never_reaches_the_collection_pages(client, users, market
     assert DebtCase.objects.get(order_id="O-APPROVED").state == CaseState.APPROVED
 
 
-def test_a_relationship_manager_reads_but_cannot_export_or_decide(client, users, market,
-                                                                  django_user_model):
+def test_a_relationship_manager_reads_and_records_the_vendors_word_but_cannot_export(
+        client, users, market, django_user_model):
+    """The relationship manager hears the vendor's answer in its chat group and records it
+    (issue 10); exporting stays support's."""
     login(client, django_user_model, "manager")
     page = client.get(reverse("web:collection")).content.decode()
     assert reverse("web:handover-export") not in page
     assert export(client).status_code == 403
     case_page = client.get(reverse("web:case", args=["O-HOLD"])).content.decode()
     assert "Rita Reuter" in case_page
-    assert reverse("web:case-approval", args=["O-HOLD"]) not in case_page
+    assert reverse("web:case-approval", args=["O-HOLD"]) in case_page
     response = client.post(reverse("web:case-approval", args=["O-HOLD"]),
-                           {"approval-decision": "approve", "approval-reason": "x"})
-    assert response.status_code == 403
+                           {"approval-decision": "approve",
+                            "approval-reason": "per WhatsApp-Gruppe Alpha"})
+    assert response.status_code == 302
     assert not Handover.objects.exists()
-    assert DebtCase.objects.get(order_id="O-HOLD").state == CaseState.ON_HOLD
+    assert DebtCase.objects.get(order_id="O-HOLD").state == CaseState.APPROVED
+    event = CaseEvent.objects.filter(case=market["hold"]).last()
+    assert event.actor == "manager" and "per WhatsApp-Gruppe Alpha" in event.reason
 
 
 def test_the_navigation_leads_to_approvals_and_collection(support, market):

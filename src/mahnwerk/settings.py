@@ -216,6 +216,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAHNWERK_API_MAX_BODY_BYTES", default=1_0
 MAHNWERK_API_MAX_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
 MAHNWERK_WEBHOOK_TOLERANCE_SECONDS = env.int("MAHNWERK_WEBHOOK_TOLERANCE_SECONDS", default=300)
 MAHNWERK_IMPORT_BATCH_SIZE = env.int("MAHNWERK_IMPORT_BATCH_SIZE", default=2000)
+# The import page (intake.import_jobs): where an upload waits between its check and its apply,
+# its largest size, and how long an upload and its report are kept.
+MAHNWERK_IMPORT_DIR = Path(env.str("MAHNWERK_IMPORT_DIR", default=str(VAR_DIR / "imports")))
+MAHNWERK_IMPORT_MAX_BYTES = env.int("MAHNWERK_IMPORT_MAX_BYTES", default=50 * 1_048_576)
+MAHNWERK_IMPORT_KEEP_HOURS = env.int("MAHNWERK_IMPORT_KEEP_HOURS", default=24)
 # The platform's ids (order, vendor, buyer, ...): the characters (a regular expression one id
 # must match as a whole) and the length; a formula, "/", a space or NUL never becomes an id.
 MAHNWERK_ID_PATTERN = env.str("MAHNWERK_ID_PATTERN", default=r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -265,6 +270,8 @@ CELERY_BEAT_SCHEDULE = {
                             "schedule": 3600.0 * 6},
     "approvals": {"task": "mahnwerk.collection.tasks.approvals", "schedule": 3600.0 * 4},
     "retention": {"task": "mahnwerk.ops.tasks.retention", "schedule": 3600.0 * 24},
+    "import-uploads": {"task": "mahnwerk.intake.tasks.clean_imports",
+                       "schedule": 3600.0 * 24},
 }
 
 # Data protection (docs/operations.md, "Data protection").

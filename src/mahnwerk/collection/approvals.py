@@ -12,6 +12,7 @@ the links.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -25,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from mahnwerk.cases import links
 from mahnwerk.cases.models import DebtCase, EventKind
-from mahnwerk.cases.services import CaseChange, change_case, change_cases
+from mahnwerk.cases.services import CaseChange, CaseError, change_case, change_cases
 from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import reasons as why
 from mahnwerk.collection import selectors
@@ -273,3 +274,23 @@ def ask_and_follow_up(*, actor: str, now: datetime | None = None) -> dict[str, i
     requests = request_approvals(actor=actor, now=now)
     counts = follow_up_approvals(actor=actor, now=now)
     return {"asked": len(requests), "cases": sum(r.cases.count() for r in requests), **counts}
+
+
+# -- Several decisions at once (Freigaben in the workspace) -----------------------------------
+
+
+def decide_approvals(*, cases: Sequence[DebtCase], approve: bool, actor: str, reason: str,
+                     user: AbstractBaseUser | None = None) -> dict[str, str | None]:
+    """The vendor's word on several waiting cases (a row or a selection of *Freigaben*): each
+    case through ``decide_approval`` in its own transaction, so a case that cannot be decided
+    (blocked meanwhile, decided already) holds back no other. Returns, per order id, None (done)
+    or why not, in the words of the refusal."""
+    outcome: dict[str, str | None] = {}
+    for case in cases:
+        try:
+            decide_approval(case=case, approve=approve, actor=actor, reason=reason, user=user)
+        except (ApprovalError, CaseError) as exc:
+            outcome[case.order_id] = str(exc)
+        else:
+            outcome[case.order_id] = None
+    return outcome

@@ -82,6 +82,8 @@ class ApprovalRequest(models.Model):
         verbose_name = _("approval request")
         verbose_name_plural = _("approval requests")
         ordering = ["-sent_at"]
+        permissions = [("record_vendor_decision",
+                        _("Can record a vendor's decision (approve or cancel) on a case"))]
 
     def __str__(self) -> str:
         return f"{self.vendor} {self.sent_at:%Y-%m-%d}"

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.db.models import Count, QuerySet
+from dataclasses import dataclass
+from datetime import date, datetime
 
-from mahnwerk.cases.models import DebtCase
+from django.conf import settings
+from django.db.models import Count, Max, QuerySet
+from django.utils import timezone
+
+from mahnwerk.cases.models import CaseEvent, DebtCase
 from mahnwerk.cases.states import CaseState
 from mahnwerk.collection.models import (
     AgencyReport,
+    ApprovalRequest,
     CollectionPartner,
     Handover,
     ReportRow,
     RoutingRule,
 )
+from mahnwerk.dunning.models import Action, RunDecision
 
 
 def approval_list(*, vendor_id: str | None = None) -> QuerySet[DebtCase]:
@@ -92,3 +98,45 @@ def open_report_rows() -> QuerySet[ReportRow]:
     return (ReportRow.objects.filter(cleared_at__isnull=True).select_related("report",
                                                                              "report__partner")
             .order_by("-report__created_at", "line"))
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingFacts:
+    """How long a case waits for its vendor's word, and when the vendor was asked."""
+
+    since: date | None
+    days: int | None
+    asked_at: datetime | None = None
+    reminded_at: datetime | None = None
+    escalated_at: datetime | None = None
+
+
+def waiting_facts(*, case_ids: list[int], today: date | None = None) -> dict[int, WaitingFacts]:
+    """Per waiting case (three queries for a whole page): since when it waits for the vendor's
+    approval, the business day the run escalated it (the run's date; a case put on hold
+    otherwise, e.g. by unblocking, since the day it went there), and the newest request's
+    asked, reminded and escalated moments (``ApprovalRequest``)."""
+    today = today or timezone.localdate()
+    escalated = dict(
+        RunDecision.objects.filter(case_id__in=case_ids, action=Action.ESCALATE,
+                                   executed_at__isnull=False)
+        .values("case_id").annotate(day=Max("run__as_of")).values_list("case_id", "day"))
+    moved = dict(
+        CaseEvent.objects.filter(case_id__in=case_ids, to_state=CaseState.ON_HOLD)
+        .exclude(from_state=CaseState.ON_HOLD)
+        .values("case_id").annotate(at=Max("at")).values_list("case_id", "at"))
+    requests: dict[int, ApprovalRequest] = {}
+    links = (ApprovalRequest.cases.through.objects.filter(debtcase_id__in=case_ids)
+             .select_related("approvalrequest").order_by("approvalrequest__sent_at"))
+    for link in links:
+        requests[link.debtcase_id] = link.approvalrequest  # the newest wins
+    facts = {}
+    for pk in case_ids:
+        since = escalated.get(pk) or (timezone.localdate(moved[pk]) if pk in moved else None)
+        request = requests.get(pk)
+        facts[pk] = WaitingFacts(
+            since=since, days=(today - since).days if since else None,
+            asked_at=request.sent_at if request else None,
+            reminded_at=request.reminded_at if request else None,
+            escalated_at=request.escalated_at if request else None)
+    return facts

@@ -4,7 +4,9 @@ The file is streamed: rows are read, checked and written in batches, so memory s
 long the file is. Everything happens in one database transaction: if any row is bad, nothing is
 applied and every problem is reported with file, line, column, value and reason, unless the
 caller asks to skip invalid rows (then the good rows are applied and the bad ones written to a
-rejects file with their reasons).
+rejects file with their reasons). A dry run (``dry_run=True``, the import page's check) does the
+whole import, references and the cases' reactions included, and rolls it back: it writes
+nothing and says what applying would do.
 """
 
 from __future__ import annotations
@@ -232,8 +234,16 @@ def _cell_problems(values: list[Any], header: list[str], *, formulas: bool) -> l
 
 def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = False,
                 rejects_path: Path | None = None, batch_size: int | None = None,
-                progress: Callable[[int, int], None] | None = None) -> ImportReport:
-    """Read, check and apply one platform file; see the module text for the rules."""
+                progress: Callable[[int, int], None] | None = None,
+                dry_run: bool = False,
+                on_batch: Callable[[ImportReport, int, int], None] | None = None
+                ) -> ImportReport:
+    """Read, check and apply one platform file; see the module text for the rules.
+
+    ``progress(done, total)`` and ``on_batch(report, done, total)`` are called after each batch
+    (bytes of a CSV, rows of a workbook; the report so far has the rows read and the problems
+    found); ``dry_run`` rolls everything back at the end (``committed`` stays False) and keeps
+    the counts of what would have been applied when the file is clean."""
     batch_size = batch_size or settings.MAHNWERK_IMPORT_BATCH_SIZE
     source = open_source(path)
     name = path.name
@@ -275,6 +285,8 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
         batch.clear()
         if progress:
             progress(source.position(), source.total)
+        if on_batch:
+            on_batch(report, source.position(), source.total)
 
     try:
         with transaction.atomic():
@@ -301,11 +313,12 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
                 if len(batch) >= batch_size:
                     flush()
             flush()
-            if report.problems and not skip_invalid:
+            if dry_run or (report.problems and not skip_invalid):
                 raise _Rollback
             report.committed = True
     except _Rollback:
-        report.applied = ApplyResult()
+        if not (dry_run and report.ok):
+            report.applied = ApplyResult()
     finally:
         if rejects:
             rejects.close()

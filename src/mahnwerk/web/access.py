@@ -6,6 +6,12 @@
 * **Working** in the workspace (block, note, run, outbox actions) needs the permission to change
   cases (``cases.change_debtcase``; notes: ``cases.add_casenote``), which the Support-Team and
   the Administrator have (migration web 0002_roles); the Relationship Manager reads only.
+* **Recording a vendor's decision** on a case waiting for approval (approve or cancel, with a
+  reason such as "per WhatsApp-Gruppe") needs ``collection.record_vendor_decision``: support,
+  the administrator and the relationship manager, who hears the vendor's answer in its chat
+  group (migration collection 0004); for the relationship manager it is the only change.
+* **Vendor logins** (a portal login for a vendor's contact, its invitation) need
+  ``web.add_vendoraccount``: the administrator.
 * The **vendor portal** is for logins linked to a vendor (``VendorAccount``); it shows that
   vendor's data only.
 """
@@ -27,6 +33,8 @@ from mahnwerk.web.models import VendorAccount
 WORKSPACE_GROUPS = (roles.SUPPORT, roles.RELATIONSHIP_MANAGER, roles.ADMINISTRATOR)
 CHANGE_CASES = "cases.change_debtcase"
 ADD_NOTES = "cases.add_casenote"
+RECORD_DECISION = "collection.record_vendor_decision"
+ADD_VENDOR_LOGINS = "web.add_vendoraccount"
 
 View = Callable[..., HttpResponse]
 
@@ -61,6 +69,16 @@ def can_work(user: Any) -> bool:
 
 def can_note(user: Any) -> bool:
     return is_workspace_user(user) and user.has_perm(ADD_NOTES)
+
+
+def can_record_decision(user: Any) -> bool:
+    """May record a vendor's approve or cancel that came by mail or chat."""
+    return is_workspace_user(user) and user.has_perm(RECORD_DECISION)
+
+
+def can_invite_vendors(user: Any) -> bool:
+    """May create vendors' portal logins and send their invitations."""
+    return is_workspace_user(user) and user.has_perm(ADD_VENDOR_LOGINS)
 
 
 def workspace_view(view: View | None = None, *, permission: Callable[[Any], bool] | None = None

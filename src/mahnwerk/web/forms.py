@@ -232,3 +232,26 @@ class OverviewPaymentsForm(OverviewFilterForm):
                                 regex=r"^[A-Z]{3}$",
                                 error_messages={"invalid": _("Currency: three capital letters "
                                                              "such as EUR.")})
+
+# -- The month in the browser: the import page, vendors' portal logins --------------------------
+
+
+FEED_CHOICES = [
+    ("vendors", _("vendors (vendors.csv)")),
+    ("products", _("products (products.csv)")),
+    ("orders", _("orders (orders.csv)")),
+    ("incidents", _("incidents (incidents.csv)")),
+    ("payments", _("payments (payments.csv)")),
+]
+
+
+class ImportUploadForm(forms.Form):
+    feed = forms.ChoiceField(label=_("the file holds"), choices=FEED_CHOICES)
+    file = forms.FileField(label=_("file (CSV or XLSX)"),
+                           widget=forms.ClearableFileInput(attrs={"accept": ".csv,.xlsx"}))
+
+
+class VendorLoginForm(forms.Form):
+    email = forms.EmailField(label=_("the vendor contact's e-mail"), max_length=254)
+    first_name = forms.CharField(label=_("first name"), max_length=150, required=False)
+    last_name = forms.CharField(label=_("last name"), max_length=150, required=False)

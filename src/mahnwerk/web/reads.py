@@ -7,9 +7,11 @@ views call it instead.
 
 from __future__ import annotations
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases.states import ACTIVE_STATES, CaseState
 from mahnwerk.collection.models import CollectionPartner
 from mahnwerk.dunning.models import (
     DirectSelection,
@@ -20,6 +22,7 @@ from mahnwerk.dunning.models import (
     VendorTask,
 )
 from mahnwerk.intake.models import Vendor
+from mahnwerk.web.models import VendorAccount
 
 
 def search_cases(cases: QuerySet[DebtCase], *, text: str = "", pursue: bool | None = None
@@ -102,3 +105,19 @@ def answered_selections(*, vendor_id: str, limit: int = 200) -> list[DirectSelec
 
 def active_partners() -> QuerySet[CollectionPartner]:
     return CollectionPartner.objects.filter(active=True).order_by("name")
+
+
+def vendor_overview() -> QuerySet[Vendor]:
+    """The vendors with their open cases, those waiting for approval and their portal logins
+    (the vendors' page of the workspace); a count per vendor from the (vendor, state) index."""
+
+    def count(rows: QuerySet) -> Coalesce:
+        return Coalesce(Subquery(rows.order_by().values("vendor_id").annotate(n=Count("pk"))
+                                 .values("n")[:1]), 0)
+
+    cases = DebtCase.objects.filter(vendor_id=OuterRef("pk"))
+    return Vendor.objects.annotate(
+        open_cases=count(cases.filter(state__in=[state.value for state in ACTIVE_STATES])),
+        waiting=count(cases.filter(state=CaseState.ON_HOLD)),
+        logins=count(VendorAccount.objects.filter(vendor_id=OuterRef("pk"))),
+    ).order_by("name", "vendor_id")

@@ -7,11 +7,13 @@ from mahnwerk.web.views import (
     cases,
     collection,
     home,
+    imports,
     offer,
     outbox,
     overview,
     portal,
     runs,
+    vendors,
 )
 
 #: The pages, in the namespace "web" (``reverse("web:cases")``); the API keeps its own
@@ -62,6 +64,25 @@ pages = [
          name="report-row-clear"),
     path("inkasso/bericht/", collection.agency_report_upload, name="agency-report-upload"),
     path("inkasso/pruefen/", collection.handover_check, name="handover-check"),
+    # The month in the browser (issue 10, point 3): importing the platform's files, asking the
+    # vendors and recording their decisions in bulk, the vendors and their portal logins.
+    path("import/", imports.import_page, name="import"),
+    path("import/<str:token>/", imports.import_job, name="import-job"),
+    path("import/<str:token>/status/", imports.import_status, name="import-status"),
+    path("import/<str:token>/anwenden/", imports.import_apply, name="import-apply"),
+    path("import/<str:token>/verwerfen/", imports.import_discard, name="import-discard"),
+    path("freigaben/anfragen/", collection.approvals_ask, name="approvals-ask"),
+    path("freigaben/entscheiden/", collection.approvals_decide, name="approvals-decide"),
+    path("vendoren/", vendors.vendor_list, name="vendors"),
+    path("vendoren/<str:vendor_id>/", vendors.vendor_detail, name="vendor"),
+    path("vendoren/<str:vendor_id>/zugang/", vendors.vendor_login_create,
+         name="vendor-login-create"),
+    path("vendoren/<str:vendor_id>/zugang/<int:user_id>/einladen/",
+         vendors.vendor_login_invite, name="vendor-login-invite"),
+    path("konto/passwort/<uidb64>/<token>/", vendors.PasswordSetView.as_view(),
+         name="password-set"),
+    path("konto/passwort/gesetzt/", vendors.PasswordSetDoneView.as_view(),
+         name="password-set-done"),
     # The vendor portal.
     path("portal/", portal.portal, name="portal"),
     path("portal/faelle/<str:order_id>/", portal.portal_case, name="portal-case"),

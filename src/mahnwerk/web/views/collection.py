@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.http import content_disposition_header
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, npgettext
 from django.views.decorators.http import require_POST
 
 from mahnwerk.cases import access_log
-from mahnwerk.cases.models import AccessKind
+from mahnwerk.cases.models import AccessKind, DebtCase
 from mahnwerk.collection import (
     approvals,
     handover_format,
@@ -82,10 +83,104 @@ def _xlsx_download(request: HttpRequest, build: Callable[..., bytes], stem: str,
 def approval_list_page(request: HttpRequest) -> HttpResponse:
     form, vendor = _vendor_filter(request)
     page = page_of(request, selectors.approval_list(vendor_id=vendor.pk if vendor else None))
-    rows = [(case, approvals.escalation_status(case=case)) for case in page]
+    cases = list(page)
+    facts = selectors.waiting_facts(case_ids=[case.pk for case in cases])
+    rows = [(case, approvals.escalation_status(case=case), facts[case.pk]) for case in cases]
     return render_workspace(request, "web/approval_list.html", {
         "form": form, "vendor": vendor, "page": page, "rows": rows,
+        "here": request.get_full_path(),
+        "reminder_days": settings.MAHNWERK_APPROVAL_REMINDER_DAYS,
+        # Longer than a reminder and an escalation take: marked.
+        "long_wait": settings.MAHNWERK_APPROVAL_REMINDER_DAYS
+        + settings.MAHNWERK_APPROVAL_ESCALATION_DAYS,
     }, section="approvals")
+
+
+def _back(request: HttpRequest) -> str:
+    """Back to the list as it was (its filter and page), never to another site."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return reverse("web:approvals")
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def approvals_ask(request: HttpRequest) -> HttpResponse:
+    """Ask and remind the vendors now: the schedule's step (``ask_and_follow_up``)."""
+    counts = approvals.ask_and_follow_up(actor=access.actor(request))
+    if not any(counts.values()):
+        messages.info(request, _("Nothing to do: every vendor with a waiting case was asked "
+                                 "already, and no reminder or escalation is due yet."))
+    else:
+        messages.success(request, _("%(asked)s; %(reminded)s; %(escalated)s.") % {
+            "asked": ngettext("%(count)d vendor asked about %(cases)s",
+                              "%(count)d vendors asked about %(cases)s", counts["asked"])
+            % {"count": counts["asked"],
+               "cases": npgettext("vendors asked about", "%(count)d case", "%(count)d cases",
+                                  counts["cases"]) % {"count": counts["cases"]}},
+            "reminded": ngettext("%(count)d vendor reminded", "%(count)d vendors reminded",
+                                 counts["reminded"]) % {"count": counts["reminded"]},
+            "escalated": ngettext("%(count)d escalated to the relationship manager",
+                                  "%(count)d escalated to the relationship manager",
+                                  counts["escalated"]) % {"count": counts["escalated"]}})
+    return redirect(_back(request))
+
+
+@require_POST
+@access.workspace_view(permission=access.can_record_decision)
+def approvals_decide(request: HttpRequest) -> HttpResponse:
+    """The vendor's word on one row (its own buttons and reason) or on the ticked rows (the
+    bar above the list), recorded by support or the relationship manager. Cancelling asks
+    once more, on a page of its own, before anything changes."""
+    row = request.POST.get("row", "")
+    if row:
+        decision, _sep, order_id = row.partition(":")
+        orders = [order_id]
+        reason = request.POST.get(f"reason-{order_id}", "").strip()
+    else:
+        decision = request.POST.get("decision", "")
+        orders = [order for order in request.POST.getlist("order") if order]
+        reason = request.POST.get("reason", "").strip()
+    if decision not in (approvals.APPROVE, approvals.CANCEL):
+        messages.error(request, _("Choose approve or cancel."))
+        return redirect(_back(request))
+    if not orders:
+        messages.error(request, _("Tick the cases the vendor decided on first."))
+        return redirect(_back(request))
+    if not reason or len(reason) > 500:
+        messages.error(request, _("Give a reason of at most 500 characters (where did the "
+                                  "vendor's word come from, e.g. \"per WhatsApp-Gruppe\"); "
+                                  "nothing was changed."))
+        return redirect(_back(request))
+    cases = list(DebtCase.objects.select_related("vendor", "order", "order__product")
+                 .filter(order_id__in=orders).order_by("order_id"))
+    found = {case.order_id for case in cases}
+    gone = [order for order in orders if order not in found]
+    approve = decision == approvals.APPROVE
+    if not approve and request.POST.get("confirmed") != "yes":
+        return render_workspace(request, "web/approval_confirm.html", {
+            "cases": cases, "reason": reason, "next": _back(request), "gone": gone,
+        }, section="approvals")
+    outcome = approvals.decide_approvals(cases=cases, approve=approve,
+                                         actor=access.actor(request), reason=reason,
+                                         user=request.user)
+    done = [order for order, refused in outcome.items() if refused is None]
+    if done:
+        text = (ngettext("%(count)d case approved for collection: %(orders)s.",
+                         "%(count)d cases approved for collection: %(orders)s.", len(done))
+                if approve else
+                ngettext("%(count)d case cancelled at the vendor's wish: %(orders)s.",
+                         "%(count)d cases cancelled at the vendor's wish: %(orders)s.",
+                         len(done)))
+        messages.success(request, text % {"count": len(done), "orders": ", ".join(done)})
+    for refused in outcome.values():
+        if refused:
+            messages.warning(request, refused)
+    for order in gone:
+        messages.warning(request, _("There is no case for order %(order)s.") % {"order": order})
+    return redirect(_back(request))
 
 
 @access.workspace_view
@@ -185,7 +280,7 @@ def handover_file(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@access.workspace_view(permission=access.can_work)
+@access.workspace_view(permission=access.can_record_decision)
 def case_approval(request: HttpRequest, order_id: str) -> HttpResponse:
     case = case_or_404(order_id)
     form = ApprovalDecisionForm(request.POST, prefix="approval")

@@ -40,6 +40,7 @@ def render_workspace(request: HttpRequest, template: str, context: dict[str, Any
         "dashboard": dashboard(),
         "can_work": access.can_work(request.user),
         "can_note": access.can_note(request.user),
+        "can_decide": access.can_record_decision(request.user),
     }
     return render(request, template, context, status=status)
 
