@@ -54,6 +54,10 @@ class DebtCase(models.Model):
     #: When the buyer's personal data of this case was replaced (``ops.privacy``): the amounts,
     #: dates, states and ids stay for the bookkeeping.
     anonymised_at = models.DateTimeField(_("anonymised"), null=True, blank=True)
+    #: The order's id, invoice number, buyer name and e-mail, folded for searching
+    #: (``cases.search``): an index of the order's data, not a fact of the case.
+    search_text = models.TextField(_("search text"), blank=True, default="", db_default="",
+                                   editable=False)
 
     class Meta:
         verbose_name = _("debt case")

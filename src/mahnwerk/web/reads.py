@@ -7,7 +7,7 @@ views call it instead.
 
 from __future__ import annotations
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, QuerySet
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.collection.models import CollectionPartner
@@ -20,21 +20,6 @@ from mahnwerk.dunning.models import (
     VendorTask,
 )
 from mahnwerk.intake.models import Vendor
-
-
-def search_cases(cases: QuerySet[DebtCase], *, text: str = "", pursue: bool | None = None
-                 ) -> QuerySet[DebtCase]:
-    """Narrow a case list: the yellow or grey ones; an order id, buyer id, e-mail or last name
-    (the start of it, so that the database can use its indexes)."""
-    if pursue is not None:
-        cases = cases.filter(pursue=pursue)
-    text = text.strip()
-    if text:
-        cases = cases.filter(
-            Q(order__order_id__istartswith=text) | Q(order__buyer_id=text)
-            | Q(order__buyer_email_normalized__startswith=text.lower())
-            | Q(order__buyer_last_name__istartswith=text))
-    return cases
 
 
 def vendors() -> QuerySet[Vendor]:

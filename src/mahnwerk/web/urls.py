@@ -2,7 +2,17 @@ from django.urls import include, path
 
 from mahnwerk.dunning.webhooks import tracking_webhook
 from mahnwerk.web.api import api
-from mahnwerk.web.views import approval, cases, collection, home, offer, outbox, portal, runs
+from mahnwerk.web.views import (
+    approval,
+    case_list,
+    cases,
+    collection,
+    home,
+    offer,
+    outbox,
+    portal,
+    runs,
+)
 
 #: The pages, in the namespace "web" (``reverse("web:cases")``); the API keeps its own
 #: namespace "api-v1", so it is mounted beside them, not inside.
@@ -11,7 +21,14 @@ pages = [
     path("anmelden/", home.LoginView.as_view(), name="login"),
     path("abmelden/", home.LogoutView.as_view(), name="logout"),
     # The workspace (support, relationship managers, administrators).
-    path("faelle/", cases.case_list, name="cases"),
+    path("faelle/", case_list.case_list, name="cases"),
+    # The list's exports, bulk action and saved filters: beside faelle/, never an order id.
+    path("faelle.csv", case_list.case_list_csv, name="cases-csv"),
+    path("faelle.xlsx", case_list.case_list_xlsx, name="cases-xlsx"),
+    path("faelle-sammelaktion/", case_list.case_list_bulk, name="cases-bulk"),
+    path("faelle-filter/speichern/", case_list.saved_filter_save, name="saved-filter-save"),
+    path("faelle-filter/loeschen/", case_list.saved_filter_delete,
+         name="saved-filter-delete"),
     path("faelle/<str:order_id>/", cases.case_detail, name="case"),
     path("faelle/<str:order_id>/sperren/", cases.case_block, name="case-block"),
     path("faelle/<str:order_id>/entsperren/", cases.case_unblock, name="case-unblock"),
