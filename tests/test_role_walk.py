@@ -158,6 +158,13 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:logout": everyone((NOT_ALLOWED, LOGIN)),
     # The workspace, reading.
     "web:cases": READ,
+    "web:cases-csv": READ,
+    "web:cases-xlsx": READ,
+    # A saved filter is the user's own (any workspace role); an empty POST names none.
+    "web:saved-filter-save": post_only(anonymous=LOGIN, support=OK, manager=OK,
+                                       administrator=OK, vendor_a=PORTAL, vendor_b=PORTAL),
+    "web:saved-filter-delete": post_only(anonymous=LOGIN, support=OK, manager=OK,
+                                         administrator=OK, vendor_a=PORTAL, vendor_b=PORTAL),
     "web:case": READ,
     "web:letter-preview": READ,
     "web:letter-preview-pdf": READ,
@@ -178,6 +185,7 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:handover-check": READ,
     # The workspace, working.
     "web:case-block": WORK,
+    "web:cases-bulk": WORK,  # notes and changes: support and administrator
     "web:case-unblock": WORK,
     "web:case-note": WORK,  # cases.add_casenote: support and administrator
     "web:case-address": WORK,
