@@ -155,7 +155,7 @@ class CaseFilterSet(django_filters.FilterSet):
         fields: list[str] = []
 
     def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("queryset", case_queryset())
+        kwargs.setdefault("queryset", case_queryset().order_by(*DEFAULT_SORT))
         super().__init__(data, *args, **kwargs)
         vendor = self.form.fields["vendor"]
         vendor.label_from_instance = lambda obj: f"{obj.name} ({obj.vendor_id})"
@@ -207,9 +207,6 @@ class CaseFilterSet(django_filters.FilterSet):
     def filter_sort(self, cases: QuerySet[DebtCase], name: str, value: str
                     ) -> QuerySet[DebtCase]:
         return cases.order_by(*sort_fields(value))
-
-    def filter_queryset(self, queryset: QuerySet[DebtCase]) -> QuerySet[DebtCase]:
-        return super().filter_queryset(queryset.order_by(*DEFAULT_SORT))
 
     # -- for the page ------------------------------------------------------------------------
 

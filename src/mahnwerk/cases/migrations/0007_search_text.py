@@ -60,4 +60,8 @@ class Migration(migrations.Migration):
         migrations.RunPython(fill, migrations.RunPython.noop),
         migrations.RunPython(closed_are_grey, migrations.RunPython.noop),
         migrations.RunPython(trigram_index, drop_trigram_index),
+        migrations.AddIndex(
+            model_name="debtcase",
+            index=models.Index(fields=["currency", "state", "open_amount"], name="case_totals"),
+        ),
     ]
