@@ -13,7 +13,7 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
@@ -229,14 +229,15 @@ class CaseFilterSet(django_filters.FilterSet):
         return any(data.get(field.name) for field in self.more_fields())
 
 
-def sort_fields(value: str) -> list[str]:
-    """The ``order_by`` of a ``sort`` value: ``-open_amount`` → the highest amounts first."""
+def sort_fields(value: str) -> list[Any]:
+    """The ``order_by`` of a ``sort`` value: ``-open_amount`` → the highest amounts first.
+    Empty values (no letter yet) come last either way, on SQLite as on PostgreSQL."""
     descending = value.startswith("-")
     fields = SORTS.get(value.lstrip("-"))
     if not fields:
         return list(DEFAULT_SORT)
-    sign = "-" if descending else ""
-    return [f"{sign}{field}" for field in dict.fromkeys((*fields, "order_id"))]
+    return [F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
+            for field in dict.fromkeys((*fields, "order_id"))]
 
 
 __all__ = ["PAGE_SIZE", "PAGE_SIZES", "SORTS", "CaseFilterSet", "sort_fields"]
