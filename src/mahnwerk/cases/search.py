@@ -70,15 +70,17 @@ def words(text: str) -> list[str]:
     return [word for word in fold(text.replace("|", " ")).split() if word]
 
 
-def matching(cases: QuerySet[DebtCase], text: str) -> QuerySet[DebtCase]:
-    """The cases whose order holds every word of ``text`` (in any of the searched fields)."""
+def matching(rows: QuerySet, text: str, *, field: str = "search_text") -> QuerySet:
+    """The cases whose order holds every word of ``text`` (in any of the searched fields);
+    ``field`` reaches the search column from another list (``case__search_text`` for a run's
+    decisions)."""
     found = words(text)
     if not found:
-        return cases
+        return rows
     condition = Q()
     for word in found:
-        condition &= Q(search_text__contains=word)
-    return cases.filter(condition)
+        condition &= Q(**{f"{field}__contains": word})
+    return rows.filter(condition)
 
 
 def _text_of(row: dict[str, str], case_invoice_number: str = "") -> str:

@@ -22,6 +22,7 @@ from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import ACTIVE_STATES, CLOSED_STATES, CaseState
 from mahnwerk.collection.models import CollectionPartner, HandoverItem
+from mahnwerk.dunning.models import Action, RunDecision
 from mahnwerk.intake.models import IncidentKind
 from mahnwerk.web import reads
 
@@ -229,15 +230,77 @@ class CaseFilterSet(django_filters.FilterSet):
         return any(data.get(field.name) for field in self.more_fields())
 
 
-def sort_fields(value: str) -> list[Any]:
+def sort_fields(value: str, *, sorts: dict[str, tuple[str, ...]] = SORTS,
+                last: str = "order_id") -> list[Any]:
     """The ``order_by`` of a ``sort`` value: ``-open_amount`` → the highest amounts first.
     Empty values (no letter yet) come last either way, on SQLite as on PostgreSQL."""
     descending = value.startswith("-")
-    fields = SORTS.get(value.lstrip("-"))
+    fields = sorts.get(value.lstrip("-"))
     if not fields:
         return list(DEFAULT_SORT)
     return [F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
-            for field in dict.fromkeys((*fields, "order_id"))]
+            for field in dict.fromkeys((*fields, last))]
 
 
-__all__ = ["PAGE_SIZE", "PAGE_SIZES", "SORTS", "CaseFilterSet", "sort_fields"]
+# -- A run's decisions ----------------------------------------------------------------------------
+
+#: The decision list's columns: ``sort`` value → fields (the case's order id last).
+DECISION_SORTS: dict[str, tuple[str, ...]] = {
+    "order_id": ("case__order_id",),
+    "vendor": ("case__vendor__name", "case__vendor_id"),
+    "action": ("action", "level"),
+    "open_amount": ("case__currency", "case__open_amount"),
+    "executed": ("executed_at",),
+}
+
+
+class DecisionFilterSet(django_filters.FilterSet):
+    """The filters of a run's decisions: what it decides, for which vendor, which case."""
+
+    q = django_filters.CharFilter(
+        label=_("Search"), method="filter_search", max_length=150,
+        widget=forms.TextInput(attrs={
+            "type": "search",
+            "placeholder": _("order id, invoice number, buyer's name or e-mail")}))
+    action = django_filters.ChoiceFilter(label=_("action"), choices=Action.choices,
+                                         empty_label=_("all actions"))
+    vendor = django_filters.ModelChoiceFilter(
+        label=_("vendor"), field_name="case__vendor", queryset=reads.vendors(),
+        empty_label=_("all vendors"))
+    executed = _yes_no(_("executed"))
+    sort = django_filters.ChoiceFilter(
+        label=_("sort by"), method="filter_sort", empty_label=_("vendor, order id"),
+        choices=[(key, key) for name in DECISION_SORTS for key in (name, f"-{name}")],
+        widget=forms.HiddenInput)
+
+    class Meta:
+        model = RunDecision
+        fields: list[str] = []
+
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(data, *args, **kwargs)
+        self.form.fields["vendor"].label_from_instance = (
+            lambda obj: f"{obj.name} ({obj.vendor_id})")
+
+    def filter_search(self, decisions: QuerySet[RunDecision], name: str, value: str
+                      ) -> QuerySet[RunDecision]:
+        return search.matching(decisions, value, field="case__search_text")
+
+    def filter_flag(self, decisions: QuerySet[RunDecision], name: str, value: str
+                    ) -> QuerySet[RunDecision]:
+        return decisions.filter(executed_at__isnull=value != "yes")
+
+    def filter_sort(self, decisions: QuerySet[RunDecision], name: str, value: str
+                    ) -> QuerySet[RunDecision]:
+        return decisions.order_by(*sort_fields(value, sorts=DECISION_SORTS,
+                                               last="case__order_id"))
+
+    def current_sort(self) -> str:
+        if not self.is_bound:
+            return ""
+        self.form.is_valid()
+        return self.form.cleaned_data.get("sort") or ""
+
+
+__all__ = ["DECISION_SORTS", "PAGE_SIZE", "PAGE_SIZES", "SORTS", "CaseFilterSet",
+           "DecisionFilterSet", "sort_fields"]

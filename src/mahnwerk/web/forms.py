@@ -91,7 +91,9 @@ class RunForm(forms.Form):
         return vendor.pk if vendor else None
 
 
-class DecisionFilterForm(forms.Form):
+class PreviewFilterForm(forms.Form):
+    """What the run preview lists (its counts cover every decision)."""
+
     action = forms.ChoiceField(label=_("action"), required=False,
                                choices=[("", _("all actions")), *Action.choices])
 

@@ -27,9 +27,10 @@ from mahnwerk.cases import access_log, bulk_actions, exports
 from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases.models import AccessKind, DebtCase
 from mahnwerk.web import access
-from mahnwerk.web.filters import PAGE_SIZE, PAGE_SIZES, CaseFilterSet, case_queryset
+from mahnwerk.web.filters import PAGE_SIZES, CaseFilterSet, case_queryset
 from mahnwerk.web.forms import BulkActionForm, SavedFilterForm
 from mahnwerk.web.models import SavedFilter
+from mahnwerk.web.views import lists
 from mahnwerk.web.views.common import render_workspace
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -88,32 +89,6 @@ def _filter_query(data: QueryDict) -> str:
     return kept.urlencode()
 
 
-def _page_size(request: HttpRequest) -> int:
-    try:
-        size = int(request.GET.get("per_page") or PAGE_SIZE)
-    except ValueError:
-        return PAGE_SIZE
-    return size if size in PAGE_SIZES else PAGE_SIZE
-
-
-def _headers(request: HttpRequest, current: str) -> list[dict[str, Any]]:
-    """Each column's header: its link sorts by it (again: the other way round)."""
-    headers = []
-    for key, label, css in COLUMNS:
-        query = request.GET.copy()
-        query.pop("page", None)
-        direction = ""
-        if current == key:
-            direction, query["sort"] = "ascending", f"-{key}"
-        elif current == f"-{key}":
-            direction, query["sort"] = "descending", key
-        else:
-            query["sort"] = key
-        headers.append({"key": key, "label": label, "css": css, "direction": direction,
-                        "url": "?" + query.urlencode()})
-    return headers
-
-
 def _bulk_choices(request: HttpRequest) -> list[tuple[str, str]]:
     allowed = {"work": access.can_work(request.user), "note": access.can_note(request.user)}
     return [(name, str(spec.label)) for name, spec in bulk_actions.BULK_ACTIONS.items()
@@ -126,7 +101,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
     cases = filters.qs
     totals = case_selectors.totals_by_currency(cases)
     count = sum(total.count for total in totals)
-    per_page = _page_size(request)
+    per_page = lists.page_size(request)
     page = CasePaginator(cases, per_page, count=count).get_page(request.GET.get("page"))
     query = _filter_query(request.GET)
     choices = _bulk_choices(request)
@@ -138,7 +113,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
                                                             on_ends=1),
         "totals": totals,
         "count": count,
-        "headers": _headers(request, filters.current_sort()),
+        "headers": lists.sort_headers(request, COLUMNS, filters.current_sort()),
         "per_page": per_page,
         "page_sizes": PAGE_SIZES,
         "query": query,
