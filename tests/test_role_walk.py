@@ -59,7 +59,7 @@ from mahnwerk.intake.models import (
     WebhookDelivery,
 )
 from mahnwerk.web.accounts import ensure_demo_users
-from mahnwerk.web.models import VendorAccount
+from mahnwerk.web.models import SavedFilter, VendorAccount
 from tests import helpers
 from tests.factories import BERLIN, OrderFactory, ProductFactory, VendorFactory
 
@@ -300,6 +300,7 @@ ADMIN_RIGHTS: dict[str, tuple[str, str, str]] = {
     "collection.reportrow": ("", "", "v"),
     "collection.vendorinvoice": ("", "", "v"),
     "web.vendoraccount": ("", "v", "vacd"),
+    "web.savedfilter": ("", "", "vd"),  # each user's own in the case list
 }
 
 #: The pages of a model in the admin: what a staff member with the rights gets, (GET, POST).
@@ -455,6 +456,8 @@ def world(django_user_model):
     # administrator a superuser, vendor A's login no staff member; vendor B's is linked the
     # same way.
     ensure_demo_users(vendor_id=alpha.pk)
+    SavedFilter.objects.create(user=django_user_model.objects.get(username="support"),
+                               name="Offen", query="state=active")
     vendor_b = django_user_model.objects.create_user("vendor-b", password="x")
     vendor_b.groups.add(Group.objects.get(name="Vendor"))
     VendorAccount.objects.create(user=vendor_b, vendor=beta)

@@ -22,7 +22,7 @@ from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import ACTIVE_STATES, CLOSED_STATES, CaseState
 from mahnwerk.collection.models import CollectionPartner, HandoverItem
-from mahnwerk.dunning.models import Action, RunDecision
+from mahnwerk.dunning.models import Action, Channel, DeliveryStatus, OutboxMessage, RunDecision
 from mahnwerk.intake.models import IncidentKind
 from mahnwerk.web import reads
 
@@ -302,5 +302,76 @@ class DecisionFilterSet(django_filters.FilterSet):
         return self.form.cleaned_data.get("sort") or ""
 
 
-__all__ = ["DECISION_SORTS", "PAGE_SIZE", "PAGE_SIZES", "SORTS", "CaseFilterSet",
-           "DecisionFilterSet", "sort_fields"]
+# -- The outbox ---------------------------------------------------------------------------------
+
+#: The outbox's columns: ``sort`` value → fields (newest message last as the tie-break).
+OUTBOX_SORTS: dict[str, tuple[str, ...]] = {
+    "order_id": ("case__order_id",),
+    "level": ("letter__level",),
+    "channel": ("channel",),
+    "status": ("status",),
+    "attempts": ("attempts",),
+    "sent": ("sent_at",),
+}
+
+
+class OutboxFilterSet(django_filters.FilterSet):
+    """The outbox's messages: by status (the top bar links ``?status=queued``), channel,
+    vendor, letter level, or the case."""
+
+    q = django_filters.CharFilter(
+        label=_("Search"), method="filter_search", max_length=150,
+        widget=forms.TextInput(attrs={
+            "type": "search",
+            "placeholder": _("order id, invoice number, buyer's name or e-mail")}))
+    status = django_filters.ChoiceFilter(label=_("status"), choices=DeliveryStatus.choices,
+                                         empty_label=_("all"))
+    channel = django_filters.ChoiceFilter(label=_("channel"), choices=Channel.choices,
+                                          empty_label=_("all"))
+    vendor = django_filters.ModelChoiceFilter(
+        label=_("vendor"), field_name="case__vendor", queryset=reads.vendors(),
+        empty_label=_("all vendors"))
+    level = django_filters.NumberFilter(
+        label=_("dunning level"), field_name="letter__level", min_value=1,
+        error_messages={"invalid": _("Give the level as a whole number, 1 or more.")},
+        widget=forms.NumberInput(attrs={"min": 1, "size": 4}))
+    sort = django_filters.ChoiceFilter(
+        label=_("sort by"), method="filter_sort", empty_label=_("newest first"),
+        choices=[(key, key) for name in OUTBOX_SORTS for key in (name, f"-{name}")],
+        widget=forms.HiddenInput)
+
+    class Meta:
+        model = OutboxMessage
+        fields: list[str] = []
+
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(data, *args, **kwargs)
+        self.form.fields["vendor"].label_from_instance = (
+            lambda obj: f"{obj.name} ({obj.vendor_id})")
+
+    def filter_search(self, messages: QuerySet[OutboxMessage], name: str, value: str
+                      ) -> QuerySet[OutboxMessage]:
+        return search.matching(messages, value, field="case__search_text")
+
+    def filter_sort(self, messages: QuerySet[OutboxMessage], name: str, value: str
+                    ) -> QuerySet[OutboxMessage]:
+        return messages.order_by(*sort_fields(value, sorts=OUTBOX_SORTS, last="id"))
+
+    def current_sort(self) -> str:
+        if not self.is_bound:
+            return ""
+        self.form.is_valid()
+        return self.form.cleaned_data.get("sort") or ""
+
+
+__all__ = [
+    "DECISION_SORTS",
+    "OUTBOX_SORTS",
+    "PAGE_SIZE",
+    "PAGE_SIZES",
+    "SORTS",
+    "CaseFilterSet",
+    "DecisionFilterSet",
+    "OutboxFilterSet",
+    "sort_fields",
+]

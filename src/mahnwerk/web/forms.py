@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from mahnwerk.collection import approvals
-from mahnwerk.dunning.models import Action, Channel, DeliveryStatus
+from mahnwerk.dunning.models import Action
 from mahnwerk.web import reads
 
 
@@ -96,13 +96,6 @@ class PreviewFilterForm(forms.Form):
 
     action = forms.ChoiceField(label=_("action"), required=False,
                                choices=[("", _("all actions")), *Action.choices])
-
-
-class OutboxFilterForm(forms.Form):
-    status = forms.ChoiceField(label=_("status"), required=False,
-                               choices=[("", _("all")), *DeliveryStatus.choices])
-    channel = forms.ChoiceField(label=_("channel"), required=False,
-                                choices=[("", _("all")), *Channel.choices])
 
 
 class PrintAllForm(forms.Form):

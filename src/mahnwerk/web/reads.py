@@ -54,7 +54,8 @@ def executed_count(*, run: DunningRun) -> int:
 
 
 def outbox_messages(*, status: str = "", channel: str = "") -> QuerySet[OutboxMessage]:
-    messages = OutboxMessage.objects.select_related("letter", "case").order_by("-id")
+    messages = OutboxMessage.objects.select_related("letter", "case", "case__vendor"
+                                                    ).order_by("-id")
     if status:
         messages = messages.filter(status=status)
     if channel:

@@ -1,5 +1,5 @@
-"""A run's decisions and the run preview as lists (issue 10, point 2): filters, sorting,
-pages, the count and the open sum; the preview filtered by action."""
+"""A run's decisions, the run preview and the outbox as lists (issue 10, point 2): filters,
+sorting, pages, the count and the open sum; the preview filtered by action."""
 
 import re
 from datetime import date, datetime
@@ -71,3 +71,21 @@ def test_the_preview_is_filtered_by_action(client, run):
     html = client.get(url, {"as_of": "2026-10-01", "action": "send"}).content.decode()
     assert "3 Entscheidungen aufgelistet" in html
     assert html.count('<tr data-order="') == 3
+
+
+def test_the_outbox_lists_its_messages_filtered_sorted_and_counted(client, run):
+    from mahnwerk.dunning.models import OutboxMessage
+
+    services.execute_run(run=run, actor="test")
+    url = reverse("web:outbox")
+    assert OutboxMessage.objects.count() == 3
+    assert sorted(rows(client, url)) == ["O-A1", "O-A2", "O-B1"]
+    assert sorted(rows(client, url, vendor="VALPHA")) == ["O-A1", "O-A2"]
+    assert rows(client, url, q="zänker") == ["O-A1"]
+    assert rows(client, url, status="sent") == []
+    queued = client.get(url, {"status": "queued"}).content.decode()
+    assert "3 Nachrichten" in queued.split('id="outbox-count"', 1)[1].split("</p>", 1)[0]
+    assert rows(client, url, sort="order_id") == ["O-A1", "O-A2", "O-B1"]
+    assert rows(client, url, sort="-order_id") == ["O-B1", "O-A2", "O-A1"]
+    html = client.get(url, {"level": "x"}).content.decode()
+    assert "Bitte die Mahnstufe als ganze Zahl ab 1 angeben." in html
