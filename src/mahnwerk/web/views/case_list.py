@@ -121,6 +121,8 @@ def case_list(request: HttpRequest) -> HttpResponse:
         "save_form": SavedFilterForm(initial={"query": query}),
         "bulk_form": BulkActionForm(actions=choices) if choices else None,
         "bulk_limit": bulk_actions.LIMIT,
+        # A case's page is this plus its order id: one reverse() for the page, not per row.
+        "case_url": reverse("web:cases"),
     }, section="cases")
 
 
