@@ -11,10 +11,14 @@
 2. asks the list through Django's test client, logged in as support, ``--runs`` times each:
    the first page, a filtered and sorted page, sorting by buyer name (a join), a deep page, a
    search by name without accents, a search by e-mail, the top bar's "open cases";
-3. prints per page the median and the slowest server time and the number of queries.
+3. prints per page the median and the slowest server time, the median CPU time of this process
+   and the number of queries.
 
 Server time is the whole request in the test client (middleware, session, template), not the
-network. Not a test: the figures go into docs/benchmarks.md.
+network. The CPU time is what the request cost this process: on SQLite (in the process) the
+whole work, database included, and barely touched by other programs competing for the cores;
+on PostgreSQL without the database server's share. Not a test: the figures go into
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -186,15 +190,16 @@ def measure(runs: int) -> list[tuple[str, float, float, int]]:
     results = []
     for name, query in PAGES:
         client.get("/faelle/" + query)  # warm the caches
-        times = []
+        times, cpu = [], []
         for _ in range(runs):
             with CaptureQueriesContext(connection) as queries:
-                started = time.perf_counter()
+                started, used = time.perf_counter(), time.process_time()
                 response = client.get("/faelle/" + query)
                 times.append(time.perf_counter() - started)
+                cpu.append(time.process_time() - used)
             assert response.status_code == 200, (query, response.status_code)
         results.append((name, statistics.median(times) * 1000, max(times) * 1000,
-                        len(queries.captured_queries)))
+                        statistics.median(cpu) * 1000, len(queries.captured_queries)))
     return results
 
 
@@ -213,9 +218,11 @@ def main() -> None:
     print(f"built {args.cases:,} cases and {orders:,} orders in "
           f"{time.perf_counter() - started:.1f} s "
           f"({'PostgreSQL' if args.postgres else 'SQLite'})")
-    print(f"{'page':<28} {'median':>9} {'slowest':>9} {'queries':>8}")
-    for name, median, slowest, queries in measure(args.runs):
-        print(f"{name:<28} {median:>7.0f} ms {slowest:>6.0f} ms {queries:>8}")
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'page':<28} {'median':>9} {'slowest':>9} {'CPU':>9} {'queries':>8}")
+    for name, median, slowest, cpu, queries in measure(args.runs):
+        print(f"{name:<28} {median:>7.0f} ms {slowest:>6.0f} ms {cpu:>6.0f} ms {queries:>8}")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
