@@ -443,6 +443,16 @@ def test_the_upgrade_greys_the_paid_cases_it_finds_yellow(market):
     assert DebtCase.objects.get(order_id="O-ZAE").pursue is True
 
 
+def test_the_upgrade_fills_the_search_column_of_every_case(support, market):
+    import importlib
+
+    DebtCase.objects.update(search_text="")
+    migration = importlib.import_module("mahnwerk.cases.migrations.0007_search_text")
+    migration.fill(django_apps, None)
+    assert listed(support, q="zanker") == ["O-ZAE"]
+    assert listed(support, q="re-2026-0042") == ["O-ZAE"]
+
+
 def test_the_page_asks_the_database_a_fixed_number_of_questions(
         support, market, django_assert_max_num_queries):
     for n in range(40):
