@@ -1,5 +1,5 @@
-"""A run's decisions, the run preview and the outbox as lists (issue 10, point 2): filters,
-sorting, pages, the count and the open sum; the preview filtered by action."""
+"""A run's decisions, the run preview, the outbox and *Inkasso* as lists (issue 10, point 2):
+filters, sorting, pages, the count and the open sum; the preview filtered by action."""
 
 import re
 from datetime import date, datetime
@@ -89,3 +89,27 @@ def test_the_outbox_lists_its_messages_filtered_sorted_and_counted(client, run):
     assert rows(client, url, sort="-order_id") == ["O-B1", "O-A2", "O-A1"]
     html = client.get(url, {"level": "x"}).content.decode()
     assert "Bitte die Mahnstufe als ganze Zahl ab 1 angeben." in html
+
+
+def test_the_collection_list_sorts_pages_and_sums(client, django_user_model):
+    from tests.helpers import waiting
+
+    vendor = VendorFactory(vendor_id="VINK", name="Inkasso Akademie")
+    for order_id, amount in (("O-K1", "300.00"), ("O-K2", "1200.00"), ("O-K3", "45.50")):
+        case = waiting(OrderFactory(order_id=order_id, product=ProductFactory(vendor=vendor)))
+        case.__class__.objects.filter(pk=case.pk).update(open_amount=amount)
+    ensure_demo_users(vendor_id=None)
+    client.force_login(django_user_model.objects.get(username="support"))
+    url = reverse("web:collection")
+
+    def listed(**params):
+        html = client.get(url, params).content.decode()
+        table = html.split('<table id="collection">', 1)[1]
+        return re.findall(r'data-order="([^"]+)"', table)
+
+    assert listed(sort="-open_amount") == ["O-K2", "O-K1", "O-K3"]
+    assert listed(sort="open_amount") == ["O-K3", "O-K1", "O-K2"]
+    assert listed(sort="open_amount", per_page=25, page=1) == ["O-K3", "O-K1", "O-K2"]
+    html = client.get(url, {"vendor": "VINK"}).content.decode()
+    totals = html.split('id="collection-totals"', 1)[1].split("</p>", 1)[0]
+    assert "3 Fälle" in totals and format_money(1545.5, "EUR") in totals

@@ -86,6 +86,12 @@ SORTS: dict[str, tuple[str, ...]] = {
     "cycle": ("cycle",),
     "incident": ("incident_at",),
 }
+#: The collection list's columns (*Inkasso*): the case list's, and the agency's takeover day.
+COLLECTION_SORTS: dict[str, tuple[str, ...]] = {
+    **{key: SORTS[key] for key in ("vendor", "order_id", "buyer", "product", "open_amount",
+                                   "first_letter", "second_letter", "state", "address")},
+    "incasso": ("incasso_date",),
+}
 #: Without a ``sort``: by vendor, then oldest debt first.
 DEFAULT_SORT = ("vendor_id", "opened_at", "order_id")
 
