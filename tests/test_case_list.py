@@ -277,7 +277,21 @@ def test_an_export_with_a_wrong_filter_exports_nothing(support, market):
 
 
 def bulk(client, **data):
-    return client.post(reverse("web:cases-bulk"), data)
+    """Post a bulk action; its report is the page the answer redirects to."""
+    response = client.post(reverse("web:cases-bulk"), data)
+    if response.status_code == 302 and response["Location"] == reverse("web:cases-bulk-report"):
+        return client.get(response["Location"])
+    return response
+
+
+def test_reloading_the_report_does_not_apply_the_action_again(support, market):
+    response = support.post(reverse("web:cases-bulk"), {
+        "action": "note", "reason": "einmal", "scope": "selected", "order": ["O-ZAE"]})
+    assert response["Location"] == reverse("web:cases-bulk-report")
+    assert "1 Fall erledigt." in support.get(response["Location"]).content.decode()
+    again = support.get(response["Location"])
+    assert again.status_code == 302 and again["Location"] == reverse("web:cases")
+    assert DebtCase.objects.get(order_id="O-ZAE").notes.count() == 1
 
 
 def test_support_blocks_a_filtered_selection_and_the_report_names_the_refused_case(support,

@@ -160,6 +160,7 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:cases": READ,
     "web:cases-csv": READ,
     "web:cases-xlsx": READ,
+    "web:cases-bulk-report": READ,  # the last bulk action's report, once; else the list
     # A saved filter is the user's own (any workspace role); an empty POST names none.
     "web:saved-filter-save": post_only(anonymous=LOGIN, support=OK, manager=OK,
                                        administrator=OK, vendor_a=PORTAL, vendor_b=PORTAL),

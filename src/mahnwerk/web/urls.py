@@ -26,6 +26,8 @@ pages = [
     path("faelle.csv", case_list.case_list_csv, name="cases-csv"),
     path("faelle.xlsx", case_list.case_list_xlsx, name="cases-xlsx"),
     path("faelle-sammelaktion/", case_list.case_list_bulk, name="cases-bulk"),
+    path("faelle-sammelaktion/bericht/", case_list.case_list_bulk_report,
+         name="cases-bulk-report"),
     path("faelle-filter/speichern/", case_list.saved_filter_save, name="saved-filter-save"),
     path("faelle-filter/loeschen/", case_list.saved_filter_delete,
          name="saved-filter-delete"),

@@ -34,6 +34,8 @@ from mahnwerk.web.views import lists
 from mahnwerk.web.views.common import render_workspace
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: Where a bulk action's report waits in the session for the page that shows it.
+REPORT_KEY = "mahnwerk.bulk_report"
 
 #: The list's columns: (``sort`` key or "" for a column that does not sort, header, CSS class).
 COLUMNS = [
@@ -202,8 +204,22 @@ def case_list_bulk(request: HttpRequest) -> HttpResponse:
     except bulk_actions.BulkError as exc:
         messages.error(request, str(exc))
         return redirect(back)
+    # Post, redirect, get: reloading the report must not apply the action again.
+    request.session[REPORT_KEY] = {"action": report.action, "done": report.done,
+                                   "refused": report.refused, "back": back}
+    return redirect("web:cases-bulk-report")
+
+
+@access.workspace_view
+def case_list_bulk_report(request: HttpRequest) -> HttpResponse:
+    """What the last bulk action did, shown once (then the list)."""
+    kept = request.session.pop(REPORT_KEY, None)
+    if not kept or kept.get("action") not in bulk_actions.BULK_ACTIONS:
+        return redirect("web:cases")
+    report = bulk_actions.BulkReport(action=kept["action"], done=list(kept["done"]),
+                                     refused=[tuple(item) for item in kept["refused"]])
     return render_workspace(request, "web/bulk_report.html", {
-        "report": report, "back": back,
+        "report": report, "back": kept.get("back") or reverse("web:cases"),
     }, section="cases")
 
 
@@ -238,5 +254,5 @@ def saved_filter_delete(request: HttpRequest) -> HttpResponse:
     return redirect("web:cases")
 
 
-__all__ = ["case_list", "case_list_bulk", "case_list_csv", "case_list_xlsx",
-           "saved_filter_delete", "saved_filter_save"]
+__all__ = ["case_list", "case_list_bulk", "case_list_bulk_report", "case_list_csv",
+           "case_list_xlsx", "saved_filter_delete", "saved_filter_save"]
