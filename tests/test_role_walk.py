@@ -60,7 +60,7 @@ from mahnwerk.intake.models import (
     WebhookDelivery,
 )
 from mahnwerk.web.accounts import ensure_demo_users
-from mahnwerk.web.models import VendorAccount
+from mahnwerk.web.models import SavedFilter, VendorAccount
 from tests import helpers
 from tests.factories import BERLIN, OrderFactory, ProductFactory, VendorFactory
 
@@ -174,6 +174,14 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:overview-chart": READ,
     "web:overview-payments": READ,
     "web:cases": READ,
+    "web:cases-csv": READ,
+    "web:cases-xlsx": READ,
+    "web:cases-bulk-report": READ,  # the last bulk action's report, once; else the list
+    # A saved filter is the user's own (any workspace role); an empty POST names none.
+    "web:saved-filter-save": post_only(anonymous=LOGIN, support=OK, manager=OK,
+                                       administrator=OK, vendor_a=PORTAL, vendor_b=PORTAL),
+    "web:saved-filter-delete": post_only(anonymous=LOGIN, support=OK, manager=OK,
+                                         administrator=OK, vendor_a=PORTAL, vendor_b=PORTAL),
     "web:case": READ,
     "web:letter-preview": READ,
     "web:letter-preview-pdf": READ,
@@ -194,6 +202,7 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:handover-check": READ,
     # The workspace, working.
     "web:case-block": WORK,
+    "web:cases-bulk": WORK,  # notes and changes: support and administrator
     "web:case-unblock": WORK,
     "web:case-note": WORK,  # cases.add_casenote: support and administrator
     "web:case-address": WORK,
@@ -332,6 +341,7 @@ ADMIN_RIGHTS: dict[str, tuple[str, str, str]] = {
     "collection.reportrow": ("", "", "v"),
     "collection.vendorinvoice": ("", "", "v"),
     "web.vendoraccount": ("", "v", "vacd"),
+    "web.savedfilter": ("", "", "vd"),  # each user's own in the case list
 }
 
 #: The pages of a model in the admin: what a staff member with the rights gets, (GET, POST).
@@ -487,6 +497,8 @@ def world(django_user_model, settings, tmp_path):
     # administrator a superuser, vendor A's login no staff member; vendor B's is linked the
     # same way.
     ensure_demo_users(vendor_id=alpha.pk)
+    SavedFilter.objects.create(user=django_user_model.objects.get(username="support"),
+                               name="Offen", query="state=active")
     vendor_b = django_user_model.objects.create_user("vendor-b", password="x")
     vendor_b.groups.add(Group.objects.get(name="Vendor"))
     VendorAccount.objects.create(user=vendor_b, vendor=beta)

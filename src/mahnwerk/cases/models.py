@@ -57,6 +57,10 @@ class DebtCase(models.Model):
     #: When the buyer's personal data of this case was replaced (``ops.privacy``): the amounts,
     #: dates, states and ids stay for the bookkeeping.
     anonymised_at = models.DateTimeField(_("anonymised"), null=True, blank=True)
+    #: The order's id, invoice number, buyer name and e-mail, folded for searching
+    #: (``cases.search``): an index of the order's data, not a fact of the case.
+    search_text = models.TextField(_("search text"), blank=True, default="", db_default="",
+                                   editable=False)
 
     class Meta:
         verbose_name = _("debt case")
@@ -70,6 +74,9 @@ class DebtCase(models.Model):
                                  "cycle_started_at", "opened_at"], name="case_overview_stock"),
             models.Index(fields=["vendor", "currency", "state", "open_amount"],
                          name="case_overview_vendor"),
+            # The case list's count and open sum per currency, read from the index alone
+            # (docs/benchmarks.md, "The case list").
+            models.Index(fields=["currency", "state", "open_amount"], name="case_totals"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(open_amount__gte=0),

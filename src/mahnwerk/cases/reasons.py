@@ -29,6 +29,8 @@ REORDERED = register("case.reordered", _("Reopened as order %(order)s."))
 RECLOSED = register("case.reclosed", _("Re-closed by sales agent %(agent)s as order %(order)s."))
 NOTE_INTERNAL = register("case.note_internal", _("Internal note: %(text)s"))
 NOTE_SHARED = register("case.note_shared", _("Shared note: %(text)s"))
+MARKED_YELLOW = register("case.marked_yellow", _("Marked yellow (pursue): %(reason)s"))
+MARKED_GREY = register("case.marked_grey", _("Marked grey (do not pursue): %(reason)s"))
 
 # -- Corrections: support's overrides and the address flag that follows the buyer's address -----
 

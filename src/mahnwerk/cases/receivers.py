@@ -9,7 +9,7 @@ from django.conf import settings
 from django.dispatch import receiver
 from django.utils import translation
 
-from mahnwerk.cases import services
+from mahnwerk.cases import search, services
 from mahnwerk.cases.models import EventKind
 from mahnwerk.intake import signals
 from mahnwerk.intake.models import Incident, Payment
@@ -73,3 +73,10 @@ def incidents_applied_addresses(sender, ids, actor, **kwargs):
     """A case opens with its own order's address; the buyer may have given a newer one."""
     with translation.override(settings.LANGUAGE_CODE):
         services.follow_case_addresses(order_ids=_orders_of(Incident, ids), actor=actor)
+
+
+@receiver(signals.orders_applied)
+def orders_applied_search(sender, ids, actor, **kwargs):
+    """An order sent again may carry another name, e-mail or invoice number: the search
+    column of its case follows."""
+    search.refresh(order_ids=ids)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from django.db.models import Count, Q, QuerySet, Value
+from django.db.models import Count, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from mahnwerk import reasons
 from mahnwerk.cases.models import CaseEvent, DebtCase, EventKind
@@ -101,6 +103,68 @@ def case_list(*, vendor_id: str | None = None, state: str | None = None,
     if active_only:
         cases = cases.filter(state__in=ACTIVE_STATES)
     return cases.order_by("vendor_id", "opened_at", "order_id")
+
+
+# -- The list of cases: its totals and the age of a debt ---------------------------------------
+
+#: Age of a debt, in days since the incident that opened its current cycle (the day it
+#: happened counts as day 0): the dashboard's buckets and the list's filter ``age``.
+AGE_BUCKETS: dict[str, tuple[int, int | None]] = {
+    "0-30": (0, 30), "31-60": (31, 60), "61-90": (61, 90), "90+": (91, None)}
+
+
+def incident_day() -> Coalesce:
+    """The moment a case's age counts from: the incident of its current cycle."""
+    return Coalesce("cycle_started_at", "opened_at")
+
+
+def with_age(cases: QuerySet[DebtCase], bucket: str, *, today: date | None = None
+             ) -> QuerySet[DebtCase]:
+    """The cases whose debt is ``bucket`` old (a key of ``AGE_BUCKETS``), as of ``today``.
+
+    Bounds on the moment rather than a computed age, so the database can use a plain
+    comparison: "0-30" means the incident happened on or after the start of the day 30 days
+    ago (local time)."""
+    low, high = AGE_BUCKETS[bucket]
+    today = today or timezone.localdate()
+    zone = timezone.get_current_timezone()
+
+    def start_of(day: date) -> datetime:
+        return datetime.combine(day, time.min, tzinfo=zone)
+
+    cases = cases.alias(incident_at=incident_day())
+    cases = cases.filter(incident_at__lt=start_of(today - timedelta(days=low - 1)))
+    if high is not None:
+        cases = cases.filter(incident_at__gte=start_of(today - timedelta(days=high)))
+    return cases
+
+
+class CurrencyTotal(NamedTuple):
+    currency: str
+    count: int
+    open_amount: Decimal
+
+
+def totals_by_currency(cases: QuerySet[DebtCase]) -> list[CurrencyTotal]:
+    """How many cases and how much is open, per currency (those with cases only).
+
+    One aggregate with a count and a sum per currency in use (``FILTER (WHERE currency =
+    …)``), rather than ``GROUP BY currency``: SQLite's planner walks the ``case_totals`` index
+    for a grouping even when the filter must then read every row from the table, which made a
+    search's totals ten times slower (docs/benchmarks.md). The currencies in use come from
+    that index first (a skip over it, no table read)."""
+    currencies = sorted(DebtCase.objects.order_by().values_list("currency", flat=True)
+                        .distinct())
+    if not currencies:
+        return []
+    figures = cases.order_by().aggregate(**{
+        f"{kind}_{n}": aggregate("open_amount" if kind == "sum" else "id",
+                                 filter=Q(currency=currency))
+        for n, currency in enumerate(currencies)
+        for kind, aggregate in (("count", Count), ("sum", Sum))})
+    return [CurrencyTotal(currency, figures[f"count_{n}"],
+                          figures[f"sum_{n}"] or Decimal("0.00"))
+            for n, currency in enumerate(currencies) if figures[f"count_{n}"]]
 
 
 def get_case(*, order_id: str) -> DebtCase:
@@ -246,11 +310,11 @@ def case_exists(*, order_id: str) -> bool:
     return DebtCase.objects.filter(order_id=order_id).exists()
 
 
-__all__ = ["REORDER_STATES", "KnownAddress", "LedgerLine", "RelatedOrder", "case_exists",
-           "case_list", "case_to_dict", "cases_reordered_by", "count_by_state", "get_case",
-           "later_orders_for", "newest_addresses", "notes", "open_cases_of_buyers",
-           "order_exists", "order_ledger", "rejected_reorders", "related_orders", "timeline",
-           "vendor_exists"]
+__all__ = ["AGE_BUCKETS", "REORDER_STATES", "CurrencyTotal", "KnownAddress", "LedgerLine",
+           "RelatedOrder", "case_exists", "case_list", "case_to_dict", "cases_reordered_by",
+           "count_by_state", "get_case", "later_orders_for", "newest_addresses", "notes",
+           "open_cases_of_buyers", "order_exists", "order_ledger", "rejected_reorders",
+           "related_orders", "timeline", "totals_by_currency", "vendor_exists", "with_age"]
 
 
 # -- Corrections: the buyer's newest known address, support's overrides --------------------------

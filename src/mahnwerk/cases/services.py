@@ -20,9 +20,9 @@ from django.utils.translation import gettext as _
 
 from mahnwerk import bulk, reasons
 from mahnwerk.cases import reasons as case_reasons
-from mahnwerk.cases import selectors, signals
+from mahnwerk.cases import search, selectors, signals
 from mahnwerk.cases.models import CaseEvent, CaseNote, DebtCase, EventKind, NoteVisibility
-from mahnwerk.cases.states import REORDER_STATES, CaseState, can_move
+from mahnwerk.cases.states import CLOSED_STATES, REORDER_STATES, CaseState, can_move
 from mahnwerk.intake.addresses import address_problems
 from mahnwerk.intake.models import Incident, Order, Payment
 from mahnwerk.reasons import Reason
@@ -122,6 +122,8 @@ def change_cases(*, items: Sequence[CaseChange], actor: str,
                 item.changes.setdefault("blocked_from_state", from_state)
             elif from_state == CaseState.BLOCKED:
                 item.changes.setdefault("blocked_from_state", "")
+            if item.to_state in CLOSED_STATES:
+                item.changes["pursue"] = False  # nothing more is pursued: never yellow
             item.changes["state"] = item.to_state
         for name, value in item.changes.items():
             old = getattr(case, name)
@@ -294,7 +296,7 @@ def _create_cases(cases: list[DebtCase], *, actor: str) -> None:
     now = timezone.now()
     names = ("order_id", "vendor_id", "state", "trigger", "open_amount", "currency", "pursue",
              "first_invoice_number", "invalid_address_computed", "address_problems",
-             "opened_at", "cycle", "cycle_started_at")
+             "opened_at", "cycle", "cycle_started_at", "search_text")
     bulk.insert_rows(DebtCase, [{**{n: getattr(c, n) for n in names}, "updated_at": now,
                                  "reopened": False, "reopened_id": "", "offer_link": "",
                                  "invalid_address_set_by": "", "block_reason": "",
@@ -321,6 +323,7 @@ def _new_case(order: Order, incident: Incident, open_amount: Decimal) -> DebtCas
         pursue=True, first_invoice_number=order.first_invoice_number,
         invalid_address_computed=bool(problems), address_problems=",".join(problems),
         opened_at=incident.occurred_at, cycle=1, cycle_started_at=incident.occurred_at,
+        search_text=search.for_new_case(order, order.first_invoice_number),
     )
 
 
@@ -423,6 +426,26 @@ def unblock_case(*, case: DebtCase, reason: str, actor: str,
                        kind=EventKind.UNBLOCKED,
                        to_state=case.blocked_from_state or CaseState.OPEN,
                        changes={"block_reason": ""})
+
+
+def set_pursue(*, case: DebtCase, pursue: bool, reason: str, actor: str,
+               user: AbstractBaseUser | None = None) -> bool:
+    """Mark a case yellow (pursue) or grey (do not pursue), with the reason on the timeline.
+
+    A paid, cancelled or reordered case is refused yellow: nothing more is pursued on it, so
+    it stays grey (a new debt on it starts a new cycle, yellow again)."""
+    reason = _require_reason(reason)
+    if pursue and case.state in CLOSED_STATES:
+        raise CaseError(_("Case %(order)s is %(state)s: nothing more is pursued on it, so it "
+                          "stays grey.") % {"order": case.order_id,
+                                            "state": CaseState(case.state).label})
+    if case.pursue == pursue:
+        raise CaseError((_("Case %(order)s is already yellow.") if pursue
+                         else _("Case %(order)s is already grey.")) % {"order": case.order_id})
+    return change_case(case=case, actor=actor, user=user,
+                       reason=Reason(case_reasons.MARKED_YELLOW if pursue
+                                     else case_reasons.MARKED_GREY, {"reason": reason}),
+                       changes={"pursue": pursue})
 
 
 @transaction.atomic

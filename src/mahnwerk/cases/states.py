@@ -45,6 +45,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 #: States in which the buyer still owes money and the case is worked on.
 ACTIVE_STATES = frozenset({S.OPEN, S.DUNNING, S.ON_HOLD, S.APPROVED, S.SENT_FOR_COLLECTION,
                            S.BLOCKED})
+#: States in which nothing more is pursued: such a case is always grey (``pursue`` false).
+CLOSED_STATES = frozenset({S.PAID, S.CANCELED, S.REOPENED})
 #: States from which a reorder by the buyer takes the case out of dunning.
 REORDER_STATES = frozenset({S.OPEN, S.DUNNING, S.ON_HOLD, S.APPROVED})
 

@@ -197,21 +197,59 @@ def request_approvals(*, actor: str, now: datetime | None = None,
     for case in selectors.approval_list().filter(vendor__collection_mode=CollectionMode.APPROVAL):
         if case.pk not in asked:
             by_vendor.setdefault(case.vendor_id, []).append(case)
-    requests = []
-    for cases in by_vendor.values():
-        vendor = cases[0].vendor
-        with transaction.atomic():
-            request = ApprovalRequest.objects.create(vendor=vendor, sent_at=now)
-            request.cases.add(*cases)
-            change_cases(items=[CaseChange(
-                case=case, kind=EventKind.COLLECTION, effective=effective,
-                reason=Reason(why.APPROVAL_ASKED, {"vendor": vendor.name,
-                                                   "email": vendor.email}))
-                for case in cases],
-                actor=actor)
-            _mail_vendor(vendor=vendor, cases=cases, reminder=False)
-        requests.append(request)
-    return requests
+    return [_ask(cases=cases, actor=actor, now=now, effective=effective)
+            for cases in by_vendor.values()]
+
+
+def _ask(*, cases: list[DebtCase], actor: str, now: datetime,
+         effective: date | None = None) -> ApprovalRequest:
+    """One request to the vendor of these cases (all of one vendor), on their timelines."""
+    vendor = cases[0].vendor
+    with transaction.atomic():
+        request = ApprovalRequest.objects.create(vendor=vendor, sent_at=now)
+        request.cases.add(*cases)
+        change_cases(items=[CaseChange(
+            case=case, kind=EventKind.COLLECTION, effective=effective,
+            reason=Reason(why.APPROVAL_ASKED, {"vendor": vendor.name,
+                                               "email": vendor.email}))
+            for case in cases],
+            actor=actor)
+        _mail_vendor(vendor=vendor, cases=cases, reminder=False)
+    return request
+
+
+def ask_vendors_about(*, cases: Sequence[DebtCase], actor: str, now: datetime | None = None
+                      ) -> dict[str, str | None]:
+    """Ask the vendors now about these cases (a bulk action of the case list): one request
+    per vendor, as ``request_approvals`` makes, for the cases waiting for approval that no
+    open request lists yet. Returns, per order id, None (asked) or why the case was not."""
+    now = now or timezone.now()
+    pending = {case.pk: case for case in cases}
+    asked = dict(ApprovalRequest.cases.through.objects.filter(
+        debtcase_id__in=list(pending), approvalrequest__closed_at__isnull=True)
+        .values_list("debtcase_id", "approvalrequest__sent_at"))
+    outcome: dict[str, str | None] = {}
+    by_vendor: dict[str, list[DebtCase]] = {}
+    for case in cases:
+        if case.state != CaseState.ON_HOLD:
+            outcome[case.order_id] = _(
+                "Case %(order)s is not waiting for the vendor's approval (now: %(state)s).") % {
+                "order": case.order_id, "state": case.get_state_display()}
+        elif case.vendor.collection_mode != CollectionMode.APPROVAL:
+            outcome[case.order_id] = _(
+                "Vendor %(vendor)s marks the orders to pursue itself (direct collection): it "
+                "is not asked for approval.") % {"vendor": case.vendor.name}
+        elif case.pk in asked:
+            outcome[case.order_id] = _(
+                "The vendor was asked about case %(order)s on %(date)s; reminder and "
+                "escalation follow by themselves.") % {"order": case.order_id,
+                                                       "date": format_day(asked[case.pk])}
+        else:
+            by_vendor.setdefault(case.vendor_id, []).append(case)
+            outcome[case.order_id] = None
+    for group in by_vendor.values():
+        _ask(cases=group, actor=actor, now=now)
+    return outcome
 
 
 def follow_up_approvals(*, actor: str = "schedule", now: datetime | None = None

@@ -30,3 +30,13 @@ class CollectionConfig(AppConfig):
         ACTIONS["cancel"] = Action(run=run(False), done=_("Case %(order)s cancelled at the "
                                                           "vendor's wish."),
                                    refusal=decision_refusal)
+
+        # The case list's bulk action "ask the vendor": the schedule's request, now, for the
+        # cases chosen.
+        from mahnwerk.cases.bulk_actions import BULK_ACTIONS, BulkAction
+        from mahnwerk.collection.approvals import ask_vendors_about
+
+        BULK_ACTIONS["ask_vendor"] = BulkAction(
+            label=_("ask the vendor for approval"), needs_reason=False,
+            together=lambda *, cases, reason, actor, user: ask_vendors_about(
+                cases=cases, actor=actor))

@@ -41,7 +41,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from mahnwerk import bulk
-from mahnwerk.cases import access_log
+from mahnwerk.cases import access_log, search
 from mahnwerk.cases import reasons as case_reasons
 from mahnwerk.cases.models import (
     AccessKind,
@@ -122,9 +122,12 @@ def _clean_changes(changes: Any) -> Any:
 
 
 def _anonymise_orders(order_ids: Sequence[str], *, now: datetime) -> int:
-    """Blank the buyer's data on these orders; the country, amounts and dates stay."""
-    return Order.objects.filter(pk__in=order_ids).update(
+    """Blank the buyer's data on these orders; the country, amounts and dates stay. The
+    cases' search column follows: it keeps the order id and invoice number only."""
+    done = Order.objects.filter(pk__in=order_ids).update(
         **{name: "" for name in ORDER_FIELDS}, anonymised_at=now)
+    search.refresh(order_ids=order_ids)
+    return done
 
 
 def _anonymise_letters(letter_ids: Sequence[int], *, now: datetime) -> int:

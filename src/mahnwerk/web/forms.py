@@ -10,13 +10,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import approvals
-from mahnwerk.dunning.models import Action, Channel, DeliveryStatus
+from mahnwerk.dunning.models import Action
 from mahnwerk.web import reads
-
-PURSUE_CHOICES = [("", _("yellow and grey")), ("yes", _("yellow (pursue)")),
-                  ("no", _("grey (do not pursue)"))]
 
 
 class VendorChoiceField(forms.ModelChoiceField):
@@ -24,19 +20,27 @@ class VendorChoiceField(forms.ModelChoiceField):
         return f"{obj.name} ({obj.vendor_id})"
 
 
-class CaseFilterForm(forms.Form):
-    q = forms.CharField(label=_("Search"), required=False, max_length=150,
-                        widget=forms.TextInput(attrs={
-                            "placeholder": _("order id, buyer id, e-mail or last name"),
-                            "type": "search"}))
-    state = forms.ChoiceField(label=_("state"), required=False,
-                              choices=[("", _("all states")), *CaseState.choices])
-    vendor = VendorChoiceField(label=_("vendor"), required=False, queryset=reads.vendors(),
-                               empty_label=_("all vendors"))
-    pursue = forms.ChoiceField(label=_("mark"), required=False, choices=PURSUE_CHOICES)
+class BulkActionForm(forms.Form):
+    """One action on the list's selection or on every case of its filter."""
 
-    def pursue_value(self) -> bool | None:
-        return {"yes": True, "no": False}.get(self.cleaned_data.get("pursue") or "")
+    action = forms.ChoiceField(label=_("action"), choices=[])
+    reason = forms.CharField(label=_("reason or note"), max_length=5000, required=False)
+    shared = forms.BooleanField(
+        label=_("shared note (may go to the vendor and the agency)"), required=False)
+    scope = forms.ChoiceField(
+        label=_("apply to"), widget=forms.RadioSelect, initial="selected",
+        choices=[("selected", _("the ticked cases")),
+                 ("filter", _("every case of the filter"))])
+
+    def __init__(self, *args, actions: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = actions
+
+
+class SavedFilterForm(forms.Form):
+    name = forms.CharField(label=_("name of the filter"), max_length=100,
+                           widget=forms.TextInput(attrs={"required": True}))
+    query = forms.CharField(max_length=2000, required=False, widget=forms.HiddenInput)
 
 
 class ReasonForm(forms.Form):
@@ -91,16 +95,11 @@ class RunForm(forms.Form):
         return vendor.pk if vendor else None
 
 
-class DecisionFilterForm(forms.Form):
+class PreviewFilterForm(forms.Form):
+    """What the run preview lists (its counts cover every decision)."""
+
     action = forms.ChoiceField(label=_("action"), required=False,
                                choices=[("", _("all actions")), *Action.choices])
-
-
-class OutboxFilterForm(forms.Form):
-    status = forms.ChoiceField(label=_("status"), required=False,
-                               choices=[("", _("all")), *DeliveryStatus.choices])
-    channel = forms.ChoiceField(label=_("channel"), required=False,
-                                choices=[("", _("all")), *Channel.choices])
 
 
 class PrintAllForm(forms.Form):

@@ -7,7 +7,7 @@ views call it instead.
 
 from __future__ import annotations
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from mahnwerk.cases.models import DebtCase
@@ -23,21 +23,6 @@ from mahnwerk.dunning.models import (
 )
 from mahnwerk.intake.models import Vendor
 from mahnwerk.web.models import VendorAccount
-
-
-def search_cases(cases: QuerySet[DebtCase], *, text: str = "", pursue: bool | None = None
-                 ) -> QuerySet[DebtCase]:
-    """Narrow a case list: the yellow or grey ones; an order id, buyer id, e-mail or last name
-    (the start of it, so that the database can use its indexes)."""
-    if pursue is not None:
-        cases = cases.filter(pursue=pursue)
-    text = text.strip()
-    if text:
-        cases = cases.filter(
-            Q(order__order_id__istartswith=text) | Q(order__buyer_id=text)
-            | Q(order__buyer_email_normalized__startswith=text.lower())
-            | Q(order__buyer_last_name__istartswith=text))
-    return cases
 
 
 def vendors() -> QuerySet[Vendor]:
@@ -72,7 +57,8 @@ def executed_count(*, run: DunningRun) -> int:
 
 
 def outbox_messages(*, status: str = "", channel: str = "") -> QuerySet[OutboxMessage]:
-    messages = OutboxMessage.objects.select_related("letter", "case").order_by("-id")
+    messages = OutboxMessage.objects.select_related("letter", "case", "case__vendor"
+                                                    ).order_by("-id")
     if status:
         messages = messages.filter(status=status)
     if channel:

@@ -4,6 +4,7 @@ from mahnwerk.dunning.webhooks import tracking_webhook
 from mahnwerk.web.api import api
 from mahnwerk.web.views import (
     approval,
+    case_list,
     cases,
     collection,
     home,
@@ -26,7 +27,16 @@ pages = [
     path("uebersicht/", overview.overview, name="overview"),
     path("uebersicht/grafik/<slug:figure>.svg", overview.overview_chart, name="overview-chart"),
     path("uebersicht/zahlungen/", overview.overview_payments, name="overview-payments"),
-    path("faelle/", cases.case_list, name="cases"),
+    path("faelle/", case_list.case_list, name="cases"),
+    # The list's exports, bulk action and saved filters: beside faelle/, never an order id.
+    path("faelle.csv", case_list.case_list_csv, name="cases-csv"),
+    path("faelle.xlsx", case_list.case_list_xlsx, name="cases-xlsx"),
+    path("faelle-sammelaktion/", case_list.case_list_bulk, name="cases-bulk"),
+    path("faelle-sammelaktion/bericht/", case_list.case_list_bulk_report,
+         name="cases-bulk-report"),
+    path("faelle-filter/speichern/", case_list.saved_filter_save, name="saved-filter-save"),
+    path("faelle-filter/loeschen/", case_list.saved_filter_delete,
+         name="saved-filter-delete"),
     path("faelle/<str:order_id>/", cases.case_detail, name="case"),
     path("faelle/<str:order_id>/sperren/", cases.case_block, name="case-block"),
     path("faelle/<str:order_id>/entsperren/", cases.case_unblock, name="case-unblock"),

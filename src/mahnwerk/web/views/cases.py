@@ -1,4 +1,4 @@
-"""Cases: the list, one case with its timeline, notes and letters, and support's actions."""
+"""Cases: one case with its timeline, notes and letters, and support's actions."""
 
 from __future__ import annotations
 
@@ -31,25 +31,10 @@ from mahnwerk.web import access, reads
 from mahnwerk.web.forms import (
     AddressFlagForm,
     ApprovalDecisionForm,
-    CaseFilterForm,
     NoteForm,
     ReasonForm,
 )
-from mahnwerk.web.views.common import case_or_404, page_of, render_workspace
-
-
-@access.workspace_view
-def case_list(request: HttpRequest) -> HttpResponse:
-    form = CaseFilterForm(request.GET or None)
-    cases = case_selectors.case_list()
-    if form.is_valid():
-        vendor = form.cleaned_data.get("vendor")
-        cases = case_selectors.case_list(vendor_id=vendor.pk if vendor else None,
-                                         state=form.cleaned_data.get("state") or None)
-        cases = reads.search_cases(cases, text=form.cleaned_data.get("q") or "",
-                                   pursue=form.pursue_value())
-    return render_workspace(request, "web/case_list.html", {
-        "form": form, "page": page_of(request, cases)}, section="cases")
+from mahnwerk.web.views.common import case_or_404, render_workspace
 
 
 @access.workspace_view

@@ -13,15 +13,18 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext, npgettext
+from django.utils.translation import gettext_lazy, ngettext, npgettext
 from django.views.decorators.http import require_POST
 
 from mahnwerk.cases import access_log
+from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases.models import AccessKind, DebtCase
 from mahnwerk.collection import (
     approvals,
@@ -34,6 +37,7 @@ from mahnwerk.collection import (
 from mahnwerk.formats import format_day
 from mahnwerk.intake.models import Vendor
 from mahnwerk.web import access, reads
+from mahnwerk.web.filters import COLLECTION_SORTS, PAGE_SIZES, sort_fields
 from mahnwerk.web.forms import (
     AgencyReportForm,
     ApprovalDecisionForm,
@@ -42,9 +46,24 @@ from mahnwerk.web.forms import (
     ReasonForm,
     VendorFilterForm,
 )
+from mahnwerk.web.views import lists
 from mahnwerk.web.views.common import case_or_404, page_of, render_workspace
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+#: The columns of the collection list (``web.filters.COLLECTION_SORTS``).
+COLLECTION_COLUMNS = [
+    ("vendor", gettext_lazy("vendor"), ""),
+    ("order_id", gettext_lazy("order id"), "nowrap"),
+    ("buyer", gettext_lazy("buyer"), ""),
+    ("product", gettext_lazy("product"), ""),
+    ("open_amount", gettext_lazy("open amount"), "num"),
+    ("first_letter", gettext_lazy("1st letter"), "nowrap"),
+    ("second_letter", gettext_lazy("2nd letter"), "nowrap"),
+    ("incasso", gettext_lazy("takeover by the agency"), "nowrap"),
+    ("state", gettext_lazy("state"), "nowrap"),
+    ("address", gettext_lazy("address"), ""),
+]
 
 #: A successful export lists at most this many held-back cases in its message.
 HELD_BACK_SHOWN = 20
@@ -196,8 +215,23 @@ def approvals_xlsx(request: HttpRequest) -> HttpResponse:
 def collection_page(request: HttpRequest) -> HttpResponse:
     form, vendor = _vendor_filter(request)
     cases = selectors.collection_list(vendor_id=vendor.pk if vendor else None)
+    sort = request.GET.get("sort") or ""
+    if sort.lstrip("-") not in COLLECTION_SORTS:
+        sort = ""
+    listed = cases.alias(address_flag=Coalesce("invalid_address_override",
+                                               "invalid_address_computed"))
+    if sort:
+        listed = listed.order_by(*sort_fields(sort, sorts=COLLECTION_SORTS))
+    totals = case_selectors.totals_by_currency(cases)
+    per_page = lists.page_size(request)
+    page = Paginator(listed, per_page).get_page(request.GET.get("page"))
     return render_workspace(request, "web/collection_list.html", {
-        "form": form, "vendor": vendor, "page": page_of(request, cases),
+        "form": form, "vendor": vendor, "page": page,
+        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2,
+                                                            on_ends=1),
+        "per_page": per_page, "page_sizes": PAGE_SIZES, "totals": totals,
+        "count": sum(total.count for total in totals),
+        "headers": lists.sort_headers(request, COLLECTION_COLUMNS, sort),
         "vendor_counts": selectors.vendor_counts(cases=cases),
         "partners": reads.active_partners(),
         "export_form": HandoverExportForm(prefix="other"),

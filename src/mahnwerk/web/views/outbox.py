@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from mahnwerk.cases import access_log
@@ -18,8 +19,22 @@ from mahnwerk.dunning import delivery, dispatch, letters, outbox
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning.models import DeliveryStatus, OutboxMessage
 from mahnwerk.web import access, reads
-from mahnwerk.web.forms import OutboxFilterForm, PrintAllForm, ReleaseForm
-from mahnwerk.web.views.common import page_of, render_workspace
+from mahnwerk.web.filters import PAGE_SIZES, OutboxFilterSet
+from mahnwerk.web.forms import PrintAllForm, ReleaseForm
+from mahnwerk.web.views import lists
+from mahnwerk.web.views.common import render_workspace
+
+#: The columns of the outbox's messages (``web.filters.OUTBOX_SORTS``).
+OUTBOX_COLUMNS = [
+    ("order_id", gettext_lazy("case"), "nowrap"),
+    ("level", gettext_lazy("letter"), "nowrap"),
+    ("channel", gettext_lazy("channel"), ""),
+    ("", gettext_lazy("to"), ""),
+    ("status", gettext_lazy("status"), ""),
+    ("attempts", gettext_lazy("attempts"), "num"),
+    ("", gettext_lazy("last error"), ""),
+    ("sent", gettext_lazy("sent"), "nowrap"),
+]
 
 #: The print queue shows this many letters at once (oldest first).
 PRINT_ROWS = 200
@@ -27,16 +42,18 @@ PRINT_ROWS = 200
 
 @access.workspace_view
 def outbox_page(request: HttpRequest) -> HttpResponse:
-    form = OutboxFilterForm(request.GET or None)
-    status = channel = ""
-    if form.is_valid():
-        status = form.cleaned_data.get("status") or ""
-        channel = form.cleaned_data.get("channel") or ""
+    filters = OutboxFilterSet(request.GET or None, queryset=reads.outbox_messages())
     counts = outbox.status_counts()
+    per_page = lists.page_size(request)
+    page = Paginator(filters.qs, per_page).get_page(request.GET.get("page"))
     return render_workspace(request, "web/outbox.html", {
-        "form": form,
+        "form": filters.form,
         "counts": [(DeliveryStatus(key), n) for key, n in counts.items()],
-        "page": page_of(request, reads.outbox_messages(status=status, channel=channel)),
+        "page": page,
+        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2,
+                                                            on_ends=1),
+        "per_page": per_page, "page_sizes": PAGE_SIZES,
+        "headers": lists.sort_headers(request, OUTBOX_COLUMNS, filters.current_sort()),
         "print_queue": dunning_selectors.print_items(limit=PRINT_ROWS),
         "print_total": outbox.print_queue().count(),
         "print_overdue": len(dunning_selectors.print_overdue()),

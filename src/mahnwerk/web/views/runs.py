@@ -14,21 +14,37 @@ from __future__ import annotations
 from collections import Counter
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
+from mahnwerk.cases import selectors as case_selectors
+from mahnwerk.cases.models import DebtCase
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning import services as dunning_services
 from mahnwerk.dunning.models import DunningRun, RunState
 from mahnwerk.web import access, reads
-from mahnwerk.web.forms import DecisionFilterForm, RunForm
+from mahnwerk.web.filters import PAGE_SIZES, DecisionFilterSet
+from mahnwerk.web.forms import PreviewFilterForm, RunForm
+from mahnwerk.web.views import lists
 from mahnwerk.web.views.common import page_of, render_workspace
 
-#: The preview lists at most this many decisions; the counts cover all of them.
-PREVIEW_ROWS = 500
+#: The preview lists this many decisions a page; the counts cover all of them.
+PREVIEW_ROWS = 50
+
+#: The columns of a run's decisions (``web.filters.DECISION_SORTS``).
+DECISION_COLUMNS = [
+    ("order_id", gettext_lazy("order id"), "nowrap"),
+    ("vendor", gettext_lazy("vendor"), ""),
+    ("open_amount", gettext_lazy("open amount"), "num"),
+    ("action", gettext_lazy("action"), "nowrap"),
+    ("", gettext_lazy("reason"), ""),
+    ("executed", gettext_lazy("executed"), "nowrap"),
+    ("", gettext_lazy("outcome"), ""),
+]
 
 
 def _counts(planned: list[dunning_services.Planned]) -> list[tuple[str, int]]:
@@ -45,9 +61,14 @@ def run_list(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             planned = dunning_services.preview_run(as_of=form.cleaned_data["as_of"],
                                                    vendor_id=form.vendor_id())
-            preview = {"rows": planned[:PREVIEW_ROWS], "total": len(planned),
-                       "counts": _counts(planned), "limit": PREVIEW_ROWS,
-                       "cut": len(planned) > PREVIEW_ROWS}
+            only = PreviewFilterForm(request.GET)
+            action = only.cleaned_data.get("action") if only.is_valid() else ""
+            shown = [p for p in planned if p.decision.action == action] if action else planned
+            page = Paginator(shown, PREVIEW_ROWS).get_page(request.GET.get("preview_page"))
+            preview = {"rows": page, "page": page, "total": len(planned),
+                       "shown": len(shown), "counts": _counts(planned), "filter": only,
+                       "page_range": page.paginator.get_elided_page_range(
+                           page.number, on_each_side=2, on_ends=1)}
     else:
         form = RunForm()
     return render_workspace(request, "web/run_list.html", {
@@ -85,12 +106,21 @@ def _run_or_404(pk: int) -> DunningRun:
 @access.workspace_view
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run_or_404(pk)
-    form = DecisionFilterForm(request.GET or None)
-    action = form.cleaned_data.get("action", "") if form.is_valid() else ""
-    decisions = reads.run_decisions(dunning_selectors.decisions(run=run), action=action)
+    filters = DecisionFilterSet(request.GET or None,
+                                queryset=reads.run_decisions(dunning_selectors.decisions(run=run)))
+    decisions = filters.qs
+    totals = case_selectors.totals_by_currency(
+        DebtCase.objects.filter(pk__in=decisions.order_by().values("case_id")))
+    per_page = lists.page_size(request)
+    page = Paginator(decisions, per_page).get_page(request.GET.get("page"))
     counts = run.counts or dunning_selectors.run_counts(run=run)
     return render_workspace(request, "web/run_detail.html", {
-        "run": run, "form": form, "page": page_of(request, decisions, 100),
+        "run": run, "form": filters.form, "filters": filters, "page": page,
+        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2,
+                                                            on_ends=1),
+        "per_page": per_page, "page_sizes": PAGE_SIZES, "totals": totals,
+        "shown": sum(total.count for total in totals) if totals else page.paginator.count,
+        "headers": lists.sort_headers(request, DECISION_COLUMNS, filters.current_sort()),
         "counts": sorted(counts.items()), "total": sum(counts.values()),
         "executed": reads.executed_count(run=run),
         "can_execute": run.state == RunState.DECIDED,

@@ -1,16 +1,13 @@
 """``mahnwerk cases [--vendor ID] [--state S] [--format table|json|csv]``"""
 
-import csv
-import io
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from mahnwerk.cases import display
+from mahnwerk.cases import display, exports
 from mahnwerk.cases.selectors import case_list, case_to_dict, vendor_exists
 from mahnwerk.cases.states import CaseState
-from mahnwerk.spreadsheet_safety import csv_row
 
 FORMATS = ("table", "json", "csv")
 
@@ -50,14 +47,4 @@ class Command(BaseCommand):
             self.stdout.write(_("Cases: %(count)d") % {"count": len(rows)})
 
     def _csv(self, cases) -> str:
-        buffer = io.StringIO()
-        writer = None
-        for case in cases.iterator(chunk_size=1000):
-            row = case_to_dict(case)
-            if writer is None:
-                # RFC 4180's line end: csv then quotes a value holding a lone CR, which would
-                # otherwise end the row in a spreadsheet and start the next with its rest.
-                writer = csv.DictWriter(buffer, fieldnames=list(row), lineterminator="\r\n")
-                writer.writeheader()
-            writer.writerow(dict(zip(row, csv_row(row.values()), strict=True)))
-        return buffer.getvalue()
+        return exports.as_csv(cases)

@@ -1,0 +1,383 @@
+"""The filters and the sorting of the workspace's lists (django-filter's FilterSets).
+
+The parameter names are the list's URL and stay as they are: the dashboard and the top bar link
+to ``/faelle/?state=…&vendor=…&trigger=…&age=…&pursue=…&q=…`` and saved filters keep the query
+string. Each filter only narrows the query; what a search or an age means is the cases app's
+(``cases.search``, ``cases.selectors``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
+
+from mahnwerk.cases import search
+from mahnwerk.cases import selectors as case_selectors
+from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases.states import ACTIVE_STATES, CLOSED_STATES, CaseState
+from mahnwerk.collection.models import CollectionPartner, HandoverItem
+from mahnwerk.dunning.models import Action, Channel, DeliveryStatus, OutboxMessage, RunDecision
+from mahnwerk.intake.models import IncidentKind
+from mahnwerk.web import reads
+
+YES_NO = [("yes", _("yes")), ("no", _("no"))]
+DATE_FORMATS = ["%Y-%m-%d", "%d.%m.%Y"]
+
+#: The state filter's groups beside the single states: "active" is what the top bar counts as
+#: open cases (``cases.states.ACTIVE_STATES``).
+STATE_GROUPS = {"active": ACTIVE_STATES, "closed": CLOSED_STATES}
+
+#: Page sizes to choose from, and the one without a choice.
+PAGE_SIZES = (25, 50, 100, 200)
+PAGE_SIZE = 50
+
+
+class AmountField(forms.DecimalField):
+    """An amount as people type it: ``100``, ``99,50``, ``1.234,50`` or ``1234.50``."""
+
+    def to_python(self, value: Any) -> Decimal | None:
+        if isinstance(value, str):
+            value = value.strip().replace(" ", "").replace("€", "")
+            if "," in value:
+                value = value.replace(".", "").replace(",", ".")
+        try:
+            return super().to_python(value)
+        except forms.ValidationError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class AmountFilter(django_filters.NumberFilter):
+    field_class = AmountField
+
+
+def _date_filter(field: str, lookup: str, label: Any) -> django_filters.DateFilter:
+    return django_filters.DateFilter(
+        field_name=field, lookup_expr=lookup, label=label, input_formats=DATE_FORMATS,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": _("Give the day as 2026-12-01 or 01.12.2026.")})
+
+
+def _yes_no(label: Any) -> django_filters.ChoiceFilter:
+    return django_filters.ChoiceFilter(label=label, choices=YES_NO, method="filter_flag",
+                                       empty_label=_("all"))
+
+
+#: The list's columns: the ``sort`` value → the fields ordered by (the order id last, so that
+#: pages never shift); the header links and the saved filters use these names.
+SORTS: dict[str, tuple[str, ...]] = {
+    "order_id": ("order_id",),
+    "vendor": ("vendor__name", "vendor_id"),
+    "buyer": ("order__buyer_last_name", "order__buyer_first_name"),
+    "product": ("order__product__name",),
+    "state": ("state",),
+    "pursue": ("pursue",),
+    "trigger": ("trigger",),
+    "open_amount": ("currency", "open_amount"),
+    "first_letter": ("first_dunning_letter",),
+    "second_letter": ("second_dunning_letter",),
+    "new_order": ("reopened_id",),
+    "address": ("address_flag",),
+    "cycle": ("cycle",),
+    "incident": ("incident_at",),
+}
+#: The collection list's columns (*Inkasso*): the case list's, and the agency's takeover day.
+COLLECTION_SORTS: dict[str, tuple[str, ...]] = {
+    **{key: SORTS[key] for key in ("vendor", "order_id", "buyer", "product", "open_amount",
+                                   "first_letter", "second_letter", "state", "address")},
+    "incasso": ("incasso_date",),
+}
+#: Without a ``sort``: by vendor, then oldest debt first.
+DEFAULT_SORT = ("vendor_id", "opened_at", "order_id")
+
+
+def case_queryset() -> QuerySet[DebtCase]:
+    """Every case with what its row shows and the values its columns sort by."""
+    return (DebtCase.objects.select_related("order", "order__product", "vendor")
+            .alias(address_flag=Coalesce("invalid_address_override",
+                                         "invalid_address_computed"),
+                   incident_at=case_selectors.incident_day()))
+
+
+class CaseFilterSet(django_filters.FilterSet):
+    """The filters of *Fälle*: every fact of a case support filters its work by."""
+
+    q = django_filters.CharFilter(
+        label=_("Search"), method="filter_search", max_length=150,
+        widget=forms.TextInput(attrs={
+            "type": "search",
+            "placeholder": _("order id, invoice number, buyer's name or e-mail")}))
+    state = django_filters.ChoiceFilter(
+        label=_("state"), method="filter_state", empty_label=_("all states"),
+        choices=[("active", _("all open cases (in work)")),
+                 ("closed", _("closed (paid, cancelled, reordered)")), *CaseState.choices])
+    vendor = django_filters.ModelChoiceFilter(
+        label=_("vendor"), queryset=reads.vendors(), empty_label=_("all vendors"))
+    pursue = django_filters.ChoiceFilter(
+        label=_("mark"), method="filter_pursue", empty_label=_("yellow and grey"),
+        choices=[("yes", _("yellow (pursue)")), ("no", _("grey (do not pursue)"))])
+    age = django_filters.ChoiceFilter(
+        label=_("age of the debt"), method="filter_age", empty_label=_("any age"),
+        choices=[(key, _("%(range)s days") % {"range": key.replace("-", "–")})
+                 for key in case_selectors.AGE_BUCKETS])
+    trigger = django_filters.ChoiceFilter(label=_("trigger"), choices=IncidentKind.choices,
+                                          empty_label=_("all triggers"))
+    partner = django_filters.ModelChoiceFilter(
+        label=_("collection partner"), queryset=reads.active_partners(),
+        method="filter_partner", empty_label=_("all partners"))
+    amount_min = AmountFilter(
+        field_name="open_amount", lookup_expr="gte", label=_("open amount from"),
+        error_messages={"invalid": _("Give an amount such as 100 or 99,50.")})
+    amount_max = AmountFilter(
+        field_name="open_amount", lookup_expr="lte", label=_("open amount up to"),
+        error_messages={"invalid": _("Give an amount such as 100 or 99,50.")})
+    currency = django_filters.CharFilter(
+        label=_("currency"), method="filter_currency", max_length=3,
+        widget=forms.TextInput(attrs={"size": 4, "placeholder": "EUR"}))
+    first_letter_from = _date_filter("first_dunning_letter", "gte", _("1st letter from"))
+    first_letter_to = _date_filter("first_dunning_letter", "lte", _("1st letter up to"))
+    second_letter_from = _date_filter("second_dunning_letter", "gte", _("2nd letter from"))
+    second_letter_to = _date_filter("second_dunning_letter", "lte", _("2nd letter up to"))
+    reordered = _yes_no(_("reordered"))
+    invalid_address = _yes_no(_("address incomplete or wrong"))
+    blocked = _yes_no(_("blocked"))
+    cycle = django_filters.NumberFilter(
+        label=_("dunning cycle"), min_value=1,
+        error_messages={"invalid": _("Give the cycle as a whole number, 1 or more.")},
+        widget=forms.NumberInput(attrs={"min": 1, "size": 4}))
+    sort = django_filters.ChoiceFilter(
+        label=_("sort by"), method="filter_sort", empty_label=_("vendor, oldest first"),
+        choices=[(key, key) for name in SORTS for key in (name, f"-{name}")])
+
+    #: Shown at once; the others under "more filters" (open when one of them is set).
+    MAIN = ("q", "state", "vendor", "pursue", "age")
+
+    class Meta:
+        model = DebtCase
+        fields: list[str] = []
+
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("queryset", case_queryset().order_by(*DEFAULT_SORT))
+        super().__init__(data, *args, **kwargs)
+        vendor = self.form.fields["vendor"]
+        vendor.label_from_instance = lambda obj: f"{obj.name} ({obj.vendor_id})"
+        self.form.fields["sort"].widget = forms.HiddenInput()
+
+    # -- the filters' methods ----------------------------------------------------------------
+
+    def filter_search(self, cases: QuerySet[DebtCase], name: str, value: str
+                      ) -> QuerySet[DebtCase]:
+        return search.matching(cases, value)
+
+    def filter_state(self, cases: QuerySet[DebtCase], name: str, value: str
+                     ) -> QuerySet[DebtCase]:
+        if value in STATE_GROUPS:
+            return cases.filter(state__in=STATE_GROUPS[value])
+        return cases.filter(state=value)
+
+    def filter_pursue(self, cases: QuerySet[DebtCase], name: str, value: str
+                      ) -> QuerySet[DebtCase]:
+        return cases.filter(pursue=value == "yes")
+
+    def filter_age(self, cases: QuerySet[DebtCase], name: str, value: str
+                   ) -> QuerySet[DebtCase]:
+        return case_selectors.with_age(cases, value)
+
+    def filter_partner(self, cases: QuerySet[DebtCase], name: str,
+                       value: CollectionPartner) -> QuerySet[DebtCase]:
+        """The cases handed over to this partner."""
+        return cases.filter(Exists(HandoverItem.objects.filter(
+            case=OuterRef("pk"), handed_over=True, handover__partner=value)))
+
+    def filter_currency(self, cases: QuerySet[DebtCase], name: str, value: str
+                        ) -> QuerySet[DebtCase]:
+        return cases.filter(currency=value.strip().upper())
+
+    def filter_flag(self, cases: QuerySet[DebtCase], name: str, value: str
+                    ) -> QuerySet[DebtCase]:
+        yes = value == "yes"
+        if name == "reordered":
+            return cases.filter(reopened=yes)
+        if name == "blocked":
+            condition = Q(state=CaseState.BLOCKED)
+        else:  # invalid_address: the flag set by hand wins over the computed one
+            condition = (Q(invalid_address_override=True)
+                         | Q(invalid_address_override__isnull=True,
+                             invalid_address_computed=True))
+        return cases.filter(condition) if yes else cases.exclude(condition)
+
+    def filter_sort(self, cases: QuerySet[DebtCase], name: str, value: str
+                    ) -> QuerySet[DebtCase]:
+        return cases.order_by(*sort_fields(value))
+
+    # -- for the page ------------------------------------------------------------------------
+
+    def current_sort(self) -> str:
+        """The sort in force ("" for the default); an invalid other filter does not undo it."""
+        if not self.is_bound:
+            return ""
+        self.form.is_valid()
+        return self.form.cleaned_data.get("sort") or ""
+
+    def more_fields(self) -> list[forms.BoundField]:
+        return [self.form[name] for name in self.form.fields
+                if name not in self.MAIN and name != "sort"]
+
+    def main_fields(self) -> list[forms.BoundField]:
+        return [self.form[name] for name in self.MAIN]
+
+    def more_in_use(self) -> bool:
+        data = self.data or {}
+        return any(data.get(field.name) for field in self.more_fields())
+
+
+def sort_fields(value: str, *, sorts: dict[str, tuple[str, ...]] = SORTS,
+                last: str = "order_id") -> list[Any]:
+    """The ``order_by`` of a ``sort`` value: ``-open_amount`` → the highest amounts first.
+    Empty values (no letter yet) come last either way, on SQLite as on PostgreSQL."""
+    descending = value.startswith("-")
+    fields = sorts.get(value.lstrip("-"))
+    if not fields:
+        return list(DEFAULT_SORT)
+    return [F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
+            for field in dict.fromkeys((*fields, last))]
+
+
+# -- A run's decisions ----------------------------------------------------------------------------
+
+#: The decision list's columns: ``sort`` value → fields (the case's order id last).
+DECISION_SORTS: dict[str, tuple[str, ...]] = {
+    "order_id": ("case__order_id",),
+    "vendor": ("case__vendor__name", "case__vendor_id"),
+    "action": ("action", "level"),
+    "open_amount": ("case__currency", "case__open_amount"),
+    "executed": ("executed_at",),
+}
+
+
+class DecisionFilterSet(django_filters.FilterSet):
+    """The filters of a run's decisions: what it decides, for which vendor, which case."""
+
+    q = django_filters.CharFilter(
+        label=_("Search"), method="filter_search", max_length=150,
+        widget=forms.TextInput(attrs={
+            "type": "search",
+            "placeholder": _("order id, invoice number, buyer's name or e-mail")}))
+    action = django_filters.ChoiceFilter(label=_("action"), choices=Action.choices,
+                                         empty_label=_("all actions"))
+    vendor = django_filters.ModelChoiceFilter(
+        label=_("vendor"), field_name="case__vendor", queryset=reads.vendors(),
+        empty_label=_("all vendors"))
+    executed = _yes_no(_("executed"))
+    sort = django_filters.ChoiceFilter(
+        label=_("sort by"), method="filter_sort", empty_label=_("vendor, order id"),
+        choices=[(key, key) for name in DECISION_SORTS for key in (name, f"-{name}")],
+        widget=forms.HiddenInput)
+
+    class Meta:
+        model = RunDecision
+        fields: list[str] = []
+
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(data, *args, **kwargs)
+        self.form.fields["vendor"].label_from_instance = (
+            lambda obj: f"{obj.name} ({obj.vendor_id})")
+
+    def filter_search(self, decisions: QuerySet[RunDecision], name: str, value: str
+                      ) -> QuerySet[RunDecision]:
+        return search.matching(decisions, value, field="case__search_text")
+
+    def filter_flag(self, decisions: QuerySet[RunDecision], name: str, value: str
+                    ) -> QuerySet[RunDecision]:
+        return decisions.filter(executed_at__isnull=value != "yes")
+
+    def filter_sort(self, decisions: QuerySet[RunDecision], name: str, value: str
+                    ) -> QuerySet[RunDecision]:
+        return decisions.order_by(*sort_fields(value, sorts=DECISION_SORTS,
+                                               last="case__order_id"))
+
+    def current_sort(self) -> str:
+        if not self.is_bound:
+            return ""
+        self.form.is_valid()
+        return self.form.cleaned_data.get("sort") or ""
+
+
+# -- The outbox ---------------------------------------------------------------------------------
+
+#: The outbox's columns: ``sort`` value → fields (newest message last as the tie-break).
+OUTBOX_SORTS: dict[str, tuple[str, ...]] = {
+    "order_id": ("case__order_id",),
+    "level": ("letter__level",),
+    "channel": ("channel",),
+    "status": ("status",),
+    "attempts": ("attempts",),
+    "sent": ("sent_at",),
+}
+
+
+class OutboxFilterSet(django_filters.FilterSet):
+    """The outbox's messages: by status (the top bar links ``?status=queued``), channel,
+    vendor, letter level, or the case."""
+
+    q = django_filters.CharFilter(
+        label=_("Search"), method="filter_search", max_length=150,
+        widget=forms.TextInput(attrs={
+            "type": "search",
+            "placeholder": _("order id, invoice number, buyer's name or e-mail")}))
+    status = django_filters.ChoiceFilter(label=_("status"), choices=DeliveryStatus.choices,
+                                         empty_label=_("all"))
+    channel = django_filters.ChoiceFilter(label=_("channel"), choices=Channel.choices,
+                                          empty_label=_("all"))
+    vendor = django_filters.ModelChoiceFilter(
+        label=_("vendor"), field_name="case__vendor", queryset=reads.vendors(),
+        empty_label=_("all vendors"))
+    level = django_filters.NumberFilter(
+        label=_("dunning level"), field_name="letter__level", min_value=1,
+        error_messages={"invalid": _("Give the level as a whole number, 1 or more.")},
+        widget=forms.NumberInput(attrs={"min": 1, "size": 4}))
+    sort = django_filters.ChoiceFilter(
+        label=_("sort by"), method="filter_sort", empty_label=_("newest first"),
+        choices=[(key, key) for name in OUTBOX_SORTS for key in (name, f"-{name}")],
+        widget=forms.HiddenInput)
+
+    class Meta:
+        model = OutboxMessage
+        fields: list[str] = []
+
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(data, *args, **kwargs)
+        self.form.fields["vendor"].label_from_instance = (
+            lambda obj: f"{obj.name} ({obj.vendor_id})")
+
+    def filter_search(self, messages: QuerySet[OutboxMessage], name: str, value: str
+                      ) -> QuerySet[OutboxMessage]:
+        return search.matching(messages, value, field="case__search_text")
+
+    def filter_sort(self, messages: QuerySet[OutboxMessage], name: str, value: str
+                    ) -> QuerySet[OutboxMessage]:
+        return messages.order_by(*sort_fields(value, sorts=OUTBOX_SORTS, last="id"))
+
+    def current_sort(self) -> str:
+        if not self.is_bound:
+            return ""
+        self.form.is_valid()
+        return self.form.cleaned_data.get("sort") or ""
+
+
+__all__ = [
+    "DECISION_SORTS",
+    "OUTBOX_SORTS",
+    "PAGE_SIZE",
+    "PAGE_SIZES",
+    "SORTS",
+    "CaseFilterSet",
+    "DecisionFilterSet",
+    "OutboxFilterSet",
+    "sort_fields",
+]
