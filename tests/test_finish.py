@@ -166,6 +166,14 @@ NEVER_ONE = {
     "%(file)s: the workbook has %(count)d sheets (%(names)s); an import reads exactly one. Keep "
     "the sheet with the data and delete the others.",
     "the row has %(cells)d cells, the header %(cols)d",
+    # The case list's bulk limit (2,000) and a selection above it; the Übersicht's ages
+    # (a range such as 0–30, and "more than 90").
+    "The selection holds %(count)s cases; a bulk action acts on at most %(limit)s. Narrow the "
+    "filter.",
+    "Each case goes through the same step as on its own page; a case that cannot take the "
+    "action is refused with its reason. At most %(limit)s cases at a time.",
+    "%(range)s days",
+    "more than %(days)s days",
 }
 
 
