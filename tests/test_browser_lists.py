@@ -64,7 +64,8 @@ def test_a_support_agent_filters_sorts_blocks_in_bulk_and_exports(browser, live_
     page.fill("input[name=username]", "support")
     page.fill("input[name=password]", "demo")
     page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/faelle/")
+    page.wait_for_url(f"{live_server.url}/uebersicht/")  # the first page after login
+    page.goto(f"{live_server.url}/faelle/")
 
     # Filter: Alpha's cases still in work.
     page.select_option("select[name=vendor]", "VALPHA")
