@@ -258,6 +258,31 @@ def test_the_job_page_polls_a_status_while_a_task_works(support, settings):
     assert "web/import.js" not in page, "nothing to poll once it is done"
 
 
+def test_a_file_that_cannot_be_read_at_all_says_why(support):
+    response = upload(support, "vendors", "vendors.csv", b"\xef\xbb\xbf" + VENDORS.encode())
+    job = job_of(response)
+    assert job.state == import_jobs.JobState.REFUSED and job.problems == []
+    page = support.get(response["Location"]).content.decode()
+    assert 'id="import-error"' in page
+    assert "vendors.csv:1: Die Datei beginnt mit einer Byte-Order-Mark (BOM)" in job.error
+
+
+def test_a_task_that_stopped_without_a_word_is_shown_as_stopped(support):
+    """A worker that died leaves its job "being checked": after 15 minutes without a move the
+    page stops waiting and says what to do."""
+    job = import_jobs.receive(feed="vendors", name="vendors.csv", chunks=[b"x"], size=1,
+                              actor="support", language="de")
+    data = json.loads((job.directory / "job.json").read_text())
+    data.update(state="checking", updated_at=(timezone.now() - timedelta(minutes=16)).isoformat())
+    (job.directory / "job.json").write_text(json.dumps(data))
+    status = json.loads(support.get(reverse("web:import-status", args=[job.token])).content)
+    assert status["running"] is False and status["stalled"] is True
+    page = support.get(reverse("web:import-job", args=[job.token])).content.decode()
+    assert "web/import.js" not in page and "Die Hintergrundaufgabe hat aufgehört" in page
+    assert support.post(reverse("web:import-discard", args=[job.token])).status_code == 302
+    assert not job.directory.exists()
+
+
 def test_uploads_are_kept_a_day_and_a_discarded_one_goes_at_once(support, settings, _imports):
     old = import_jobs.receive(feed="vendors", name="vendors.csv", chunks=[b"x"], size=1,
                               actor="support", language="de")
