@@ -165,6 +165,7 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:letter-pdf": READ,
     "web:runs": READ,
     "web:run": READ,
+    "web:run-progress": READ,  # the run page's polled partial
     "web:outbox": READ,
     "web:approvals": READ,
     "web:approvals-xlsx": READ,
@@ -466,7 +467,7 @@ def world(django_user_model):
         alpha=alpha, beta=beta, case=case, users=users,
         tokens=tokens,
         pks={"web:letter": letter.pk, "web:letter-pdf": letter.pk, "web:run": run.pk,
-             "web:run-execute": run.pk, "web:run-discard": run.pk,
+             "web:run-progress": run.pk, "web:run-execute": run.pk, "web:run-discard": run.pk,
              "web:outbox-printed": message.pk, "web:outbox-release": message.pk,
              "web:outbox-post": message.pk, "web:handover-file": handover.pk,
              "web:report-row-clear": row.pk},
