@@ -6,7 +6,8 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from mahnwerk import reasons
 from mahnwerk.cases.models import CaseEvent, DebtCase, EventKind
@@ -100,6 +101,22 @@ def case_list(*, vendor_id: str | None = None, state: str | None = None,
     if active_only:
         cases = cases.filter(state__in=ACTIVE_STATES)
     return cases.order_by("vendor_id", "opened_at", "order_id")
+
+
+#: States in which nothing is owed any more or nothing more is done: the vendor's history.
+CLOSED_STATES = (CaseState.PAID, CaseState.CANCELED, CaseState.REOPENED)
+
+
+def closed_cases(*, vendor_id: str) -> QuerySet[DebtCase]:
+    """A vendor's closed cases (paid, cancelled, reordered), newest closing first, each with
+    ``closed_at``: when it entered the state it is in (its newest event into that state; its
+    last update for a case from before the timeline)."""
+    entered = (CaseEvent.objects.filter(case=OuterRef("pk"), to_state=OuterRef("state"))
+               .exclude(from_state=F("to_state")).order_by("-at").values("at")[:1])
+    return (DebtCase.objects.filter(vendor_id=vendor_id, state__in=CLOSED_STATES)
+            .select_related("order", "order__product")
+            .annotate(closed_at=Coalesce(Subquery(entered), F("updated_at")))
+            .order_by("-closed_at", "order_id"))
 
 
 def get_case(*, order_id: str) -> DebtCase:

@@ -190,6 +190,17 @@ def describe_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{label(k)} {v}" for k, v in sorted(counts.items())) or "-"
 
 
+def vendor_letters(*, vendor_id: str) -> QuerySet[Letter]:
+    """The letters written to a vendor's buyers, newest first, with their outbox message (the
+    channel and the status) and without their text: the vendor portal lists them, never the
+    buyer's address or e-mail."""
+    return (Letter.objects.filter(case__vendor_id=vendor_id)
+            .select_related("case", "outbox")
+            .defer("body_html", "body_text", "offer_link", "subject",
+                   "outbox__to_address", "outbox__last_error")
+            .order_by("-letter_date", "-id"))
+
+
 # -- A run's progress ---------------------------------------------------------------------------
 
 #: What executing a decision did, as the run counts it (``DunningRun.outcomes``), besides a

@@ -55,6 +55,10 @@ pages = [
     path("portal/faelle/<str:order_id>/", portal.portal_case, name="portal-case"),
     path("portal/auswahl/", portal.portal_selection, name="portal-selection"),
     path("portal/freigabe/<str:order_id>/", portal.portal_approval, name="portal-approval"),
+    path("portal/freigaben/", portal.portal_approvals, name="portal-approvals"),
+    path("portal/abgeschlossen/", portal.portal_closed, name="portal-closed"),
+    path("portal/briefe/", portal.portal_letters, name="portal-letters"),
+    path("portal/listen/<slug:name>.<slug:fmt>", portal.portal_export, name="portal-export"),
     # The buyer's offer page (public; the signed token is the key).
     path("angebot/", offer.offer_page, name="offer"),
     path("angebot/<str:token>/", offer.offer_page, name="offer-token"),
