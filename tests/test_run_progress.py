@@ -214,7 +214,7 @@ def test_a_support_agent_executes_a_run_and_its_page_shows_the_end(support, vend
     page = response.content.decode()
     assert f"Mahnlauf #{run.pk} ausgeführt: 3 Entscheidungen angewendet." in page
     assert 'data-phase="done"' in page and "3 von 3 Entscheidungen ausgeführt" in page
-    assert '<progress id="run-progress-bar" max="3" value="3"' in page
+    assert 'aria-label="Ausführung" max="3" value="3"' in page
     assert 'data-outcome="email1">1. Mahnung per E-Mail<strong>3</strong>' in page
     assert Letter.objects.count() == 3
 
