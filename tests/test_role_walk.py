@@ -189,6 +189,7 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:letter-pdf": READ,
     "web:runs": READ,
     "web:run": READ,
+    "web:run-progress": READ,  # the run page's polled partial
     "web:outbox": READ,
     "web:approvals": READ,
     "web:approvals-xlsx": READ,
@@ -249,6 +250,16 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:portal-approval": post_only(anonymous=LOGIN, support=FORBIDDEN, manager=FORBIDDEN,
                                      administrator=FORBIDDEN, vendor_a=BAD_REQUEST,
                                      vendor_b=NOT_FOUND),
+    # Ticked cases: an empty POST names no action. An order is looked up among the vendor's
+    # own waiting cases only, so vendor B finds none of A's.
+    "web:portal-approvals": post_only(anonymous=LOGIN, support=FORBIDDEN, manager=FORBIDDEN,
+                                      administrator=FORBIDDEN, vendor_a=BAD_REQUEST,
+                                      vendor_b=BAD_REQUEST),
+    # Each vendor its own history, letters and downloads (read through its account, never a
+    # path parameter): vendor B reads B's, which name none of A's orders.
+    "web:portal-closed": PORTAL_PAGE,
+    "web:portal-letters": PORTAL_PAGE,
+    "web:portal-export": PORTAL_PAGE,
     # The public pages behind a link: the token is the key.
     "web:offer": everyone(BAD_REQUEST),  # no token
     "web:offer-token": everyone(OK, public_by_token=True),
@@ -525,7 +536,7 @@ def world(django_user_model, settings, tmp_path):
         vendor_login=django_user_model.objects.get(username="vendor").pk,
         tokens=tokens,
         pks={"web:letter": letter.pk, "web:letter-pdf": letter.pk, "web:run": run.pk,
-             "web:run-execute": run.pk, "web:run-discard": run.pk,
+             "web:run-progress": run.pk, "web:run-execute": run.pk, "web:run-discard": run.pk,
              "web:outbox-printed": message.pk, "web:outbox-release": message.pk,
              "web:outbox-post": message.pk, "web:handover-file": handover.pk,
              "web:report-row-clear": row.pk},
@@ -544,7 +555,8 @@ def values_for(pattern: Pattern, world) -> dict:
     key = pattern.key
     values = {"order_id": world.case.order_id, "level": 1, "esp": "mailgun", "figure": "state",
               "app_label": "cases", "url": "gibt-es-nicht/", "vendor_id": world.alpha.pk,
-              "user_id": world.vendor_login, "uidb64": "MQ"}
+              "user_id": world.vendor_login, "uidb64": "MQ", "name": "offene-faelle",
+              "fmt": "csv"}
     if key in world.pks:
         values["pk"] = world.pks[key]
     if key in world.tokens:
@@ -610,7 +622,7 @@ def test_the_role_table_keeps_the_workspace_the_admin_and_the_portal_apart():
     staff_site = [pattern for pattern in url_patterns() if pattern.route.startswith("admin/")
                   and pattern.key not in ("admin:login", "admin:logout")]
     portal = views_of("mahnwerk.web.views.portal")
-    assert len(workspace) > 30 and len(staff_site) > 150 and len(portal) == 4
+    assert len(workspace) > 30 and len(staff_site) > 150 and len(portal) == 8
     for patterns, kept_out in ((workspace + staff_site, ("anonymous", "vendor_a", "vendor_b")),
                                (portal, ("anonymous", *STAFF))):
         for pattern in patterns:
@@ -654,7 +666,8 @@ def test_every_url_answers_each_role_as_the_role_table_says(role, world, django_
     assert not problems, f"as {role}:\n" + "\n".join(problems)
     if role == "vendor_a":
         # The check below has teeth: the owner reads its case in its portal.
-        assert {"web:portal", "web:portal-case"} <= reads_the_case
+        assert {"web:portal", "web:portal-case", "web:portal-letters",
+                "web:portal-export"} <= reads_the_case
     if role == "vendor_b":
         assert {key for key in reads_the_case if not ROLE_TABLE[key].public_by_token} == set(), (
             "vendor B reads vendor A's case")

@@ -254,9 +254,12 @@ def portal(client, alpha_user):
     return client
 
 
-def decide(client, order_id: str, action: str, reason: str = ""):
-    return client.post(reverse("web:portal-approval", args=[order_id]),
-                       {"action": action, "reason": reason})
+def decide(client, order_id: str, action: str, reason: str = "", *, confirm: bool = True):
+    """The vendor's decision in the portal; a cancel confirmed on the second step."""
+    data = {"action": action, "reason": reason}
+    if action == "cancel" and confirm:
+        data["confirm"] = "yes"
+    return client.post(reverse("web:portal-approval", args=[order_id]), data)
 
 
 def test_the_portal_lists_the_cases_waiting_for_the_vendor(portal, alpha, beta, case):
@@ -275,7 +278,8 @@ def test_the_portal_lists_the_cases_waiting_for_the_vendor(portal, alpha, beta, 
     assert "O-BETA" not in page and "Geheimkurs Beta" not in page
     for order in (case, other):
         assert reverse("web:portal-approval", args=[order.order_id]) in section
-    assert section.count('value="approve"') == 2 and section.count('value="cancel"') == 2
+    # A decision in each row, and one for the ticked rows.
+    assert section.count('value="approve"') == 3 and section.count('value="cancel"') == 3
 
 
 def test_the_portal_shows_the_escalation(portal, alpha, case):
@@ -305,6 +309,9 @@ def test_the_vendor_approves_in_the_portal(portal, alpha_user, case):
 
 
 def test_the_vendor_cancels_in_the_portal(portal, case):
+    asked = decide(portal, "O-WAIT", "cancel", "doch nicht", confirm=False)
+    assert asked.status_code == 200 and "O-WAIT" in asked.content.decode()
+    assert state_of(case) == CaseState.ON_HOLD, "the first step only asks"
     response = decide(portal, "O-WAIT", "cancel")
     assert response.status_code == 302
     assert state_of(case) == CaseState.CANCELED

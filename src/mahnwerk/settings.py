@@ -87,6 +87,8 @@ INSTALLED_APPS = [
     "axes",
     # The API's docs page (/api/v1/docs) from ninja's own static files, not from a CDN.
     "ninja",
+    # htmx (its static file, vendored in the package) for pages that follow a background task.
+    "django_htmx",
     "mahnwerk.intake",
     "mahnwerk.cases",
     "mahnwerk.dunning",
@@ -105,6 +107,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx: a page's polling request
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -287,6 +290,13 @@ MAHNWERK_ACCESS_LOG_DAYS = env.int("MAHNWERK_ACCESS_LOG_DAYS", default=730)
 
 #: Cases a dunning run executes per transaction (1: one transaction per case; docs/architecture.md).
 MAHNWERK_RUN_BATCH = env.int("MAHNWERK_RUN_BATCH", default=200)
+#: Seconds without progress after which the process executing a run counts as gone: its claim
+#: is stale, and the run's page offers to resume it (a batch takes well under a second).
+MAHNWERK_RUN_STALE_SECONDS = env.int("MAHNWERK_RUN_STALE_SECONDS", default=120)
+#: Without a broker, "Ausführen" in the workspace executes the run in a thread of the web
+#: process, so that the page returns at once and shows the progress (docs/operations.md). Off:
+#: inside the request, as the tests do. With a broker a Celery worker executes it.
+MAHNWERK_RUN_IN_THREAD = env.bool("MAHNWERK_RUN_IN_THREAD", default=CELERY_TASK_ALWAYS_EAGER)
 
 # The outbox (mahnwerk.dunning.outbox).
 #: Without a broker, deliver right after a letter is queued (in the run's process). Off by

@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from django.db.models import Count, Q, QuerySet, Sum, Value
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -165,6 +165,22 @@ def totals_by_currency(cases: QuerySet[DebtCase]) -> list[CurrencyTotal]:
     return [CurrencyTotal(currency, figures[f"count_{n}"],
                           figures[f"sum_{n}"] or Decimal("0.00"))
             for n, currency in enumerate(currencies) if figures[f"count_{n}"]]
+
+
+#: States in which nothing is owed any more or nothing more is done: the vendor's history.
+CLOSED_STATES = (CaseState.PAID, CaseState.CANCELED, CaseState.REOPENED)
+
+
+def closed_cases(*, vendor_id: str) -> QuerySet[DebtCase]:
+    """A vendor's closed cases (paid, cancelled, reordered), newest closing first, each with
+    ``closed_at``: when it entered the state it is in (its newest event into that state; its
+    last update for a case from before the timeline)."""
+    entered = (CaseEvent.objects.filter(case=OuterRef("pk"), to_state=OuterRef("state"))
+               .exclude(from_state=F("to_state")).order_by("-at").values("at")[:1])
+    return (DebtCase.objects.filter(vendor_id=vendor_id, state__in=CLOSED_STATES)
+            .select_related("order", "order__product")
+            .annotate(closed_at=Coalesce(Subquery(entered), F("updated_at")))
+            .order_by("-closed_at", "order_id"))
 
 
 def get_case(*, order_id: str) -> DebtCase:

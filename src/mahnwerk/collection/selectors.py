@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from mahnwerk.cases.models import CaseEvent, DebtCase
-from mahnwerk.cases.states import CaseState
+from mahnwerk.cases.states import ACTIVE_STATES, CaseState
 from mahnwerk.collection.models import (
     AgencyReport,
     ApprovalRequest,
@@ -20,6 +21,47 @@ from mahnwerk.collection.models import (
     RoutingRule,
 )
 from mahnwerk.dunning.models import Action, RunDecision
+from mahnwerk.intake.models import Payment
+
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class VendorFigures:
+    """A vendor's own figures in one currency (amounts of two currencies are never added)."""
+
+    currency: str
+    open_count: int = 0
+    open_amount: Decimal = ZERO
+    agency_count: int = 0
+    agency_amount: Decimal = ZERO
+    recovered_count: int = 0
+    recovered_amount: Decimal = ZERO
+
+
+def vendor_figures(*, vendor_id: str) -> list[VendorFigures]:
+    """What a vendor's portal shows first, per currency: its open debts (the active states, as
+    the workspace counts them), the part of them with the agency, and the money recovered so
+    far: every payment on a debt case's order made on or after the case was opened (as the
+    workspace's Übersicht counts it), through whatever channel. Two grouped queries."""
+    agency = Q(state=CaseState.SENT_FOR_COLLECTION)
+    found: dict[str, dict[str, object]] = {}
+    for row in (DebtCase.objects.filter(vendor_id=vendor_id, state__in=ACTIVE_STATES)
+                .order_by().values("currency")
+                .annotate(n=Count("pk"), amount=Sum("open_amount"),
+                          n_agency=Count("pk", filter=agency),
+                          agency_amount=Sum("open_amount", filter=agency))):
+        found[row["currency"]] = {
+            "open_count": row["n"], "open_amount": row["amount"] or ZERO,
+            "agency_count": row["n_agency"], "agency_amount": row["agency_amount"] or ZERO}
+    for row in (Payment.objects.filter(order__debt_case__vendor_id=vendor_id,
+                                       paid_at__gte=F("order__debt_case__opened_at"))
+                .order_by().values("currency")
+                .annotate(n=Count("pk"), amount=Sum("amount"))):
+        found.setdefault(row["currency"], {}).update(
+            recovered_count=row["n"], recovered_amount=row["amount"] or ZERO)
+    return [VendorFigures(currency=currency, **values)
+            for currency, values in sorted(found.items())]
 
 
 def approval_list(*, vendor_id: str | None = None) -> QuerySet[DebtCase]:

@@ -148,6 +148,22 @@ class DunningRun(models.Model):
     counts = models.JSONField(_("counts"), default=dict, blank=True)
     #: "active" while the run is not done; unique, so two runs can never execute at once.
     lock = models.CharField(max_length=8, null=True, blank=True, unique=True, default="active")
+    # Progress, written with each batch (so any page, any process reads it; docs/architecture.md
+    # "The dunning run"): decisions in all, decisions executed, and what executing did so far
+    # as counts per outcome (``selectors.outcome_key``: "email1", "print2", "escalated", ...).
+    total = models.PositiveIntegerField(_("decisions"), default=0)
+    done = models.PositiveIntegerField(_("decisions executed"), default=0)
+    outcomes = models.JSONField(_("outcomes"), default=dict, blank=True)
+    #: The process executing the run (a random claim; empty: none). It renews ``heartbeat_at``
+    #: with every batch; a claim older than MAHNWERK_RUN_STALE_SECONDS was left by a process
+    #: that died, and the run may be resumed by another.
+    worker = models.CharField(max_length=32, blank=True, default="")
+    heartbeat_at = models.DateTimeField(_("last sign of the execution"), null=True, blank=True)
+    #: Why the execution stopped, as it was raised (the case's order id and the error): shown
+    #: on the run's page until the run is resumed.
+    failed_at = models.DateTimeField(_("failed"), null=True, blank=True)
+    failed_order = models.CharField(_("failed at order"), max_length=64, blank=True, default="")
+    failure = models.TextField(_("error"), blank=True, default="")
 
     class Meta:
         verbose_name = _("dunning run")

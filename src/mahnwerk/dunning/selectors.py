@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -15,6 +16,7 @@ from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.selectors import KnownAddress, newest_addresses
 from mahnwerk.cases.states import CaseState
 from mahnwerk.dunning import outbox, workdays
+from mahnwerk.dunning import reasons as why
 from mahnwerk.dunning.decide import CaseFacts, LetterFact, LetterStatus, LevelRule, PolicyRules
 from mahnwerk.dunning.models import (
     Action,
@@ -26,6 +28,7 @@ from mahnwerk.dunning.models import (
     Letter,
     OutboxMessage,
     RunDecision,
+    RunState,
 )
 
 #: Cases a run looks at: those in commercial dunning, blocked ones (to say why they are
@@ -185,6 +188,135 @@ def describe_counts(counts: dict[str, int]) -> str:
         return letter_label(level) if level is not None else str(labels.get(key, key))
 
     return ", ".join(f"{label(k)} {v}" for k, v in sorted(counts.items())) or "-"
+
+
+def vendor_letters(*, vendor_id: str) -> QuerySet[Letter]:
+    """The letters written to a vendor's buyers, newest first, with their outbox message (the
+    channel and the status) and without their text: the vendor portal lists them, never the
+    buyer's address or e-mail."""
+    return (Letter.objects.filter(case__vendor_id=vendor_id)
+            .select_related("case", "outbox")
+            .defer("body_html", "body_text", "offer_link", "subject",
+                   "outbox__to_address", "outbox__last_error")
+            .order_by("-letter_date", "-id"))
+
+
+# -- A run's progress ---------------------------------------------------------------------------
+
+#: What executing a decision did, as the run counts it (``DunningRun.outcomes``), besides a
+#: queued letter, which counts as its channel and level ("email1", "print2").
+_OUTCOME_KEYS = {why.ESCALATED: "escalated", why.MARKED_GREY: "excluded",
+                 why.EXCLUDED: "excluded", why.ASKED_VENDOR: "held", "": "skipped"}
+#: The order in which a run's page lists them, after the letters.
+OUTCOME_ORDER = ("escalated", "excluded", "held", "skipped", "not_applied")
+
+
+def outcome_key(*, code: str, params: dict[str, Any]) -> str:
+    """The key an executed decision counts under, from its stored outcome (code and facts);
+    a decision not applied because its case changed counts as "not_applied"."""
+    if code == why.QUEUED:
+        return f"{params.get('channel', Channel.EMAIL)}{params.get('level', 1)}"
+    return _OUTCOME_KEYS.get(code, "not_applied")
+
+
+def _letter_key(key: str) -> tuple[str, int] | None:
+    for channel in (Channel.EMAIL, Channel.PRINT):
+        rest = key[len(channel):] if key.startswith(channel) else ""
+        if rest.isdigit():
+            return str(channel), int(rest)
+    return None
+
+
+def outcome_label(key: str) -> str:
+    """An outcome key in words: "1. Mahnung per E-Mail", "eskaliert"."""
+    from django.utils.translation import gettext as _
+
+    letter = _letter_key(key)
+    if letter is not None:
+        channel, level = letter
+        text = (_("%(letter)s by e-mail") if channel == Channel.EMAIL
+                else _("%(letter)s to the print queue"))
+        return text % {"letter": letter_label(level)}
+    labels = {"escalated": _("escalated"), "excluded": _("excluded"), "held": _("held"),
+              "skipped": _("skipped"), "not_applied": _("not applied (the case changed)")}
+    return str(labels.get(key, key))
+
+
+def describe_outcomes(outcomes: dict[str, int]) -> list[tuple[str, str, int]]:
+    """A run's outcomes as (key, words, count): the letters by level, then the rest."""
+    def order(key: str) -> tuple[int, int, str]:
+        letter = _letter_key(key)
+        if letter is not None:
+            return (0, letter[1], letter[0])
+        if key in OUTCOME_ORDER:
+            return (1, OUTCOME_ORDER.index(key), key)
+        return (2, 0, key)
+
+    return [(key, outcome_label(key), count)
+            for key, count in sorted(outcomes.items(), key=lambda item: order(item[0]))
+            if count]
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """Where a run's execution stands, as its page shows it.
+
+    ``phase``: "ready" (decided, to be executed), "running" (a process executes it and gave a
+    sign within MAHNWERK_RUN_STALE_SECONDS), "failed" (stopped at a case, with the error),
+    "interrupted" (stopped without an error: the process died or was stopped), "deciding"
+    (interrupted while deciding), "done" or "discarded"."""
+
+    phase: str
+    total: int
+    done: int
+    outcomes: list[tuple[str, str, int]]
+    heartbeat_at: datetime | None
+    failed_at: datetime | None
+    failed_order: str
+    failure: str
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else min(100, self.done * 100 // self.total)
+
+    @property
+    def can_execute(self) -> bool:
+        return self.phase == "ready"
+
+    @property
+    def can_resume(self) -> bool:
+        return self.phase in ("failed", "interrupted", "deciding")
+
+    @property
+    def can_discard(self) -> bool:
+        return self.phase in ("ready", "deciding")
+
+
+def execution_alive(*, run: DunningRun, now: datetime | None = None) -> bool:
+    """True while a process holds the run and gave a sign of progress recently."""
+    if not run.worker or run.heartbeat_at is None:
+        return False
+    now = now or timezone.now()
+    return run.heartbeat_at >= now - timedelta(seconds=settings.MAHNWERK_RUN_STALE_SECONDS)
+
+
+def run_progress(*, run: DunningRun, now: datetime | None = None) -> RunProgress:
+    if run.state in (RunState.DONE, RunState.DISCARDED):
+        phase = str(run.state)
+    elif execution_alive(run=run, now=now):
+        phase = "running"
+    elif run.failed_at is not None:
+        phase = "failed"
+    elif run.state == RunState.EXECUTING:
+        phase = "interrupted"
+    elif run.state == RunState.DECIDING:
+        phase = "deciding"
+    else:
+        phase = "ready"
+    return RunProgress(phase=phase, total=run.total, done=run.done,
+                       outcomes=describe_outcomes(run.outcomes or {}),
+                       heartbeat_at=run.heartbeat_at, failed_at=run.failed_at,
+                       failed_order=run.failed_order, failure=run.failure)
 
 
 # -- The print queue -------------------------------------------------------------------------------

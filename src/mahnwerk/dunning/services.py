@@ -5,7 +5,8 @@
     execute_run  applies the stored decisions in batches (case by case when a batch fails); can
                  be stopped and started again: a decision is marked executed in the same
                  transaction as its letter, and the database refuses a second letter of the
-                 same level for a case
+                 same level for a case; one process at a time (``claim_execution``), which
+                 writes the run's progress with every batch and its failure when it stops
     preview_run  the decisions without storing anything (``--dry-run``, the UI's preview)
 
 The command line, the web workspace and the schedule all call these functions.
@@ -13,17 +14,20 @@ The command line, the web workspace and the schedule all call these functions.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections import defaultdict
+import secrets
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F, prefetch_related_objects
+from django.db.models import F, Q, prefetch_related_objects
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from mahnwerk import bulk
@@ -53,6 +57,10 @@ from mahnwerk.reasons import Reason
 
 class RunError(Exception):
     """A run that may not start or go on; the message says why and what to do."""
+
+
+class RunBusy(RunError):
+    """Another process executes the run right now: nothing was started a second time."""
 
 
 @dataclass(frozen=True)
@@ -161,8 +169,11 @@ def _decide(*, run: DunningRun) -> None:
                 batch = []
         RunDecision.objects.bulk_create(batch)
         run.counts = selectors.run_counts(run=run)
+        run.total = sum(run.counts.values())
+        run.done = 0
+        run.outcomes = {}
         run.state = RunState.DECIDED
-        run.save(update_fields=["counts", "state"])
+        run.save(update_fields=["counts", "total", "done", "outcomes", "state"])
 
 
 def decide_again(*, run: DunningRun) -> DunningRun:
@@ -175,14 +186,24 @@ def decide_again(*, run: DunningRun) -> DunningRun:
 
 
 def discard_run(*, run: DunningRun, actor: str) -> None:
-    """Give up a decided run that was not executed, so that another can start."""
+    """Give up a decided run that was not executed, so that another can start. Refused while
+    a process holds the run (its execution may be starting)."""
     if run.state not in (RunState.DECIDED, RunState.DECIDING):
         raise RunError(_("Run #%(run)d has started executing; resume it instead.")
                        % {"run": run.pk})
-    run.state = RunState.DISCARDED
-    run.lock = None
-    run.finished_at = timezone.now()
-    run.save(update_fields=["state", "lock", "finished_at"])
+    now = timezone.now()
+    discarded = (DunningRun.objects
+                 .filter(pk=run.pk, state__in=[RunState.DECIDED, RunState.DECIDING])
+                 .filter(Q(worker="") | Q(heartbeat_at__isnull=True)
+                         | Q(heartbeat_at__lt=_stale_before(now)))
+                 .update(state=RunState.DISCARDED, lock=None, finished_at=now, worker=""))
+    run.refresh_from_db()
+    if not discarded:
+        if run.state in (RunState.DECIDED, RunState.DECIDING, RunState.EXECUTING):
+            raise RunBusy(_("Run #%(run)d is being executed; it can no longer be discarded.")
+                          % {"run": run.pk})
+        raise RunError(_("Run #%(run)d is %(state)s; start a new run.")
+                       % {"run": run.pk, "state": run.get_state_display()})
 
 
 # Decisions are applied in batches (settings.MAHNWERK_RUN_BATCH, 200), one transaction each: a
@@ -195,49 +216,155 @@ def discard_run(*, run: DunningRun, actor: str) -> None:
 # case throughout.
 
 
+def _stale_before(now: datetime) -> datetime:
+    """A claim renewed before this moment was left by a process that died."""
+    return now - timedelta(seconds=settings.MAHNWERK_RUN_STALE_SECONDS)
+
+
+def claim_execution(*, run: DunningRun, worker: str = "") -> str:
+    """Take the run for one executing process and return its claim (``worker``).
+
+    One conditional ``UPDATE``: it wins only if no other process holds a live claim (renewed
+    within MAHNWERK_RUN_STALE_SECONDS). The web takes the claim before it hands the run to a
+    background task, which executes under the same claim; a second click, a second process or
+    the schedule meanwhile gets ``RunBusy`` and starts nothing. Taking the claim clears a
+    failure recorded before: the run's page shows the progress again."""
+    if run.state in (RunState.DONE, RunState.DISCARDED):
+        raise RunError(_("Run #%(run)d is %(state)s; start a new run.")
+                       % {"run": run.pk, "state": run.get_state_display()})
+    worker = worker or secrets.token_hex(16)
+    now = timezone.now()
+    taken = (DunningRun.objects
+             .filter(pk=run.pk, state__in=[RunState.DECIDING, RunState.DECIDED,
+                                           RunState.EXECUTING])
+             .filter(Q(worker="") | Q(worker=worker) | Q(heartbeat_at__isnull=True)
+                     | Q(heartbeat_at__lt=_stale_before(now)))
+             .update(worker=worker, heartbeat_at=now, failed_at=None, failed_order="",
+                     failure=""))
+    run.refresh_from_db()
+    if not taken:
+        if run.state in (RunState.DONE, RunState.DISCARDED):
+            raise RunError(_("Run #%(run)d is %(state)s; start a new run.")
+                           % {"run": run.pk, "state": run.get_state_display()})
+        raise RunBusy(_("Run #%(run)d is being executed already (last progress at %(at)s); "
+                        "nothing was started a second time. Its page shows the progress.")
+                      % {"run": run.pk, "at": date_format(timezone.localtime(run.heartbeat_at),
+                                                          "SHORT_DATETIME_FORMAT")})
+    return worker
+
+
+def release_execution(*, run: DunningRun, worker: str) -> None:
+    """Give the claim back (the run is done, stopped or failed): another may resume it."""
+    DunningRun.objects.filter(pk=run.pk, worker=worker).update(worker="")
+    run.worker = ""
+
+
+def _record_failure(*, run: DunningRun, worker: str, error: BaseException, order_id: str
+                    ) -> None:
+    """Keep why the execution stopped on the run, for its page, until it is resumed."""
+    DunningRun.objects.filter(pk=run.pk, worker=worker).update(
+        failed_at=timezone.now(), failed_order=order_id[:64],
+        failure=f"{type(error).__name__}: {error}"[:2000])
+
+
+@dataclass
+class _Tally:
+    """The run's progress as this process writes it: with each batch, in its transaction."""
+
+    run: DunningRun
+    worker: str
+    done: int
+    outcomes: Counter[str]
+    staged: tuple[int, Counter[str]] | None = None
+
+    def stage(self, rows: list[dict]) -> None:
+        """Inside the batch's transaction: the progress with this batch; renews the claim."""
+        outcomes = self.outcomes + Counter(
+            selectors.outcome_key(code=row["outcome_code"], params=row["outcome_params"])
+            for row in rows)
+        done = self.done + len(rows)
+        updated = DunningRun.objects.filter(pk=self.run.pk, worker=self.worker).update(
+            done=done, outcomes=dict(outcomes), heartbeat_at=timezone.now())
+        if not updated:  # another process took the run over after this one fell silent
+            raise RunBusy(_("Run #%(run)d was taken over by another process; this one stops.")
+                          % {"run": self.run.pk})
+        self.staged = (done, outcomes)
+
+    def commit(self) -> None:
+        """After the batch's transaction committed."""
+        if self.staged is not None:
+            self.done, self.outcomes = self.staged
+            self.staged = None
+
+
 def execute_run(*, run: DunningRun, actor: str, user: AbstractBaseUser | None = None,
                 progress: Callable[[int, int], None] | None = None,
-                stop_after: int | None = None) -> dict[str, int]:
+                stop_after: int | None = None, worker: str = "") -> dict[str, int]:
     """Apply the run's decisions not yet executed, a batch of cases per transaction.
 
+    Under a claim (``claim_execution``; ``worker`` is one taken before, e.g. by the web for its
+    background task): a second process refuses with ``RunBusy``. Each batch writes the run's
+    progress (``done``, ``outcomes``) in its own transaction; a case that fails stops the run,
+    which keeps the case and the error (``failed_order``, ``failure``) and raises it again.
     ``stop_after`` stops after that many cases (as a crash would); calling again resumes.
     """
     if run.state in (RunState.DONE, RunState.DISCARDED):
         raise RunError(_("Run #%(run)d is %(state)s; start a new run.")
                        % {"run": run.pk, "state": run.get_state_display()})
-    if run.state == RunState.DECIDING:
-        decide_again(run=run)
-    if run.state == RunState.DECIDED:
-        run.state = RunState.EXECUTING
-        run.executed_at = timezone.now()
-        run.save(update_fields=["state", "executed_at"])
-    policies = _Policies()
-    pending = list(run.decisions.filter(executed_at__isnull=True).order_by("id")
-                   .values_list("id", flat=True))
-    limit = len(pending) if stop_after is None else min(stop_after, len(pending))
-    size = max(1, settings.MAHNWERK_RUN_BATCH)
-    for start in range(0, limit, size):
-        batch = pending[start:min(limit, start + size)]
-        try:
-            _execute_batch(run=run, decision_ids=batch, policies=policies, actor=actor,
-                           user=user)
-        except Exception:
-            if len(batch) == 1:
+    worker = claim_execution(run=run, worker=worker)
+    failed_order = ""
+    try:
+        if run.state == RunState.DECIDING:
+            decide_again(run=run)
+        if run.state == RunState.DECIDED:
+            started = DunningRun.objects.filter(
+                pk=run.pk, state=RunState.DECIDED, worker=worker).update(
+                    state=RunState.EXECUTING, executed_at=timezone.now())
+            run.refresh_from_db()
+            if not started:
+                raise RunError(_("Run #%(run)d is %(state)s; start a new run.")
+                               % {"run": run.pk, "state": run.get_state_display()})
+        policies = _Policies()
+        pending = list(run.decisions.filter(executed_at__isnull=True).order_by("id")
+                       .values_list("id", "case__order_id"))
+        tally = _Tally(run=run, worker=worker, done=run.done, outcomes=Counter(run.outcomes))
+        limit = len(pending) if stop_after is None else min(stop_after, len(pending))
+        size = max(1, settings.MAHNWERK_RUN_BATCH)
+        for start in range(0, limit, size):
+            batch = pending[start:min(limit, start + size)]
+            try:
+                failed_order = batch[0][1] if len(batch) == 1 else ""
+                _execute_batch(run=run, decision_ids=[d for d, _o in batch],
+                               policies=policies, actor=actor, user=user, tally=tally)
+            except RunBusy:
                 raise
-            for decision_id in batch:  # find the case that fails; the others go through
-                _execute_batch(run=run, decision_ids=[decision_id], policies=policies,
-                               actor=actor, user=user)
-        if progress:
-            progress(start + len(batch), len(pending))
-    if limit < len(pending):
-        return selectors.run_counts(run=run)
-    _vendor_tasks(run=run)
-    run.state = RunState.DONE
-    run.lock = None
-    run.finished_at = timezone.now()
-    run.counts = selectors.run_counts(run=run)
-    run.save(update_fields=["state", "lock", "finished_at", "counts"])
-    return run.counts
+            except Exception:
+                if len(batch) == 1:
+                    raise
+                for decision_id, order_id in batch:  # find the case that fails; the others go
+                    failed_order = order_id
+                    _execute_batch(run=run, decision_ids=[decision_id], policies=policies,
+                                   actor=actor, user=user, tally=tally)
+            failed_order = ""
+            if progress:
+                progress(start + len(batch), len(pending))
+        if limit < len(pending):
+            return selectors.run_counts(run=run)
+        _vendor_tasks(run=run)
+        run.counts = selectors.run_counts(run=run)
+        DunningRun.objects.filter(pk=run.pk, worker=worker).update(
+            state=RunState.DONE, lock=None, finished_at=timezone.now(), counts=run.counts,
+            worker="")
+        run.refresh_from_db()
+        return run.counts
+    except RunError:  # a refusal (taken over, discarded meanwhile), not a failure of a case
+        raise
+    except Exception as exc:
+        _record_failure(run=run, worker=worker, error=exc, order_id=failed_order)
+        raise
+    finally:
+        release_execution(run=run, worker=worker)
+        run.refresh_from_db()
 
 
 @dataclass
@@ -300,7 +427,7 @@ def levels_to_preview(*, case: DebtCase, policy: DunningPolicy,
 
 
 def _execute_batch(*, run: DunningRun, decision_ids: list[int], policies: _Policies,
-                   actor: str, user: AbstractBaseUser | None) -> None:
+                   actor: str, user: AbstractBaseUser | None, tally: _Tally) -> None:
     with transaction.atomic():
         decisions = list(RunDecision.objects.filter(pk__in=decision_ids,
                                                     executed_at__isnull=True).order_by("id"))
@@ -362,6 +489,8 @@ def _execute_batch(*, run: DunningRun, decision_ids: list[int], policies: _Polic
         CaseNote.objects.bulk_create(batch.notes)
         bulk.update_rows(RunDecision, outcomes, ["executed_at", "outcome_code",
                                                  "outcome_params"])
+        tally.stage(outcomes)
+    tally.commit()
 
 
 #: The decisions that change a case: execute checks each against the case as it is now.
@@ -498,7 +627,9 @@ def scheduled_run(*, today: date | None = None) -> DunningRun | None:
     today = today or timezone.localdate()
     active = selectors.active_run()
     if active is not None:
-        execute_run(run=active, actor="schedule")
+        # A process (the web's background task) may be executing it right now.
+        with contextlib.suppress(RunBusy):
+            execute_run(run=active, actor="schedule")
         active.refresh_from_db()
         return active
     policy = selectors.default_policy()

@@ -2,13 +2,16 @@
 
 Nothing in the app imports this module but its ``AppConfig.ready``: the outbox announces queued
 letters (``signals.letters_queued``) and ``deliver_soon`` below asks a worker to deliver them.
+The workspace (an app to the right) hands a run to ``execute_in_background``.
 """
 
 import logging
+import threading
 import time
 
 from celery import shared_task
 from django.conf import settings
+from django.db import connections
 from django.dispatch import receiver
 
 from mahnwerk.dunning.signals import letters_queued
@@ -57,3 +60,52 @@ def deliver_soon(sender: object, **kwargs: object) -> None:
         deliver_outbox.delay()
     except Exception:  # the broker is down: the letters stay queued for the next pass
         log.exception("could not ask the outbox worker to deliver; the next pass will")
+
+
+@shared_task(name="mahnwerk.dunning.tasks.execute_run", max_retries=0)
+def execute_run(*, run_id: int, worker: str, actor: str, user_id: int | None = None) -> str:
+    """Execute a run under the claim the caller took (``services.claim_execution``).
+
+    Not retried: a failure is kept on the run (its page shows the case and the error) and a
+    person resumes it, or the schedule does. Returns the run's state."""
+    from django.contrib.auth import get_user_model
+
+    from mahnwerk.dunning.models import DunningRun
+    from mahnwerk.dunning.services import RunError
+    from mahnwerk.dunning.services import execute_run as execute
+
+    run = DunningRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return "gone"
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    try:
+        execute(run=run, actor=actor, user=user, worker=worker)
+    except RunError as exc:
+        log.warning("run #%s was not executed: %s", run_id, exc)
+    except Exception:
+        log.exception("run #%s stopped; its page shows where and why", run_id)
+    return str(run.state)
+
+
+def _in_thread(**kwargs: object) -> None:
+    try:
+        execute_run.apply(kwargs=kwargs)
+    finally:
+        connections.close_all()  # the thread's own database connection
+
+
+def execute_in_background(*, run_id: int, worker: str, actor: str,
+                          user_id: int | None = None) -> str:
+    """Hand a claimed run to a worker (with a broker), a thread of this process (embedded,
+    MAHNWERK_RUN_IN_THREAD) or execute it here and now; says which: "worker", "thread",
+    "here". Raises if the broker cannot be reached (the caller gives the claim back)."""
+    kwargs = {"run_id": run_id, "worker": worker, "actor": actor, "user_id": user_id}
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        execute_run.apply_async(kwargs=kwargs)
+        return "worker"
+    if settings.MAHNWERK_RUN_IN_THREAD:
+        threading.Thread(target=_in_thread, kwargs=kwargs, name=f"mahnwerk-run-{run_id}",
+                         daemon=True).start()
+        return "thread"
+    execute_run.apply(kwargs=kwargs)
+    return "here"

@@ -1,9 +1,12 @@
-"""The vendor portal: a vendor's own open cases (read only), its tasks, the cases waiting for
-its approval ("Warten auf Freigabe") to approve or cancel, and for a direct-collection vendor
-the list of orders to mark before a run.
+"""The vendor portal: a vendor's own figures (open, with the agency, recovered), its open cases
+(read only), its tasks, the cases waiting for its approval ("Warten auf Freigabe") to approve or
+cancel, one by one or ticked together (cancelling always asks once more, on a page of its own),
+for a direct-collection vendor the list of orders to mark before a run, the history of its
+closed cases, the letters sent to its buyers, and its lists as CSV and XLSX.
 
 Everything is read through the logged-in vendor (``VendorAccount``): a vendor never sees another
-vendor's case, and never an internal note or the timeline (which quotes internal notes).
+vendor's case, and never an internal note or the timeline (which quotes internal notes), a
+buyer's address or e-mail. Every download is written to the access log with its order ids.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
@@ -21,14 +25,18 @@ from django.views.decorators.http import require_POST
 from mahnwerk.cases import access_log
 from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases.models import AccessKind, DebtCase
+from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import approvals
 from mahnwerk.collection import selectors as collection_selectors
+from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning import services as dunning_services
 from mahnwerk.dunning.models import VendorTask
 from mahnwerk.intake.models import CollectionMode
-from mahnwerk.web import access, reads
+from mahnwerk.web import access, portal_lists, reads
 from mahnwerk.web.models import VendorAccount
 from mahnwerk.web.views.common import page_of
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @access.portal_view
@@ -37,7 +45,9 @@ def portal(request: HttpRequest, account: VendorAccount) -> HttpResponse:
     cases = case_selectors.case_list(vendor_id=vendor.pk, active_only=True)
     pending = list(reads.pending_selections(vendor_id=vendor.pk))
     return render(request, "web/portal.html", {
-        "vendor": vendor,
+        "vendor": vendor, "section": "portal",
+        "figures": collection_selectors.vendor_figures(vendor_id=vendor.pk),
+        "downloads": portal_lists.LISTS.values(),
         "page": page_of(request, cases),
         "tasks": _distinct(reads.open_vendor_tasks(vendor_id=vendor.pk)),
         "direct": vendor.collection_mode == CollectionMode.DIRECT or bool(pending),
@@ -102,27 +112,143 @@ def portal_selection(request: HttpRequest, account: VendorAccount) -> HttpRespon
     return redirect("web:portal")
 
 
-@require_POST
-@access.portal_view
-def portal_approval(request: HttpRequest, order_id: str, account: VendorAccount
-                    ) -> HttpResponse:
-    """The vendor's answer to "Warten auf Freigabe": approve the case for collection or cancel
-    it, with an optional reason; a block by support wins and the vendor is told."""
-    case = _own_case(order_id, account)
-    action = request.POST.get("action")
-    if action not in (approvals.APPROVE, approvals.CANCEL):
-        return HttpResponseBadRequest()
-    approve = action == approvals.APPROVE
+def _reason(request: HttpRequest) -> str:
+    return request.POST.get("reason", "").strip()[:500]
+
+
+def _confirm_cancel(request: HttpRequest, account: VendorAccount, cases: list[DebtCase],
+                    *, action: str) -> HttpResponse:
+    """The second step before cancelling: which cases, what cancelling means, the reason."""
+    return render(request, "web/portal_cancel.html", {
+        "vendor": account.vendor, "section": "portal", "cases": cases, "action": action,
+        "reason": _reason(request),
+    })
+
+
+def _decide(request: HttpRequest, case: DebtCase, *, approve: bool) -> str | None:
+    """One decision through ``decide_approval``; the refusal's words, or None when done."""
     try:
         # The timeline stores a code (the vendor's reason as written): each reader reads it in
         # their own language, and a refusal reaches the vendor in the vendor's.
         approvals.decide_approval(
             case=case, approve=approve, actor=f"portal:{request.user.get_username()}",
-            reason=request.POST.get("reason", "").strip()[:500], user=request.user)
+            reason=_reason(request), user=request.user)
     except approvals.ApprovalError as exc:
-        messages.error(request, str(exc))
+        return str(exc)
+    return None
+
+
+@require_POST
+@access.portal_view
+def portal_approval(request: HttpRequest, order_id: str, account: VendorAccount
+                    ) -> HttpResponse:
+    """The vendor's answer to "Warten auf Freigabe": approve the case for collection or cancel
+    it, with an optional reason; cancelling asks once more first (``confirm``). A block by
+    support wins and the vendor is told."""
+    case = _own_case(order_id, account)
+    action = request.POST.get("action")
+    if action not in (approvals.APPROVE, approvals.CANCEL):
+        return HttpResponseBadRequest()
+    approve = action == approvals.APPROVE
+    if (not approve and request.POST.get("confirm") != "yes"
+            and case.state == CaseState.ON_HOLD):
+        return _confirm_cancel(request, account, [case],
+                               action=reverse("web:portal-approval", args=[case.order_id]))
+    refused = _decide(request, case, approve=approve)
+    if refused:
+        messages.error(request, refused)
     else:
         text = (_("Case %(order)s approved for collection.") if approve
                 else _("Case %(order)s cancelled at the vendor's wish."))
         messages.success(request, text % {"order": case.order_id})
     return redirect(reverse("web:portal") + "#approvals")
+
+
+@require_POST
+@access.portal_view
+def portal_approvals(request: HttpRequest, account: VendorAccount) -> HttpResponse:
+    """The ticked cases of "Warten auf Freigabe", approved or (after the second step)
+    cancelled together, each through ``decide_approval`` as one at a time; says what was done
+    and, case by case, what was refused (blocked by support, no longer waiting). Only the
+    vendor's own cases are found: an order of another vendor is "not among your cases waiting",
+    as one that does not exist."""
+    action = request.POST.get("action")
+    if action not in (approvals.APPROVE, approvals.CANCEL):
+        return HttpResponseBadRequest()
+    approve = action == approvals.APPROVE
+    order_ids = list(dict.fromkeys(o for o in request.POST.getlist("order") if o))
+    back = redirect(reverse("web:portal") + "#approvals")
+    if not order_ids:
+        messages.warning(request, _("Tick the cases to decide first."))
+        return back
+    found = {case.order_id: case for case in case_selectors.case_list(
+        vendor_id=account.vendor_id).filter(order_id__in=order_ids)}
+    still_waiting = [found[o] for o in order_ids
+                     if o in found and found[o].state == CaseState.ON_HOLD]
+    if not approve and request.POST.get("confirm") != "yes" and still_waiting:
+        return _confirm_cancel(request, account, still_waiting,
+                               action=reverse("web:portal-approvals"))
+    done, refused = [], []
+    for order_id in order_ids:
+        case = found.get(order_id)
+        if case is None:
+            refused.append(_("Order %(order)s is not among your cases waiting for a decision.")
+                           % {"order": order_id})
+            continue
+        why = _decide(request, case, approve=approve)
+        if why:
+            refused.append(why)
+        else:
+            done.append(order_id)
+    if done:
+        text = (ngettext("%(count)d case approved for collection: %(orders)s.",
+                         "%(count)d cases approved for collection: %(orders)s.", len(done))
+                if approve else
+                ngettext("%(count)d case cancelled at your wish: %(orders)s.",
+                         "%(count)d cases cancelled at your wish: %(orders)s.", len(done)))
+        messages.success(request, text % {"count": len(done), "orders": ", ".join(done)})
+    for text in refused:
+        messages.error(request, text)
+    return back
+
+
+@access.portal_view
+def portal_closed(request: HttpRequest, account: VendorAccount) -> HttpResponse:
+    """The history: the vendor's paid, cancelled and reordered cases, newest closing first."""
+    return render(request, "web/portal_closed.html", {
+        "vendor": account.vendor, "section": "closed",
+        "page": page_of(request, case_selectors.closed_cases(vendor_id=account.vendor_id)),
+    })
+
+
+@access.portal_view
+def portal_letters(request: HttpRequest, account: VendorAccount) -> HttpResponse:
+    """The letters sent to the vendor's buyers: date, level, amount, channel and status; never
+    the buyer's address or e-mail."""
+    page = page_of(request, dunning_selectors.vendor_letters(vendor_id=account.vendor_id))
+    return render(request, "web/portal_letters.html", {
+        "vendor": account.vendor, "section": "letters", "page": page,
+        "rows": [{"letter": letter, "label": dunning_selectors.letter_label(letter.level),
+                  "amount": letter.principal + letter.fees + letter.interest,
+                  "channel": portal_lists.letter_channel(letter),
+                  "status": portal_lists.letter_status(letter)} for letter in page],
+    })
+
+
+@access.portal_view
+def portal_export(request: HttpRequest, name: str, fmt: str, account: VendorAccount
+                  ) -> HttpResponse:
+    """One of the vendor's lists as CSV or XLSX, logged with the orders it holds."""
+    wanted = portal_lists.LISTS.get(name)
+    if wanted is None or fmt not in portal_lists.FORMATS:
+        raise Http404
+    table = wanted.build(account.vendor_id)
+    file_name = f"{wanted.stem}-{account.vendor_id}.{fmt}"
+    access_log.record(kind=AccessKind.EXPORT, target=file_name, order_ids=table.order_ids,
+                      user=request.user, via=request.path)
+    if fmt == "csv":
+        response = HttpResponse(portal_lists.as_csv(table), content_type="text/csv; charset=utf-8")
+    else:
+        response = HttpResponse(portal_lists.as_xlsx(table), content_type=XLSX)
+    response["Content-Disposition"] = content_disposition_header(True, file_name)
+    return response

@@ -1,12 +1,13 @@
 """Dunning runs: the preview (nothing stored), starting a run, executing or discarding it.
 
-"Ausführen" executes the run inside the web request. That suits the embedded set-up (a few
-thousand cases, a few seconds). In production the monthly run is decided and executed by the
-Celery schedule (``mahnwerk.dunning.tasks.monthly_run``), and a large run started here is best
-executed by a worker process: ``mahnwerk dunning-run --resume RUN`` calls the same
-``execute_run``. A run interrupted in either place (a timeout, a restart) is continued with
-"Fortsetzen" (the same call again: decisions already executed are skipped, no letter is
-written twice).
+"Ausführen" takes the run for one execution (``services.claim_execution``: a second click or
+another process starts nothing) and hands it to a background task
+(``dunning.tasks.execute_in_background``: a Celery worker with a broker, a thread of the web
+process in the embedded set-up); the page returns at once. The run's page polls its progress
+(``run_progress``, an htmx partial every second): decisions executed of all, what executing did
+so far, and a failure with the case and the error. The run can be left and come back to; a run
+interrupted anywhere (a failure, a restart) is continued with "Fortsetzen" (the same call
+again: decisions already executed are skipped, no letter is written twice).
 """
 
 from __future__ import annotations
@@ -16,16 +17,18 @@ from collections import Counter
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning import services as dunning_services
-from mahnwerk.dunning.models import DunningRun, RunState
+from mahnwerk.dunning import tasks as dunning_tasks
+from mahnwerk.dunning.models import DunningRun
 from mahnwerk.web import access, reads
 from mahnwerk.web.filters import PAGE_SIZES, DecisionFilterSet
 from mahnwerk.web.forms import PreviewFilterForm, RunForm
@@ -114,6 +117,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     per_page = lists.page_size(request)
     page = Paginator(decisions, per_page).get_page(request.GET.get("page"))
     counts = run.counts or dunning_selectors.run_counts(run=run)
+    progress = dunning_selectors.run_progress(run=run)
     return render_workspace(request, "web/run_detail.html", {
         "run": run, "form": filters.form, "filters": filters, "page": page,
         "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2,
@@ -122,28 +126,62 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "shown": sum(total.count for total in totals) if totals else page.paginator.count,
         "headers": lists.sort_headers(request, DECISION_COLUMNS, filters.current_sort()),
         "counts": sorted(counts.items()), "total": sum(counts.values()),
-        "executed": reads.executed_count(run=run),
-        "can_execute": run.state == RunState.DECIDED,
-        "can_resume": run.state == RunState.EXECUTING,
-        "can_discard": run.state == RunState.DECIDED,
+        "executed": progress.done, "progress": progress,
+        "can_execute": progress.can_execute,
+        "can_resume": progress.can_resume,
+        "can_discard": progress.can_discard,
     }, section="runs")
+
+
+@access.workspace_view
+def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run's progress as a partial of its page, which polls it while the run executes.
+    When the execution ends (done, failed, stopped), a polling page is told to load itself
+    again, so that its state, its buttons and its decisions are those of the end."""
+    run = _run_or_404(pk)
+    progress = dunning_selectors.run_progress(run=run)
+    if request.htmx and progress.phase != "running":
+        return HttpResponseClientRefresh()
+    return render(request, "web/_run_progress.html", {
+        "run": run, "progress": progress, "can_work": access.can_work(request.user),
+    })
 
 
 @require_POST
 @access.workspace_view(permission=access.can_work)
 def run_execute(request: HttpRequest, pk: int) -> HttpResponse:
-    """Execute a decided run, or resume one that was interrupted (the same call)."""
+    """Execute a decided run, or resume one that was interrupted (the same call), in the
+    background; the run's page shows its progress."""
     run = _run_or_404(pk)
     try:
-        counts = dunning_services.execute_run(run=run, actor=access.actor(request),
-                                              user=request.user)
+        worker = dunning_services.claim_execution(run=run)
     except dunning_services.RunError as exc:
         messages.error(request, str(exc))
-    else:
-        done = sum(counts.values())
+        return redirect("web:run", pk=run.pk)
+    user_id = request.user.pk if request.user.is_authenticated else None
+    try:
+        where = dunning_tasks.execute_in_background(
+            run_id=run.pk, worker=worker, actor=access.actor(request), user_id=user_id)
+    except Exception as exc:  # the broker cannot be reached: nothing started
+        dunning_services.release_execution(run=run, worker=worker)
+        messages.error(request, _("Run #%(run)d could not be handed to the worker (%(error)s); "
+                                  "nothing was executed. Try again in a moment.")
+                       % {"run": run.pk, "error": exc})
+        return redirect("web:run", pk=run.pk)
+    run.refresh_from_db()
+    progress = dunning_selectors.run_progress(run=run)
+    if progress.phase == "done":
         messages.success(request, ngettext("Run #%(run)d executed: %(done)d decision applied.",
                                            "Run #%(run)d executed: %(done)d decisions applied.",
-                                           done) % {"run": run.pk, "done": done})
+                                           progress.done) % {"run": run.pk, "done": progress.done})
+    elif progress.phase == "failed":
+        messages.error(request, _("Run #%(run)d stopped at order %(order)s: %(error)s")
+                       % {"run": run.pk, "order": progress.failed_order or "–",
+                          "error": progress.failure})
+    elif where != "here":
+        messages.info(request, _("Run #%(run)d is being executed. This page shows its "
+                                 "progress; you can leave it and come back.")
+                      % {"run": run.pk})
     return redirect("web:run", pk=run.pk)
 
 
