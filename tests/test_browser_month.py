@@ -173,7 +173,7 @@ def test_the_vendors_approval_of_two_cases_is_recorded_at_once_and_a_cancel_is_c
     page.fill("#bulk-reason", "per WhatsApp-Gruppe, 3. März")
     with page.expect_navigation():
         page.click("button:text-is('Angekreuzte Fälle freigeben')")
-    assert ("2 Fälle zur Übergabe freigegeben: O-A1, O-A2."
+    assert ("2 Fälle für das Inkasso freigegeben: O-A1, O-A2."
             in page.locator(".messages li.success").inner_text())
     assert DebtCase.objects.get(order_id="O-A1").state == "approved"
     assert page.locator("tr[data-order=O-A1]").count() == 0

@@ -396,7 +396,7 @@ def test_support_approves_a_row_with_the_vendors_reason(support, waiting_cases):
     response = support.post(reverse("web:approvals-decide"), {
         "row": "approve:O-A1", "reason-O-A1": "per E-Mail vom 3. März",
         "reason-O-A2": "", "reason": ""})
-    assert messages_of(response) == ["1 Fall zur Übergabe freigegeben: O-A1."]
+    assert messages_of(response) == ["1 Fall für das Inkasso freigegeben: O-A1."]
     assert state("O-A1") == CaseState.APPROVED
     assert state("O-A2") == CaseState.ON_HOLD
     event = CaseEvent.objects.filter(case=waiting_cases["O-A1"]).last()
@@ -429,7 +429,7 @@ def test_support_approves_several_cases_at_once_and_hears_which_could_not_be(sup
         "decision": "approve", "order": ["O-A1", "O-B1", "O-A3"],
         "reason": "per WhatsApp-Gruppe", "reason-O-A1": "ignoriert"})
     assert messages_of(response) == [
-        "2 Fälle zur Übergabe freigegeben: O-A1, O-B1.",
+        "2 Fälle für das Inkasso freigegeben: O-A1, O-B1.",
         "Bestellung O-A3 wurde inzwischen vom Support blockiert (Anwalt); die Sperre hat "
         "Vorrang, es wurde nichts geändert. Der Support meldet sich bei Ihnen."]
     assert (state("O-A1"), state("O-B1"), state("O-A3"), state("O-A2")) == (
@@ -478,7 +478,7 @@ def test_the_relationship_manager_records_the_vendors_answer_and_nothing_else(
     assert reverse("web:approvals-ask") not in page, "asking the vendors is support's"
     response = manager.post(reverse("web:approvals-decide"), {
         "row": "approve:O-A1", "reason-O-A1": "per WhatsApp-Gruppe"})
-    assert messages_of(response) == ["1 Fall zur Übergabe freigegeben: O-A1."]
+    assert messages_of(response) == ["1 Fall für das Inkasso freigegeben: O-A1."]
     event = CaseEvent.objects.filter(case=waiting_cases["O-A1"]).last()
     assert event.actor == "manager" and "per WhatsApp-Gruppe" in event.reason
 

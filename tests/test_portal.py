@@ -212,7 +212,7 @@ def test_the_list_ticks_into_one_form_and_decides_each_row_in_its_own(portal, al
         'id="approvals"', 1)[1].split("</section>", 1)[0]
     assert f'action="{reverse("web:portal-approvals")}" id="bulk-approvals"' in section
     assert 'name="order" value="O-W0" form="bulk-approvals"' in section
-    assert "Angekreuzte freigeben" in section and "Angekreuzte stornieren" in section
+    assert "Angekreuzte Fälle freigeben" in section and "Angekreuzte stornieren" in section
 
 
 # -- History and letters ---------------------------------------------------------------------------
