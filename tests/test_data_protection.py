@@ -44,15 +44,16 @@ def paid_case(buyer=None, *, vendor=None, order_id=None, letter_year=None) -> De
     fields = {"buyer": buyer} if buyer else {}
     if order_id:
         fields["order_id"] = order_id
-    order = OrderFactory(product=product, buyer_first_name="Zoë", buyer_last_name="Zänker",
+    # A surname Faker never makes up for a vendor or product shown on the same page.
+    order = OrderFactory(product=product, buyer_first_name="Zoë", buyer_last_name="Zänkerquist",
                          buyer_email="zoe.zaenker@example.org", street="Lindenweg",
                          house_number="7", postcode="50667", city="Köln", country="DE",
                          **fields)
     case = incident(order, open_amount="120.00")
     first = date(letter_year, 3, 1) if letter_year else date(2025, 7, 1)
     lettered(case, first=first, second=first + timedelta(days=30))
-    Letter.objects.filter(case=case).update(body_text="Sehr geehrte Frau Zänker, Lindenweg 7",
-                                            body_html="<p>Frau Zänker</p>")
+    Letter.objects.filter(case=case).update(body_text="Sehr geehrte Frau Zänkerquist, Lindenweg 7",
+                                            body_html="<p>Frau Zänkerquist</p>")
     case_services.add_note(case=case, text=f"{SECRET} ruft nie zurück", actor="anna")
     case_services.add_note(case=case, text="Käuferin zahlt in Raten", actor="anna",
                            shared=True)
@@ -102,18 +103,18 @@ def test_a_case_closed_longer_than_the_retention_period_keeps_only_what_bookkeep
 
 
 def test_a_debt_still_claimed_is_never_anonymised_however_old():
-    open_case = lettered(incident(OrderFactory(buyer_last_name="Zänker")))
+    open_case = lettered(incident(OrderFactory(buyer_last_name="Zänkerquist")))
     result = privacy.anonymise_closed_cases(older_than_days=0, actor="test",
                                             now=later(5000))
     assert result.cases == []
-    assert Order.objects.get(pk=open_case.order_id).buyer_last_name == "Zänker"
+    assert Order.objects.get(pk=open_case.order_id).buyer_last_name == "Zänkerquist"
     assert DebtCase.objects.get(pk=open_case.pk).anonymised_at is None
 
 
 def test_a_case_closed_more_recently_than_the_retention_period_stays_as_it_is():
     case = paid_case()
     assert privacy.anonymise_closed_cases(older_than_days=30, actor="test").cases == []
-    assert Order.objects.get(pk=case.order_id).buyer_last_name == "Zänker"
+    assert Order.objects.get(pk=case.order_id).buyer_last_name == "Zänkerquist"
 
 
 def test_a_dry_run_lists_the_cases_and_changes_nothing(capsys):
@@ -121,7 +122,7 @@ def test_a_dry_run_lists_the_cases_and_changes_nothing(capsys):
     call_command("anonymise", "--older-than", "0", "--dry-run")
     out = capsys.readouterr().out
     assert case.order_id in out and "1 Fall würde anonymisiert" in out
-    assert Order.objects.get(pk=case.order_id).buyer_last_name == "Zänker"
+    assert Order.objects.get(pk=case.order_id).buyer_last_name == "Zänkerquist"
 
 
 def test_the_command_refuses_a_negative_period():
@@ -135,7 +136,7 @@ def test_letter_copies_stay_until_the_end_of_their_sixth_year_and_a_later_run_re
     privacy.anonymise_closed_cases(older_than_days=0, actor="test", now=later(1))
     assert set(Letter.objects.filter(case=old).values_list("body_text", flat=True)) == {""}
     kept = Letter.objects.filter(case=recent)
-    assert all("Zänker" in text for text in kept.values_list("body_text", flat=True))
+    assert all("Zänkerquist" in text for text in kept.values_list("body_text", flat=True))
     assert privacy.letter_copy_kept_until(date(2025, 7, 1)) == date(2031, 12, 31)
     privacy.anonymise_closed_cases(older_than_days=0, actor="test",
                                    now=datetime(2032, 1, 2, tzinfo=BERLIN))
@@ -144,12 +145,12 @@ def test_letter_copies_stay_until_the_end_of_their_sixth_year_and_a_later_run_re
 
 
 def test_a_buyer_with_another_debt_still_claimed_keeps_the_buyer_record():
-    buyer = BuyerFactory(last_name="Zänker")
+    buyer = BuyerFactory(last_name="Zänkerquist")
     paid = paid_case(buyer)
-    lettered(incident(OrderFactory(buyer=buyer, buyer_last_name="Zänker")))
+    lettered(incident(OrderFactory(buyer=buyer, buyer_last_name="Zänkerquist")))
     privacy.anonymise_closed_cases(older_than_days=0, actor="test", now=later(1))
     assert DebtCase.objects.get(pk=paid.pk).anonymised_at is not None
-    assert Buyer.objects.get(pk=buyer.pk).last_name == "Zänker"
+    assert Buyer.objects.get(pk=buyer.pk).last_name == "Zänkerquist"
 
 
 def test_a_case_reopened_after_it_was_chosen_is_skipped_and_named():
@@ -174,7 +175,7 @@ def test_the_platform_sending_the_same_order_again_does_not_bring_the_data_back(
     assert Order.objects.get(pk=case.order_id).buyer_last_name == ""
     send("orders", {**record, "city": "Bonn"})  # changed data: the platform sent it anew
     order = Order.objects.get(pk=case.order_id)
-    assert order.buyer_last_name == "Zänker" and order.anonymised_at is None
+    assert order.buyer_last_name == "Zänkerquist" and order.anonymised_at is None
 
 
 def test_the_schedule_anonymises_with_the_retention_period_from_the_settings(settings):
@@ -196,7 +197,7 @@ def test_an_anonymised_case_says_so_on_its_page_and_on_the_command_line(client, 
     login(client, "support", vendor_id=case.vendor_id)
     page = client.get(reverse("web:case", args=[case.order_id])).content.decode()
     assert "data-anonymised" in page and "Anonymisiert" in page
-    assert "Zänker" not in page and SECRET not in page
+    assert "Zänkerquist" not in page and SECRET not in page
     assert "[anonymisiert]" in page and "&lt;–&gt;" not in page  # not an empty name and e-mail
     assert 'name="address-flag"' not in page  # no address flag to set without an address
     letter = client.get(reverse("web:letter", args=[case.letters.first().pk])).content.decode()
@@ -209,16 +210,16 @@ def test_an_anonymised_case_says_so_on_its_page_and_on_the_command_line(client, 
 
 
 def test_erasure_anonymises_closed_debts_and_says_what_it_kept_and_why(capsys):
-    buyer = BuyerFactory(last_name="Zänker")
+    buyer = BuyerFactory(last_name="Zänkerquist")
     closed = paid_case(buyer)
-    claimed = lettered(incident(OrderFactory(buyer=buyer, buyer_last_name="Zänker")))
+    claimed = lettered(incident(OrderFactory(buyer=buyer, buyer_last_name="Zänkerquist")))
     call_command("buyer-erase".replace("-", "_"), buyer.pk, "--reason",
                  "E-Mail der Käuferin vom 28.11.2026")
     out = capsys.readouterr().out
     assert DebtCase.objects.get(pk=closed.pk).anonymised_at is not None
     assert Order.objects.get(pk=closed.order_id).buyer_last_name == ""
-    assert Order.objects.get(pk=claimed.order_id).buyer_last_name == "Zänker"
-    assert Buyer.objects.get(pk=buyer.pk).last_name == "Zänker"  # the claim needs it
+    assert Order.objects.get(pk=claimed.order_id).buyer_last_name == "Zänkerquist"
+    assert Buyer.objects.get(pk=buyer.pk).last_name == "Zänkerquist"  # the claim needs it
     assert f"{claimed.order_id} (Mahnung läuft)" in out or claimed.order_id in out
     assert "Art. 17 Abs. 3 lit. e DSGVO" in out
     assert "§ 147 AO" in out and "§ 257 HGB" in out
@@ -229,7 +230,7 @@ def test_erasure_anonymises_closed_debts_and_says_what_it_kept_and_why(capsys):
 
 
 def test_erasure_of_a_buyer_without_open_debts_anonymises_the_buyer_too():
-    buyer = BuyerFactory(last_name="Zänker")
+    buyer = BuyerFactory(last_name="Zänkerquist")
     paid_case(buyer)
     result = privacy.erase_buyer(buyer_id=buyer.pk, reason="Anfrage", actor="t")
     assert result.buyer_anonymised
@@ -254,7 +255,7 @@ def test_the_buyer_export_holds_everything_about_the_buyer_but_no_internal_note(
     data = json.loads(text)
     assert data["buyer_id"] == buyer_id
     [order] = data["orders"]
-    assert order["buyer_last_name"] == "Zänker" and order["vendor"] == "Export Akademie"
+    assert order["buyer_last_name"] == "Zänkerquist" and order["vendor"] == "Export Akademie"
     assert order["incidents"] and order["payments"]
     assert order["case"]["state"] == "paid" and len(order["case"]["letters"]) == 2
     assert order["case"]["notes_shared"][0]["text"] == "Käuferin zahlt in Raten"
@@ -331,7 +332,7 @@ def test_only_administrators_read_the_access_log(client):
 
 def approved(vendor) -> DebtCase:
     case = lettered(incident(OrderFactory(product=ProductFactory(vendor=vendor),
-                                          buyer_last_name="Zänker")))
+                                          buyer_last_name="Zänkerquist")))
     case_services.add_note(case=case, text=f"{SECRET}: nicht weitergeben", actor="anna")
     case_services.add_note(case=case, text="Käuferin bittet um Ratenzahlung", actor="anna",
                            shared=True)
@@ -349,7 +350,7 @@ def test_each_handover_records_which_fields_left_and_on_what_ground():
     assert [column for column, _ground in handover.fields] == list(HEADER)
     assert dict(handover.fields)["support_comment"] == "shared_note"
     content = bytes(handover.content).decode()
-    assert "Zänker" not in content  # the agency gets no name, e-mail or address
+    assert "Zänkerquist" not in content  # the agency gets no name, e-mail or address
 
 
 def test_an_internal_note_never_leaves_by_any_export(client, tmp_path):
