@@ -14,3 +14,25 @@ def _runs_inside_the_request(settings):
     """A run executed from the workspace runs inside the request (the test's transaction sees
     it); tests/test_browser_runs.py turns the background thread on, as in the demo."""
     settings.MAHNWERK_RUN_IN_THREAD = False
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium, headless, through Playwright (tests/browser.py); skipped, with the
+    reason, where either is missing."""
+    import shutil
+    from pathlib import Path
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="Playwright for Python is not installed")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                             headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()

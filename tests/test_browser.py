@@ -4,45 +4,20 @@ Drives Debian's Chromium (``/usr/bin/chromium``) through Playwright against pyte
 live server. Skipped, with the reason, where Playwright or Chromium is not installed.
 """
 
-import os
-import shutil
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
 from mahnwerk.cases import services as case_services
 from mahnwerk.web.accounts import ensure_demo_users
+from tests.browser import screenshot
 from tests.factories import BERLIN, OrderFactory, ProductFactory, VendorFactory
 from tests.helpers import incident
-
-# Playwright's sync API runs an event loop in this thread; Django refuses ORM calls from a
-# thread with a running loop unless told that this is intended (only the test's own set-up).
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = os.environ.get("MAHNWERK_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-SCREENSHOT = Path(os.environ.get("MAHNWERK_SCREENSHOT", "/tmp/workspace.png"))
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
-@pytest.fixture
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="Playwright for Python is not installed")
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                             headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
@@ -92,12 +67,10 @@ def test_support_logs_in_sees_yellow_and_grey_rows_and_adds_a_note(browser, live
     timeline = page.locator("#timeline")
     assert "Käuferin ruft am Montag zurück" in timeline.inner_text()
     assert page.locator(".messages li.success").count() == 1
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.goto(f"{live_server.url}/faelle/")
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    screenshot(page, "workspace")
     page.goto(f"{live_server.url}/faelle/O-GELB/")
-    page.screenshot(path=str(SCREENSHOT.with_name(SCREENSHOT.stem + "-case.png")),
-                    full_page=True)
+    screenshot(page, "workspace-case")
 
 
 def test_a_vendor_approves_in_the_portal_and_support_hands_the_case_over(browser, live_server,

@@ -6,25 +6,19 @@ Debian's Chromium through Playwright against pytest-django's live server, as
 goes to ``var/screenshots/`` (git-ignored; ``MAHNWERK_SCREENSHOTS`` moves it).
 """
 
-import os
-from pathlib import Path
 
 import pytest
 from django.core.cache import cache
 
 from mahnwerk.web.accounts import ensure_demo_users
-from tests.test_browser import browser  # noqa: F401 (the fixture)
+from tests.browser import screenshot
 from tests.test_dashboard import market  # noqa: F401 (the fixture)
-
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-SCREENSHOTS = Path(os.environ.get(
-    "MAHNWERK_SCREENSHOTS", Path(__file__).resolve().parent.parent / "var" / "screenshots"))
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
-def test_support_logs_in_lands_on_the_overview_and_follows_a_figure(browser, live_server,  # noqa: F811
+def test_support_logs_in_lands_on_the_overview_and_follows_a_figure(browser, live_server,
                                                                     market):  # noqa: F811
     cache.clear()  # the figures another test's page kept for a minute
     ensure_demo_users(vendor_id=market["alpha"].pk)
@@ -54,8 +48,7 @@ def test_support_logs_in_lands_on_the_overview_and_follows_a_figure(browser, liv
     assert page.locator("#figure-state table").count() == 1
     assert not refused, refused
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
+    screenshot(page, "overview")
 
     # The number of cases with the agency opens the case list filtered to exactly them.
     page.locator("#figure-state tr[data-key=sent_for_collection] a").first.click()

@@ -9,8 +9,6 @@ its README); it is injected into each page and never shipped. Screenshots go to
 """
 
 import json
-import os
-import shutil
 from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlparse
@@ -22,43 +20,18 @@ from mahnwerk.collection import approvals
 from mahnwerk.dunning import offers
 from mahnwerk.dunning import services as dunning
 from mahnwerk.web.accounts import ensure_demo_users
+from tests.browser import DESKTOP, PHONE, screenshot
 from tests.factories import BERLIN, OrderFactory, ProductFactory, VendorFactory
 from tests.helpers import incident, payment, waiting
 
-# Playwright's sync API runs an event loop in this thread; Django refuses ORM calls from a
-# thread with a running loop unless told that this is intended (only the test's own set-up).
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = os.environ.get("MAHNWERK_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "tests" / "assets" / "axe.min.js"
-SCREENSHOTS = Path(os.environ.get("MAHNWERK_SCREENSHOTS", ROOT / "var" / "screenshots"))
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1400, "height": 1000}
 #: What the accessibility check fails on (axe-core's impacts: minor, moderate, serious,
 #: critical).
 BLOCKING = ("serious", "critical")
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-@pytest.fixture
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="Playwright for Python is not installed")
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                             headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
@@ -181,8 +154,7 @@ def test_the_buyers_and_the_vendors_pages_fit_a_phone(browser, live_server, mont
     button = page.locator(".card .button.big, .card button.big").first
     box = button.bounding_box()
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"phone-{which}.png"), full_page=True)
+    screenshot(page, f"phone-{which}")
 
 
 def test_the_api_docs_show_the_operations_without_a_network(browser, live_server):
@@ -206,20 +178,18 @@ def test_the_api_docs_show_the_operations_without_a_network(browser, live_server
     assert {"/api/v1/orders", "/api/v1/payments"} <= {path.strip() for path in operations}, \
         operations
     assert elsewhere == [], "the docs page asked for something off this site"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "api-docs.png"), full_page=True)
+    screenshot(page, "api-docs")
 
 
 def test_the_language_switch_turns_every_main_page_english(browser, live_server, month):
     """Each main page in German, then switched to English at its foot: the page reloads in
     English and stays so on the next page. A screenshot of each, in both languages."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = _page(browser, live_server, user="support")
     pages = _workspace_pages()
     for name, path in pages:
         page.goto(f"{live_server.url}{path}")
         assert page.locator("html").get_attribute("lang") == "de", name
-        page.screenshot(path=str(SCREENSHOTS / f"{name}-de.png"), full_page=True)
+        screenshot(page, f"{name}-de")
     page.goto(f"{live_server.url}/faelle/")
     with page.expect_navigation():
         page.locator("footer .language button[value=en]").click()
@@ -228,13 +198,13 @@ def test_the_language_switch_turns_every_main_page_english(browser, live_server,
     for name, path in pages:
         page.goto(f"{live_server.url}{path}")
         assert page.locator("html").get_attribute("lang") == "en", name
-        page.screenshot(path=str(SCREENSHOTS / f"{name}-en.png"), full_page=True)
+        screenshot(page, f"{name}-en")
     # The offer page speaks the language of the buyer's letters, whatever was chosen here,
     # and so offers no switch that would not switch it.
     page.goto(f"{live_server.url}{month['offer']}")
     assert page.locator("html").get_attribute("lang") == "de"
     assert page.locator("footer .language").count() == 0
-    page.screenshot(path=str(SCREENSHOTS / "offer.png"), full_page=True)
+    screenshot(page, "offer")
     page.goto(f"{live_server.url}/faelle/O-BEZAHLT/")
     assert "Paid: nothing more is done." in page.locator("#next").inner_text()
     with page.expect_navigation():

@@ -7,22 +7,17 @@ tests/test_browser.py does (its fixtures are reused).
 
 import csv
 import io
-import os
 import re
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from mahnwerk.cases import services as case_services
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.web.accounts import ensure_demo_users
+from tests.browser import screenshot
 from tests.factories import BERLIN, OrderFactory, ProductFactory, VendorFactory
 from tests.helpers import incident, payment
-from tests.test_browser import browser  # noqa: F401 - the fixture
-
-SCREENSHOTS = Path(os.environ.get("MAHNWERK_SCREENSHOTS",
-                                  Path(__file__).resolve().parent.parent / "var" / "screenshots"))
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -56,7 +51,7 @@ def rows(page) -> list[str]:
         "rows => rows.map(r => r.dataset.order)")
 
 
-def test_a_support_agent_filters_sorts_blocks_in_bulk_and_exports(browser, live_server, shop,  # noqa: F811
+def test_a_support_agent_filters_sorts_blocks_in_bulk_and_exports(browser, live_server, shop,
                                                                   tmp_path):
     page = browser.new_page(viewport={"width": 1440, "height": 1000}, locale="de-DE")
     page.set_default_timeout(15000)
@@ -94,8 +89,7 @@ def test_a_support_agent_filters_sorts_blocks_in_bulk_and_exports(browser, live_
         page.press("input[name=q]", "Enter")
     assert len(rows(page)) == 4
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "case-list-filtered.png"), full_page=True)
+    screenshot(page, "case-list-filtered")
 
     # Tick the whole page, then block them all with a reason.
     page.check("#pick-all")
@@ -109,7 +103,7 @@ def test_a_support_agent_filters_sorts_blocks_in_bulk_and_exports(browser, live_
     refused = page.locator("#refused tbody tr")
     assert refused.count() == 1
     assert "O-A3" in refused.inner_text() and "bereits blockiert" in refused.inner_text()
-    page.screenshot(path=str(SCREENSHOTS / "case-list-bulk-report.png"), full_page=True)
+    screenshot(page, "case-list-bulk-report")
     assert set(DebtCase.objects.filter(vendor_id="VALPHA", state="blocked")
                .values_list("order_id", flat=True)) == {"O-A0", "O-A1", "O-A2", "O-A3"}
 
@@ -136,4 +130,4 @@ def test_a_support_agent_filters_sorts_blocks_in_bulk_and_exports(browser, live_
         page.click(".dashboard a >> nth=0")
     bar = page.locator(".dashboard a >> nth=0").inner_text()
     assert re.search(r"\d+", bar).group(0) in page.locator("#case-totals").inner_text()
-    page.screenshot(path=str(SCREENSHOTS / "case-list-open.png"), full_page=True)
+    screenshot(page, "case-list-open")

@@ -9,9 +9,7 @@ tests/test_browser.py does (its fixture is reused). Without a broker the import'
 the request, so one test plays the worker itself to watch the page follow a running task.
 """
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -23,11 +21,8 @@ from mahnwerk.intake import import_jobs
 from mahnwerk.intake.models import Vendor
 from mahnwerk.web.accounts import ensure_demo_users
 from tests import helpers
+from tests.browser import log_in, open_page, screenshot
 from tests.factories import OrderFactory, ProductFactory, VendorFactory
-from tests.test_browser import browser  # noqa: F401 - the fixture
-
-SCREENSHOTS = Path(os.environ.get("MAHNWERK_SCREENSHOTS",
-                                  Path(__file__).resolve().parent.parent / "var" / "screenshots"))
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -62,29 +57,11 @@ def waiting_cases():
     ensure_demo_users(vendor_id=alpha.pk)
 
 
-def new_page(browser, width=1440):  # noqa: F811
-    page = browser.new_page(viewport={"width": width, "height": 1000}, locale="de-DE")
-    page.set_default_timeout(15000)
-    return page
-
-
-def login(page, live_server, username, password="demo"):
-    page.goto(f"{live_server.url}/anmelden/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    with page.expect_navigation():
-        page.click("button[type=submit]")
-
-
-def screenshot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
-
 
 def test_a_support_agent_imports_a_file_fixes_the_located_problem_and_applies_it(
-        browser, live_server, tmp_path, waiting_cases):  # noqa: F811
-    page = new_page(browser)
-    login(page, live_server, "support")
+        browser, live_server, tmp_path, waiting_cases):
+    page = open_page(browser, width=1440)
+    log_in(page, live_server.url, "support")
     page.click("nav a:text-is('Import')")
     page.wait_for_url(f"{live_server.url}/import/")
     bad = tmp_path / "vendors.csv"
@@ -96,7 +73,7 @@ def test_a_support_agent_imports_a_file_fixes_the_located_problem_and_applies_it
     problem = page.locator("#import-problems tr[data-line='3']")
     assert "enrolled" in problem.inner_text() and "Vielleicht" in problem.inner_text()
     assert page.locator("#import-apply").count() == 0
-    screenshot(page, "import-problems.png")
+    screenshot(page, "import-problems")
 
     bad.write_text(VENDORS.replace("Vielleicht", "False"), encoding="utf-8")
     page.click("a:text-is('← Import')")
@@ -107,7 +84,7 @@ def test_a_support_agent_imports_a_file_fixes_the_located_problem_and_applies_it
     checked = page.locator("#import-checked").inner_text()
     assert "Beim Anwenden: 2 neu, 0 geändert, 0 unverändert." in checked
     assert not Vendor.objects.filter(pk="48213").exists()
-    screenshot(page, "import-checked.png")
+    screenshot(page, "import-checked")
     with page.expect_navigation():
         page.click("#import-apply")
     assert "vendors.csv eingelesen: 2 Zeilen; 2 neu" in page.locator(".messages").inner_text()
@@ -118,14 +95,14 @@ def test_a_support_agent_imports_a_file_fixes_the_located_problem_and_applies_it
 
 
 def test_the_import_page_follows_a_task_that_runs_in_a_worker(
-        browser, live_server, waiting_cases):  # noqa: F811
+        browser, live_server, waiting_cases):
     """With a broker the check runs in a worker: the page shows the bar, polls the status and
     shows the report by itself once the worker is done (here the test is the worker)."""
     job = import_jobs.receive(feed="vendors", name="vendors.csv",
                               chunks=[VENDORS.replace("Vielleicht", "False").encode()],
                               size=300, actor="support", language="de")
-    page = new_page(browser)
-    login(page, live_server, "support")
+    page = open_page(browser, width=1440)
+    log_in(page, live_server.url, "support")
     page.goto(f"{live_server.url}/import/{job.token}/")
     assert page.locator("#import-progress").count() == 1
     assert "0 Zeilen gelesen" in page.locator("#import-progress-text").inner_text()
@@ -135,14 +112,14 @@ def test_the_import_page_follows_a_task_that_runs_in_a_worker(
 
 
 def test_a_support_agent_asks_the_vendors_and_freigaben_fits_the_screen(
-        browser, live_server, waiting_cases, django_capture_on_commit_callbacks):  # noqa: F811
-    page = new_page(browser)
-    login(page, live_server, "support")
+        browser, live_server, waiting_cases, django_capture_on_commit_callbacks):
+    page = open_page(browser, width=1440)
+    log_in(page, live_server.url, "support")
     page.goto(f"{live_server.url}/freigaben/")
     assert page.locator("tr[data-order=O-A1]", has_text="noch nicht angefragt").count() == 1
     width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1], f"Freigaben is {width[0]} px wide at {width[1]} px"
-    screenshot(page, "freigaben.png")
+    screenshot(page, "freigaben")
     with page.expect_navigation():
         page.click("button:text-is('Vendoren jetzt anfragen und erinnern')")
     assert "2 Vendoren zu 4 Fällen angefragt" in page.locator(".messages").inner_text()
@@ -151,15 +128,15 @@ def test_a_support_agent_asks_the_vendors_and_freigaben_fits_the_screen(
     assert ApprovalRequest.objects.count() == 2
     width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1], f"Freigaben is {width[0]} px wide at {width[1]} px"
-    screenshot(page, "freigaben-asked.png")
+    screenshot(page, "freigaben-asked")
 
 
 def test_the_vendors_approval_of_two_cases_is_recorded_at_once_and_a_cancel_is_confirmed(
-        browser, live_server, waiting_cases):  # noqa: F811
+        browser, live_server, waiting_cases):
     """The relationship manager records what the vendor wrote in its chat group: two cases
     approved in bulk, one cancelled after the confirmation page."""
-    page = new_page(browser)
-    login(page, live_server, "manager")
+    page = open_page(browser, width=1440)
+    log_in(page, live_server.url, "manager")
     page.goto(f"{live_server.url}/freigaben/")
     # Enter in a reason field submits nothing: the form's default button is a disabled one.
     assert page.evaluate("document.querySelector('#decide').querySelector("
@@ -183,7 +160,7 @@ def test_the_vendors_approval_of_two_cases_is_recorded_at_once_and_a_cancel_is_c
         page.click("tr[data-order=O-A3] button[name=row][value^=cancel]")
     assert "Auf Wunsch des Vendors stornieren?" in page.locator("h1").inner_text()
     assert DebtCase.objects.get(order_id="O-A3").state == "on_hold", "not before the yes"
-    screenshot(page, "freigaben-cancel-confirm.png")
+    screenshot(page, "freigaben-cancel-confirm")
     with page.expect_navigation():
         page.click("#confirm")
     assert "1 Fall auf Wunsch des Vendors storniert: O-A3." in page.locator(
@@ -193,9 +170,9 @@ def test_the_vendors_approval_of_two_cases_is_recorded_at_once_and_a_cancel_is_c
 
 
 def test_an_administrator_invites_a_vendor_contact_who_sets_a_password_and_logs_in(
-        browser, live_server, waiting_cases, mailoutbox):  # noqa: F811
-    page = new_page(browser)
-    login(page, live_server, "admin")
+        browser, live_server, waiting_cases, mailoutbox):
+    page = open_page(browser, width=1440)
+    log_in(page, live_server.url, "admin")
     page.click("nav a:text-is('Vendoren')")
     page.click("a:text-is('Beta Coaching')")
     page.fill("input[name=email]", "lena@beta-coaching.example")
@@ -205,7 +182,7 @@ def test_an_administrator_invites_a_vendor_contact_who_sets_a_password_and_logs_
     assert "eingeladen, noch nicht festgelegt" in page.locator("#vendor-logins").inner_text()
     width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1], f"the vendor's page is {width[0]} px wide at {width[1]} px"
-    screenshot(page, "vendor-page.png")
+    screenshot(page, "vendor-page")
     assert len(mailoutbox) == 1
     link = re.search(r"https?://\S+/konto/passwort/\S+/", mailoutbox[0].body).group(0)
     path = link.split("://", 1)[1].split("/", 1)[1]
@@ -220,16 +197,16 @@ def test_an_administrator_invites_a_vendor_contact_who_sets_a_password_and_logs_
     assert "Passwort festgelegt" in contact.locator("h1").inner_text()
     with contact.expect_navigation():
         contact.click("a:text-is('Anmelden')")
-    login(contact, live_server, "lena@beta-coaching.example", "Sonnenschein-2026!")
+    log_in(contact, live_server.url, "lena@beta-coaching.example", "Sonnenschein-2026!")
     assert contact.url.endswith("/portal/")
     assert "O-B1" in contact.content()
 
 
 def test_an_administrator_previews_a_letter_template_in_the_admin(
-        browser, live_server, waiting_cases):  # noqa: F811
+        browser, live_server, waiting_cases):
     template = LetterTemplate.objects.get(template="first", language="de", vendor=None)
-    page = new_page(browser)
-    login(page, live_server, "admin")
+    page = open_page(browser, width=1440)
+    log_in(page, live_server.url, "admin")
     page.goto(f"{live_server.url}/admin/dunning/lettertemplate/{template.pk}/change/")
     with page.expect_navigation():
         page.click("#template-preview")
@@ -240,4 +217,4 @@ def test_an_administrator_previews_a_letter_template_in_the_admin(
     assert "O-A1" in page.locator("#preview-subject").inner_text()
     frame = page.frame_locator("iframe.letter-preview")
     assert "Jürgen Zänker-Oberhauser" in frame.locator("body").inner_text()
-    screenshot(page, "letter-template-preview.png")
+    screenshot(page, "letter-template-preview")

@@ -7,8 +7,6 @@ Drives Debian's Chromium through Playwright against pytest-django's live server,
 tests/test_browser.py does (its fixture is reused).
 """
 
-import os
-from pathlib import Path
 
 import pytest
 
@@ -16,12 +14,9 @@ from mahnwerk.cases import services as case_services
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import CaseState
 from mahnwerk.web.accounts import ensure_demo_users
+from tests.browser import screenshot
 from tests.factories import OrderFactory, ProductFactory, VendorFactory
 from tests.helpers import incident, lettered
-from tests.test_browser import browser  # noqa: F401 - the fixture
-
-SCREENSHOTS = Path(os.environ.get("MAHNWERK_SCREENSHOTS",
-                                  Path(__file__).resolve().parent.parent / "var" / "screenshots"))
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -45,9 +40,8 @@ def state(order_id: str) -> str:
     return DebtCase.objects.get(order_id=order_id).state
 
 
-def test_a_vendor_approves_in_bulk_and_cancels_with_confirmation(browser, live_server,  # noqa: F811
+def test_a_vendor_approves_in_bulk_and_cancels_with_confirmation(browser, live_server,
                                                                  waiting_cases):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="de-DE")
     page.set_default_timeout(15000)
     page.goto(f"{live_server.url}/anmelden/")
@@ -59,7 +53,7 @@ def test_a_vendor_approves_in_bulk_and_cancels_with_confirmation(browser, live_s
     figures = page.locator("#figures").inner_text()
     assert "245,50" in figures and "3 Fälle" in figures
     assert "O-BETA" not in page.content()
-    page.screenshot(path=str(SCREENSHOTS / "portal.png"), full_page=True)
+    screenshot(page, "portal")
 
     # Two ticked, approved together.
     page.check("tr[data-order=O-W1] input[type=checkbox]")
@@ -78,7 +72,7 @@ def test_a_vendor_approves_in_bulk_and_cancels_with_confirmation(browser, live_s
     assert "1 Bestellung stornieren?" in page.locator("h1").inner_text()
     assert "45,50" in page.locator("#confirm-cancel").inner_text()
     assert state("O-W3") == CaseState.ON_HOLD, "asking changes nothing"
-    page.screenshot(path=str(SCREENSHOTS / "portal-cancel-confirm.png"), full_page=True)
+    screenshot(page, "portal-cancel-confirm")
     page.click("a:text-is('Nein, zurück')")
     page.wait_for_url(f"{live_server.url}/portal/#approvals")
     assert state("O-W3") == CaseState.ON_HOLD
@@ -96,9 +90,9 @@ def test_a_vendor_approves_in_bulk_and_cancels_with_confirmation(browser, live_s
     page.click("nav a:text-is('Abgeschlossene Fälle')")
     page.wait_for_selector("#closed-cases")
     assert "O-W3" in page.locator("#closed-cases").inner_text()
-    page.screenshot(path=str(SCREENSHOTS / "portal-closed.png"), full_page=True)
+    screenshot(page, "portal-closed")
     page.click("nav a:text-is('Briefe an Ihre Käufer')")
     page.wait_for_selector("#letters")
     letters = page.locator("#letters").inner_text()
     assert "O-W1" in letters and "2. Mahnung" in letters and "O-BETA" not in letters
-    page.screenshot(path=str(SCREENSHOTS / "portal-letters.png"), full_page=True)
+    screenshot(page, "portal-letters")

@@ -10,10 +10,8 @@ requests and the run's batches take turns (a lock), as they wait for each other 
 file or on PostgreSQL.
 """
 
-import os
 import threading
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
@@ -21,12 +19,10 @@ from django.core.handlers.wsgi import WSGIHandler
 from mahnwerk.dunning import services, tasks
 from mahnwerk.dunning.models import DunningRun, Letter, RunState
 from mahnwerk.web.accounts import ensure_demo_users
+from tests.browser import screenshot
 from tests.factories import BERLIN, OrderFactory, ProductFactory, VendorFactory
 from tests.helpers import incident
-from tests.test_browser import browser  # noqa: F401 - the fixture
 
-SCREENSHOTS = Path(os.environ.get("MAHNWERK_SCREENSHOTS",
-                                  Path(__file__).resolve().parent.parent / "var" / "screenshots"))
 CASES = 6
 BATCH = 2
 
@@ -102,8 +98,7 @@ def figures(page) -> str:
 
 
 def test_a_support_agent_executes_a_months_run_and_watches_it_reach_the_end(
-        browser, live_server, month, turns):  # noqa: F811
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        browser, live_server, month, turns):
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="de-DE")
     page.set_default_timeout(15000)
     errors = []
@@ -132,7 +127,7 @@ def test_a_support_agent_executes_a_months_run_and_watches_it_reach_the_end(
     page.locator("#run-progress-figures:has-text('2 von 6 Entscheidungen')").wait_for()
     bar = page.locator("#run-progress-bar")
     assert (bar.get_attribute("value"), bar.get_attribute("max")) == ("2", "6")
-    page.screenshot(path=str(SCREENSHOTS / "run-progress.png"), full_page=True)
+    screenshot(page, "run-progress")
 
     # Left and come back: the page picks the run up where it stands.
     page.goto(f"{live_server.url}/faelle/")
@@ -149,7 +144,7 @@ def test_a_support_agent_executes_a_months_run_and_watches_it_reach_the_end(
     counts = page.locator("#run-progress .counts").inner_text()
     assert "1. Mahnung per E-Mail" in counts and "1. Mahnung in die Druckwarteschlange" in counts
     assert page.locator("h1 .badge").inner_text() == "abgeschlossen"
-    page.screenshot(path=str(SCREENSHOTS / "run-done.png"), full_page=True)
+    screenshot(page, "run-done")
 
     assert turns.finished.wait(timeout=30)
     run = DunningRun.objects.get()
