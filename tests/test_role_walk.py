@@ -193,6 +193,7 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:outbox": READ,
     "web:approvals": READ,
     "web:approvals-xlsx": READ,
+    "web:approvals-csv": READ,
     "web:collection": READ,
     "web:collection-xlsx": READ,
     "web:handovers": READ,
@@ -257,6 +258,7 @@ ROLE_TABLE: dict[str, Rule] = {
                                       vendor_b=BAD_REQUEST),
     # Each vendor its own history, letters and downloads (read through its account, never a
     # path parameter): vendor B reads B's, which name none of A's orders.
+    "web:portal-open": PORTAL_PAGE,
     "web:portal-closed": PORTAL_PAGE,
     "web:portal-letters": PORTAL_PAGE,
     "web:portal-export": PORTAL_PAGE,
@@ -622,7 +624,7 @@ def test_the_role_table_keeps_the_workspace_the_admin_and_the_portal_apart():
     staff_site = [pattern for pattern in url_patterns() if pattern.route.startswith("admin/")
                   and pattern.key not in ("admin:login", "admin:logout")]
     portal = views_of("mahnwerk.web.views.portal")
-    assert len(workspace) > 30 and len(staff_site) > 150 and len(portal) == 8
+    assert len(workspace) > 30 and len(staff_site) > 150 and len(portal) == 9
     for patterns, kept_out in ((workspace + staff_site, ("anonymous", "vendor_a", "vendor_b")),
                                (portal, ("anonymous", *STAFF))):
         for pattern in patterns:
@@ -666,7 +668,7 @@ def test_every_url_answers_each_role_as_the_role_table_says(role, world, django_
     assert not problems, f"as {role}:\n" + "\n".join(problems)
     if role == "vendor_a":
         # The check below has teeth: the owner reads its case in its portal.
-        assert {"web:portal", "web:portal-case", "web:portal-letters",
+        assert {"web:portal", "web:portal-case", "web:portal-open", "web:portal-letters",
                 "web:portal-export"} <= reads_the_case
     if role == "vendor_b":
         assert {key for key in reads_the_case if not ROLE_TABLE[key].public_by_token} == set(), (

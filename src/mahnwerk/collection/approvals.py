@@ -293,17 +293,29 @@ def follow_up_approvals(*, actor: str = "schedule", now: datetime | None = None
 
 def escalation_status(*, case: DebtCase) -> str:
     """Column M of the old list: where the vendor's answer stands."""
-    request = case.approval_requests.order_by("-sent_at").first()
+    if hasattr(case, "asked_at"):  # read with the list (``selectors.with_waiting``)
+        return stage_text(vendor=case.vendor, asked_at=case.asked_at,
+                          reminded_at=case.reminded_at, escalated_at=case.escalated_at)
+    request = case.approval_requests.select_related("vendor").order_by("-sent_at").first()
     if request is None:
         return ""
-    if request.escalated_at:
+    return stage_text(vendor=request.vendor, asked_at=request.sent_at,
+                      reminded_at=request.reminded_at, escalated_at=request.escalated_at)
+
+
+def stage_text(*, vendor: Vendor, asked_at: datetime | None, reminded_at: datetime | None,
+               escalated_at: datetime | None) -> str:
+    """Where the newest request to the vendor stands, in words ("" when not asked)."""
+    if asked_at is None:
+        return ""
+    if escalated_at:
         return _("escalated to %(manager)s (%(channel)s) on %(date)s") % {
-            "manager": request.vendor.relationship_manager or "-",
-            "channel": request.vendor.escalation_channel or "-",
-            "date": format_day(request.escalated_at)}
-    if request.reminded_at:
-        return _("reminded on %(date)s") % {"date": format_day(request.reminded_at)}
-    return _("asked on %(date)s") % {"date": format_day(request.sent_at)}
+            "manager": vendor.relationship_manager or "-",
+            "channel": vendor.escalation_channel or "-",
+            "date": format_day(escalated_at)}
+    if reminded_at:
+        return _("reminded on %(date)s") % {"date": format_day(reminded_at)}
+    return _("asked on %(date)s") % {"date": format_day(asked_at)}
 
 
 def ask_and_follow_up(*, actor: str, now: datetime | None = None) -> dict[str, int]:

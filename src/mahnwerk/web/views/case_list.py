@@ -9,11 +9,10 @@ grouped query, the rows one query with their order, product and vendor.
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -53,7 +52,7 @@ COLUMNS = [
 ]
 
 
-class CasePaginator(Paginator):
+class CasePaginator(lists.CountedPaginator):
     """Pages of a filtered, sorted case list, told the count (from the totals query) instead
     of asking for it again.
 
@@ -61,14 +60,6 @@ class CasePaginator(Paginator):
     table, joining only what the sort needs), then those cases with their order, product and
     vendor. One query that joined and sorted every row of a 100,000-case list took 0.85 s on
     SQLite; the two take a tenth of it (docs/benchmarks.md)."""
-
-    def __init__(self, object_list: Any, per_page: int, *, count: int) -> None:
-        super().__init__(object_list, per_page)
-        self._known_count = count
-
-    @cached_property
-    def count(self) -> int:
-        return self._known_count
 
     def page(self, number: Any) -> Page:
         number = self.validate_number(number)
@@ -81,14 +72,7 @@ class CasePaginator(Paginator):
 def _filter_query(data: QueryDict) -> str:
     """The list's query string without the page: what a saved filter, an export link and the
     bulk action keep."""
-    names = set(CaseFilterSet.base_filters) | {"per_page"}
-    kept = QueryDict(mutable=True)
-    for name in data:
-        if name in names:
-            values = [v for v in data.getlist(name) if v]
-            if values:
-                kept.setlist(name, values)
-    return kept.urlencode()
+    return lists.filter_query(data, CaseFilterSet)
 
 
 def _bulk_choices(request: HttpRequest) -> list[tuple[str, str]]:
