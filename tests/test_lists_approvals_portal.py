@@ -310,3 +310,32 @@ def test_vendor_b_exports_its_own_filtered_rows_only(shop, django_user_model):
     response = client.get(reverse("web:portal-export", args=["freigaben", "csv"]))
     text = response.content.decode("utf-8-sig")
     assert "O-B1" in text and "O-A" not in text
+
+
+# -- Inkasso -------------------------------------------------------------------------------------
+
+
+def test_inkasso_sorts_filters_counts_and_exports_its_filter(support, shop):
+    from mahnwerk.web.views.collection import COLLECTION_COLUMNS
+
+    case_services.change_case(case=shop["mueller"], actor="t", reason="freigegeben",
+                              to_state=CaseState.APPROVED)
+    url = reverse("web:collection")
+    for key, _label, _css in COLLECTION_COLUMNS:
+        html = support.get(url, {"sort": f"-{key}"}).content.decode()
+        assert sorted(rows(html, "collection")) == ["O-A1", "O-A2", "O-A3", "O-A4", "O-B1"]
+    html = support.get(url, {"state": "approved"}).content.decode()
+    assert rows(html, "collection") == ["O-A2"]
+    html = support.get(url, {"vendor": "VALPHA", "amount_min": "100",
+                             "sort": "-open_amount"}).content.decode()
+    assert rows(html, "collection") == ["O-A1", "O-A4", "O-A2"]
+    totals = html.split('id="collection-totals"', 1)[1].split("</p>", 1)[0]
+    assert "3 Fälle" in totals and "1.400,50" in totals
+    assert rows(support.get(url, {"q": "kaya"}).content.decode(), "collection") == ["O-A3"]
+    response = support.get(reverse("web:collection-csv"), {"trigger": "chargeback"})
+    table = list(csv.reader(io.StringIO(response.content.decode())))
+    assert [row[2] for row in table[1:]] == ["O-A3"]
+    response = support.get(reverse("web:collection-xlsx"), {"vendor": "VBETA"})
+    assert 'filename="inkasso-VBETA.xlsx"' in response["Content-Disposition"]
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    assert [row[2] for row in sheet.iter_rows(min_row=2, values_only=True)] == ["O-B1"]

@@ -196,6 +196,7 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:approvals-csv": READ,
     "web:collection": READ,
     "web:collection-xlsx": READ,
+    "web:collection-csv": READ,
     "web:handovers": READ,
     "web:handover-file": READ,
     # The handover validator checks an uploaded file and stores nothing (collection.

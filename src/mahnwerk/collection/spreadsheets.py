@@ -83,6 +83,10 @@ def approval_list_xlsx(*, vendor_id: str | None = None,
 def approval_list_csv(*, cases: Iterable[DebtCase]) -> str:
     """The same columns as CSV (RFC 4180 line ends), every text safe for a spreadsheet."""
     header, rows = _approval_rows(cases, None)
+    return _csv(header, rows)
+
+
+def _csv(header: list[str], rows: Iterable[tuple[bool, list[object]]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(csv_row(header))
@@ -92,16 +96,31 @@ def approval_list_csv(*, cases: Iterable[DebtCase]) -> str:
     return buffer.getvalue()
 
 
-def collection_list_xlsx(*, vendor_id: str | None = None) -> bytes:
-    """"Inkasso - Cancelled Installments": cases waiting for, approved for or at collection."""
+def _collection_rows(cases: Iterable[DebtCase] | None, vendor_id: str | None
+                     ) -> tuple[list[str], Iterable[tuple[bool, list[object]]]]:
     header = [_("vendor id"), _("vendor"), _("order id"), _("first name"), _("last name"),
               _("product"), _("open amount"), _("currency"), _("first dunning letter"),
               _("second dunning letter"), _("takeover by the agency"), _("status"),
               _("invalid address")]
+    if cases is None:
+        cases = selectors.collection_list(vendor_id=vendor_id)
     rows = ((case.pursue, [
         case.vendor_id, case.vendor.name, case.order_id, case.order.buyer_first_name,
         case.order.buyer_last_name, case.order.product.name, float(case.open_amount),
         case.currency, case.first_dunning_letter, case.second_dunning_letter,
         case.incasso_date, _status(case), _("yes") if case.invalid_address else _("no")])
-        for case in selectors.collection_list(vendor_id=vendor_id))
+        for case in cases)
+    return header, rows
+
+
+def collection_list_xlsx(*, vendor_id: str | None = None,
+                         cases: Iterable[DebtCase] | None = None) -> bytes:
+    """"Inkasso - Cancelled Installments": cases waiting for, approved for or at collection
+    (the vendor's, or the ``cases`` given: *Inkasso*'s current filter)."""
+    header, rows = _collection_rows(cases, vendor_id)
     return _workbook(_("Collection"), header, rows)
+
+
+def collection_list_csv(*, cases: Iterable[DebtCase]) -> str:
+    header, rows = _collection_rows(cases, None)
+    return _csv(header, rows)

@@ -416,6 +416,44 @@ class ApprovalFilterSet(ListFilterSet):
         return cases.filter(pursue=value == "yes")
 
 
+# -- Inkasso: the cases waiting for, approved for or with the agency ------------------------------
+
+
+class CollectionFilterSet(ListFilterSet):
+    """*Inkasso*: by vendor, state, partner, amount, trigger, yellow or grey, the address, and
+    the search."""
+
+    SORTS = COLLECTION_SORTS
+
+    q = _search()
+    vendor = django_filters.ModelChoiceFilter(
+        label=_("vendor"), queryset=reads.vendors(), empty_label=_("all vendors"))
+    state = django_filters.ChoiceFilter(
+        label=_("state"), empty_label=_("all states"),
+        choices=[(state.value, state.label) for state in (
+            CaseState.ON_HOLD, CaseState.APPROVED, CaseState.SENT_FOR_COLLECTION)])
+    partner = django_filters.ModelChoiceFilter(
+        label=_("collection partner"), queryset=reads.active_partners(),
+        method="filter_partner", empty_label=_("all partners"))
+    amount_min = _amount("gte", _("open amount from"))
+    amount_max = _amount("lte", _("open amount up to"))
+    trigger = django_filters.ChoiceFilter(label=_("trigger"), choices=IncidentKind.choices,
+                                          empty_label=_("all triggers"))
+    pursue = django_filters.ChoiceFilter(
+        label=_("mark"), method="filter_pursue", empty_label=_("yellow and grey"),
+        choices=[("yes", _("yellow (pursue)")), ("no", _("grey (do not pursue)"))])
+    invalid_address = _yes_no(_("address incomplete or wrong"))
+    sort = _sort(COLLECTION_SORTS, _("vendor, order id"))
+
+    filter_partner = CaseFilterSet.filter_partner
+    filter_pursue = CaseFilterSet.filter_pursue
+    filter_flag = CaseFilterSet.filter_flag
+
+    class Meta:
+        model = DebtCase
+        fields: list[str] = []
+
+
 # -- The vendor portal's lists: always one vendor's rows (the base queryset), never a vendor filter
 
 PORTAL_SEARCH = _("order id, invoice number or buyer's name")
@@ -551,6 +589,7 @@ __all__ = [
     "SORTS",
     "ApprovalFilterSet",
     "CaseFilterSet",
+    "CollectionFilterSet",
     "DecisionFilterSet",
     "ListFilterSet",
     "OutboxFilterSet",

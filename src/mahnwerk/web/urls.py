@@ -68,6 +68,7 @@ pages = [
     path("faelle/<str:order_id>/freigabe/", collection.case_approval, name="case-approval"),
     path("inkasso/", collection.collection_page, name="collection"),
     path("inkasso.xlsx", collection.collection_xlsx, name="collection-xlsx"),
+    path("inkasso.csv", collection.collection_csv, name="collection-csv"),
     path("inkasso/uebergabe/", collection.handover_export, name="handover-export"),
     path("inkasso/uebergaben/", collection.handover_list, name="handovers"),
     path("inkasso/uebergaben/<int:pk>/datei/", collection.handover_file,

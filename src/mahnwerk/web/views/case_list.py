@@ -17,14 +17,13 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from mahnwerk.cases import access_log, bulk_actions, exports
+from mahnwerk.cases import bulk_actions, exports
 from mahnwerk.cases import selectors as case_selectors
-from mahnwerk.cases.models import AccessKind, DebtCase
+from mahnwerk.cases.models import DebtCase
 from mahnwerk.web import access
 from mahnwerk.web.filters import PAGE_SIZES, CaseFilterSet, case_queryset
 from mahnwerk.web.forms import BulkActionForm, SavedFilterForm
@@ -32,7 +31,6 @@ from mahnwerk.web.models import SavedFilter
 from mahnwerk.web.views import lists
 from mahnwerk.web.views.common import render_workspace
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: Where a bulk action's report waits in the session for the page that shows it.
 REPORT_KEY = "mahnwerk.bulk_report"
 
@@ -122,16 +120,9 @@ def _export(request: HttpRequest, *, kind: str) -> HttpResponse:
         return redirect(reverse("web:cases") + "?" + _filter_query(request.GET))
     cases = filters.qs
     stamp = timezone.localtime().strftime("%Y-%m-%d-%H%M")
-    name = f"faelle-{stamp}.{kind}"
-    access_log.record(kind=AccessKind.EXPORT, target=name, user=request.user,
-                      order_ids=cases.order_by().values_list("order_id", flat=True),
-                      via=request.get_full_path())
-    if kind == "csv":
-        response = HttpResponse(exports.as_csv(cases), content_type="text/csv; charset=utf-8")
-    else:
-        response = HttpResponse(exports.as_xlsx(cases), content_type=XLSX)
-    response["Content-Disposition"] = content_disposition_header(True, name)
-    return response
+    content = exports.as_csv(cases) if kind == "csv" else exports.as_xlsx(cases)
+    return lists.download(request, name=f"faelle-{stamp}.{kind}", content=content,
+                          order_ids=cases.order_by().values_list("order_id", flat=True))
 
 
 @access.workspace_view

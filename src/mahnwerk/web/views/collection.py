@@ -9,11 +9,8 @@ or chat (the same path as the portal, the signed links and ``mahnwerk case ORDER
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
@@ -39,10 +36,8 @@ from mahnwerk.formats import format_day
 from mahnwerk.intake.models import Vendor
 from mahnwerk.web import access, reads
 from mahnwerk.web.filters import (
-    COLLECTION_SORTS,
-    PAGE_SIZES,
     ApprovalFilterSet,
-    sort_fields,
+    CollectionFilterSet,
 )
 from mahnwerk.web.forms import (
     AgencyReportForm,
@@ -82,23 +77,6 @@ def _vendor_filter(request: HttpRequest) -> tuple[VendorFilterForm, Vendor | Non
     form = VendorFilterForm(request.GET or None)
     vendor = form.cleaned_data.get("vendor") if form.is_valid() else None
     return form, vendor
-
-
-def _xlsx_download(request: HttpRequest, build: Callable[..., bytes], stem: str, *,
-                   back: str, select: Callable[..., object]) -> HttpResponse:
-    """A list as XLSX, for all vendors or the one the filter names (``freigaben-V42.xlsx``)."""
-    form, vendor = _vendor_filter(request)
-    if form.is_bound and not form.is_valid():
-        messages.error(request, _("Please check the filter."))
-        return redirect(back)
-    content = build(vendor_id=vendor.pk if vendor else None)
-    name = f"{stem}-{vendor.pk}.xlsx" if vendor else f"{stem}.xlsx"
-    access_log.record(kind=AccessKind.EXPORT, target=name, user=request.user,
-                      order_ids=select(vendor_id=vendor.pk if vendor else None)
-                      .values_list("order_id", flat=True), via=request.path)
-    response = HttpResponse(content, content_type=XLSX)
-    response["Content-Disposition"] = content_disposition_header(True, name)
-    return response
 
 
 # -- "Warten auf Freigabe" -----------------------------------------------------------------------
@@ -264,37 +242,51 @@ def approvals_csv(request: HttpRequest) -> HttpResponse:
 # -- "Inkasso" and the handover files ------------------------------------------------------------
 
 
+def _collection_filters(data: QueryDict | None) -> CollectionFilterSet:
+    cases = selectors.collection_list().alias(
+        address_flag=Coalesce("invalid_address_override", "invalid_address_computed"))
+    return CollectionFilterSet(data or None, queryset=cases)
+
+
 @access.workspace_view
 def collection_page(request: HttpRequest) -> HttpResponse:
-    form, vendor = _vendor_filter(request)
-    cases = selectors.collection_list(vendor_id=vendor.pk if vendor else None)
-    sort = request.GET.get("sort") or ""
-    if sort.lstrip("-") not in COLLECTION_SORTS:
-        sort = ""
-    listed = cases.alias(address_flag=Coalesce("invalid_address_override",
-                                               "invalid_address_computed"))
-    if sort:
-        listed = listed.order_by(*sort_fields(sort, sorts=COLLECTION_SORTS))
-    totals = case_selectors.totals_by_currency(cases)
-    per_page = lists.page_size(request)
-    page = Paginator(listed, per_page).get_page(request.GET.get("page"))
+    filters = _collection_filters(request.GET)
+    cases = filters.qs
+    context = lists.listing(request, cases, columns=COLLECTION_COLUMNS,
+                            sort=filters.current_sort(),
+                            totals=case_selectors.totals_by_currency(cases),
+                            filterset=CollectionFilterSet)
     return render_workspace(request, "web/collection_list.html", {
-        "form": form, "vendor": vendor, "page": page,
-        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2,
-                                                            on_ends=1),
-        "per_page": per_page, "page_sizes": PAGE_SIZES, "totals": totals,
-        "count": sum(total.count for total in totals),
-        "headers": lists.sort_headers(request, COLLECTION_COLUMNS, sort),
+        **context, "filters": filters,
         "vendor_counts": selectors.vendor_counts(cases=cases),
         "partners": reads.active_partners(),
         "export_form": HandoverExportForm(prefix="other"),
     }, section="collection")
 
 
+def _collection_export(request: HttpRequest, *, kind: str) -> HttpResponse:
+    """*Inkasso*'s current filter as CSV or XLSX (``inkasso-V42.xlsx`` for one vendor)."""
+    filters = _collection_filters(request.GET)
+    if filters.is_bound and not filters.form.is_valid():
+        messages.error(request, _("Please check the filter."))
+        return redirect("web:collection")
+    cases = list(filters.qs)
+    vendor = filters.form.cleaned_data.get("vendor") if filters.is_bound else None
+    name = f"inkasso-{vendor.pk}.{kind}" if vendor else f"inkasso.{kind}"
+    content = (spreadsheets.collection_list_csv(cases=cases) if kind == "csv"
+               else spreadsheets.collection_list_xlsx(cases=cases))
+    return lists.download(request, name=name, content=content,
+                          order_ids=[case.order_id for case in cases])
+
+
 @access.workspace_view
 def collection_xlsx(request: HttpRequest) -> HttpResponse:
-    return _xlsx_download(request, spreadsheets.collection_list_xlsx, "inkasso",
-                          back="web:collection", select=selectors.collection_list)
+    return _collection_export(request, kind="xlsx")
+
+
+@access.workspace_view
+def collection_csv(request: HttpRequest) -> HttpResponse:
+    return _collection_export(request, kind="csv")
 
 
 @require_POST
