@@ -127,6 +127,12 @@ def _sort(sorts: dict[str, tuple[str, ...]], empty_label: Any) -> django_filters
         widget=forms.HiddenInput)
 
 
+def _pursue() -> django_filters.ChoiceFilter:
+    return django_filters.ChoiceFilter(
+        label=_("mark"), method="filter_pursue", empty_label=_("yellow and grey"),
+        choices=[("yes", _("yellow (pursue)")), ("no", _("grey (do not pursue)"))])
+
+
 def _amount(lookup: str, label: Any, field: str = "open_amount") -> AmountFilter:
     return AmountFilter(field_name=field, lookup_expr=lookup, label=label,
                         error_messages={"invalid": _("Give an amount such as 100 or 99,50.")})
@@ -149,6 +155,9 @@ class ListFilterSet(django_filters.FilterSet):
     def filter_search(self, rows: QuerySet, name: str, value: str) -> QuerySet:
         return search.matching(rows, value, field=self.SEARCH_FIELD)
 
+    def filter_pursue(self, rows: QuerySet, name: str, value: str) -> QuerySet:
+        return rows.filter(pursue=value == "yes")
+
     def filter_sort(self, rows: QuerySet, name: str, value: str) -> QuerySet:
         return rows.order_by(*sort_fields(value, sorts=self.SORTS, last=self.LAST))
 
@@ -163,20 +172,14 @@ class ListFilterSet(django_filters.FilterSet):
 class CaseFilterSet(ListFilterSet):
     """The filters of *Fälle*: every fact of a case support filters its work by."""
 
-    q = django_filters.CharFilter(
-        label=_("Search"), method="filter_search", max_length=150,
-        widget=forms.TextInput(attrs={
-            "type": "search",
-            "placeholder": _("order id, invoice number, buyer's name or e-mail")}))
+    q = _search()
     state = django_filters.ChoiceFilter(
         label=_("state"), method="filter_state", empty_label=_("all states"),
         choices=[("active", _("all open cases (in work)")),
                  ("closed", _("closed (paid, cancelled, reordered)")), *CaseState.choices])
     vendor = django_filters.ModelChoiceFilter(
         label=_("vendor"), queryset=reads.vendors(), empty_label=_("all vendors"))
-    pursue = django_filters.ChoiceFilter(
-        label=_("mark"), method="filter_pursue", empty_label=_("yellow and grey"),
-        choices=[("yes", _("yellow (pursue)")), ("no", _("grey (do not pursue)"))])
+    pursue = _pursue()
     age = django_filters.ChoiceFilter(
         label=_("age of the debt"), method="filter_age", empty_label=_("any age"),
         choices=[(key, _("%(range)s days") % {"range": key.replace("-", "–")})
@@ -186,12 +189,8 @@ class CaseFilterSet(ListFilterSet):
     partner = django_filters.ModelChoiceFilter(
         label=_("collection partner"), queryset=reads.active_partners(),
         method="filter_partner", empty_label=_("all partners"))
-    amount_min = AmountFilter(
-        field_name="open_amount", lookup_expr="gte", label=_("open amount from"),
-        error_messages={"invalid": _("Give an amount such as 100 or 99,50.")})
-    amount_max = AmountFilter(
-        field_name="open_amount", lookup_expr="lte", label=_("open amount up to"),
-        error_messages={"invalid": _("Give an amount such as 100 or 99,50.")})
+    amount_min = _amount("gte", _("open amount from"))
+    amount_max = _amount("lte", _("open amount up to"))
     currency = django_filters.CharFilter(
         label=_("currency"), method="filter_currency", max_length=3,
         widget=forms.TextInput(attrs={"size": 4, "placeholder": "EUR"}))
@@ -231,10 +230,6 @@ class CaseFilterSet(ListFilterSet):
         if value in STATE_GROUPS:
             return cases.filter(state__in=STATE_GROUPS[value])
         return cases.filter(state=value)
-
-    def filter_pursue(self, cases: QuerySet[DebtCase], name: str, value: str
-                      ) -> QuerySet[DebtCase]:
-        return cases.filter(pursue=value == "yes")
 
     def filter_age(self, cases: QuerySet[DebtCase], name: str, value: str
                    ) -> QuerySet[DebtCase]:
@@ -398,9 +393,7 @@ class ApprovalFilterSet(ListFilterSet):
     amount_max = _amount("lte", _("open amount up to"))
     trigger = django_filters.ChoiceFilter(label=_("trigger"), choices=IncidentKind.choices,
                                           empty_label=_("all triggers"))
-    pursue = django_filters.ChoiceFilter(
-        label=_("mark"), method="filter_pursue", empty_label=_("yellow and grey"),
-        choices=[("yes", _("yellow (pursue)")), ("no", _("grey (do not pursue)"))])
+    pursue = _pursue()
     sort = _sort(APPROVAL_SORTS, _("vendor, order id"))
 
     class Meta:
@@ -410,10 +403,6 @@ class ApprovalFilterSet(ListFilterSet):
     def filter_asked(self, cases: QuerySet[DebtCase], name: str, value: str
                      ) -> QuerySet[DebtCase]:
         return collection_selectors.asked_stage(cases, value)
-
-    def filter_pursue(self, cases: QuerySet[DebtCase], name: str, value: str
-                      ) -> QuerySet[DebtCase]:
-        return cases.filter(pursue=value == "yes")
 
 
 # -- Inkasso: the cases waiting for, approved for or with the agency ------------------------------
@@ -439,14 +428,11 @@ class CollectionFilterSet(ListFilterSet):
     amount_max = _amount("lte", _("open amount up to"))
     trigger = django_filters.ChoiceFilter(label=_("trigger"), choices=IncidentKind.choices,
                                           empty_label=_("all triggers"))
-    pursue = django_filters.ChoiceFilter(
-        label=_("mark"), method="filter_pursue", empty_label=_("yellow and grey"),
-        choices=[("yes", _("yellow (pursue)")), ("no", _("grey (do not pursue)"))])
+    pursue = _pursue()
     invalid_address = _yes_no(_("address incomplete or wrong"))
     sort = _sort(COLLECTION_SORTS, _("vendor, order id"))
 
     filter_partner = CaseFilterSet.filter_partner
-    filter_pursue = CaseFilterSet.filter_pursue
     filter_flag = CaseFilterSet.filter_flag
 
     class Meta:
@@ -490,9 +476,7 @@ class PortalOpenFilterSet(ListFilterSet):
     state = django_filters.ChoiceFilter(
         label=_("state"), empty_label=_("all states"),
         choices=[(state.value, state.label) for state in CaseState if state in ACTIVE_STATES])
-    pursue = django_filters.ChoiceFilter(
-        label=_("mark"), method="filter_pursue", empty_label=_("yellow and grey"),
-        choices=[("yes", _("yellow (pursue)")), ("no", _("grey (do not pursue)"))])
+    pursue = _pursue()
     trigger = django_filters.ChoiceFilter(label=_("trigger"), choices=IncidentKind.choices,
                                           empty_label=_("all triggers"))
     amount_min = _amount("gte", _("open amount from"))
@@ -502,10 +486,6 @@ class PortalOpenFilterSet(ListFilterSet):
     class Meta:
         model = DebtCase
         fields: list[str] = []
-
-    def filter_pursue(self, cases: QuerySet[DebtCase], name: str, value: str
-                      ) -> QuerySet[DebtCase]:
-        return cases.filter(pursue=value == "yes")
 
 
 PORTAL_CLOSED_SORTS = {
@@ -525,16 +505,8 @@ class PortalClosedFilterSet(ListFilterSet):
     state = django_filters.ChoiceFilter(
         label=_("state"), empty_label=_("all states"),
         choices=[(state.value, state.label) for state in CaseState if state in CLOSED_STATES])
-    closed_from = django_filters.DateFilter(
-        field_name="closed_at", lookup_expr="date__gte", label=_("closed from"),
-        input_formats=DATE_FORMATS, widget=forms.DateInput(attrs={"type": "date"},
-                                                           format="%Y-%m-%d"),
-        error_messages={"invalid": _("Give the day as 2026-12-01 or 01.12.2026.")})
-    closed_to = django_filters.DateFilter(
-        field_name="closed_at", lookup_expr="date__lte", label=_("closed up to"),
-        input_formats=DATE_FORMATS, widget=forms.DateInput(attrs={"type": "date"},
-                                                           format="%Y-%m-%d"),
-        error_messages={"invalid": _("Give the day as 2026-12-01 or 01.12.2026.")})
+    closed_from = _date_filter("closed_at", "date__gte", _("closed from"))
+    closed_to = _date_filter("closed_at", "date__lte", _("closed up to"))
     amount_min = _amount("gte", _("open amount from"))
     amount_max = _amount("lte", _("open amount up to"))
     sort = _sort(PORTAL_CLOSED_SORTS, _("most recently closed first"))
