@@ -145,6 +145,9 @@ def test_a_clean_file_is_checked_then_applied_from_the_same_upload(support, _imp
     assert "1 Zeile gelesen." in page
     assert "Beim Anwenden: 1 neu, 0 geändert, 0 unverändert." in page
     assert reverse("web:import-apply", args=[job.token]) in page
+    # Found in the walk: the page speaks of "Anwenden", so its button says it too (it said
+    # "Ausführen", the word of the runs).
+    assert 'id="import-apply">Anwenden</button>' in page
 
     applied = support.post(reverse("web:import-apply", args=[job.token]))
     assert applied.status_code == 302
