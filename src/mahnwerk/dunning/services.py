@@ -202,28 +202,31 @@ def _decide(*, run: DunningRun, worker: str = "") -> None:
     decision in one transaction and mark the run decided with them."""
     total = selectors.run_case_count(vendor_id=run.vendor_id)
     _decide_progress(run=run, worker=worker, done=0, total=total)
-    decisions: list[RunDecision] = []
+    # Plain tuples until they are written: 100,000 model objects would weigh ten times more.
+    decided: list[tuple[int, str, int | None, str, dict]] = []
     for planned in plan(as_of=run.as_of, vendor_id=run.vendor_id):
-        decisions.append(RunDecision(run=run, case_id=planned.facts.case_id,
-                                     action=planned.decision.action,
-                                     level=planned.decision.level,
-                                     code=planned.decision.code,
-                                     params=planned.decision.params))
-        if len(decisions) % DECIDE_PROGRESS_EVERY == 0:
-            _decide_progress(run=run, worker=worker, done=len(decisions),
-                             total=max(total, len(decisions)))
+        decision = planned.decision
+        decided.append((planned.facts.case_id, decision.action, decision.level, decision.code,
+                        decision.params))
+        if len(decided) % DECIDE_PROGRESS_EVERY == 0:
+            _decide_progress(run=run, worker=worker, done=len(decided),
+                             total=max(total, len(decided)))
     with transaction.atomic():
         run.decisions.all().delete()  # a run killed while deciding starts its decisions anew
-        RunDecision.objects.bulk_create(decisions, batch_size=2000)
+        for start in range(0, len(decided), 2000):
+            RunDecision.objects.bulk_create([
+                RunDecision(run=run, case_id=case_id, action=action, level=level, code=code,
+                            params=params)
+                for case_id, action, level, code, params in decided[start:start + 2000]])
         run.counts = selectors.run_counts(run=run)
         run.total = sum(run.counts.values())
         run.done = 0
         run.outcomes = {}
         run.state = RunState.DECIDED
-        decided = DunningRun.objects.filter(pk=run.pk, state=RunState.DECIDING)
+        marked = DunningRun.objects.filter(pk=run.pk, state=RunState.DECIDING)
         if worker:
-            decided = decided.filter(worker=worker)
-        if not decided.update(counts=run.counts, total=run.total, done=0, outcomes={},
+            marked = marked.filter(worker=worker)
+        if not marked.update(counts=run.counts, total=run.total, done=0, outcomes={},
                               state=RunState.DECIDED):
             raise RunBusy(_("Run #%(run)d was taken over by another process or discarded; "
                             "this one stops deciding.") % {"run": run.pk})
