@@ -91,13 +91,9 @@ def cycle_letters(*, cases: QuerySet[DebtCase]) -> dict[int, tuple[LetterFact, .
             for case_id, letters in found.items()}
 
 
-def run_facts(*, vendor_id: str | None = None, case_ids: list[int] | None = None,
-              run: DunningRun | None = None) -> Iterator[CaseFacts]:
-    """The facts of every case a run looks at, streamed (three queries, no model objects).
-
-    ``case_ids``: only these cases (execute reads them again, to check that each is still as
-    its decision saw it); ``run``: the run asking, whose own exclusions do not count as
-    reported yet."""
+def _run_cases(*, vendor_id: str | None = None, case_ids: list[int] | None = None,
+               run: DunningRun | None = None) -> QuerySet[DebtCase]:
+    """The cases a run looks at (``run_facts``)."""
     reported = RunDecision.objects.filter(case=OuterRef("pk"), action=Action.EXCLUDE)
     if run is not None:
         reported = reported.exclude(run=run)
@@ -111,6 +107,22 @@ def run_facts(*, vendor_id: str | None = None, case_ids: list[int] | None = None
         cases = cases.filter(vendor_id=vendor_id)
     if case_ids is not None:
         cases = cases.filter(pk__in=case_ids)
+    return cases
+
+
+def run_case_count(*, vendor_id: str | None = None) -> int:
+    """How many cases a run (of this vendor, or all) decides: the total of its decide phase."""
+    return _run_cases(vendor_id=vendor_id).count()
+
+
+def run_facts(*, vendor_id: str | None = None, case_ids: list[int] | None = None,
+              run: DunningRun | None = None) -> Iterator[CaseFacts]:
+    """The facts of every case a run looks at, streamed (three queries, no model objects).
+
+    ``case_ids``: only these cases (execute reads them again, to check that each is still as
+    its decision saw it); ``run``: the run asking, whose own exclusions do not count as
+    reported yet."""
+    cases = _run_cases(vendor_id=vendor_id, case_ids=case_ids, run=run)
     choices = dict(DirectSelection.objects.filter(case__in=cases, cycle=F("case__cycle"))
                    .values_list("case_id", "pursue"))
     letters = cycle_letters(cases=cases)
@@ -259,14 +271,17 @@ def describe_outcomes(outcomes: dict[str, int]) -> list[tuple[str, str, int]]:
 
 @dataclass(frozen=True)
 class RunProgress:
-    """Where a run's execution stands, as its page shows it.
+    """Where a run stands, as its page shows it.
 
-    ``phase``: "ready" (decided, to be executed), "running" (a process executes it and gave a
-    sign within MAHNWERK_RUN_STALE_SECONDS), "failed" (stopped at a case, with the error),
-    "interrupted" (stopped without an error: the process died or was stopped), "deciding"
-    (interrupted while deciding), "done" or "discarded"."""
+    ``phase``: "deciding" (a process decides its cases right now: ``done`` of ``total`` cases
+    decided), "ready" (decided, to be executed), "running" (a process executes it and gave a
+    sign within MAHNWERK_RUN_STALE_SECONDS), "failed" (stopped with an error: while deciding,
+    ``state`` is still deciding, else at a case), "interrupted" (stopped without an error: the
+    process died or was stopped), "undecided" (interrupted while deciding), "done" or
+    "discarded". The page polls while ``polling``."""
 
     phase: str
+    state: str
     total: int
     done: int
     outcomes: list[tuple[str, str, int]]
@@ -285,11 +300,26 @@ class RunProgress:
 
     @property
     def can_resume(self) -> bool:
-        return self.phase in ("failed", "interrupted", "deciding")
+        return self.phase in ("failed", "interrupted") and not self.deciding
+
+    @property
+    def deciding(self) -> bool:
+        """Still in the decide phase (deciding now, or stopped in it): what goes on is
+        deciding again, not executing."""
+        return self.state == "deciding"
+
+    @property
+    def can_decide(self) -> bool:
+        return self.phase in ("failed", "undecided") and self.deciding
+
+    @property
+    def polling(self) -> bool:
+        return self.phase in ("deciding", "running")
 
     @property
     def can_discard(self) -> bool:
-        return self.phase in ("ready", "deciding")
+        return self.phase in ("ready", "undecided") or (self.phase == "failed"
+                                                          and self.deciding)
 
 
 def execution_alive(*, run: DunningRun, now: datetime | None = None) -> bool:
@@ -304,16 +334,16 @@ def run_progress(*, run: DunningRun, now: datetime | None = None) -> RunProgress
     if run.state in (RunState.DONE, RunState.DISCARDED):
         phase = str(run.state)
     elif execution_alive(run=run, now=now):
-        phase = "running"
+        phase = "deciding" if run.state == RunState.DECIDING else "running"
     elif run.failed_at is not None:
         phase = "failed"
     elif run.state == RunState.EXECUTING:
         phase = "interrupted"
     elif run.state == RunState.DECIDING:
-        phase = "deciding"
+        phase = "undecided"
     else:
         phase = "ready"
-    return RunProgress(phase=phase, total=run.total, done=run.done,
+    return RunProgress(phase=phase, state=str(run.state), total=run.total, done=run.done,
                        outcomes=describe_outcomes(run.outcomes or {}),
                        heartbeat_at=run.heartbeat_at, failed_at=run.failed_at,
                        failed_order=run.failed_order, failure=run.failure)
