@@ -137,7 +137,7 @@ CONTENT_SECURITY_POLICY = {
 # `mahnwerk axes_reset_username NAME` / `mahnwerk axes_reset`.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out user and address
-    "django.contrib.auth.backends.ModelBackend",
+    "mahnwerk.web.backends.OneQueryModelBackend",  # Django's, permissions in one query
 ]
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
