@@ -128,6 +128,8 @@ def build(cases: int, orders: int) -> None:
                     "block_reason": "Anwalt" if state == "blocked" else "",
                     "blocked_from_state": "dunning" if state == "blocked" else "",
                     "opened_at": incident, "updated_at": now, "anonymised_at": None,
+                    "buyer_first_name": row["buyer_first_name"],
+                    "buyer_last_name": row["buyer_last_name"],
                     "search_text": search_text(
                         order_id=row["order_id"],
                         first_invoice_number=row["first_invoice_number"],

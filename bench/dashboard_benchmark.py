@@ -156,7 +156,9 @@ def build(*, cases: int, orders: int, vendors: int, seed: int = 10) -> dict[str,
                         buyer_first_name=FIRST[i % buyers % 10],
                         buyer_last_name=LAST[i % buyers % 15],
                         buyer_email=f"k{i % buyers}@example.org",
-                        case_invoice_number=f"R{i}")})
+                        case_invoice_number=f"R{i}"),
+                    "buyer_first_name": FIRST[i % buyers % 10],
+                    "buyer_last_name": LAST[i % buyers % 15]})
             bulk.insert_rows(DebtCase, rows)
             pks = dict(DebtCase.objects.filter(order_id__in=[f"O{i:07d}" for i in case_ids])
                        .values_list("order_id", "pk"))

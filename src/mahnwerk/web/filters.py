@@ -74,7 +74,7 @@ def _yes_no(label: Any) -> django_filters.ChoiceFilter:
 SORTS: dict[str, tuple[str, ...]] = {
     "order_id": ("order_id",),
     "vendor": ("vendor__name", "vendor_id"),
-    "buyer": ("order__buyer_last_name", "order__buyer_first_name"),
+    "buyer": ("buyer_last_name", "buyer_first_name"),  # kept on the case (cases.search)
     "product": ("order__product__name",),
     "state": ("state",),
     "pursue": ("pursue",),
