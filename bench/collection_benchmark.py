@@ -144,7 +144,8 @@ def _build_vendor(bulk: Any, now: datetime, partner: Any, vendor_id: str, prefix
             "invalid_address_override": None, "invalid_address_set_by": "",
             "block_reason": "Anwaltsschreiben" if states[i] == "blocked" else "",
             "blocked_from_state": "dunning" if states[i] == "blocked" else "",
-            "opened_at": created + timedelta(days=30), "updated_at": now} for i in ids])
+            "opened_at": created + timedelta(days=30), "cycle": 1,
+            "cycle_started_at": created + timedelta(days=30), "updated_at": now} for i in ids])
     pks = dict(DebtCase.objects.filter(vendor_id=vendor_id).values_list("order_id", "pk"))
     rows: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
@@ -153,7 +154,11 @@ def _build_vendor(bulk: Any, now: datetime, partner: Any, vendor_id: str, prefix
         i = int(order_id[1:])
         for level, day in enumerate(letters(states[i]), start=1):
             if day:
-                rows.append({"case_id": pk, "level": level, "run_id": None,
+                rows.append({"case_id": pk, "cycle": 1, "level": level, "run_id": None,
+                             "template": ("first", "second")[level - 1],
+                             "handover_column": ("first_dunning_letter",
+                                                 "second_dunning_letter")[level - 1],
+                             "dispatched_on": day,
                              "letter_date": day, "deadline": day, "language": "de",
                              "principal": Decimal("300.00"), "fees": Decimal("0"),
                              "interest": Decimal("0"), "currency": "EUR",
