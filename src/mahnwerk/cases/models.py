@@ -81,7 +81,7 @@ class DebtCase(models.Model):
             models.Index(fields=["vendor", "currency", "state", "open_amount"],
                          name="case_overview_vendor"),
             # The case list's count and open sum per currency, read from the index alone
-            # (docs/benchmarks.md, "The case list").
+            # (docs/benchmarks.md, "The workspace at 100,000 cases").
             models.Index(fields=["currency", "state", "open_amount"], name="case_totals"),
             # The case list sorted by buyer: its first page from the index, in its order.
             models.Index(fields=["buyer_last_name", "buyer_first_name", "order_id"],
