@@ -296,14 +296,24 @@ def escalation_status(*, case: DebtCase) -> str:
     request = case.approval_requests.order_by("-sent_at").first()
     if request is None:
         return ""
-    if request.escalated_at:
+    return request_status(vendor=request.vendor, asked_at=request.sent_at,
+                          reminded_at=request.reminded_at, escalated_at=request.escalated_at)
+
+
+def request_status(*, vendor: Vendor, asked_at: datetime | None,
+                   reminded_at: datetime | None, escalated_at: datetime | None) -> str:
+    """``escalation_status`` from the newest request's moments, read already for a whole page
+    (``selectors.waiting_facts``): no query."""
+    if asked_at is None:
+        return ""
+    if escalated_at:
         return _("escalated to %(manager)s (%(channel)s) on %(date)s") % {
-            "manager": request.vendor.relationship_manager or "-",
-            "channel": request.vendor.escalation_channel or "-",
-            "date": format_day(request.escalated_at)}
-    if request.reminded_at:
-        return _("reminded on %(date)s") % {"date": format_day(request.reminded_at)}
-    return _("asked on %(date)s") % {"date": format_day(request.sent_at)}
+            "manager": vendor.relationship_manager or "-",
+            "channel": vendor.escalation_channel or "-",
+            "date": format_day(escalated_at)}
+    if reminded_at:
+        return _("reminded on %(date)s") % {"date": format_day(reminded_at)}
+    return _("asked on %(date)s") % {"date": format_day(asked_at)}
 
 
 def ask_and_follow_up(*, actor: str, now: datetime | None = None) -> dict[str, int]:

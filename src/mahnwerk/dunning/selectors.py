@@ -44,7 +44,10 @@ def default_policy() -> DunningPolicy:
 
 
 def policy_for(*, vendor_id: str) -> DunningPolicy:
-    return DunningPolicy.objects.filter(vendor_id=vendor_id).first() or default_policy()
+    """The vendor's own policy, else the default policy (one query for either)."""
+    policy = (DunningPolicy.objects.filter(Q(vendor_id=vendor_id) | Q(vendor__isnull=True))
+              .order_by(F("vendor_id").asc(nulls_last=True), "pk").first())
+    return policy if policy is not None else default_policy()  # raises: no default policy
 
 
 def rules_of(policy: DunningPolicy) -> PolicyRules:
@@ -407,24 +410,29 @@ def print_limits() -> tuple[int, dict[str, int]]:
 def print_items(*, case_id: int | None = None, overdue_only: bool = False,
                 limit: int | None = None, today: date | None = None) -> list[PrintItem]:
     """The print queue (oldest first), each letter with the working days it has waited and
-    whether that is longer than its vendor's policy allows: one query for the policies, one
-    for the queue. ``overdue_only``: only the letters waiting too long, asked of the database
-    as such (letters dated after the latest day that can be overdue are not read)."""
+    whether that is longer than its vendor's policy allows: one query for the queue, one for
+    the policies (none when the queue is empty: a case page's case mostly has no letter
+    waiting). ``overdue_only``: only the letters waiting too long, asked of the database as
+    such (letters dated after the latest day that can be overdue are not read)."""
     today = today or timezone.localdate()
-    default, own = print_limits()
+    limits = print_limits() if overdue_only else None
     queue = outbox.print_queue()
     if case_id is not None:
         queue = queue.filter(case_id=case_id)
-    if overdue_only:
-        strictest = min([default, *own.values()])
+    if limits is not None:
+        strictest = min([limits[0], *limits[1].values()])
         queue = queue.annotate(since=Coalesce("print_since", "letter__letter_date")).filter(
             since__lte=workdays.waited_too_long_up_to(allowed_working_days=strictest,
                                                       today=today))
     if limit is not None:
         queue = queue[:limit]
+    messages = list(queue)
+    if not messages:
+        return []
+    default, own = limits if limits is not None else print_limits()
     waited: dict[date, int] = {}
     items = []
-    for message in queue:
+    for message in messages:
         since = message.print_since or message.letter.letter_date
         if since not in waited:
             waited[since] = workdays.working_days_between(since, today)

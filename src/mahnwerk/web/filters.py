@@ -25,6 +25,7 @@ from mahnwerk.collection.models import CollectionPartner, HandoverItem
 from mahnwerk.dunning.models import Action, Channel, DeliveryStatus, OutboxMessage, RunDecision
 from mahnwerk.intake.models import IncidentKind
 from mahnwerk.web import reads
+from mahnwerk.web.forms import PlainSelect
 
 YES_NO = [("yes", _("yes")), ("no", _("no"))]
 DATE_FORMATS = ["%Y-%m-%d", "%d.%m.%Y"]
@@ -73,7 +74,7 @@ def _yes_no(label: Any) -> django_filters.ChoiceFilter:
 SORTS: dict[str, tuple[str, ...]] = {
     "order_id": ("order_id",),
     "vendor": ("vendor__name", "vendor_id"),
-    "buyer": ("order__buyer_last_name", "order__buyer_first_name"),
+    "buyer": ("buyer_last_name", "buyer_first_name"),  # kept on the case (cases.search)
     "product": ("order__product__name",),
     "state": ("state",),
     "pursue": ("pursue",),
@@ -116,8 +117,9 @@ class CaseFilterSet(django_filters.FilterSet):
         label=_("state"), method="filter_state", empty_label=_("all states"),
         choices=[("active", _("all open cases (in work)")),
                  ("closed", _("closed (paid, cancelled, reordered)")), *CaseState.choices])
-    vendor = django_filters.ModelChoiceFilter(
-        label=_("vendor"), queryset=reads.vendors(), empty_label=_("all vendors"))
+    vendor = django_filters.ModelChoiceFilter(  # hundreds of vendors: options drawn in Python
+        label=_("vendor"), queryset=reads.vendors(), empty_label=_("all vendors"),
+        widget=PlainSelect)
     pursue = django_filters.ChoiceFilter(
         label=_("mark"), method="filter_pursue", empty_label=_("yellow and grey"),
         choices=[("yes", _("yellow (pursue)")), ("no", _("grey (do not pursue)"))])

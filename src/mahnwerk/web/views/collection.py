@@ -104,7 +104,10 @@ def approval_list_page(request: HttpRequest) -> HttpResponse:
     page = page_of(request, selectors.approval_list(vendor_id=vendor.pk if vendor else None))
     cases = list(page)
     facts = selectors.waiting_facts(case_ids=[case.pk for case in cases])
-    rows = [(case, approvals.escalation_status(case=case), facts[case.pk]) for case in cases]
+    rows = [(case, approvals.request_status(
+        vendor=case.vendor, asked_at=facts[case.pk].asked_at,
+        reminded_at=facts[case.pk].reminded_at, escalated_at=facts[case.pk].escalated_at),
+        facts[case.pk]) for case in cases]
     return render_workspace(request, "web/approval_list.html", {
         "form": form, "vendor": vendor, "page": page, "rows": rows,
         "here": request.get_full_path(),
