@@ -1,6 +1,7 @@
 # Mahnwerk: two commands on a fresh machine (README.md).
 #   make demo   virtualenv, install, migrate, demo marketplace, web server on 127.0.0.1:8000
-#   make test   the whole test suite (DATABASE_URL=postgres://... runs it on PostgreSQL)
+#   make test   the whole test suite (DATABASE_URL=postgres://... runs it on PostgreSQL),
+#               one worker per core
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -27,8 +28,12 @@ demo: install
 	@echo "Stop with Ctrl+C."
 	MAHNWERK_DEMO_HOST=$(HOST) $(BIN)/mahnwerk runserver --insecure $(HOST)
 
+# One pytest worker per core (pytest-xdist; each with its own test database and var/ folder);
+# PYTEST_WORKERS=0 runs the suite in this one process.
+PYTEST_WORKERS ?= auto
+
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 lint: install
 	$(BIN)/ruff check src tests bench scripts

@@ -25,17 +25,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import sys
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-OUT = HERE / "out"
-DB = OUT / "case_list.sqlite3"
-sys.path.insert(0, str(HERE.parent / "src"))
+import _common
+
+DB = _common.OUT / "case_list.sqlite3"
 
 FIRST = ["Jürgen", "Anna", "Özlem", "Lukas", "Marie", "Sören", "Zoë", "Karl", "Bärbel", "Jan"]
 LAST = ["Zänker", "Müller", "Schäfer", "Weiß", "Öztürk", "Kühn", "Becker", "Groß", "Lange",
@@ -46,27 +42,7 @@ TRIGGERS = ["chargeback", "stopped_installments", "one_time_chargeback"]
 
 
 def setup(postgres: str | None) -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    if postgres:
-        import psycopg
-
-        server = postgres.rstrip("/").rsplit("/", 1)[0]
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute("DROP DATABASE IF EXISTS mahnwerk_bench_lists")
-            admin.execute("CREATE DATABASE mahnwerk_bench_lists")
-        os.environ["DATABASE_URL"] = f"{server}/mahnwerk_bench_lists"
-    else:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{DB}{suffix}").unlink(missing_ok=True)
-        os.environ["DATABASE_URL"] = f"sqlite:///{DB}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mahnwerk.settings")
-    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver,127.0.0.1,localhost"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    _common.setup(postgres, sqlite=DB, database="mahnwerk_bench_lists")
 
 
 def build(cases: int, orders: int) -> None:
@@ -152,6 +128,8 @@ def build(cases: int, orders: int) -> None:
                     "block_reason": "Anwalt" if state == "blocked" else "",
                     "blocked_from_state": "dunning" if state == "blocked" else "",
                     "opened_at": incident, "updated_at": now, "anonymised_at": None,
+                    "buyer_first_name": row["buyer_first_name"],
+                    "buyer_last_name": row["buyer_last_name"],
                     "search_text": search_text(
                         order_id=row["order_id"],
                         first_invoice_number=row["first_invoice_number"],
@@ -176,30 +154,12 @@ PAGES = [
 ]
 
 
-def measure(runs: int) -> list[tuple[str, float, float, int]]:
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
-
-    from mahnwerk.web.accounts import ensure_demo_users
-
-    ensure_demo_users(vendor_id=None)
-    client = Client()
-    client.force_login(get_user_model().objects.get(username="support"))
+def measure(runs: int) -> list[tuple[str, float, float, float, int]]:
+    client = _common.support_client()
     results = []
     for name, query in PAGES:
-        client.get("/faelle/" + query)  # warm the caches
-        times, cpu = [], []
-        for _ in range(runs):
-            with CaptureQueriesContext(connection) as queries:
-                started, used = time.perf_counter(), time.process_time()
-                response = client.get("/faelle/" + query)
-                times.append(time.perf_counter() - started)
-                cpu.append(time.process_time() - used)
-            assert response.status_code == 200, (query, response.status_code)
-        results.append((name, statistics.median(times) * 1000, max(times) * 1000,
-                        statistics.median(cpu) * 1000, len(queries.captured_queries)))
+        figures = _common.measure(client, "/faelle/" + query, runs)
+        results.append((name, figures.median, figures.slowest, figures.cpu, figures.queries))
     return results
 
 

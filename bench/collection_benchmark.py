@@ -25,19 +25,16 @@ Targets (issue 4): export of 100,000 cases within 2 s; the validator at 1,000,00
 from __future__ import annotations
 
 import argparse
-import os
-import resource
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-OUT = HERE / "out"
+import _common
+from _common import OUT, peak_rss
+
 DB = OUT / "collection.sqlite3"
 VENDOR = "48213"
 FILLER = "48299"  # only cases already with the agency, to give the report its rows
@@ -47,33 +44,10 @@ OTHERS = (["dunning"] * 5 + ["open"] + ["on_hold"] * 2 + ["sent_for_collection"]
           + ["paid"] * 3 + ["canceled"] + ["blocked"])
 
 
-def peak_rss() -> str:
-    return f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
-
-
 def setup(postgres: str | None = None) -> None:
     """A fresh database: SQLite under bench/out/, or with ``postgres`` (a server's URL) a fresh
     database ``mahnwerk_bench`` on that server."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    if postgres:
-        import psycopg
-
-        server = postgres.rstrip("/").rsplit("/", 1)[0]
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute("DROP DATABASE IF EXISTS mahnwerk_bench")
-            admin.execute("CREATE DATABASE mahnwerk_bench")
-        os.environ["DATABASE_URL"] = f"{server}/mahnwerk_bench"
-    else:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{DB}{suffix}").unlink(missing_ok=True)
-        os.environ["DATABASE_URL"] = f"sqlite:///{DB}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mahnwerk.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    _common.setup(postgres, sqlite=DB, database="mahnwerk_bench")
 
 
 def state_of(i: int, approved_percent: int) -> str:
@@ -170,7 +144,8 @@ def _build_vendor(bulk: Any, now: datetime, partner: Any, vendor_id: str, prefix
             "invalid_address_override": None, "invalid_address_set_by": "",
             "block_reason": "Anwaltsschreiben" if states[i] == "blocked" else "",
             "blocked_from_state": "dunning" if states[i] == "blocked" else "",
-            "opened_at": created + timedelta(days=30), "updated_at": now} for i in ids])
+            "opened_at": created + timedelta(days=30), "cycle": 1,
+            "cycle_started_at": created + timedelta(days=30), "updated_at": now} for i in ids])
     pks = dict(DebtCase.objects.filter(vendor_id=vendor_id).values_list("order_id", "pk"))
     rows: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
@@ -179,7 +154,11 @@ def _build_vendor(bulk: Any, now: datetime, partner: Any, vendor_id: str, prefix
         i = int(order_id[1:])
         for level, day in enumerate(letters(states[i]), start=1):
             if day:
-                rows.append({"case_id": pk, "level": level, "run_id": None,
+                rows.append({"case_id": pk, "cycle": 1, "level": level, "run_id": None,
+                             "template": ("first", "second")[level - 1],
+                             "handover_column": ("first_dunning_letter",
+                                                 "second_dunning_letter")[level - 1],
+                             "dispatched_on": day,
                              "letter_date": day, "deadline": day, "language": "de",
                              "principal": Decimal("300.00"), "fees": Decimal("0"),
                              "interest": Decimal("0"), "currency": "EUR",
@@ -242,7 +221,6 @@ def main() -> None:
                         help="run on a fresh database mahnwerk_bench on this PostgreSQL server "
                              "(e.g. postgres://postgres@127.0.0.1:5432/test) instead of SQLite")
     args = parser.parse_args()
-    sys.path.insert(0, str(HERE.parent / "src"))
     setup(args.postgres)
     from mahnwerk import bulk
     from mahnwerk.collection import reports, services

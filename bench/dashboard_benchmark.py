@@ -28,15 +28,15 @@ PostgreSQL (``--postgres postgres://user@host:5432/anything``: a fresh database
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import resource
 import statistics
-import sys
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+
+import _common
+from _common import calibration, peak_rss
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -47,36 +47,16 @@ STATES = (["open"] * 30 + ["dunning"] * 20 + ["on_hold"] * 5 + ["approved"] * 3
           + ["sent_for_collection"] * 7 + ["blocked"] * 2 + ["paid"] * 20 + ["canceled"] * 3
           + ["reopened"] * 10)
 TRIGGERS = ("chargeback", "stopped_installments", "one_time_chargeback")
+#: Buyers' names (umlauts, so that a search without accents finds them), as *Fälle* shows them.
+FIRST = ["Jürgen", "Anna", "Özlem", "Lukas", "Marie", "Sören", "Zoë", "Karl", "Bärbel", "Jan"]
+LAST = ["Zänker", "Müller", "Schäfer", "Weiß", "Öztürk", "Kühn", "Becker", "Groß", "Lange",
+        "Fuchs", "Jäger", "Hoffmann", "Brügge", "Nowak", "Ahrens"]
 LETTERED = {"dunning", "on_hold", "approved", "sent_for_collection", "blocked", "paid"}
 SECOND = {"on_hold", "approved", "sent_for_collection"}
 
 
-def peak_rss() -> str:
-    return f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
-
-
 def setup(postgres: str | None) -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    if postgres:
-        import psycopg
-
-        server = postgres.rstrip("/").rsplit("/", 1)[0]
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-            admin.execute(f"CREATE DATABASE {BENCH_DB}")
-        os.environ["DATABASE_URL"] = f"{server}/{BENCH_DB}"
-    else:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{DB}{suffix}").unlink(missing_ok=True)
-        os.environ["DATABASE_URL"] = f"sqlite:///{DB}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mahnwerk.settings")
-    sys.path.insert(0, str(HERE.parent / "src"))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    _common.setup(postgres, sqlite=DB, database=BENCH_DB)
 
 
 def build(*, cases: int, orders: int, vendors: int, seed: int = 10) -> dict[str, int]:
@@ -85,6 +65,7 @@ def build(*, cases: int, orders: int, vendors: int, seed: int = 10) -> dict[str,
 
     from mahnwerk import bulk
     from mahnwerk.cases.models import DebtCase
+    from mahnwerk.cases.search import search_text
     from mahnwerk.dunning.models import DunningRun, Letter
     from mahnwerk.intake.models import Buyer, Order, Payment, Product, Vendor
 
@@ -113,8 +94,8 @@ def build(*, cases: int, orders: int, vendors: int, seed: int = 10) -> dict[str,
         for start in range(0, buyers, 50_000):
             bulk.insert_rows(Buyer, [{
                 "buyer_id": f"B{b:07d}", "email": f"k{b}@example.org",
-                "email_normalized": f"k{b}@example.org", "first_name": "Erika",
-                "last_name": "Muster", "street": "Hauptstraße", "house_number": "1",
+                "email_normalized": f"k{b}@example.org", "first_name": FIRST[b % 10],
+                "last_name": LAST[b % 15], "street": "Hauptstraße", "house_number": "1",
                 "postcode": "50667", "city": "Köln", "country": "DE", "last_order_at": now,
                 "content_hash": "", "updated_at": now}
                 for b in range(start, min(buyers, start + 50_000))])
@@ -131,7 +112,8 @@ def build(*, cases: int, orders: int, vendors: int, seed: int = 10) -> dict[str,
                 "product_id": f"P{i % vendors:04d}", "buyer_id": f"B{i % buyers:07d}",
                 "buyer_email": f"k{i % buyers}@example.org",
                 "buyer_email_normalized": f"k{i % buyers}@example.org",
-                "buyer_first_name": "Erika", "buyer_last_name": "Muster",
+                "buyer_first_name": FIRST[i % buyers % 10],
+                "buyer_last_name": LAST[i % buyers % 15],
                 "street": "Hauptstraße", "house_number": "1", "postcode": "50667",
                 "city": "Köln", "country": "DE", "payment_type": "installments",
                 "amount_total": Decimal("600.00"), "currency": currency[i],
@@ -169,7 +151,14 @@ def build(*, cases: int, orders: int, vendors: int, seed: int = 10) -> dict[str,
                     "invalid_address_computed": False, "address_problems": "",
                     "invalid_address_override": None, "invalid_address_set_by": "",
                     "block_reason": "", "blocked_from_state": "", "opened_at": opened,
-                    "updated_at": now})
+                    "updated_at": now, "search_text": search_text(
+                        order_id=f"O{i:07d}", first_invoice_number=f"R{i}",
+                        buyer_first_name=FIRST[i % buyers % 10],
+                        buyer_last_name=LAST[i % buyers % 15],
+                        buyer_email=f"k{i % buyers}@example.org",
+                        case_invoice_number=f"R{i}"),
+                    "buyer_first_name": FIRST[i % buyers % 10],
+                    "buyer_last_name": LAST[i % buyers % 15]})
             bulk.insert_rows(DebtCase, rows)
             pks = dict(DebtCase.objects.filter(order_id__in=[f"O{i:07d}" for i in case_ids])
                        .values_list("order_id", "pk"))
@@ -222,46 +211,16 @@ def build(*, cases: int, orders: int, vendors: int, seed: int = 10) -> dict[str,
     return counts
 
 
-def calibration() -> str:
-    """How fast this machine runs Python now (``sum(range(10**7))`` takes about 100 ms on an
-    idle current core): the figures below scale with it, and a shared machine is slower."""
-    started = time.perf_counter()
-    sum(range(10**7))
-    return (f"calibration: sum(range(10**7)) in {(time.perf_counter() - started) * 1000:.0f} ms; "
-            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-
-
-def measure(client, url: str, repeat: int, *, cold: bool
-            ) -> tuple[float, float, float, int, int]:
-    """Median and slowest time of ``repeat`` requests (after one warm-up), in ms, with the
-    queries of one request and the size of the answer. ``cold``: the kept figures are
-    dropped before each request (the first request of a minute); otherwise they are kept
-    (every other request of that minute, and a page's charts)."""
+def measure(client, url: str, repeat: int, *, cold: bool) -> _common.Figures:
+    """``cold``: the kept figures are dropped before each request (the first request of a
+    minute); otherwise they are kept (every other request of that minute, and a page's
+    charts)."""
     from django.core.cache import cache
-    from django.db import connection
-
-    queries = []
-
-    def count(execute, sql, params, many, context):
-        queries.append(sql)
-        return execute(sql, params, many, context)
 
     cache.clear()
     if not cold:
         client.get(url)  # the figures read once, as the page's first request does
-    with connection.execute_wrapper(count):
-        response = client.get(url)
-    assert response.status_code == 200, (url, response.status_code)
-    times, cpu = [], []
-    for _ in range(repeat):
-        if cold:
-            cache.clear()
-        started, started_cpu = time.perf_counter(), time.process_time()
-        response = client.get(url)
-        times.append((time.perf_counter() - started) * 1000)
-        cpu.append((time.process_time() - started_cpu) * 1000)
-    return (statistics.median(times), max(times), statistics.median(cpu), len(queries),
-            len(response.content))
+    return _common.measure(client, url, repeat, before=cache.clear if cold else None)
 
 
 def main() -> None:

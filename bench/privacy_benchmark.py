@@ -16,45 +16,20 @@ Peak RSS is the process's high-water mark (it includes building the data).
 from __future__ import annotations
 
 import argparse
-import os
-import resource
-import sys
 import time
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-OUT = HERE / "out"
-DB = OUT / "privacy.sqlite3"
-sys.path.insert(0, str(HERE.parent / "src"))
+import _common
+from _common import peak_rss
 
-
-def peak_rss() -> str:
-    return f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
+DB = _common.OUT / "privacy.sqlite3"
 
 
 def setup(postgres: str | None) -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    if postgres:
-        import psycopg
-
-        server = postgres.rstrip("/").rsplit("/", 1)[0]
-        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-            admin.execute("DROP DATABASE IF EXISTS mahnwerk_bench")
-            admin.execute("CREATE DATABASE mahnwerk_bench")
-        os.environ["DATABASE_URL"] = f"{server}/mahnwerk_bench"
-    else:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{DB}{suffix}").unlink(missing_ok=True)
-        os.environ["DATABASE_URL"] = f"sqlite:///{DB}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mahnwerk.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    """A fresh database: SQLite under bench/out/, or with ``postgres`` (a server's URL) a fresh
+    database ``mahnwerk_bench`` on that server."""
+    _common.setup(postgres, sqlite=DB, database="mahnwerk_bench")
 
 
 def build(cases: int) -> None:

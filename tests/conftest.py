@@ -9,6 +9,22 @@ def _german():
         yield
 
 
+@pytest.fixture(scope="session")
+def _own_var_dir(tmp_path_factory):
+    """A folder of the test session's own (one per xdist worker) for what Mahnwerk writes
+    under var/: mail files, import uploads, the demo's handover files."""
+    return tmp_path_factory.mktemp("var")
+
+
+@pytest.fixture(autouse=True)
+def _files_in_the_sessions_own_folder(settings, _own_var_dir):
+    """Tests never write into the checkout's var/ and never into another worker's files."""
+    settings.VAR_DIR = _own_var_dir
+    settings.MEDIA_ROOT = _own_var_dir / "media"
+    settings.EMAIL_FILE_PATH = _own_var_dir / "mail"
+    settings.MAHNWERK_IMPORT_DIR = _own_var_dir / "imports"
+
+
 @pytest.fixture(autouse=True)
 def _runs_inside_the_request(settings):
     """A run executed from the workspace runs inside the request (the test's transaction sees

@@ -52,6 +52,8 @@ def test_a_partial_recovery_sets_the_takeover_date_and_books_payment_and_invoice
     assert VendorInvoice.objects.get().amount == Decimal("100.00")
     assert "Ratenzahlung vereinbart" in handed_over.notes.last().text
     assert handed_over.notes.last().visibility == "internal"
+    # Found in the walk: the note named the agency's status by its code ("Diagonal (paid)").
+    assert handed_over.notes.last().text == "Diagonal (teilweise bezahlt): Ratenzahlung vereinbart"
     takeover = handed_over.events.get(code="collection.takeover")
     assert takeover.params == {"partner": "Diagonal", "date": "2025-09-12", "ref": "AZ-77"}
     assert takeover.reason == "Übernahme durch Diagonal am 12.09.2025 (Akte AZ-77)."

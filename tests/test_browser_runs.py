@@ -1,6 +1,7 @@
-"""A month's run in a real browser (issue 10, point 4): a support agent previews, creates and
-executes the run, watches its progress grow, leaves the page and comes back, and sees it reach
-the end; screenshots under var/screenshots/ (git-ignored).
+"""A month's run in a real browser (issue 10, point 4): a support agent previews and creates the
+run, watches it being decided in the background, executes it, watches its progress grow, leaves
+the page and comes back, and sees it reach the end; screenshots under var/screenshots/
+(git-ignored).
 
 The run executes in a thread of the live server's process, as in the demo
 (MAHNWERK_RUN_IN_THREAD). The test decides when each batch may go (``turns``), so that the page
@@ -63,9 +64,11 @@ class Turns:
 def turns(settings, monkeypatch):
     settings.MAHNWERK_RUN_IN_THREAD = True
     settings.MAHNWERK_RUN_BATCH = BATCH
+    monkeypatch.setattr(services, "DECIDE_PROGRESS_EVERY", BATCH + 1)
     turns = Turns()
     execute_batch, in_thread, handle = services._execute_batch, tasks._in_thread, \
         WSGIHandler.__call__
+    decide_progress, decide_in_thread = services._decide_progress, tasks._decide_in_thread
 
     def batch(**kwargs):
         turns.lock.release()
@@ -81,11 +84,24 @@ def turns(settings, monkeypatch):
         finally:
             turns.finished.set()
 
+    def progress(**kwargs):  # deciding: the progress is written, then the next cases wait
+        decide_progress(**kwargs)
+        turns.lock.release()
+        turns.waiting.set()
+        assert turns.go.acquire(timeout=60), "the test never let the deciding go on"
+        turns.lock.acquire()
+
+    def deciding(**kwargs):
+        with turns.lock:
+            decide_in_thread(**kwargs)
+
     def request(self, environ, start_response):
         with turns.lock:
             return handle(self, environ, start_response)
 
     monkeypatch.setattr(services, "_execute_batch", batch)
+    monkeypatch.setattr(services, "_decide_progress", progress)
+    monkeypatch.setattr(tasks, "_decide_in_thread", deciding)
     monkeypatch.setattr(tasks, "_in_thread", thread)
     monkeypatch.setattr(WSGIHandler, "__call__", request)
     yield turns
@@ -115,7 +131,21 @@ def test_a_support_agent_executes_a_months_run_and_watches_it_reach_the_end(
     page.click("button:text-is('Vorschau')")
     page.wait_for_selector("#preview")
     page.click("button:text-is('Lauf anlegen')")
+
+    # The run exists at once and is decided in the background: 0, then 3 of 6 cases decided.
+    page.wait_for_selector("#run-progress[data-phase=deciding]")
+    assert "wird entschieden" in page.locator(".messages").inner_text()
+    assert "0 von 6 Fällen entschieden" in figures(page)
+    assert page.locator("#run-progress form").count() == 0, "nothing to execute yet"
+    turns.let_go()
+    page.locator("#run-progress-figures:has-text('3 von 6 Fällen entschieden')").wait_for()
+    screenshot(page, "run-deciding")
+    page.goto(f"{live_server.url}/faelle/")  # left and come back while it decides
+    page.go_back()
+    page.wait_for_selector("#run-progress[data-phase=deciding]")
+    turns.let_go(2)  # the last progress, then the decisions are written: the page reloads
     page.wait_for_selector("#run-progress[data-phase=ready]")
+    assert page.locator("h1 .badge").inner_text() == "entschieden"
     assert "0 von 6 Entscheidungen ausgeführt" in figures(page)
     page.click("#run-progress button:text-is('Ausführen')")
 

@@ -125,6 +125,26 @@ def test_every_column_sorts_and_every_header_links_to_its_sort(support, market):
     assert set(by_vendor[:3]) == {"O-CHF", "O-BLOCK", "O-AGAIN"}, "Beta before Alpha"
 
 
+def test_sorting_by_buyer_follows_an_order_sent_again_with_another_name(support, market):
+    """The list sorts by the buyer's name kept on the case (no join of the orders): it
+    follows the platform's corrected order, and an anonymised buyer."""
+    assert listed(support, sort="buyer")[:3] == ["O-PAID", "O-CHF", "O-MUELLER"]
+    send("orders", order_record(market["zae"].order, buyer_last_name="Abel"))
+    assert listed(support, sort="buyer")[:2] == ["O-ZAE", "O-PAID"]
+    privacy._anonymise_orders(["O-PAID"], now=NOW)
+    assert listed(support, sort="buyer")[:2] == ["O-PAID", "O-ZAE"], "no name sorts first"
+
+
+def test_the_upgrade_keeps_the_buyers_name_of_every_case(market):
+    import importlib
+
+    DebtCase.objects.update(buyer_last_name="", buyer_first_name="")
+    migration = importlib.import_module("mahnwerk.cases.migrations.0010_buyer_sort")
+    migration.fill(django_apps, None)
+    assert DebtCase.objects.filter(order_id="O-ZAE").values_list(
+        "buyer_last_name", "buyer_first_name").get() == ("Zänker", "Jürgen")
+
+
 def test_pages_are_numbered_and_the_page_size_chosen(support, market):
     for n in range(30):
         incident(OrderFactory(order_id=f"O-MORE-{n:02d}", product=ProductFactory(

@@ -416,6 +416,6 @@ def test_the_case_page_asks_the_database_a_bounded_number_of_questions(
                      product=ProductFactory(vendor=vendor))
         payment(case.order, amount="1.00", payment_id=f"PAY-M{number}")
     dunning.run_month(as_of=AS_OF, actor="test")
-    with django_assert_max_num_queries(26):
+    with django_assert_max_num_queries(19):
         html = page(support, "O-MANY")
     assert "und 10 ältere Bestellungen" in visible_text(section(html, "related"))

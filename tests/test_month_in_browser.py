@@ -145,6 +145,14 @@ def test_a_clean_file_is_checked_then_applied_from_the_same_upload(support, _imp
     assert "1 Zeile gelesen." in page
     assert "Beim Anwenden: 1 neu, 0 geändert, 0 unverändert." in page
     assert reverse("web:import-apply", args=[job.token]) in page
+    # Found in the walk: the page speaks of "Anwenden", so its button says it too (it said
+    # "Ausführen", the word of the runs).
+    assert 'id="import-apply">Anwenden</button>' in page
+    # ... its state is said once, and its heading names the file and its kind without
+    # parentheses inside parentheses ("orders.csv (Bestellungen (orders.csv))").
+    assert page.count("bereit zum Anwenden") == 1
+    assert "<h1>orders.csv <span class=\"muted small\">· Bestellungen (orders.csv)</span></h1>" \
+        in page
 
     applied = support.post(reverse("web:import-apply", args=[job.token]))
     assert applied.status_code == 302

@@ -182,13 +182,14 @@ def test_the_approval_steps_read_in_the_readers_language():
         "Keine Antwort von Akademie Sonnenschein; Erinnerung verschickt.",
         "Weiterhin keine Antwort: an Relationship Manager (nicht hinterlegt) eskaliert, der den "
         "Vendor in WhatsApp: Sonne anschreibt.",
-        "Stornierung gewünscht von portal:vendor; der Fall verlässt die Liste. "
+        "Stornierung gewünscht von vendor (Vendor-Portal); der Fall verlässt die Liste. "
         "Kunde zahlt direkt",
     ]
     assert timeline_reasons(case, "en")[-2:] == [
         "Still no answer: escalated to relationship manager (none set), to write to the vendor "
         "in WhatsApp: Sonne.",
-        "Cancellation requested by portal:vendor; the case leaves the list. Kunde zahlt direkt",
+        "Cancellation requested by vendor (vendor portal); the case leaves the list. "
+        "Kunde zahlt direkt",
     ]
 
 
@@ -237,6 +238,7 @@ SAMPLES = {
     "label:address_flag": "invalid",
     "label:manager": "",
     "label:chat": "",
+    "approver": "portal:vendor",
 }
 
 

@@ -124,13 +124,14 @@ def test_confirming_the_link_approves_the_case(client, case):
     event = case.events.last()
     assert (event.actor, event.user, event.from_state, event.to_state) == (
         "link:VALPHA", None, CaseState.ON_HOLD, CaseState.APPROVED)
-    assert event.reason == "Für das Inkasso freigegeben von link:VALPHA."
+    assert event.reason == "Für das Inkasso freigegeben von VALPHA (Link der Freigabe-E-Mail)."
 
 
 def test_confirming_the_cancel_link_cancels_the_case(client, case):
     assert client.post(link(case, "cancel")).status_code == 200
     assert state_of(case) == CaseState.CANCELED
-    assert case.events.last().reason.startswith("Stornierung gewünscht von link:VALPHA")
+    assert case.events.last().reason.startswith(
+        "Stornierung gewünscht von VALPHA (Link der Freigabe-E-Mail)")
 
 
 def test_the_request_closes_when_its_last_case_is_decided_by_link(client, case):
@@ -240,9 +241,9 @@ def test_the_timeline_stores_the_facts_and_reads_in_the_readers_language(client,
     event = case.events.last()
     assert (event.code, event.params) == ("collection.approved", {"who": "link:VALPHA"})
     with translation.override("de"):
-        assert event.reason == "Für das Inkasso freigegeben von link:VALPHA."
+        assert event.reason == "Für das Inkasso freigegeben von VALPHA (Link der Freigabe-E-Mail)."
     with translation.override("en"):
-        assert event.reason == "Approved for collection by link:VALPHA."
+        assert event.reason == "Approved for collection by VALPHA (link of the approval e-mail)."
 
 
 # -- The vendor portal ------------------------------------------------------------------------
@@ -302,7 +303,8 @@ def test_the_vendor_approves_in_the_portal(portal, alpha_user, case):
     assert state_of(case) == CaseState.APPROVED
     event = case.events.last()
     assert (event.actor, event.user) == ("portal:vendor", alpha_user)
-    assert event.reason == "Für das Inkasso freigegeben von portal:vendor. Kunde reagiert nicht"
+    assert event.reason == ("Für das Inkasso freigegeben von vendor (Vendor-Portal). "
+                            "Kunde reagiert nicht")
     page = portal.get(reverse("web:portal")).content.decode()
     assert "Fall O-WAIT für das Inkasso freigegeben." in page
     assert 'id="approvals"' not in page
@@ -315,7 +317,7 @@ def test_the_vendor_cancels_in_the_portal(portal, case):
     response = decide(portal, "O-WAIT", "cancel")
     assert response.status_code == 302
     assert state_of(case) == CaseState.CANCELED
-    assert case.events.last().reason.startswith("Stornierung gewünscht von portal:vendor")
+    assert case.events.last().reason.startswith("Stornierung gewünscht von vendor (Vendor-Portal)")
     page = portal.get(reverse("web:portal")).content.decode()
     assert "Fall O-WAIT auf Wunsch des Vendors storniert." in page
 

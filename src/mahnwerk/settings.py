@@ -108,6 +108,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",  # request.htmx: a page's polling request
+    # A GET on a form-only address gets a page that says so, not a blank 405.
+    "mahnwerk.web.middleware.FormOnlyAddressMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -137,7 +139,7 @@ CONTENT_SECURITY_POLICY = {
 # `mahnwerk axes_reset_username NAME` / `mahnwerk axes_reset`.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out user and address
-    "django.contrib.auth.backends.ModelBackend",
+    "mahnwerk.web.backends.OneQueryModelBackend",  # Django's, permissions in one query
 ]
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
@@ -275,7 +277,16 @@ CELERY_BEAT_SCHEDULE = {
     "retention": {"task": "mahnwerk.ops.tasks.retention", "schedule": 3600.0 * 24},
     "import-uploads": {"task": "mahnwerk.intake.tasks.clean_imports",
                        "schedule": 3600.0 * 24},
+    "keep-overview": {"task": "mahnwerk.web.tasks.keep_overview", "schedule": 60.0},
 }
+#: The cache the web processes and the workers share (the Übersicht's figures, kept by the
+#: schedule): Redis (``MAHNWERK_CACHE_URL``, by default the broker when that is Redis), else
+#: each process's own memory (the embedded set-up: one process).
+MAHNWERK_CACHE_URL = env.str("MAHNWERK_CACHE_URL", default=CELERY_BROKER_URL
+                             if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                      "LOCATION": MAHNWERK_CACHE_URL} if MAHNWERK_CACHE_URL else
+          {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Data protection (docs/operations.md, "Data protection").
 #: Days after a case was closed (paid, cancelled, reordered) before its personal data is

@@ -78,5 +78,5 @@ def incidents_applied_addresses(sender, ids, actor, **kwargs):
 @receiver(signals.orders_applied)
 def orders_applied_search(sender, ids, actor, **kwargs):
     """An order sent again may carry another name, e-mail or invoice number: the search
-    column of its case follows."""
+    column of its case follows, and the buyer's name the case list sorts by."""
     search.refresh(order_ids=ids)

@@ -92,10 +92,20 @@ def for_new_case(order: Order, case_invoice_number: str = "") -> str:
     return _text_of({name: getattr(order, name) for name in ORDER_FIELDS}, case_invoice_number)
 
 
+#: The order's fields kept on the case as they are, to sort by (the buyer's name).
+SORT_FIELDS = ("buyer_last_name", "buyer_first_name")
+
+
+def sort_fields_of(order: Order) -> dict[str, str]:
+    """What a new case keeps of its order to sort by."""
+    return {name: getattr(order, name) or "" for name in SORT_FIELDS}
+
+
 @transaction.atomic(savepoint=False)
 def refresh(*, order_ids: Iterable[str]) -> int:
-    """Write the search column of the cases of these orders afresh from the orders; returns
-    how many cases changed. A few queries per 900 orders (an import sends thousands)."""
+    """Write the search column (and the buyer's name the list sorts by) of the cases of these
+    orders afresh from the orders; returns how many cases changed. A few queries per 900
+    orders (an import sends thousands)."""
     ids: Sequence[str] = list(order_ids)
     changed = 0
     if not ids or not DebtCase.objects.exists():  # an import of orders before any debt
@@ -103,15 +113,18 @@ def refresh(*, order_ids: Iterable[str]) -> int:
     for start in range(0, len(ids), 900):
         chunk = ids[start:start + 900]
         cases = list(DebtCase.objects.filter(order_id__in=chunk)
-                     .values_list("pk", "order_id", "first_invoice_number", "search_text"))
+                     .values_list("pk", "order_id", "first_invoice_number", "search_text",
+                                  *SORT_FIELDS))
         if not cases:
             continue
-        orders = {row["order_id"]: row for row in
-                  Order.objects.filter(pk__in=[c[1] for c in cases]).values(*ORDER_FIELDS)}
+        orders = {row["order_id"]: row for row in Order.objects.filter(
+            pk__in=[c[1] for c in cases]).values(*ORDER_FIELDS, *SORT_FIELDS)}
         rows = []
-        for pk, order_id, invoice, current in cases:
-            text = _text_of(orders[order_id], invoice)
-            if text != current:
-                rows.append({"id": pk, "search_text": text})
-        changed += bulk.update_rows(DebtCase, rows, ["search_text"])
+        for pk, order_id, invoice, *current in cases:
+            order = orders[order_id]
+            new = [_text_of(order, invoice), *(order[name] or "" for name in SORT_FIELDS)]
+            if new != current:
+                rows.append({"id": pk, "search_text": new[0], **dict(zip(SORT_FIELDS, new[1:],
+                                                                            strict=True))})
+        changed += bulk.update_rows(DebtCase, rows, ["search_text", *SORT_FIELDS])
     return changed

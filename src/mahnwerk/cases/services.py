@@ -296,7 +296,7 @@ def _create_cases(cases: list[DebtCase], *, actor: str) -> None:
     now = timezone.now()
     names = ("order_id", "vendor_id", "state", "trigger", "open_amount", "currency", "pursue",
              "first_invoice_number", "invalid_address_computed", "address_problems",
-             "opened_at", "cycle", "cycle_started_at", "search_text")
+             "opened_at", "cycle", "cycle_started_at", "search_text", *search.SORT_FIELDS)
     bulk.insert_rows(DebtCase, [{**{n: getattr(c, n) for n in names}, "updated_at": now,
                                  "reopened": False, "reopened_id": "", "offer_link": "",
                                  "invalid_address_set_by": "", "block_reason": "",
@@ -324,6 +324,7 @@ def _new_case(order: Order, incident: Incident, open_amount: Decimal) -> DebtCas
         invalid_address_computed=bool(problems), address_problems=",".join(problems),
         opened_at=incident.occurred_at, cycle=1, cycle_started_at=incident.occurred_at,
         search_text=search.for_new_case(order, order.first_invoice_number),
+        **search.sort_fields_of(order),
     )
 
 

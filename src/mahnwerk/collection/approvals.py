@@ -294,18 +294,19 @@ def follow_up_approvals(*, actor: str = "schedule", now: datetime | None = None
 def escalation_status(*, case: DebtCase) -> str:
     """Column M of the old list: where the vendor's answer stands."""
     if hasattr(case, "asked_at"):  # read with the list (``selectors.with_waiting``)
-        return stage_text(vendor=case.vendor, asked_at=case.asked_at,
-                          reminded_at=case.reminded_at, escalated_at=case.escalated_at)
+        return request_status(vendor=case.vendor, asked_at=case.asked_at,
+                              reminded_at=case.reminded_at, escalated_at=case.escalated_at)
     request = case.approval_requests.select_related("vendor").order_by("-sent_at").first()
     if request is None:
         return ""
-    return stage_text(vendor=request.vendor, asked_at=request.sent_at,
-                      reminded_at=request.reminded_at, escalated_at=request.escalated_at)
+    return request_status(vendor=request.vendor, asked_at=request.sent_at,
+                          reminded_at=request.reminded_at, escalated_at=request.escalated_at)
 
 
-def stage_text(*, vendor: Vendor, asked_at: datetime | None, reminded_at: datetime | None,
-               escalated_at: datetime | None) -> str:
-    """Where the newest request to the vendor stands, in words ("" when not asked)."""
+def request_status(*, vendor: Vendor, asked_at: datetime | None,
+                   reminded_at: datetime | None, escalated_at: datetime | None) -> str:
+    """``escalation_status`` from the newest request's moments, read already for a whole page
+    (``selectors.waiting_facts``): no query."""
     if asked_at is None:
         return ""
     if escalated_at:

@@ -7,21 +7,38 @@ person's own words (a vendor's reason, support's note) are parameters, never tra
 
 from django.utils.translation import gettext_lazy as _
 
-from mahnwerk.reasons import register, register_labels
+from mahnwerk.reasons import register, register_kind, register_labels
+
+
+def _who(value: object) -> str:
+    """Who decided, in words: the actor ``portal:<login>`` is the vendor in its portal,
+    ``link:<vendor>`` the approval e-mail's link, ``cli:`` and ``admin:`` the command line and
+    the administration; any other actor (a person's login) stays as it is."""
+    if not isinstance(value, str) or ":" not in value:
+        return str(value)
+    where, name = value.split(":", 1)
+    words = {"portal": _("vendor portal"), "link": _("link of the approval e-mail"),
+             "cli": _("command line"), "admin": _("administration")}.get(where)
+    return f"{name} ({words})" if words else value
+
+
+register_kind("approver", _who)
 
 # An empty name or channel reads as "not set" (``label:<group>`` with the value "").
 register_labels("manager", {"": _("(none set)")})
 register_labels("chat", {"": _("(no channel set)")})
 
 # -- The vendor's approval --------------------------------------------------------------------
-APPROVED = register("collection.approved", _("Approved for collection by %(who)s."))
+APPROVED = register("collection.approved", _("Approved for collection by %(who)s."),
+                    who="approver")
 APPROVED_SAYING = register("collection.approved_saying",
-                           _("Approved for collection by %(who)s. %(reason)s"))
+                           _("Approved for collection by %(who)s. %(reason)s"), who="approver")
 CANCEL_REQUESTED = register("collection.cancel_requested",
-                            _("Cancellation requested by %(who)s; the case leaves the list."))
+                            _("Cancellation requested by %(who)s; the case leaves the list."),
+                            who="approver")
 CANCEL_REQUESTED_SAYING = register(
     "collection.cancel_requested_saying",
-    _("Cancellation requested by %(who)s; the case leaves the list. %(reason)s"))
+    _("Cancellation requested by %(who)s; the case leaves the list. %(reason)s"), who="approver")
 APPROVAL_ASKED = register("collection.approval_asked",
                           _("Approval asked of %(vendor)s (%(email)s)."))
 APPROVAL_REMINDED = register("collection.approval_reminded",

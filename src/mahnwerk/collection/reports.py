@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from mahnwerk import bulk
 from mahnwerk.cases import reasons as case_reasons
@@ -48,6 +49,13 @@ COLUMNS = ("order_id", "agency_reference", "takeover_date", "status", "collected
            "collected_at", "comment")
 REQUIRED = ("order_id", "takeover_date", "status", "collected_amount")
 STATUSES = ("open", "paid", "partially_paid", "uncollectible", "withdrawn", "disputed")
+#: The agency's status in words, for the note its comment becomes.
+STATUS_LABELS = {
+    "open": gettext_lazy("open"), "paid": gettext_lazy("paid"),
+    "partially_paid": gettext_lazy("partially paid"),
+    "uncollectible": gettext_lazy("uncollectible"),
+    "withdrawn": gettext_lazy("withdrawn"), "disputed": gettext_lazy("disputed"),
+}
 
 
 class ReportError(Exception):
@@ -238,7 +246,8 @@ def _apply_batch(batch: list[tuple[int, dict[str, Any]]], *, partner: Collection
         if row.values["comment"]:
             comments.append((case, row.collected_on or row.taken,
                              _("%(partner)s (%(status)s): %(comment)s") % {
-                "partner": partner.name, "status": row.values["status"],
+                "partner": partner.name,
+                "status": STATUS_LABELS.get(row.values["status"], row.values["status"]),
                 "comment": row.values["comment"]}))
         result.applied += 1
     change_cases(items=dated, actor=actor)

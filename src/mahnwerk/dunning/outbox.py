@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import CharField, Count, Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
@@ -170,6 +170,23 @@ def status_counts() -> dict[str, int]:
     counts.update(OutboxMessage.objects.order_by().values_list("status")
                   .annotate(n=Count("id")))
     return counts
+
+
+def case_and_message_counts() -> tuple[dict[str, int], dict[str, int]]:
+    """How many cases are in each state (``cases.selectors.count_by_state``) and how many
+    messages in each status (``status_counts``), in one query: the line under every
+    workspace page's navigation."""
+    kind = CharField()
+    cases = (DebtCase.objects.order_by().values("state").annotate(
+        n=Count("id"), side=Value("case", output_field=kind)).values_list("side", "state", "n"))
+    messages = (OutboxMessage.objects.order_by().values("status").annotate(
+        n=Count("id"), side=Value("message", output_field=kind))
+        .values_list("side", "status", "n"))
+    states: dict[str, int] = {}
+    statuses = dict.fromkeys(DeliveryStatus.values, 0)
+    for side, key, n in cases.union(messages, all=True):
+        (states if side == "case" else statuses)[key] = n
+    return states, statuses
 
 
 def print_queue() -> QuerySet[OutboxMessage]:

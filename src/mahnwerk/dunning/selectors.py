@@ -44,7 +44,10 @@ def default_policy() -> DunningPolicy:
 
 
 def policy_for(*, vendor_id: str) -> DunningPolicy:
-    return DunningPolicy.objects.filter(vendor_id=vendor_id).first() or default_policy()
+    """The vendor's own policy, else the default policy (one query for either)."""
+    policy = (DunningPolicy.objects.filter(Q(vendor_id=vendor_id) | Q(vendor__isnull=True))
+              .order_by(F("vendor_id").asc(nulls_last=True), "pk").first())
+    return policy if policy is not None else default_policy()  # raises: no default policy
 
 
 def rules_of(policy: DunningPolicy) -> PolicyRules:
@@ -91,13 +94,9 @@ def cycle_letters(*, cases: QuerySet[DebtCase]) -> dict[int, tuple[LetterFact, .
             for case_id, letters in found.items()}
 
 
-def run_facts(*, vendor_id: str | None = None, case_ids: list[int] | None = None,
-              run: DunningRun | None = None) -> Iterator[CaseFacts]:
-    """The facts of every case a run looks at, streamed (three queries, no model objects).
-
-    ``case_ids``: only these cases (execute reads them again, to check that each is still as
-    its decision saw it); ``run``: the run asking, whose own exclusions do not count as
-    reported yet."""
+def _run_cases(*, vendor_id: str | None = None, case_ids: list[int] | None = None,
+               run: DunningRun | None = None) -> QuerySet[DebtCase]:
+    """The cases a run looks at (``run_facts``)."""
     reported = RunDecision.objects.filter(case=OuterRef("pk"), action=Action.EXCLUDE)
     if run is not None:
         reported = reported.exclude(run=run)
@@ -111,6 +110,22 @@ def run_facts(*, vendor_id: str | None = None, case_ids: list[int] | None = None
         cases = cases.filter(vendor_id=vendor_id)
     if case_ids is not None:
         cases = cases.filter(pk__in=case_ids)
+    return cases
+
+
+def run_case_count(*, vendor_id: str | None = None) -> int:
+    """How many cases a run (of this vendor, or all) decides: the total of its decide phase."""
+    return _run_cases(vendor_id=vendor_id).count()
+
+
+def run_facts(*, vendor_id: str | None = None, case_ids: list[int] | None = None,
+              run: DunningRun | None = None) -> Iterator[CaseFacts]:
+    """The facts of every case a run looks at, streamed (three queries, no model objects).
+
+    ``case_ids``: only these cases (execute reads them again, to check that each is still as
+    its decision saw it); ``run``: the run asking, whose own exclusions do not count as
+    reported yet."""
+    cases = _run_cases(vendor_id=vendor_id, case_ids=case_ids, run=run)
     choices = dict(DirectSelection.objects.filter(case__in=cases, cycle=F("case__cycle"))
                    .values_list("case_id", "pursue"))
     letters = cycle_letters(cases=cases)
@@ -272,14 +287,17 @@ def describe_outcomes(outcomes: dict[str, int]) -> list[tuple[str, str, int]]:
 
 @dataclass(frozen=True)
 class RunProgress:
-    """Where a run's execution stands, as its page shows it.
+    """Where a run stands, as its page shows it.
 
-    ``phase``: "ready" (decided, to be executed), "running" (a process executes it and gave a
-    sign within MAHNWERK_RUN_STALE_SECONDS), "failed" (stopped at a case, with the error),
-    "interrupted" (stopped without an error: the process died or was stopped), "deciding"
-    (interrupted while deciding), "done" or "discarded"."""
+    ``phase``: "deciding" (a process decides its cases right now: ``done`` of ``total`` cases
+    decided), "ready" (decided, to be executed), "running" (a process executes it and gave a
+    sign within MAHNWERK_RUN_STALE_SECONDS), "failed" (stopped with an error: while deciding,
+    ``state`` is still deciding, else at a case), "interrupted" (stopped without an error: the
+    process died or was stopped), "undecided" (interrupted while deciding), "done" or
+    "discarded". The page polls while ``polling``."""
 
     phase: str
+    state: str
     total: int
     done: int
     outcomes: list[tuple[str, str, int]]
@@ -298,11 +316,26 @@ class RunProgress:
 
     @property
     def can_resume(self) -> bool:
-        return self.phase in ("failed", "interrupted", "deciding")
+        return self.phase in ("failed", "interrupted") and not self.deciding
+
+    @property
+    def deciding(self) -> bool:
+        """Still in the decide phase (deciding now, or stopped in it): what goes on is
+        deciding again, not executing."""
+        return self.state == "deciding"
+
+    @property
+    def can_decide(self) -> bool:
+        return self.phase in ("failed", "undecided") and self.deciding
+
+    @property
+    def polling(self) -> bool:
+        return self.phase in ("deciding", "running")
 
     @property
     def can_discard(self) -> bool:
-        return self.phase in ("ready", "deciding")
+        return self.phase in ("ready", "undecided") or (self.phase == "failed"
+                                                          and self.deciding)
 
 
 def execution_alive(*, run: DunningRun, now: datetime | None = None) -> bool:
@@ -317,16 +350,16 @@ def run_progress(*, run: DunningRun, now: datetime | None = None) -> RunProgress
     if run.state in (RunState.DONE, RunState.DISCARDED):
         phase = str(run.state)
     elif execution_alive(run=run, now=now):
-        phase = "running"
+        phase = "deciding" if run.state == RunState.DECIDING else "running"
     elif run.failed_at is not None:
         phase = "failed"
     elif run.state == RunState.EXECUTING:
         phase = "interrupted"
     elif run.state == RunState.DECIDING:
-        phase = "deciding"
+        phase = "undecided"
     else:
         phase = "ready"
-    return RunProgress(phase=phase, total=run.total, done=run.done,
+    return RunProgress(phase=phase, state=str(run.state), total=run.total, done=run.done,
                        outcomes=describe_outcomes(run.outcomes or {}),
                        heartbeat_at=run.heartbeat_at, failed_at=run.failed_at,
                        failed_order=run.failed_order, failure=run.failure)
@@ -390,24 +423,29 @@ def print_limits() -> tuple[int, dict[str, int]]:
 def print_items(*, case_id: int | None = None, overdue_only: bool = False,
                 limit: int | None = None, today: date | None = None) -> list[PrintItem]:
     """The print queue (oldest first), each letter with the working days it has waited and
-    whether that is longer than its vendor's policy allows: one query for the policies, one
-    for the queue. ``overdue_only``: only the letters waiting too long, asked of the database
-    as such (letters dated after the latest day that can be overdue are not read)."""
+    whether that is longer than its vendor's policy allows: one query for the queue, one for
+    the policies (none when the queue is empty: a case page's case mostly has no letter
+    waiting). ``overdue_only``: only the letters waiting too long, asked of the database as
+    such (letters dated after the latest day that can be overdue are not read)."""
     today = today or timezone.localdate()
-    default, own = print_limits()
+    limits = print_limits() if overdue_only else None
     queue = outbox.print_queue()
     if case_id is not None:
         queue = queue.filter(case_id=case_id)
-    if overdue_only:
-        strictest = min([default, *own.values()])
+    if limits is not None:
+        strictest = min([limits[0], *limits[1].values()])
         queue = queue.annotate(since=Coalesce("print_since", "letter__letter_date")).filter(
             since__lte=workdays.waited_too_long_up_to(allowed_working_days=strictest,
                                                       today=today))
     if limit is not None:
         queue = queue[:limit]
+    messages = list(queue)
+    if not messages:
+        return []
+    default, own = limits if limits is not None else print_limits()
     waited: dict[date, int] = {}
     items = []
-    for message in queue:
+    for message in messages:
         since = message.print_since or message.letter.letter_date
         if since not in waited:
             waited[since] = workdays.working_days_between(since, today)

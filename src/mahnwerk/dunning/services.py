@@ -128,18 +128,19 @@ def _check_date(as_of: date) -> None:
                           "latest": latest.as_of.isoformat()})
 
 
-def start_run(*, as_of: date, actor: str, vendor_id: str | None = None,
-              user: AbstractBaseUser | None = None) -> DunningRun:
-    """Decide and store the decisions of a new run (state ``decided``).
-
-    The run exists (holding the run lock, state ``deciding``) before its decisions are written;
-    a process killed meanwhile leaves a run that ``decide_again`` (and so ``resume_run`` and the
-    schedule) decides anew: a run never holds the lock without being able to go on."""
+def create_run(*, as_of: date, actor: str, vendor_id: str | None = None,
+               user: AbstractBaseUser | None = None) -> DunningRun:
+    """The new run, at once, in state ``deciding`` and holding the run lock, its decisions
+    not written yet: ``decide_run`` writes them (the web in a background task, the CLI here and
+    now). A run killed or failed while deciding is decided anew (``decide_run``,
+    ``execute_run``, the schedule) or discarded: a run never holds the lock without being able
+    to go on."""
     _check_date(as_of)
     try:
         with transaction.atomic():
-            run = DunningRun.objects.create(
+            return DunningRun.objects.create(
                 as_of=as_of, vendor_id=vendor_id, started_by=actor, state=RunState.DECIDING,
+                total=selectors.run_case_count(vendor_id=vendor_id), done=0,
                 user=user if user is not None and user.is_authenticated else None)
     except IntegrityError:
         active = selectors.active_run()
@@ -149,39 +150,95 @@ def start_run(*, as_of: date, actor: str, vendor_id: str | None = None,
             % {"run": active.pk if active else 0,
                "as_of": active.as_of.isoformat() if active else "?",
                "state": active.get_state_display() if active else "?"}) from None
-    _decide(run=run)
+
+
+def start_run(*, as_of: date, actor: str, vendor_id: str | None = None,
+              user: AbstractBaseUser | None = None) -> DunningRun:
+    """Create a run and decide it here and now (state ``decided``): the CLI and the schedule."""
+    run = create_run(as_of=as_of, actor=actor, vendor_id=vendor_id, user=user)
+    decide_run(run=run)
     return run
 
 
-def _decide(*, run: DunningRun) -> None:
-    """Write every decision of a run in one transaction, and mark it decided with them."""
+#: While deciding, the run's progress (cases decided of all) is written after this many cases.
+DECIDE_PROGRESS_EVERY = 2000
+
+
+def decide_run(*, run: DunningRun, worker: str = "") -> DunningRun:
+    """Decide a run in state ``deciding`` (new, or interrupted or failed while deciding) under
+    a claim (``claim_execution``; ``worker`` is one taken before, e.g. by the web for its
+    background task): a second process refuses with ``RunBusy``. The run's ``done`` of
+    ``total`` counts the cases decided so far; a failure is kept on the run (``failure``) and
+    raised again, and no decision of it is stored."""
+    if run.state != RunState.DECIDING:
+        raise RunError(_("Run #%(run)d is %(state)s, not deciding.")
+                       % {"run": run.pk, "state": run.get_state_display()})
+    worker = claim_execution(run=run, worker=worker)
+    try:
+        _decide(run=run, worker=worker)
+    except RunError:
+        raise
+    except Exception as exc:
+        _record_failure(run=run, worker=worker, error=exc, order_id="")
+        raise
+    finally:
+        release_execution(run=run, worker=worker)
+        run.refresh_from_db()
+    return run
+
+
+def _decide_progress(*, run: DunningRun, worker: str, done: int, total: int) -> None:
+    """The cases decided so far, committed at once for the run's page; renews the claim."""
+    claimed = DunningRun.objects.filter(pk=run.pk, state=RunState.DECIDING)
+    if worker:
+        claimed = claimed.filter(worker=worker)
+    if not claimed.update(done=done, total=total, heartbeat_at=timezone.now()):
+        raise RunBusy(_("Run #%(run)d was taken over by another process or discarded; this "
+                        "one stops deciding.") % {"run": run.pk})
+
+
+def _decide(*, run: DunningRun, worker: str = "") -> None:
+    """Decide every case of the run (its progress written as it goes), then write every
+    decision in one transaction and mark the run decided with them."""
+    total = selectors.run_case_count(vendor_id=run.vendor_id)
+    _decide_progress(run=run, worker=worker, done=0, total=total)
+    # Plain tuples until they are written: 100,000 model objects would weigh ten times more.
+    decided: list[tuple[int, str, int | None, str, dict]] = []
+    for planned in plan(as_of=run.as_of, vendor_id=run.vendor_id):
+        decision = planned.decision
+        decided.append((planned.facts.case_id, decision.action, decision.level, decision.code,
+                        decision.params))
+        if len(decided) % DECIDE_PROGRESS_EVERY == 0:
+            _decide_progress(run=run, worker=worker, done=len(decided),
+                             total=max(total, len(decided)))
     with transaction.atomic():
         run.decisions.all().delete()  # a run killed while deciding starts its decisions anew
-        batch: list[RunDecision] = []
-        for planned in plan(as_of=run.as_of, vendor_id=run.vendor_id):
-            batch.append(RunDecision(run=run, case_id=planned.facts.case_id,
-                                     action=planned.decision.action,
-                                     level=planned.decision.level,
-                                     code=planned.decision.code,
-                                     params=planned.decision.params))
-            if len(batch) >= 2000:
-                RunDecision.objects.bulk_create(batch)
-                batch = []
-        RunDecision.objects.bulk_create(batch)
+        for start in range(0, len(decided), 2000):
+            RunDecision.objects.bulk_create([
+                RunDecision(run=run, case_id=case_id, action=action, level=level, code=code,
+                            params=params)
+                for case_id, action, level, code, params in decided[start:start + 2000]])
         run.counts = selectors.run_counts(run=run)
         run.total = sum(run.counts.values())
         run.done = 0
         run.outcomes = {}
         run.state = RunState.DECIDED
-        run.save(update_fields=["counts", "total", "done", "outcomes", "state"])
+        marked = DunningRun.objects.filter(pk=run.pk, state=RunState.DECIDING)
+        if worker:
+            marked = marked.filter(worker=worker)
+        if not marked.update(counts=run.counts, total=run.total, done=0, outcomes={},
+                              state=RunState.DECIDED):
+            raise RunBusy(_("Run #%(run)d was taken over by another process or discarded; "
+                            "this one stops deciding.") % {"run": run.pk})
 
 
-def decide_again(*, run: DunningRun) -> DunningRun:
-    """Finish the decide phase of a run that was interrupted in it."""
+def decide_again(*, run: DunningRun, worker: str = "") -> DunningRun:
+    """Finish the decide phase of a run that was interrupted in it (under the caller's
+    claim)."""
     if run.state != RunState.DECIDING:
         raise RunError(_("Run #%(run)d is %(state)s, not deciding.")
                        % {"run": run.pk, "state": run.get_state_display()})
-    _decide(run=run)
+    _decide(run=run, worker=worker)
     return run
 
 
@@ -315,7 +372,7 @@ def execute_run(*, run: DunningRun, actor: str, user: AbstractBaseUser | None = 
     failed_order = ""
     try:
         if run.state == RunState.DECIDING:
-            decide_again(run=run)
+            decide_again(run=run, worker=worker)
         if run.state == RunState.DECIDED:
             started = DunningRun.objects.filter(
                 pk=run.pk, state=RunState.DECIDED, worker=worker).update(

@@ -87,6 +87,28 @@ def execute_run(*, run_id: int, worker: str, actor: str, user_id: int | None = N
     return str(run.state)
 
 
+@shared_task(name="mahnwerk.dunning.tasks.decide_run", max_retries=0)
+def decide_run(*, run_id: int, worker: str) -> str:
+    """Decide a new run (or one interrupted while deciding) under the claim the caller took.
+
+    Not retried: a failure is kept on the run (its page shows the error and what to do).
+    Returns the run's state."""
+    from mahnwerk.dunning.models import DunningRun
+    from mahnwerk.dunning.services import RunError
+    from mahnwerk.dunning.services import decide_run as decide
+
+    run = DunningRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return "gone"
+    try:
+        decide(run=run, worker=worker)
+    except RunError as exc:
+        log.warning("run #%s was not decided: %s", run_id, exc)
+    except Exception:
+        log.exception("run #%s stopped deciding; its page shows why", run_id)
+    return str(run.state)
+
+
 def _in_thread(**kwargs: object) -> None:
     try:
         execute_run.apply(kwargs=kwargs)
@@ -94,18 +116,36 @@ def _in_thread(**kwargs: object) -> None:
         connections.close_all()  # the thread's own database connection
 
 
+def _decide_in_thread(**kwargs: object) -> None:
+    try:
+        decide_run.apply(kwargs=kwargs)
+    finally:
+        connections.close_all()
+
+
+def _hand_over(task, thread_target, *, name: str, kwargs: dict) -> str:
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        task.apply_async(kwargs=kwargs)
+        return "worker"
+    if settings.MAHNWERK_RUN_IN_THREAD:
+        threading.Thread(target=thread_target, kwargs=kwargs, name=name, daemon=True).start()
+        return "thread"
+    task.apply(kwargs=kwargs)
+    return "here"
+
+
 def execute_in_background(*, run_id: int, worker: str, actor: str,
                           user_id: int | None = None) -> str:
     """Hand a claimed run to a worker (with a broker), a thread of this process (embedded,
     MAHNWERK_RUN_IN_THREAD) or execute it here and now; says which: "worker", "thread",
     "here". Raises if the broker cannot be reached (the caller gives the claim back)."""
-    kwargs = {"run_id": run_id, "worker": worker, "actor": actor, "user_id": user_id}
-    if not settings.CELERY_TASK_ALWAYS_EAGER:
-        execute_run.apply_async(kwargs=kwargs)
-        return "worker"
-    if settings.MAHNWERK_RUN_IN_THREAD:
-        threading.Thread(target=_in_thread, kwargs=kwargs, name=f"mahnwerk-run-{run_id}",
-                         daemon=True).start()
-        return "thread"
-    execute_run.apply(kwargs=kwargs)
-    return "here"
+    return _hand_over(execute_run, _in_thread, name=f"mahnwerk-run-{run_id}",
+                      kwargs={"run_id": run_id, "worker": worker, "actor": actor,
+                              "user_id": user_id})
+
+
+def decide_in_background(*, run_id: int, worker: str) -> str:
+    """Hand a claimed run in state deciding to be decided, as ``execute_in_background``
+    does with executing; says where ("worker", "thread", "here")."""
+    return _hand_over(decide_run, _decide_in_thread, name=f"mahnwerk-decide-{run_id}",
+                      kwargs={"run_id": run_id, "worker": worker})

@@ -38,7 +38,6 @@ from django.db.models import (
     Case,
     Count,
     DateField,
-    DecimalField,
     F,
     Func,
     IntegerField,
@@ -52,6 +51,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 
 from mahnwerk.cases.models import DebtCase
@@ -384,23 +384,25 @@ def run_rates(*, since: date, until: date, vendor_id: str | None = None,
     """Each run dated in the period with letters that left: how many, and how many of their
     cases were paid in full within ``window_days`` of the day the letter left."""
     window = timedelta(days=window_days)
-    paid_in_window = (Payment.objects.alias(paid_day=LocalDate("paid_at"))
-                      .filter(order_id=OuterRef("case__order_id"),
-                              paid_day__gte=OuterRef("dispatched_on"),
-                              paid_day__lte=OuterRef("window_end"))
-                      .order_by().values("order_id").annotate(total=Sum("amount"))
-                      .values("total"))
     letters = Letter.objects.filter(run__isnull=False, dispatched_on__isnull=False,
                                     run__as_of__gte=since, run__as_of__lte=until)
     if vendor_id:
         letters = letters.filter(case__vendor_id=vendor_id)
-    rows = list(letters.alias(
-        window_end=DaysAfter("dispatched_on", window_days),
-        paid_total=Coalesce(Subquery(paid_in_window), Value(ZERO),
-                            output_field=DecimalField(max_digits=14, decimal_places=2)))
-        .order_by().values("run_id")  # grouped by the run alone: in its index's order
-        .annotate(letters=Count("id"), paid=Count("id", filter=Q(paid_total__gte=F("principal"))),
-                  last_left=Max("dispatched_on")))
+    # From the payments' side: the letters with their case's payments made within the window,
+    # joined and grouped once (a subquery per letter asked the payments of each letter's order
+    # one by one), then those whose payments cover the letter's principal. Not narrowed to the
+    # period's runs here (the outer query is): so the databases start from the payments.
+    paid_day = LocalDate("case__order__payments__paid_at")
+    paid_letters = (Letter.objects.filter(  # one call: one inner join of the payments
+        GreaterThanOrEqual(paid_day, F("dispatched_on")),
+        LessThanOrEqual(paid_day, DaysAfter("dispatched_on", window_days)),
+        case__order__payments__isnull=False, dispatched_on__isnull=False)
+        .order_by().values("pk", "principal")
+        .annotate(paid_total=Sum("case__order__payments__amount"))
+        .filter(paid_total__gte=F("principal")).values("pk"))
+    rows = list(letters.order_by().values("run_id")  # grouped by the run alone
+                .annotate(letters=Count("id"), paid=Count("id", filter=Q(pk__in=paid_letters)),
+                          last_left=Max("dispatched_on")))
     runs = {run.pk: run for run in DunningRun.objects.filter(pk__in=[r["run_id"] for r in rows])
             .select_related("vendor")}
     return sorted((RunRate(run_id=row["run_id"], as_of=runs[row["run_id"]].as_of,

@@ -33,6 +33,7 @@ from mahnwerk.dunning.models import (
 )
 from mahnwerk.intake.models import IncidentKind
 from mahnwerk.web import reads
+from mahnwerk.web.forms import PlainSelect
 
 YES_NO = [("yes", _("yes")), ("no", _("no"))]
 DATE_FORMATS = ["%Y-%m-%d", "%d.%m.%Y"]
@@ -81,7 +82,7 @@ def _yes_no(label: Any) -> django_filters.ChoiceFilter:
 SORTS: dict[str, tuple[str, ...]] = {
     "order_id": ("order_id",),
     "vendor": ("vendor__name", "vendor_id"),
-    "buyer": ("order__buyer_last_name", "order__buyer_first_name"),
+    "buyer": ("buyer_last_name", "buyer_first_name"),  # kept on the case (cases.search)
     "product": ("order__product__name",),
     "state": ("state",),
     "pursue": ("pursue",),
@@ -177,8 +178,9 @@ class CaseFilterSet(ListFilterSet):
         label=_("state"), method="filter_state", empty_label=_("all states"),
         choices=[("active", _("all open cases (in work)")),
                  ("closed", _("closed (paid, cancelled, reordered)")), *CaseState.choices])
-    vendor = django_filters.ModelChoiceFilter(
-        label=_("vendor"), queryset=reads.vendors(), empty_label=_("all vendors"))
+    vendor = django_filters.ModelChoiceFilter(  # hundreds of vendors: options drawn in Python
+        label=_("vendor"), queryset=reads.vendors(), empty_label=_("all vendors"),
+        widget=PlainSelect)
     pursue = _pursue()
     age = django_filters.ChoiceFilter(
         label=_("age of the debt"), method="filter_age", empty_label=_("any age"),

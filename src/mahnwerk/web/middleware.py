@@ -9,7 +9,7 @@ rest (Content-Language, Vary) is ``LocaleMiddleware``'s own.
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseNotAllowed
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
 
@@ -40,3 +40,27 @@ def client_address(request: HttpRequest) -> str | None:
                  if hop.strip()]
     hops = [*forwarded, remote] if remote else forwarded
     return hops[-(count + 1)] if len(hops) > count else remote
+
+
+class FormOnlyAddressMiddleware:
+    """A page in the workspace's look for a GET on an address that only takes a form.
+
+    Django's ``require_POST`` answers such a GET (a reloaded, bookmarked or pasted confirmation
+    page) with an empty 405, which a browser shows as a blank page. Django has no ``handler405``
+    to set, so this turns exactly those empty answers into ``405.html`` (status and ``Allow``
+    header kept); the API's own 405s carry a body and are left alone.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        response = self.get_response(request)
+        if response.status_code != 405 or response.content or request.method != "GET":
+            return response
+        from django.template import loader
+
+        page = HttpResponseNotAllowed(
+            [method.strip() for method in response.get("Allow", "").split(",") if method.strip()],
+            loader.get_template("405.html").render({}, request))
+        return page

@@ -481,6 +481,9 @@ def vendor_tables(vendors: list[figures.VendorFigures], filters: Filters,
 #: How long the figures of one filter are kept (Django's cache), so that the page and its
 #: charts (each an image of its own) ask the database once, not a dozen times.
 CACHE_SECONDS = 60
+#: How long the schedule keeps the default Übersicht's figures (``keep_default``, every
+#: minute): longer than a minute, so that the next pass renews them before they go.
+KEPT_BY_SCHEDULE_SECONDS = 150
 
 
 @dataclass(frozen=True)
@@ -494,12 +497,17 @@ class Figures:
     at: datetime  # when they were read
 
 
-def read(filters: Filters) -> Figures:
+def _key(filters: Filters) -> str:
+    return (f"mahnwerk:overview:1:{filters.vendor_id or ''}:{filters.since}:{filters.until}:"
+            f"{filters.today}")
+
+
+def read(filters: Filters, *, fresh: bool = False, keep_seconds: int = CACHE_SECONDS
+         ) -> Figures:
     """Every figure of the Übersicht for a filter: five grouped queries (and the vendors'
-    names), kept for ``CACHE_SECONDS``."""
-    key = (f"mahnwerk:overview:1:{filters.vendor_id or ''}:{filters.since}:{filters.until}:"
-           f"{filters.today}")
-    found = cache.get(key)
+    names), kept for ``keep_seconds``; ``fresh``: read again even if kept."""
+    key = _key(filters)
+    found = None if fresh else cache.get(key)
     if found is None:
         vendor, since, until = filters.vendor_id, filters.since, filters.until
         found = Figures(
@@ -508,8 +516,22 @@ def read(filters: Filters) -> Figures:
             runs=figures.run_rates(since=since, until=until, vendor_id=vendor),
             vendors=figures.by_vendor(since=since, until=until, vendor_id=vendor),
             at=timezone.now())
-        cache.set(key, found, CACHE_SECONDS)
+        cache.set(key, found, keep_seconds)
     return found
+
+
+def default_filters(today: date) -> Filters:
+    """The Übersicht as it opens: all vendors, the default period."""
+    since, until = default_period(today)
+    return Filters(vendor=None, since=since, until=until, today=today)
+
+
+def keep_default(*, today: date | None = None) -> Figures:
+    """The schedule's step (every minute): read the default Übersicht's figures afresh and keep
+    them, so that nobody waits for the whole platform's cold read (about a second at 100,000
+    cases, docs/benchmarks.md). Needs a cache the web processes share (``CACHES``)."""
+    return read(default_filters(today or timezone.localdate()), fresh=True,
+                keep_seconds=KEPT_BY_SCHEDULE_SECONDS)
 
 
 @dataclass

@@ -53,6 +53,7 @@ pages = [
     path("mahnlaeufe/", runs.run_list, name="runs"),
     path("mahnlaeufe/anlegen/", runs.run_start, name="run-start"),
     path("mahnlaeufe/<int:pk>/", runs.run_detail, name="run"),
+    path("mahnlaeufe/<int:pk>/entscheiden/", runs.run_decide, name="run-decide"),
     path("mahnlaeufe/<int:pk>/ausfuehren/", runs.run_execute, name="run-execute"),
     path("mahnlaeufe/<int:pk>/fortschritt/", runs.run_progress, name="run-progress"),
     path("mahnlaeufe/<int:pk>/verwerfen/", runs.run_discard, name="run-discard"),

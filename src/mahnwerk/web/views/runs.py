@@ -1,5 +1,11 @@
 """Dunning runs: the preview (nothing stored), starting a run, executing or discarding it.
 
+"Lauf anlegen" creates the run at once in the state "deciding" (``services.create_run``) and
+hands its decide step to a background task (``dunning.tasks.decide_in_background``, under a
+claim as executing is); the page polls how many cases are decided and shows the decisions when
+they are written. A run that failed or was interrupted while deciding is decided again
+("Erneut entscheiden", ``run_decide``) or discarded.
+
 "Ausführen" takes the run for one execution (``services.claim_execution``: a second click or
 another process starts nothing) and hands it to a background task
 (``dunning.tasks.execute_in_background``: a Celery worker with a broker, a thread of the web
@@ -28,7 +34,7 @@ from mahnwerk.cases.models import DebtCase
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning import services as dunning_services
 from mahnwerk.dunning import tasks as dunning_tasks
-from mahnwerk.dunning.models import DunningRun
+from mahnwerk.dunning.models import DunningRun, RunState
 from mahnwerk.web import access, reads
 from mahnwerk.web.filters import PAGE_SIZES, DecisionFilterSet
 from mahnwerk.web.forms import PreviewFilterForm, RunForm
@@ -88,14 +94,54 @@ def run_start(request: HttpRequest) -> HttpResponse:
         messages.error(request, _("Choose a valid date."))
         return redirect("web:runs")
     try:
-        run = dunning_services.start_run(as_of=form.cleaned_data["as_of"],
-                                         vendor_id=form.vendor_id(),
-                                         actor=access.actor(request), user=request.user)
+        run = dunning_services.create_run(as_of=form.cleaned_data["as_of"],
+                                          vendor_id=form.vendor_id(),
+                                          actor=access.actor(request), user=request.user)
     except dunning_services.RunError as exc:
         messages.error(request, str(exc))
         return redirect("web:runs")
-    messages.success(request, _("Run #%(run)d created: check its decisions, then execute it.")
-                     % {"run": run.pk})
+    _decide(request, run)
+    return redirect("web:run", pk=run.pk)
+
+
+def _decide(request: HttpRequest, run: DunningRun) -> None:
+    """Hand the run's decide step to a background task, and say how it went."""
+    try:
+        worker = dunning_services.claim_execution(run=run)
+    except dunning_services.RunError as exc:
+        messages.error(request, str(exc))
+        return
+    try:
+        where = dunning_tasks.decide_in_background(run_id=run.pk, worker=worker)
+    except Exception as exc:  # the broker cannot be reached: nothing started
+        dunning_services.release_execution(run=run, worker=worker)
+        messages.error(request, _("Run #%(run)d could not be handed to the worker (%(error)s); "
+                                  "nothing was decided. Try again in a moment, or discard "
+                                  "the run.") % {"run": run.pk, "error": exc})
+        return
+    run.refresh_from_db()
+    progress = dunning_selectors.run_progress(run=run)
+    if progress.phase == "ready":
+        messages.success(request, _("Run #%(run)d created: check its decisions, then execute "
+                                    "it.") % {"run": run.pk})
+    elif progress.phase == "failed":
+        messages.error(request, _("Run #%(run)d could not be decided: %(error)s")
+                       % {"run": run.pk, "error": progress.failure})
+    elif where != "here":
+        messages.info(request, _("Run #%(run)d is being decided. This page shows how far it "
+                                 "is; you can leave it and come back.") % {"run": run.pk})
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def run_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """Decide again a run that failed or was interrupted while deciding, in the background."""
+    run = _run_or_404(pk)
+    if run.state != RunState.DECIDING:
+        messages.error(request, _("Run #%(run)d is decided already (%(state)s).")
+                       % {"run": run.pk, "state": run.get_state_display()})
+        return redirect("web:run", pk=run.pk)
+    _decide(request, run)
     return redirect("web:run", pk=run.pk)
 
 
@@ -130,17 +176,18 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_execute": progress.can_execute,
         "can_resume": progress.can_resume,
         "can_discard": progress.can_discard,
+        "can_work": access.can_work(request.user),
     }, section="runs")
 
 
 @access.workspace_view
 def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
-    """The run's progress as a partial of its page, which polls it while the run executes.
-    When the execution ends (done, failed, stopped), a polling page is told to load itself
-    again, so that its state, its buttons and its decisions are those of the end."""
+    """The run's progress as a partial of its page, which polls it while the run is decided
+    or executed. When that ends (decided, done, failed, stopped), a polling page is told to
+    load itself again, so that its state, its buttons and its decisions are those of the end."""
     run = _run_or_404(pk)
     progress = dunning_selectors.run_progress(run=run)
-    if request.htmx and progress.phase != "running":
+    if request.htmx and not progress.polling:
         return HttpResponseClientRefresh()
     return render(request, "web/_run_progress.html", {
         "run": run, "progress": progress, "can_work": access.can_work(request.user),
