@@ -365,3 +365,23 @@ def test_a_letter_that_would_charge_interest_without_a_base_rate_says_which_is_m
     with pytest.raises(letters.NoBaseRate, match=r"01\.07\.2026"):
         letters.compose(case=case, level=2, letter_date=date(2026, 7, 20),
                         policy=charging_policy, offer_link="https://x.example/o")
+
+
+@pytest.mark.django_db
+def test_the_agency_may_collect_principal_costs_and_interest_of_a_charged_case():
+    """Found in the demo: the agency's report of what it collected (principal, costs and
+    interest, as § 13a RDG makes it claim them) was refused as more than the open amount,
+    which is the principal alone."""
+    from mahnwerk.collection import reports
+    from mahnwerk.collection.models import CollectionPartner
+
+    case = incident(OrderFactory(), open_amount="300.00",
+                    at=datetime(2025, 6, 1, 9, 0, tzinfo=BERLIN))
+    DebtCase.objects.filter(pk=case.pk).update(fees=D("2.50"), interest=D("0.88"))
+    case.refresh_from_db()
+    row = reports._Row(line=2, values={"order_id": case.order_id}, taken=date(2025, 9, 1),
+                       collected=D("303.38"), collected_on=date(2025, 9, 20))
+    partner = CollectionPartner.objects.first() or CollectionPartner(name="Diagonal")
+    assert reports._row_problem(row, case, True, None, partner) == ""
+    row.collected = D("303.39")
+    assert "303,38" in reports._row_problem(row, case, True, None, partner)
