@@ -541,6 +541,7 @@ def world(django_user_model, settings, tmp_path):
         assert first is not None, f"the walk has no {model._meta.label} to open in the admin"
         objects[model._meta.label_lower] = first.pk
     incident = Incident.objects.filter(order__order_id=case.order_id).first()
+    BaseRate.objects.order_by("pk").first().save()  # a version to open: the seeded rows have none
     return SimpleNamespace(
         alpha=alpha, beta=beta, case=case, users=users,
         vendor_login=django_user_model.objects.get(username="vendor").pk,

@@ -337,8 +337,8 @@ def compose(*, case: DebtCase, level: int, letter_date: date, policy: DunningPol
     currency = case.currency
     # What is open now; a letter after the first adds its costs and the interest up to its day.
     principal = quantize(case.open_amount, currency)
-    fees = quantize(case.fees, currency)
-    interest = quantize(case.interest, currency)
+    fees = quantize(Decimal(case.fees), currency)  # an unsaved (sample) case holds ints
+    interest = quantize(Decimal(case.interest), currency)
     charge: Charge | None = None
     first_left: date | None = None
     if level > 1:
