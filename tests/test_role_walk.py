@@ -50,7 +50,13 @@ from mahnwerk.collection.models import (
 )
 from mahnwerk.dunning import offers, outbox
 from mahnwerk.dunning import services as dunning_services
-from mahnwerk.dunning.models import DunningPolicy, DunningRun, LetterTemplate, RunState
+from mahnwerk.dunning.models import (
+    BaseRate,
+    DunningPolicy,
+    DunningRun,
+    LetterTemplate,
+    RunState,
+)
 from mahnwerk.intake import import_jobs
 from mahnwerk.intake.models import (
     ApiClient,
@@ -316,7 +322,8 @@ ROLE_TABLE: dict[str, Rule] = {
     # A version of a policy or template (django-simple-history): the administrator's.
     **{f"admin:dunning_{model}_simple_history": Rule(
         anonymous=LOGIN, support=FORBIDDEN, manager=FORBIDDEN, administrator=OK,
-        vendor_a=LOGIN, vendor_b=LOGIN) for model in ("dunningpolicy", "lettertemplate")},
+        vendor_a=LOGIN, vendor_b=LOGIN)
+        for model in ("dunningpolicy", "lettertemplate", "baserate")},
 }
 
 #: What each staff role may do with each model in the admin, as (support, relationship
@@ -347,6 +354,8 @@ ADMIN_RIGHTS: dict[str, tuple[str, str, str]] = {
     "cases.accessrecord": ("", "", "v"),  # the access log: administrators read it, nobody edits
     "dunning.dunningpolicy": ("", "", "vacd"),
     "dunning.lettertemplate": ("", "", "vacd"),
+    # The base rates of § 247 BGB (issue 11): the administrator keeps them.
+    "dunning.baserate": ("", "", "vacd"),
     "collection.collectionpartner": ("", "", "vacd"),
     "collection.routingrule": ("", "", "vacd"),
     "collection.approvalrequest": ("", "", "v"),
@@ -535,6 +544,7 @@ def world(django_user_model, settings, tmp_path):
         assert first is not None, f"the walk has no {model._meta.label} to open in the admin"
         objects[model._meta.label_lower] = first.pk
     incident = Incident.objects.filter(order__order_id=case.order_id).first()
+    BaseRate.objects.order_by("pk").first().save()  # a version to open: the seeded rows have none
     return SimpleNamespace(
         alpha=alpha, beta=beta, case=case, users=users,
         vendor_login=django_user_model.objects.get(username="vendor").pk,
@@ -551,7 +561,8 @@ def world(django_user_model, settings, tmp_path):
         admin_objects=objects,
         history={label: model.history.order_by("history_id").first().history_id
                  for label, model in (("dunningpolicy", DunningPolicy),
-                                      ("lettertemplate", LetterTemplate))},
+                                      ("lettertemplate", LetterTemplate),
+                                      ("baserate", BaseRate))},
     )
 
 
