@@ -10,8 +10,6 @@ import subprocess
 import sys
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
-from xml.etree import ElementTree
 
 import pytest
 from django.utils import timezone
@@ -23,7 +21,7 @@ from mahnwerk.cases.references import compact, parse_reference, payment_referenc
 from mahnwerk.dunning import delivery, letters, offers, services
 from mahnwerk.dunning.models import DunningPolicy, Letter
 from tests.factories import BERLIN, OrderFactory, ProductFactory
-from tests.helpers import incident
+from tests.helpers import incident, scan
 
 pytestmark = pytest.mark.django_db
 
@@ -37,18 +35,6 @@ SITE = "https://zahlung.checkout.example"
 def _site_and_account(settings):
     settings.MAHNWERK_SITE_URL = SITE
     settings.MAHNWERK_CREDITOR_ACCOUNT = ACCOUNT
-
-
-def scan(pdf: bytes, tmp_path: Path) -> list[str]:
-    """The QR codes a camera reads on the letter's first page."""
-    (tmp_path / "letter.pdf").write_bytes(pdf)
-    subprocess.run(["pdftoppm", "-r", "150", "-f", "1", "-l", "1", "-png",
-                    str(tmp_path / "letter.pdf"), str(tmp_path / "page")], check=True)
-    page = next(tmp_path.glob("page*.png"))
-    found = subprocess.run(["zbarimg", "--quiet", "--xml", "-Sdisable", "-Sqrcode.enable",
-                            str(page)], capture_output=True, check=True)
-    symbols = ElementTree.fromstring(found.stdout).iter("{http://zbar.sourceforge.net/2008/barcode}data")
-    return [symbol.text or "" for symbol in symbols]
 
 
 def pdf_text(pdf: bytes) -> str:

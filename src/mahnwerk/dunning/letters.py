@@ -74,6 +74,7 @@ LETTER_TYP = TEMPLATES / "letter.typ"
 LANGUAGES = ("de", "en")
 DEFAULT_LANGUAGE = "de"
 DATE_FORMATS = {"de": "dd.MM.yyyy", "en": "d MMMM yyyy"}
+#: The placeholder of previews before issue 11 (its offer page still says it is one).
 PREVIEW_PATH = "/angebot/VORSCHAU"
 #: The code of a preview's placeholder link: never a real code (no code has a U or 8 letters).
 PREVIEW_CODE = "VORSCHAU"
