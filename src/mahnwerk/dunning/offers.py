@@ -8,7 +8,8 @@ the codes (signed tokens, Django's ``TimestampSigner``) are still read.
 
 A letter on paper prints the short form of the same link (issue 11), ``<site>/z/<code>`` with
 the code in groups (``short_link``), and a QR code of it; Mahnwerk's ``/z/`` page sends the
-buyer on to the offer link (``web.views.short_link``).
+buyer on to Mahnwerk's offer page with the same code (``web.views.short_link``), which shows the
+amount and the product checkout's button.
 """
 
 from __future__ import annotations

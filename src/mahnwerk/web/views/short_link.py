@@ -3,7 +3,8 @@ paper letter or opens with the phone's camera from its QR code.
 
 Public (no login): the code is the key. A code as a person types it is read (upper or lower
 case, dashes and spaces, an O for a 0: ``cases.links.normalise``); a valid offer code sends the
-buyer on to the offer link of the case (the product's checkout, else Mahnwerk's offer page).
+buyer on to Mahnwerk's offer page of the case (``/angebot/?token=<code>``: the open amount and,
+when the product has a checkout, its button to pay there).
 An unknown, mistyped or expired code gets a page in German and English that says so and whom
 to contact (the creditor's e-mail and phone); the placeholder of a letter preview
 (``dunning.letters.PREVIEW_CODE``) gets a page that says it is one.
@@ -11,9 +12,12 @@ to contact (the creditor's e-mail and phone); the placeholder of a letter previe
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
 from mahnwerk.cases import links
@@ -38,13 +42,14 @@ def short_link(request: HttpRequest, code: str) -> HttpResponse:
         return _problem(request, "preview", 200, typed)
     if not links.looks_like_code(typed):
         return _problem(request, "mistyped", 404, typed)
-    try:
+    try:  # read as the offer page reads it, to tell an expired link from an unknown one
         case = offers.read_token(token=typed, max_age_days=ANY_AGE_DAYS).case
         policy = dunning_selectors.policy_for(vendor_id=case.vendor_id)
         offers.read_token(token=typed, max_age_days=policy.offer_valid_days)
     except offers.OfferError as exc:
         return _problem(request, "expired" if exc.expired else "unknown",
                         410 if exc.expired else 404, typed)
-    response = HttpResponseRedirect(offers.offer_link(case=case, token=links.normalise(typed)))
+    response = HttpResponseRedirect(
+        reverse("web:offer") + "?" + urlencode({"token": links.normalise(typed)}))
     response["Referrer-Policy"] = "no-referrer"
     return response
