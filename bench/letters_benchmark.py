@@ -11,7 +11,12 @@
    one thread, so both are shown);
 4. with ``--workers K`` also renders them in K processes and prints the combined rate.
 
-Target (issue 3): PDF letters at 50 per second per core or more.
+Every letter has an offer link with a code, so its PDF carries the short link's QR code, and the
+creditor's account is set (the demo's example IBAN), so it carries the bank block and the
+GiroCode too (issue 11); ``--no-account`` renders them without the account.
+
+Target (issue 3, and issue 11 with the two QR codes): PDF letters at 50 per second per core or
+more.
 """
 
 from __future__ import annotations
@@ -90,8 +95,9 @@ def build(n: int) -> None:
 
 
 def compose_all(n: int) -> tuple[int, float]:
+    from mahnwerk.cases import links
     from mahnwerk.cases.models import DebtCase
-    from mahnwerk.dunning import letters
+    from mahnwerk.dunning import letters, offers
     from mahnwerk.dunning.models import DunningPolicy, Letter
 
     policy = DunningPolicy.objects.prefetch_related("levels").get(vendor__isnull=True)
@@ -102,7 +108,7 @@ def compose_all(n: int) -> tuple[int, float]:
     for i, case in enumerate(cases):
         composed.append((case, letters.compose(
             case=case, level=1 + i % 2, letter_date=date(2025, 8, 1), policy=policy,
-            offer_link=f"https://checkout.example/p/{case.order.product_id}/?offer=x{case.pk}",
+            offer_link=offers.offer_link(case=case, token=links.new_code()),
             language="en" if i % 5 == 4 else "de")))
     seconds = time.perf_counter() - start
     Letter.objects.bulk_create(
@@ -141,9 +147,19 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=500, help="letters (default 500)")
     parser.add_argument("--workers", type=int, default=1,
                         help="also render in this many processes (default: only one)")
+    parser.add_argument("--no-account", action="store_true",
+                        help="letters without the bank block and the GiroCode")
     args = parser.parse_args()
+    if args.no_account:
+        os.environ["MAHNWERK_CREDITOR_IBAN"] = os.environ["MAHNWERK_CREDITOR_BIC"] = ""
+    else:
+        os.environ.setdefault("MAHNWERK_CREDITOR_IBAN", "DE89370400440532013000")
     setup_django(fresh=True)
+    from django.conf import settings
+
     from mahnwerk.dunning import letters
+
+    print(f"account: {settings.MAHNWERK_CREDITOR_ACCOUNT or 'none'}", flush=True)
 
     build(args.n)
     made, seconds = compose_all(args.n)

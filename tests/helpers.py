@@ -1,8 +1,11 @@
 """Small steps that tests share: platform data sent in through the same services as production."""
 
+import subprocess
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import count
+from pathlib import Path
+from xml.etree import ElementTree
 from zoneinfo import ZoneInfo
 
 from mahnwerk.cases import services as case_services
@@ -13,6 +16,7 @@ from mahnwerk.intake.feeds import FEEDS
 from mahnwerk.intake.services import apply_records, check_references
 
 BERLIN = ZoneInfo("Europe/Berlin")
+ZBAR = "http://zbar.sourceforge.net/2008/barcode"
 _ids = count(1)
 
 
@@ -93,3 +97,16 @@ def waiting(order) -> DebtCase:
     case_services.change_case(case=case, actor="run", reason="eskaliert",
                               to_state=CaseState.ON_HOLD)
     return case
+
+
+def scan(pdf: bytes, tmp_path: Path) -> list[str]:
+    """The QR codes a camera reads on the letter's first page."""
+    (tmp_path / "letter.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "150", "-f", "1", "-l", "1", "-png",
+                    str(tmp_path / "letter.pdf"), str(tmp_path / "page")], check=True)
+    page = next(tmp_path.glob("page*.png"))
+    found = subprocess.run(["zbarimg", "--quiet", "--xml", "-Sdisable", "-Sqrcode.enable",
+                            str(page)], capture_output=True)
+    assert found.returncode in (0, 4), found.stderr  # 4: no code on the page
+    symbols = ElementTree.fromstring(found.stdout).iter(f"{{{ZBAR}}}data")
+    return [symbol.text or "" for symbol in symbols]

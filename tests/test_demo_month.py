@@ -4,18 +4,21 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db.models import F
 
 from mahnwerk.cases.models import CaseEvent, DebtCase
 from mahnwerk.collection.models import AgencyReport, Handover
+from mahnwerk.dunning import letters
 from mahnwerk.dunning.models import DunningRun, Letter, OutboxMessage, RunDecision
 from mahnwerk.reasons import TEXT, is_registered
+from tests.helpers import scan
 
 pytestmark = pytest.mark.django_db
 
 
-def test_the_demo_plays_a_month_through_letters_approval_handover_and_report():
+def test_the_demo_plays_a_month_through_letters_approval_handover_and_report(tmp_path):
     out = StringIO()
     # The demo's own size: the one `make demo` shows (its telephone orders reach the print
     # queue).
@@ -63,6 +66,14 @@ def test_the_demo_plays_a_month_through_letters_approval_handover_and_report():
               | set(RunDecision.objects.exclude(outcome_code="")
                     .values_list("outcome_code", flat=True)))
     assert all(is_registered(code) for code in stored) and TEXT not in stored, stored
+    # Issue 11: a demo letter on paper carries its short link and a GiroCode to the demo's
+    # example account, both read from the page as a phone would.
+    printed = Letter.objects.filter(outbox__status="printed").order_by("pk").first()
+    codes = scan(letters.render_pdf(printed), tmp_path)
+    assert [code.split("/z/")[0] for code in codes if "/z/" in code] == [
+        settings.MAHNWERK_SITE_URL.rstrip("/")]
+    giro = [code.split("\n") for code in codes if code.startswith("BCD")]
+    assert len(giro) == 1 and giro[0][6] == settings.DEMO_IBAN
     again = StringIO()
     call_command("demo_data", "--no-progress", "--no-users", stdout=again)
     assert DunningRun.objects.count() == 3

@@ -270,13 +270,14 @@ def test_the_pdf_of_a_second_letter_lists_fees_and_interest(case, policy):
     assert "€303.38" in flat
 
 
-def test_preview_uses_the_case_link_or_a_placeholder(case, policy):
+def test_preview_uses_a_placeholder_never_the_case_link(case, policy):
+    """Issue 11: a preview carried the case's real offer link (or a link to 127.0.0.1)."""
     composed = letters.preview(case=case, level=1, letter_date=date(2025, 7, 1),
                                policy=policy)
-    assert composed.offer_link.endswith("/angebot/VORSCHAU")
+    assert composed.offer_link == "https://mahnwerk.example/z/VORSCHAU"
     assert composed.offer_link in composed.body_text
     DebtCase.objects.filter(pk=case.pk).update(offer_link=LINK)
     case.refresh_from_db()
     assert letters.preview(case=case, level=1, letter_date=date(2025, 7, 1),
-                           policy=policy).offer_link == LINK
+                           policy=policy).offer_link == composed.offer_link
     assert letters.preview_pdf(composed, case).startswith(b"%PDF")

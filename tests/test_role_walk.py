@@ -35,6 +35,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.resolvers import RegexPattern
 from django.utils import timezone
 
+from mahnwerk.cases import links
 from mahnwerk.cases.models import AccessKind, AccessRecord, CaseNote
 from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import approvals
@@ -273,6 +274,8 @@ ROLE_TABLE: dict[str, Rule] = {
     # The public pages behind a link: the token is the key.
     "web:offer": everyone(BAD_REQUEST),  # no token
     "web:offer-token": everyone(OK, public_by_token=True),
+    # The short link of a letter: it sends whoever holds it on to the offer page.
+    "web:short-link": everyone(OK, public_by_token=True),
     # The approval link is the vendor's: a logged-in vendor opens its own links only.
     "web:approval-link": everyone(OK, vendor_b=FORBIDDEN),
     # The intake API: its key, never a login; its description is public.
@@ -532,7 +535,9 @@ def world(django_user_model, settings, tmp_path):
     settings.MAHNWERK_IMPORT_DIR = tmp_path / "imports"
     upload = import_jobs.receive(feed="vendors", name="vendors.csv", chunks=[b"vendor_id\n"],
                                  size=10, actor="support", language="de")
+    short = offers.make_token(case=case)
     tokens = {"web:offer-token": offers.make_token(case=case),
+              "web:short-link": links.grouped(short),
               "web:approval-link": approvals.make_link_token(case=case,
                                                              action=approvals.APPROVE),
               "web:password-set": "abc-0123456789abcdef",
@@ -576,7 +581,7 @@ def values_for(pattern: Pattern, world) -> dict:
     if key in world.pks:
         values["pk"] = world.pks[key]
     if key in world.tokens:
-        values["token"] = world.tokens[key]
+        values["token"] = values["code"] = world.tokens[key]
     if key.startswith("api-v1:"):
         values.update(world.api)
     if key == "admin:view_on_site":

@@ -11,6 +11,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from mahnwerk import bank_account
+
 BASE_DIR = Path(__file__).resolve().parent
 # The checkout's root (where pyproject.toml is) when run from a checkout, else the current
 # directory: var/ (the embedded database, letters) lives there.
@@ -262,6 +264,20 @@ MAHNWERK_CREDITOR = {
     "register": env.str("MAHNWERK_CREDITOR_REGISTER", default="Amtsgericht Köln HRB 123456"),
     "managing_director": env.str("MAHNWERK_CREDITOR_MD", default="Dr. Jana Beispiel"),
 }
+
+# The creditor's bank account on every letter, with a reference and a GiroCode (issue 11;
+# docs/operations.md): checked at start (mahnwerk.bank_account), a wrong IBAN refuses to
+# start. No IBAN: the letters print no bank block. The embedded demo (the demo secret key)
+# shows the well-known example IBAN of the German banks, so that its letters carry one.
+DEMO_IBAN, DEMO_BIC = "DE89370400440532013000", "COBADEFFXXX"
+_demo = SECRET_KEY == DEMO_SECRET_KEY
+MAHNWERK_CREDITOR_IBAN = env.str("MAHNWERK_CREDITOR_IBAN", default=DEMO_IBAN if _demo else "")
+MAHNWERK_CREDITOR_BIC = env.str("MAHNWERK_CREDITOR_BIC", default=DEMO_BIC if _demo else "")
+MAHNWERK_CREDITOR_ACCOUNT_HOLDER = env.str("MAHNWERK_CREDITOR_ACCOUNT_HOLDER",
+                                           default=MAHNWERK_CREDITOR["name"])
+MAHNWERK_CREDITOR_ACCOUNT = bank_account.account(
+    iban=MAHNWERK_CREDITOR_IBAN, bic=MAHNWERK_CREDITOR_BIC,
+    holder=MAHNWERK_CREDITOR_ACCOUNT_HOLDER)
 
 # Celery: Redis as broker in production (CELERY_BROKER_URL=redis://127.0.0.1:6379/0; start
 # `celery -A mahnwerk worker` and `celery -A mahnwerk beat`). Without a broker (the embedded

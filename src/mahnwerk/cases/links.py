@@ -1,24 +1,41 @@
-"""Opaque link codes (issue 9, "Opaque link tokens"): a link a buyer or vendor gets carries a
-random code, not the case's id. The code is 17 characters from 31 that cannot be mistaken for
-one another (no 0/O, 1/I/L): 31^17, about 2^84, so it cannot be guessed; the database maps it to
-its case and purpose. How long a link is valid is the reader's rule (a policy's offer days, the
-approval days), counted from the day the code was made.
+"""Opaque link codes (issue 9, "Opaque link tokens"; issue 11, short links): a link a buyer or
+vendor gets carries a random code, not the case's id; the database maps it to its case, purpose
+and expiry.
+
+A code is 16 characters of Crockford's base 32 in lower case (``0-9`` and the letters without
+``i``, ``l``, ``o`` and ``u``): 32^16 = 2^80, so it cannot be guessed, and none of its characters
+can be mistaken for another one of it. It is shown in groups of four (``k7m2-9xq4-0c3h-zt8v``)
+and read as a person types it: upper or lower case, with or without dashes and spaces, an O for
+a 0, an I or l for a 1 (``normalise``). Codes made before issue 11 (17 upper-case characters
+without 0/O, 1/I/L) are still read.
+
+How long a link is valid: its ``expires_at`` when it was given one (an offer link: the policy's
+offer days), else the reader's rule (the approval days), counted from the day it was made.
 
 ``secrets`` makes the codes; no library does this small job better than the standard library.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
 from mahnwerk.cases.models import DebtCase, LinkCode
 
-ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-LENGTH = 17
+ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+LENGTH = 16
+GROUP = 4
+#: What a person may type for a character of the code (Crockford: O is 0, I and L are 1; a U
+#: is most likely a V).
+_TYPED = str.maketrans({"o": "0", "i": "1", "l": "1", "u": "v"})
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015._/]+")
+#: Codes made before issue 11: 17 characters, upper case, without 0/O, 1/I/L.
+OLD_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+OLD_LENGTH = 17
 
 
 class LinkCodeError(Exception):
@@ -34,18 +51,31 @@ def new_code() -> str:
 
 
 def normalise(code: str) -> str:
-    """What a person may type: lower case, spaces and dashes, O for 0 … are forgiven."""
-    text = (code or "").strip().upper().replace("-", "").replace(" ", "")
-    return text.translate(str.maketrans({"0": "O", "1": "I"}))
+    """The code as stored, from what a person typed: upper or lower case, dashes and spaces
+    anywhere, an O for a 0, an I or l for a 1 are forgiven."""
+    text = _SEPARATORS.sub("", code or "")
+    if len(text) == OLD_LENGTH:
+        return text.upper()
+    return text.lower().translate(_TYPED)
 
 
-def prepare(*, case: DebtCase, purpose: str) -> LinkCode:
-    """A code for a case, not yet saved (a run saves a batch of them in one statement)."""
-    return LinkCode(code=new_code(), case=case, purpose=purpose, created_at=timezone.now())
+def grouped(code: str) -> str:
+    """The code as it is printed: lower case in groups of four (``k7m2-9xq4-0c3h-zt8v``)."""
+    text = normalise(code).lower()
+    return "-".join(text[i:i + GROUP] for i in range(0, len(text), GROUP))
 
 
-def issue(*, case: DebtCase, purpose: str) -> str:
-    link = prepare(case=case, purpose=purpose)
+def prepare(*, case: DebtCase, purpose: str, valid_days: int | None = None) -> LinkCode:
+    """A code for a case, not yet saved (a run saves a batch of them in one statement); valid
+    for ``valid_days`` (None: as long as the reader's rule says)."""
+    now = timezone.now()
+    expires = now + timedelta(days=valid_days) if valid_days is not None else None
+    return LinkCode(code=new_code(), case=case, purpose=purpose, created_at=now,
+                    expires_at=expires)
+
+
+def issue(*, case: DebtCase, purpose: str, valid_days: int | None = None) -> str:
+    link = prepare(case=case, purpose=purpose, valid_days=valid_days)
     link.save()
     return link.code
 
@@ -56,17 +86,27 @@ def save_all(links: Iterable[LinkCode]) -> None:
 
 def looks_like_code(token: str) -> bool:
     text = normalise(token)
+    if len(text) == OLD_LENGTH:
+        return all(char in OLD_ALPHABET for char in text)
     return len(text) == LENGTH and all(char in ALPHABET for char in text)
+
+
+def expired(link: LinkCode, *, valid_days: int | None, now: datetime | None = None) -> bool:
+    """Whether the link is past its own expiry or older than ``valid_days``."""
+    now = now or timezone.now()
+    if link.expires_at is not None and now > link.expires_at:
+        return True
+    return valid_days is not None and now > link.created_at + timedelta(days=valid_days)
 
 
 def read(*, code: str, purposes: Iterable[str], valid_days: int | None) -> LinkCode:
     """The link code ``code`` stands for, if it is of one of ``purposes`` and not older than
-    ``valid_days`` (None: any age); raises LinkCodeError."""
+    ``valid_days`` (None: any age) nor past its own expiry; raises LinkCodeError."""
     link = (LinkCode.objects.select_related("case", "case__order", "case__order__product",
                                             "case__vendor")
             .filter(code=normalise(code), purpose__in=list(purposes)).first())
     if link is None:
         raise LinkCodeError("unknown")
-    if valid_days is not None and timezone.now() > link.created_at + timedelta(days=valid_days):
+    if expired(link, valid_days=valid_days):
         raise LinkCodeError("expired")
     return link

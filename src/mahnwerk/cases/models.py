@@ -229,6 +229,9 @@ class LinkCode(models.Model):
                              verbose_name=_("case"))
     purpose = models.CharField(_("purpose"), max_length=16, choices=LinkPurpose.choices)
     created_at = models.DateTimeField(_("created"))
+    #: Until when the link is honoured (an offer link: the policy's offer days from the day it
+    #: was made); empty: as long as the reader's rule says (``cases.links.read``).
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     used_at = models.DateTimeField(_("used"), null=True, blank=True)
 
     class Meta:

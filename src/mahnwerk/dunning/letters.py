@@ -7,9 +7,17 @@
                     on, when the policy charges them, the costs (the levels' fees, for a
                     business the lump sum of § 288 (5) BGB) and the default interest up to the
                     letter's day (``charge_for``, figures from ``cases.claims``)
-    preview         the same before sending, with the case's offer link or a placeholder
+    preview         the same before sending, with a placeholder link (``PREVIEW_LINK``, no
+                    real code, never stored)
     render_pdf      a stored ``Letter`` as a PDF in DIN 5008 layout (form B), rendered by Typst
-                    from ``templates/dunning/letter.typ``; ``preview_pdf`` for a composed one
+                    from ``templates/dunning/letter.typ``; ``preview_pdf`` for a composed one,
+                    marked "VORSCHAU / PREVIEW" across the page
+
+On paper (issue 11) the offer link is printed as its short link (``offers.short_link``) with a
+QR code of it, and, when the creditor's bank account is set (``MAHNWERK_CREDITOR_ACCOUNT``),
+the account with the reference to quote (``cases.references.payment_reference``) and a
+GiroCode (``payment_codes``); a letter in another currency than EUR shows the account without
+a GiroCode. The e-mail keeps its button with the offer link.
 
 ``dunning.templating.check_template`` refuses a template with a syntax error, naming the line
 (the admin calls it through ``LetterTemplate.clean``).
@@ -36,12 +44,13 @@ from __future__ import annotations
 import json
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from babel import Locale
 from babel.dates import format_date
@@ -65,7 +74,9 @@ from mahnwerk.cases.claims import (
     settle,
 )
 from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases.references import payment_reference
 from mahnwerk.cases.selectors import KnownAddress, claim_basis, newest_addresses
+from mahnwerk.dunning import offers, payment_codes
 from mahnwerk.dunning.models import (
     DefaultStart,
     DunningLevel,
@@ -85,7 +96,13 @@ LETTER_TYP = TEMPLATES / "letter.typ"
 LANGUAGES = ("de", "en")
 DEFAULT_LANGUAGE = "de"
 DATE_FORMATS = {"de": "dd.MM.yyyy", "en": "d MMMM yyyy"}
+#: The placeholder of previews before issue 11 (its offer page still says it is one).
 PREVIEW_PATH = "/angebot/VORSCHAU"
+#: The code of a preview's placeholder link: never a real code (no code has a U or 8 letters).
+PREVIEW_CODE = "VORSCHAU"
+#: Where a preview's placeholder link points when the site's own address is a local one
+#: (the embedded set-up's 127.0.0.1): a name that is nobody's (RFC 2606).
+PREVIEW_SITE = "https://mahnwerk.example"
 ZERO = Decimal("0.00")
 
 
@@ -106,6 +123,8 @@ class ComposedLetter:
     #: What this letter claims beyond the letters before it (costs, interest up to its day),
     #: to be kept on the case (``DebtCase.charges``); None when the policy charges nothing.
     charge: Charge | None = None
+    #: A preview (``preview``): its PDF is marked, its link a placeholder.
+    is_preview: bool = False
 
     @property
     def total(self) -> Decimal:
@@ -370,15 +389,23 @@ def compose(*, case: DebtCase, level: int, letter_date: date, policy: DunningPol
         currency=currency, offer_link=offer_link, level=level, charge=charge)
 
 
-def preview_link(*, case: DebtCase) -> str:
-    return case.offer_link or settings.MAHNWERK_SITE_URL.rstrip("/") + PREVIEW_PATH
+def preview_link(*, case: DebtCase | None = None) -> str:
+    """The placeholder of the offer link in a preview: the site's short-link address with
+    ``PREVIEW_CODE`` (its page says it is a preview), on ``PREVIEW_SITE`` when the site is a
+    local address. Never the case's own link: a preview must not pass for a letter."""
+    site = settings.MAHNWERK_SITE_URL.rstrip("/")
+    host = (urlsplit(site).hostname or "").lower()
+    if host in ("", "localhost", "::1") or host.startswith("127.") or host.endswith(".local"):
+        site = PREVIEW_SITE
+    return site + offers.SHORT_PATH + PREVIEW_CODE
 
 
 def preview(*, case: DebtCase, level: int, letter_date: date, policy: DunningPolicy,
             language: str | None = None) -> ComposedLetter:
-    """The letter before it is sent: with the case's offer link, or a marked placeholder."""
-    return compose(case=case, level=level, letter_date=letter_date, policy=policy,
-                   offer_link=preview_link(case=case), language=language)
+    """The letter before it is sent, with a placeholder link; nothing is stored."""
+    composed = compose(case=case, level=level, letter_date=letter_date, policy=policy,
+                       offer_link=preview_link(case=case), language=language)
+    return replace(composed, is_preview=True)
 
 
 # --- PDF -------------------------------------------------------------------------------
@@ -462,9 +489,45 @@ def pdf_data(*, composed: ComposedLetter, case: DebtCase) -> dict[str, Any]:
         "invoice": case.first_invoice_number or order.first_invoice_number,
         "product": order.product.name,
         "amounts": amounts, "total": fmt(composed.total),
-        "offer_link": composed.offer_link,
-        "blocks": _blocks(composed=composed),
+        **_paper(composed=composed, case=case),
     }
+
+
+def printed_link(composed: ComposedLetter) -> str:
+    """The link as the paper letter prints it: the short link when the offer link carries a
+    code (the preview's placeholder is one already), else the offer link itself."""
+    if composed.is_preview:
+        return composed.offer_link
+    return offers.short_link_of(composed.offer_link) or composed.offer_link
+
+
+def _paper(*, composed: ComposedLetter, case: DebtCase) -> dict[str, Any]:
+    """What only the paper letter has (issue 11): the short link in the text, its QR code,
+    the bank account with the reference and the GiroCode, the preview's mark."""
+    link = printed_link(composed)
+    blocks = _blocks(composed=composed)
+    payment_at = None
+    for number, block in enumerate(blocks):
+        if block["kind"] == "text" and composed.offer_link in block["lines"]:
+            block["lines"] = [link if line == composed.offer_link else line
+                              for line in block["lines"]]
+            payment_at = number + 1
+    if payment_at is None:  # a vendor's own words without the link: before the closing
+        payment_at = len(blocks) - 1 if len(blocks) > 1 else len(blocks)
+    blocks.insert(payment_at, {"kind": "payment"})
+    account = settings.MAHNWERK_CREDITOR_ACCOUNT
+    bank = None
+    if account:
+        reference = payment_reference(case)
+        bank = {"holder": account["holder"], "iban": account["iban_printed"],
+                "bic": account["bic"], "reference": reference,
+                "amount": format_money(composed.total, composed.currency,
+                                       language=composed.language),
+                "girocode": payment_codes.girocode(
+                    account=account, amount=composed.total, currency=composed.currency,
+                    reference=reference) or ""}
+    return {"offer_link": link, "link_qr": payment_codes.link_qr(link), "bank": bank,
+            "preview": composed.is_preview, "blocks": blocks}
 
 
 class LetterPdfError(RuntimeError):

@@ -587,7 +587,7 @@ def _send(batch: _Batch, *, decision: RunDecision, case: DebtCase,
         return Reason(why.SENT_BEFORE, {"level": level_number})
     level = letters.policy_level(policy=policy, number=level_number)
     run = batch.run
-    code = offers.prepare_token(case=case)
+    code = offers.prepare_token(case=case, valid_days=policy.offer_valid_days)
     batch.codes.append(code)
     link = offers.offer_link(case=case, token=code.code)
     language = letters.language_of(None)

@@ -20,7 +20,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -80,7 +79,8 @@ def _contexts(*, language: str, vendor: Vendor | None) -> list[dict[str, Any]]:
 
 
 def _sample_link() -> str:
-    return settings.MAHNWERK_SITE_URL.rstrip("/") + letters.PREVIEW_PATH
+    """The preview's placeholder (never a real code, never 127.0.0.1: issue 11)."""
+    return letters.preview_link()
 
 
 def check_words(words: letters.Words, *, language: str, vendor: Vendor | None = None

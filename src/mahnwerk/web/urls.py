@@ -14,6 +14,7 @@ from mahnwerk.web.views import (
     overview,
     portal,
     runs,
+    short_link,
     vendors,
 )
 
@@ -110,6 +111,8 @@ pages = [
     # The buyer's offer page (public; the signed token is the key).
     path("angebot/", offer.offer_page, name="offer"),
     path("angebot/<str:token>/", offer.offer_page, name="offer-token"),
+    # The short link printed on a letter and in its QR code (public; the code is the key).
+    path("z/<str:code>", short_link.short_link, name="short-link"),
     # The vendor's approval link from the approval e-mail (public; the signed token is the key).
     path("freigabe/<str:token>/", approval.approval_link, name="approval-link"),
 ]

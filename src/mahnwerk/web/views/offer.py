@@ -37,8 +37,8 @@ def _read(token: str) -> tuple[int, dict[str, Any]]:
                                 "letter exactly as it is.")}
     try:
         case = offers.read_token(token=token, max_age_days=ANY_AGE_DAYS).case
-    except offers.OfferError as exc:
-        return 400, {"error": str(exc)}
+    except offers.OfferError as exc:  # past the expiry the link was given: 410 too
+        return (410 if exc.expired else 400), {"error": str(exc)}
     policy = dunning_selectors.policy_for(vendor_id=case.vendor_id)
     try:
         offers.read_token(token=token, max_age_days=policy.offer_valid_days)
