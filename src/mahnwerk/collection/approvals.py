@@ -29,9 +29,9 @@ from mahnwerk.cases import links
 from mahnwerk.cases.models import DebtCase, EventKind
 from mahnwerk.cases.services import CaseChange, CaseError, change_case, change_cases
 from mahnwerk.cases.states import CaseState
+from mahnwerk.collection import economics, selectors
 from mahnwerk.collection import reasons as why
-from mahnwerk.collection import selectors
-from mahnwerk.collection.models import ApprovalRequest, CollectionPartner, HandoverItem
+from mahnwerk.collection.models import ApprovalRequest, CollectionPartner
 from mahnwerk.formats import format_day
 from mahnwerk.intake.models import CollectionMode, Vendor
 from mahnwerk.money import format_money
@@ -86,14 +86,6 @@ def decide_approval(*, case: DebtCase, approve: bool, actor: str, reason: str = 
 # -- Withdrawing a case from the agency ---------------------------------------------------------
 
 
-def agency_of(case: DebtCase) -> CollectionPartner | None:
-    """The partner the case was last handed over to (None: not handed over)."""
-    item = (HandoverItem.objects.filter(case=case, handed_over=True)
-            .select_related("handover__partner").order_by("-handover__created_at", "-pk")
-            .first())
-    return item.handover.partner if item is not None else None
-
-
 def withdrawal_refusal(case: DebtCase) -> str | None:
     """Why the case cannot be withdrawn from the agency (None: it can)."""
     if case.state != CaseState.SENT_FOR_COLLECTION:
@@ -104,10 +96,8 @@ def withdrawal_refusal(case: DebtCase) -> str | None:
 
 def withdrawal_fee(case: DebtCase) -> tuple[CollectionPartner | None, Decimal]:
     """The agency holding the case and the fee it charges when the vendor takes it back."""
-    from mahnwerk.collection.economics import fees_of
-
-    partner = agency_of(case)
-    return partner, fees_of(partner, currency=case.currency).withdrawal
+    partner = selectors.agency_of(case)
+    return partner, economics.fees_of(partner, currency=case.currency).withdrawal
 
 
 def withdraw_from_agency(*, case: DebtCase, actor: str, reason: str = "",
@@ -212,8 +202,6 @@ def link_url(*, case: DebtCase, action: str) -> str:
 
 
 def _mail_vendor(*, vendor: Vendor, cases: list[DebtCase], reminder: bool) -> None:
-    from mahnwerk.collection import economics
-
     expected_of = economics.many_estimates(cases=cases)
     lines = []
     for case in cases:

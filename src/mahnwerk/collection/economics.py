@@ -51,6 +51,7 @@ from django.utils.translation import gettext_lazy as _
 from mahnwerk.cases.models import CaseEvent, DebtCase
 from mahnwerk.cases.states import CLOSED_STATES, CaseState
 from mahnwerk.collection import reasons as why
+from mahnwerk.collection import selectors
 from mahnwerk.collection.models import CollectionPartner, PartnerFee
 from mahnwerk.intake.models import Incident
 
@@ -432,11 +433,8 @@ def withdrawal_fee(*, case: DebtCase, partner: CollectionPartner | None) -> Fees
 def partner_for(case: DebtCase) -> CollectionPartner | None:
     """The partner whose fees apply to the case's next steps: the agency holding it, else the
     one the routing rules would hand it to."""
-    from mahnwerk.collection import selectors
-    from mahnwerk.collection.approvals import agency_of
-
     if case.state == CaseState.SENT_FOR_COLLECTION:
-        found = agency_of(case)
+        found = selectors.agency_of(case)
         if found is not None:
             return found
     return selectors.route(rules=selectors.active_rules(), vendor_id=case.vendor_id,
@@ -518,9 +516,6 @@ def many_estimates(*, cases: list[DebtCase], statistics: RouteStatistics | None 
                    ) -> dict[int, list[Estimate]]:
     """``case_estimates`` for a list of cases (an approval request, the portal's waiting
     cases): the routing rules, partners and fees read once, not once per case."""
-    from mahnwerk.collection import selectors
-    from mahnwerk.collection.approvals import agency_of
-
     statistics = statistics or kept_statistics()
     rules = selectors.active_rules()
     found: dict[int, list[Estimate]] = {}
@@ -528,7 +523,7 @@ def many_estimates(*, cases: list[DebtCase], statistics: RouteStatistics | None 
         if not next_routes(case):
             found[case.pk] = []
             continue
-        partner = agency_of(case) if case.state == CaseState.SENT_FOR_COLLECTION else None
+        partner = selectors.agency_of(case) if case.state == CaseState.SENT_FOR_COLLECTION else None
         partner = partner or selectors.route(rules=rules, vendor_id=case.vendor_id,
                                              country=case.order.country, trigger=case.trigger)
         found[case.pk] = estimates(case=case, statistics=statistics, partner=partner)
