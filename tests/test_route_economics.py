@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 
 from mahnwerk.cases import services as case_services
 from mahnwerk.cases.states import CaseState
@@ -141,10 +142,10 @@ def test_a_case_page_shows_the_expected_net_of_its_next_steps(settings, client):
     # the two paid ones were paid only after the second letter: a first letter brought nothing
     letters = economics.case_estimates(case=_case(vendor))
     assert [(e.route, e.rate, e.net) for e in letters] == [
-        (LETTER1, Decimal("0.0000"), Decimal("-1.10"))]
+        (LETTER1, Decimal(0), Decimal("-1.10"))]
     second = economics.case_estimates(case=_first_letter(_case(vendor)))
     assert [(e.route, e.rate, e.net) for e in second] == [
-        (LETTER2, Decimal("0.6667"), Decimal("198.91"))]  # 300 × 2/3 − 1,10
+        (LETTER2, Decimal(2) / 3, Decimal("198.90"))]  # 300 × 2/3 − 1,10
 
 
 # -- The partner's fees, kept with their history ----------------------------------------------
@@ -224,3 +225,123 @@ def test_withdrawing_a_case_from_the_agency_names_the_withdrawal_fee():
     assert "Widerrufsgebühr von 81,24\xa0€" in case.events.last().reason
     with pytest.raises(approvals.ApprovalError):
         approvals.withdraw_from_agency(case=case, actor="portal:vendor-a")
+
+
+# -- Where it shows: the case page, the approval request, the portal, the Übersicht -----------
+
+
+@pytest.fixture
+def vendor_with_history(settings):
+    """A vendor whose earlier cases went to the agency: two paid there, one not."""
+    settings.MAHNWERK_ECONOMICS_MIN_CASES = 2
+    vendor = VendorFactory(vendor_id="48213", name="Akademie Sonnenschein",
+                           email="info@sonnenschein.example")
+    for paid in (True, True, False):
+        case = _approved(vendor, "300.00")
+        case_services.change_case(case=case, actor="t", reason="übergeben",
+                                  to_state=CaseState.SENT_FOR_COLLECTION,
+                                  changes={"incasso_date": date(2025, 8, 20)})
+        if paid:
+            payment(case.order, amount="300.00", channel="agency",
+                    at=datetime(2025, 9, 19, 10, 0, tzinfo=BERLIN))
+    fee = PartnerFee.objects.get(partner__name="Diagonal")
+    fee.success_fee_percent = Decimal("15.00")
+    fee.save()
+    return vendor
+
+
+def _logged_in(client, username, vendor_id="48213"):
+    from django.contrib.auth import get_user_model
+
+    from mahnwerk.web.accounts import ensure_demo_users
+
+    ensure_demo_users(vendor_id=vendor_id)
+    client.force_login(get_user_model().objects.get(username=username))
+    return client
+
+
+def _waiting(vendor, amount="300.00"):
+    case = lettered(_case(vendor, amount=amount))
+    case_services.change_case(case=case, actor="run", reason="eskaliert",
+                              to_state=CaseState.ON_HOLD)
+    return case
+
+
+@pytest.mark.django_db
+def test_the_approval_e_mail_says_what_the_agency_is_expected_to_bring(
+        vendor_with_history, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    _waiting(vendor_with_history)
+    with django_capture_on_commit_callbacks(execute=True):
+        approvals.request_approvals(actor="schedule")
+    # 300 × 2/3 − 15 % of 300 × 2/3 = 200,00 − 30,00
+    assert ("erwartet: Inkasso: 170,00\xa0€ (66,7 % von 3 Fällen bezahlt, Kosten "
+            "30,00\xa0€); Vendor: zu wenige Fälle (0) für eine Schätzung") in mail.outbox[0].body
+
+
+@pytest.mark.django_db
+def test_the_portal_and_the_case_page_show_the_expected_net_of_each_next_step(
+        vendor_with_history, client):
+    waiting = _waiting(vendor_with_history)
+    portal = _logged_in(client, "vendor").get(reverse("web:portal")).content.decode()
+    assert "erwartet: Inkasso: 170,00\xa0€" in portal
+    page = _logged_in(client, "support").get(reverse("web:case", args=[waiting.order_id]))
+    html = page.content.decode()
+    assert 'id="estimates"' in html and "170,00\xa0€" in html and "zu wenige Fälle" in html
+
+
+@pytest.mark.django_db
+def test_the_uebersicht_shows_a_table_per_route(vendor_with_history, client):
+    html = _logged_in(client, "support").get(reverse("web:overview")).content.decode()
+    assert 'id="figure-economics"' in html
+    for route in ("letter1", "letter2", "agency", "vendor"):
+        assert f'data-route="{route}"' in html
+    agency = html[html.index('data-route="agency"'):html.index('data-route="vendor"')]
+    assert "66,7 %" in agency and "30" in agency  # paid 30 days after the takeover
+    assert "uebersicht/zahlungen/?" in agency and "route=agency" in agency
+
+
+@pytest.mark.django_db
+def test_cancelling_a_case_with_the_agency_asks_first_and_names_the_fee(
+        vendor_with_history, client):
+    case = _approved(vendor_with_history, "300.00")
+    services.export_handover(vendor_id=vendor_with_history.pk, actor="anna")
+    url = reverse("web:case-withdraw", args=[case.order_id])
+    asked = _logged_in(client, "support").post(url, {"reason": "Vendor klärt selbst"})
+    assert asked.status_code == 200
+    assert "Widerrufsgebühr des Inkassos von 81,24\xa0€" in asked.content.decode()
+    case.refresh_from_db()
+    assert case.state == CaseState.SENT_FOR_COLLECTION, "nothing happens before the yes"
+    client.post(url, {"reason": "Vendor klärt selbst", "confirm": "yes"})
+    case.refresh_from_db()
+    assert case.state == CaseState.CANCELED
+
+
+@pytest.mark.django_db
+def test_the_vendor_withdraws_in_its_portal_after_seeing_the_fee(vendor_with_history, client):
+    case = _approved(vendor_with_history, "300.00")
+    services.export_handover(vendor_id=vendor_with_history.pk, actor="anna")
+    _logged_in(client, "vendor")
+    page = client.get(reverse("web:portal-case", args=[case.order_id])).content.decode()
+    assert reverse("web:portal-withdraw", args=[case.order_id]) in page
+    url = reverse("web:portal-withdraw", args=[case.order_id])
+    assert "81,24\xa0€" in client.post(url).content.decode()
+    case.refresh_from_db()
+    assert case.state == CaseState.SENT_FOR_COLLECTION
+    client.post(url, {"confirm": "yes"})
+    case.refresh_from_db()
+    assert case.state == CaseState.CANCELED
+    assert case.events.last().actor == "portal:vendor"
+
+
+@pytest.mark.django_db
+def test_the_collection_list_says_which_case_owes_less_than_the_minimum(client):
+    policy = DunningPolicy.objects.get(vendor__isnull=True)
+    policy.handover_minimum_amount = Decimal("50.00")
+    policy.save()
+    vendor = VendorFactory(vendor_id="48213")
+    small = _approved(vendor, "30.00")
+    html = _logged_in(client, "support").get(reverse("web:collection")).content.decode()
+    row = html[html.index(f'data-order="{small.order_id}"'):]
+    assert "unter dem Mindestbetrag der Richtlinie von 50,00\xa0€" in row[:row.index("</tr>")]

@@ -47,6 +47,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from mahnwerk.cases.models import CaseEvent, DebtCase
 from mahnwerk.cases.states import CLOSED_STATES, CaseState
@@ -61,8 +62,9 @@ CENT = Decimal("0.01")
 LETTER1, LETTER2, AGENCY, VENDOR = "letter1", "letter2", "agency", "vendor"
 #: The steps in their order: a case at a step has been through the ones before.
 ROUTES = (LETTER1, LETTER2, AGENCY, VENDOR)
-ROUTE_NAMES = {LETTER1: _("1st letter"), LETTER2: _("2nd letter"), AGENCY: _("agency"),
-               VENDOR: _("vendor")}
+ROUTE_NAMES = {LETTER1: pgettext_lazy("route", "1st letter"),
+               LETTER2: pgettext_lazy("route", "2nd letter"),
+               AGENCY: pgettext_lazy("route", "agency"), VENDOR: pgettext_lazy("route", "vendor")}
 #: Every trigger, every band: the key of a route's whole row.
 ALL = ""
 
@@ -112,10 +114,11 @@ class Observed:
     amounts: dict[str, Decimal] = field(default_factory=dict)
 
     def rate(self, minimum: int | None = None) -> Decimal | None:
-        """The share paid, 0 to 1 (four places); None below the minimum sample."""
+        """The share paid, 0 to 1 (exact: rounded only where it is shown); None below the
+        minimum sample."""
         if self.cases < (min_cases() if minimum is None else minimum) or not self.cases:
             return None
-        return (Decimal(self.recovered) / self.cases).quantize(Decimal("0.0001"))
+        return Decimal(self.recovered) / self.cases
 
 
 @dataclass(frozen=True)
@@ -528,3 +531,19 @@ def many_estimates(*, cases: list[DebtCase], statistics: RouteStatistics | None 
                                              country=case.order.country, trigger=case.trigger)
         found[case.pk] = estimates(case=case, statistics=statistics, partner=partner)
     return found
+
+
+def handover_minimums() -> tuple[Decimal, dict[str, Decimal]]:
+    """The policies' minimum for the agency: the default one's, and each vendor's own policy's
+    (one query)."""
+    from mahnwerk.dunning.models import DunningPolicy
+
+    default: Decimal | None = None
+    by_vendor: dict[str, Decimal] = {}
+    for vendor_id, minimum in (DunningPolicy.objects.order_by("pk")
+                               .values_list("vendor_id", "handover_minimum_amount")):
+        if vendor_id is not None:
+            by_vendor[vendor_id] = minimum
+        elif default is None:  # the first default policy, as dunning.selectors reads it
+            default = minimum
+    return default or ZERO, by_vendor

@@ -28,6 +28,7 @@ from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases.models import AccessKind, DebtCase
 from mahnwerk.collection import (
     approvals,
+    economics,
     handover_format,
     reports,
     selectors,
@@ -228,6 +229,12 @@ def collection_page(request: HttpRequest) -> HttpResponse:
     totals = case_selectors.totals_by_currency(cases)
     per_page = lists.page_size(request)
     page = Paginator(listed, per_page).get_page(request.GET.get("page"))
+    # Why a case owing less than its policy's minimum is not handed over, on its row.
+    default, by_vendor = economics.handover_minimums()
+    page.object_list = list(page.object_list)
+    for case in page.object_list:
+        case.below_minimum = economics.below_handover_minimum(
+            case=case, minimum=by_vendor.get(case.vendor_id, default))
     return render_workspace(request, "web/collection_list.html", {
         "form": form, "vendor": vendor, "page": page,
         "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2,
