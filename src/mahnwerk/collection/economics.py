@@ -47,7 +47,7 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import ngettext, pgettext_lazy
 
 from mahnwerk.cases.models import CaseEvent, DebtCase
 from mahnwerk.cases.states import CLOSED_STATES, CaseState
@@ -469,7 +469,9 @@ def describe(estimate: Estimate) -> str:
     if estimate.net is None or estimate.rate is None:
         return _("%(route)s: too few cases (%(cases)d) for an estimate") % {
             "route": estimate.name, "cases": estimate.cases}
-    return _("%(route)s: %(net)s (%(rate)s of %(cases)d cases paid, costs %(costs)s)") % {
+    return ngettext("%(route)s: %(net)s (%(rate)s of %(cases)d case paid, costs %(costs)s)",
+                    "%(route)s: %(net)s (%(rate)s of %(cases)d cases paid, costs %(costs)s)",
+                    estimate.cases) % {
         "route": estimate.name, "net": format_money(estimate.net, estimate.currency),
         "rate": percent(estimate.rate), "cases": estimate.cases,
         "costs": format_money(estimate.costs, estimate.currency)}
