@@ -274,6 +274,7 @@ def main() -> None:
 
     from django.utils import timezone
 
+    from mahnwerk.collection import economics
     from mahnwerk.web import figures
     from mahnwerk.web.overview import default_period
 
@@ -285,7 +286,10 @@ def main() -> None:
             ("recovered by route and month",
              lambda: figures.recovered_by_route(since=since, until=until)),
             ("run rates", lambda: figures.run_rates(since=since, until=until)),
-            ("per vendor", lambda: figures.by_vendor(since=since, until=until))):
+            ("per vendor", lambda: figures.by_vendor(since=since, until=until)),
+            # issue 11: the route economics (two grouped queries, kept with the figures)
+            ("route economics (collection.economics)",
+             lambda: economics.route_statistics(today=today))):
         times = []
         for _ in range(3):
             started = time.perf_counter()

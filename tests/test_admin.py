@@ -254,7 +254,8 @@ def test_a_policys_levels_are_edited_in_the_admin_and_a_gap_is_refused(admin_cli
     assert "1. Mahnung → 2. Mahnung" in listed
     levels = list(policy.levels.order_by("number"))
     data = {"name": policy.name, "run_day": 1, "escalate_after_days": 14,
-            "minimum_amount": "5.00", "payment_days": 14, "offer_valid_days": 60,
+            "minimum_amount": "5.00", "handover_minimum_amount": "0.00", "payment_days": 14,
+            "offer_valid_days": 60,
             "default_starts": "after_deadline", "print_within_days": 3,
             "levels-TOTAL_FORMS": 3, "levels-INITIAL_FORMS": 2, "levels-MIN_NUM_FORMS": 0,
             "levels-MAX_NUM_FORMS": 1000}

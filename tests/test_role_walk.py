@@ -45,6 +45,7 @@ from mahnwerk.collection.models import (
     CollectionPartner,
     Handover,
     HandoverItem,
+    PartnerFee,
     ReportRow,
     RoutingRule,
     VendorInvoice,
@@ -218,6 +219,9 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:case-address": WORK,
     "web:case-not-reordered": WORK,
     "web:case-approval": DECIDE,
+    # Withdrawing a case from the agency: who records the vendor's decisions; an empty POST
+    # on a case not with the agency is refused with a message on the case page.
+    "web:case-withdraw": DECIDE,
     "web:run-start": WORK,
     "web:run-decide": WORK,
     "web:run-execute": WORK,
@@ -259,6 +263,11 @@ ROLE_TABLE: dict[str, Rule] = {
     # An empty POST names no action: 400 for the owner, "no such case" for vendor B.
     "web:portal-approval": post_only(anonymous=LOGIN, support=FORBIDDEN, manager=FORBIDDEN,
                                      administrator=FORBIDDEN, vendor_a=BAD_REQUEST,
+                                     vendor_b=NOT_FOUND),
+    # The vendor takes back a case from the agency: its own case only (one not with the
+    # agency is refused on its page); vendor B finds no such case.
+    "web:portal-withdraw": post_only(anonymous=LOGIN, support=FORBIDDEN, manager=FORBIDDEN,
+                                     administrator=FORBIDDEN, vendor_a=OK,
                                      vendor_b=NOT_FOUND),
     # Ticked cases: an empty POST names no action. An order is looked up among the vendor's
     # own waiting cases only, so vendor B finds none of A's.
@@ -327,6 +336,10 @@ ROLE_TABLE: dict[str, Rule] = {
         anonymous=LOGIN, support=FORBIDDEN, manager=FORBIDDEN, administrator=OK,
         vendor_a=LOGIN, vendor_b=LOGIN)
         for model in ("dunningpolicy", "lettertemplate", "baserate")},
+    # A version of a partner's fees (django-simple-history): the administrator's.
+    "admin:collection_partnerfee_simple_history": Rule(
+        anonymous=LOGIN, support=FORBIDDEN, manager=FORBIDDEN, administrator=OK,
+        vendor_a=LOGIN, vendor_b=LOGIN),
 }
 
 #: What each staff role may do with each model in the admin, as (support, relationship
@@ -361,6 +374,7 @@ ADMIN_RIGHTS: dict[str, tuple[str, str, str]] = {
     "dunning.baserate": ("", "", "vacd"),
     "collection.collectionpartner": ("", "", "vacd"),
     "collection.routingrule": ("", "", "vacd"),
+    "collection.partnerfee": ("", "", "vacd"),
     "collection.approvalrequest": ("", "", "v"),
     "collection.handover": ("", "", "v"),
     "collection.handoveritem": ("", "", "v"),
@@ -517,6 +531,7 @@ def world(django_user_model, settings, tmp_path):
                                 target=case.order_id, order_ids=[case.order_id])
     policy = DunningPolicy.objects.get(vendor__isnull=True)
     policy.save()  # a version in its history
+    PartnerFee.objects.order_by("pk").first().save()  # Diagonal's fee: a version as well
     template = LetterTemplate.objects.first()
     template.save()
 
@@ -567,7 +582,8 @@ def world(django_user_model, settings, tmp_path):
         history={label: model.history.order_by("history_id").first().history_id
                  for label, model in (("dunningpolicy", DunningPolicy),
                                       ("lettertemplate", LetterTemplate),
-                                      ("baserate", BaseRate))},
+                                      ("baserate", BaseRate),
+                                      ("partnerfee", PartnerFee))},
     )
 
 

@@ -372,7 +372,10 @@ def test_every_collection_model_has_an_admin():
     from django.apps import apps
 
     ours = list(apps.get_app_config("collection").get_models())
-    assert [m for m in ours if m not in admin.site._registry] == []
+    # A partner fee's versions (django-simple-history) are read on the fee's own history page.
+    assert [m for m in ours if m not in admin.site._registry
+            and not (m.__name__.startswith("Historical")
+                     and m.instance_type in admin.site._registry)] == []
 
 
 def test_a_handover_is_shown_without_its_content(client, django_user_model, alpha):

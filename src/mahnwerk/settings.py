@@ -249,6 +249,13 @@ LOGGING = {
 MAHNWERK_APPROVAL_REMINDER_DAYS = env.int("MAHNWERK_APPROVAL_REMINDER_DAYS", default=7)
 MAHNWERK_APPROVAL_ESCALATION_DAYS = env.int("MAHNWERK_APPROVAL_ESCALATION_DAYS", default=7)
 MAHNWERK_APPROVAL_LINK_DAYS = env.int("MAHNWERK_APPROVAL_LINK_DAYS", default=30)
+#: The route economics (collection.economics): the limits between the amount bands, the fewest
+#: cases a group needs for a rate, the days after which a step's outcome counts as known, and
+#: what one letter costs (printing and postage).
+MAHNWERK_AMOUNT_BANDS = env.list("MAHNWERK_AMOUNT_BANDS", default=["50", "200", "1000"])
+MAHNWERK_ECONOMICS_MIN_CASES = env.int("MAHNWERK_ECONOMICS_MIN_CASES", default=20)
+MAHNWERK_ECONOMICS_MATURE_DAYS = env.int("MAHNWERK_ECONOMICS_MATURE_DAYS", default=30)
+MAHNWERK_LETTER_COST = env.str("MAHNWERK_LETTER_COST", default="1.10")
 MAHNWERK_SITE_URL = env.str("MAHNWERK_SITE_URL",
                             default=f"http://{DEMO_HOST or '127.0.0.1:8000'}")
 

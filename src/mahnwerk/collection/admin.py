@@ -11,6 +11,7 @@ and when say which file it was.
 from django.contrib import admin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
+from simple_history.admin import SimpleHistoryAdmin
 
 from mahnwerk.collection.models import (
     AgencyReport,
@@ -18,6 +19,7 @@ from mahnwerk.collection.models import (
     CollectionPartner,
     Handover,
     HandoverItem,
+    PartnerFee,
     ReportRow,
     RoutingRule,
     VendorInvoice,
@@ -41,12 +43,35 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 # -- Configuration --------------------------------------------------------------------------------
 
 
+class PartnerFeeInline(admin.TabularInline):
+    """A partner's fees by the day they apply from: a new contract is a new row; the earlier
+    rows stay (the route economics read each against its time)."""
+
+    model = PartnerFee
+    extra = 0
+    fields = ("valid_from", "currency", "success_fee_percent", "success_fee_minimum",
+              "withdrawal_fee", "note")
+
+
 @admin.register(CollectionPartner)
 class CollectionPartnerAdmin(admin.ModelAdmin):
     list_display = ("name", "kind", "contact_email", "handover_format", "report_date_format",
                     "active")
     list_filter = ("kind", "active")
     search_fields = ("name", "contact_email")
+    inlines = (PartnerFeeInline,)
+
+
+@admin.register(PartnerFee)
+class PartnerFeeAdmin(SimpleHistoryAdmin):
+    """The fees of every partner, each row with its own history of changes."""
+
+    list_display = ("partner", "valid_from", "currency", "success_fee_percent",
+                    "success_fee_minimum", "withdrawal_fee", "note")
+    list_filter = ("partner", "currency")
+    list_select_related = ("partner",)
+    search_fields = ("partner__name", "note")
+    date_hierarchy = "valid_from"
 
 
 @admin.register(RoutingRule)

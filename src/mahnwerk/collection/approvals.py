@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -28,13 +29,13 @@ from mahnwerk.cases import links
 from mahnwerk.cases.models import DebtCase, EventKind
 from mahnwerk.cases.services import CaseChange, CaseError, change_case, change_cases
 from mahnwerk.cases.states import CaseState
+from mahnwerk.collection import economics, selectors
 from mahnwerk.collection import reasons as why
-from mahnwerk.collection import selectors
-from mahnwerk.collection.models import ApprovalRequest
+from mahnwerk.collection.models import ApprovalRequest, CollectionPartner
 from mahnwerk.formats import format_day
 from mahnwerk.intake.models import CollectionMode, Vendor
 from mahnwerk.money import format_money
-from mahnwerk.reasons import Reason
+from mahnwerk.reasons import Reason, money_param
 
 SALT = "mahnwerk.collection.approval"
 APPROVE, CANCEL = "approve", "cancel"
@@ -80,6 +81,43 @@ def decide_approval(*, case: DebtCase, approve: bool, actor: str, reason: str = 
             if not request.cases.filter(state=CaseState.ON_HOLD).exists():
                 request.closed_at = timezone.now()
                 request.save(update_fields=["closed_at"])
+
+
+# -- Withdrawing a case from the agency ---------------------------------------------------------
+
+
+def withdrawal_refusal(case: DebtCase) -> str | None:
+    """Why the case cannot be withdrawn from the agency (None: it can)."""
+    if case.state != CaseState.SENT_FOR_COLLECTION:
+        return _("Order %(order)s is not with the agency (now: %(state)s).") % {
+            "order": case.order_id, "state": case.get_state_display()}
+    return None
+
+
+def withdrawal_fee(case: DebtCase) -> tuple[CollectionPartner | None, Decimal]:
+    """The agency holding the case and the fee it charges when the vendor takes it back."""
+    partner = selectors.agency_of(case)
+    return partner, economics.fees_of(partner, currency=case.currency).withdrawal
+
+
+def withdraw_from_agency(*, case: DebtCase, actor: str, reason: str = "",
+                         user: AbstractBaseUser | None = None) -> Decimal:
+    """Take a case back from the agency at the vendor's wish: it is cancelled, and its
+    timeline names the agency and the withdrawal fee it charges. Returns the fee. The pages
+    ask for confirmation first, naming the fee (``withdrawal_fee``)."""
+    case.refresh_from_db()
+    refused = withdrawal_refusal(case)
+    if refused:
+        raise ApprovalError(refused)
+    partner, fee = withdrawal_fee(case)
+    params: dict[str, object] = {"who": actor, "partner": partner.name if partner else "-",
+                                 "fee": money_param(fee, case.currency)}
+    if reason:
+        params["reason"] = reason
+    change_case(case=case, actor=actor, user=user, kind=EventKind.COLLECTION,
+                to_state=CaseState.CANCELED,
+                reason=Reason(why.WITHDRAWN_SAYING if reason else why.WITHDRAWN, params))
+    return fee
 
 
 # -- Signed links -----------------------------------------------------------------------------
@@ -164,10 +202,14 @@ def link_url(*, case: DebtCase, action: str) -> str:
 
 
 def _mail_vendor(*, vendor: Vendor, cases: list[DebtCase], reminder: bool) -> None:
+    expected_of = economics.many_estimates(cases=cases)
     lines = []
     for case in cases:
+        expected = economics.expected_text(expected_of[case.pk])
         lines.append(_("Order %(order)s, %(buyer)s, %(product)s, open %(amount)s\n"
+                       "  %(expected)s\n"
                        "  approve: %(approve)s\n  cancel:  %(cancel)s") % {
+            "expected": expected,
             "order": case.order_id,
             "buyer": f"{case.order.buyer_first_name} {case.order.buyer_last_name}".strip(),
             "product": case.order.product.name,

@@ -1,8 +1,10 @@
 """Collection: partners and routing, the vendor's approval, handover files, agency reports."""
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.intake.models import IncidentKind, Vendor
@@ -200,3 +202,39 @@ class VendorInvoice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id}: {self.amount} {self.currency}"
+
+
+class PartnerFee(models.Model):
+    """What a partner charges, as its contract says, from a day on. A change of the contract is
+    a new row from its day: the earlier rows stay, so an estimate or an invoice can be read
+    against the fees of its time (the history)."""
+
+    partner = models.ForeignKey(CollectionPartner, on_delete=models.CASCADE,
+                                related_name="fees", verbose_name=_("partner"))
+    valid_from = models.DateField(_("valid from"))
+    currency = models.CharField(_("currency"), max_length=3, default="EUR")
+    success_fee_percent = models.DecimalField(
+        _("success fee (% of what is collected)"), max_digits=5, decimal_places=2,
+        default=0, validators=[MinValueValidator(0), MaxValueValidator(100)])
+    success_fee_minimum = models.DecimalField(
+        _("minimum success fee"), max_digits=10, decimal_places=2, default=0,
+        validators=[MinValueValidator(0)],
+        help_text=_("Charged when a case is collected and the percentage comes to less."))
+    withdrawal_fee = models.DecimalField(
+        _("withdrawal fee (gross)"), max_digits=10, decimal_places=2, default=0,
+        validators=[MinValueValidator(0)],
+        help_text=_("Charged when the vendor withdraws a case already handed over, e.g. "
+                    "81.24 EUR."))
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    #: Who changed a row and how (a mistyped fee corrected): kept beside the rows by day.
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("partner fee")
+        verbose_name_plural = _("partner fees")
+        ordering = ["partner", "-valid_from"]
+        constraints = [models.UniqueConstraint(fields=["partner", "currency", "valid_from"],
+                                               name="one_fee_per_partner_day")]
+
+    def __str__(self) -> str:
+        return f"{self.partner} {self.valid_from:%Y-%m-%d}"

@@ -48,6 +48,20 @@ APPROVAL_ESCALATED = register(
     _("Still no answer: escalated to relationship manager %(manager)s, to write to the vendor "
       "in %(channel)s."), manager="label:manager", channel="label:chat")
 
+# -- The route economics ---------------------------------------------------------------------------
+BELOW_HANDOVER_MINIMUM = register(
+    "collection.below_handover_minimum",
+    _("Not handed over to the agency: the open amount %(amount)s is below the policy's "
+      "minimum of %(minimum)s."), amount="money", minimum="money")
+WITHDRAWN = register(
+    "collection.withdrawn",
+    _("Withdrawn from %(partner)s by %(who)s; the agency charges a withdrawal fee of %(fee)s."),
+    who="approver", fee="money")
+WITHDRAWN_SAYING = register(
+    "collection.withdrawn_saying",
+    _("Withdrawn from %(partner)s by %(who)s; the agency charges a withdrawal fee of %(fee)s. "
+      "%(reason)s"), who="approver", fee="money")
+
 # -- The handover and the agency's report -------------------------------------------------------
 HANDED_OVER = register("collection.handed_over",
                        _("Handed over to %(partner)s in %(file)s (export #%(export)s)."))

@@ -29,6 +29,7 @@ from mahnwerk.collection.models import (
     ApprovalRequest,
     CollectionPartner,
     Handover,
+    HandoverItem,
     ReportRow,
     RoutingRule,
 )
@@ -240,3 +241,11 @@ def waiting_facts(*, case_ids: list[int], today: date | None = None) -> dict[int
             reminded_at=request.reminded_at if request else None,
             escalated_at=request.escalated_at if request else None)
     return facts
+
+
+def agency_of(case: DebtCase) -> CollectionPartner | None:
+    """The partner the case was last handed over to (None: not handed over)."""
+    item = (HandoverItem.objects.filter(case=case, handed_over=True)
+            .select_related("handover__partner").order_by("-handover__created_at", "-pk")
+            .first())
+    return item.handover.partner if item is not None else None

@@ -18,11 +18,12 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections, transaction
 from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from mahnwerk import bulk
-from mahnwerk.cases.models import CaseNote, DebtCase, EventKind, NoteVisibility
+from mahnwerk.cases.models import CaseEvent, CaseNote, DebtCase, EventKind, NoteVisibility
 from mahnwerk.cases.services import CaseChange, change_cases
 from mahnwerk.cases.states import INCASSO_STATE, CaseState
 from mahnwerk.collection import reasons as why
@@ -36,8 +37,10 @@ from mahnwerk.collection.handover_format import (
 )
 from mahnwerk.collection.models import CollectionPartner, Handover, HandoverItem
 from mahnwerk.dunning.models import Letter
+from mahnwerk.dunning.selectors import policy_for
 from mahnwerk.intake.models import DunningBy, Vendor
-from mahnwerk.reasons import Reason
+from mahnwerk.money import format_money
+from mahnwerk.reasons import Reason, money_param
 
 #: The support team's own words for each state, as in the old lists ("status_support").
 STATUS_SUPPORT = {
@@ -112,7 +115,7 @@ _MASTER_FIELDS = (
 #: What the check before handover needs besides: only read for the cases that may go.
 _CHECK_FIELDS = (
     "pk", "trigger", "open_amount", "order__street", "order__house_number", "order__postcode",
-    "order__city", "order__country", "order__product__name", "order__created_at",
+    "order__city", "order__country", "order__product__name", "order__created_at", "currency",
 )
 
 
@@ -180,6 +183,8 @@ def export_handover(*, vendor_id: str, actor: str, partner: CollectionPartner | 
             dispatched_on__isnull=False)))
         .values_list(*_CHECK_FIELDS, "lettered"))}
     handing: dict[int, str] = {}  # pk -> the state the case was read in
+    minimum = policy_for(vendor_id=vendor_id).handover_minimum_amount
+    below: list[int] = []  # cases held back because they owe less than the policy's minimum
     held_back: dict[str, list[str]] = {}
     routed: dict[tuple[str, str], bool] = {}  # (country, trigger): goes to this partner?
     for c in cases:
@@ -190,7 +195,7 @@ def export_handover(*, vendor_id: str, actor: str, partner: CollectionPartner | 
         if state not in wanted_states or (state != CaseState.APPROVED and c[_REOPENED]):
             continue
         (_pk, trigger, open_amount, street, house_number, postcode, city, country, product,
-         bought, has_letter) = d
+         bought, currency, has_letter) = d
         ours = routed.get((country, trigger))
         if ours is None:
             ours = routed[country, trigger] = selectors.route(
@@ -203,6 +208,10 @@ def export_handover(*, vendor_id: str, actor: str, partner: CollectionPartner | 
             invalid_address=_invalid_address(c), open_amount=Decimal(str(open_amount)),
             in_house=not agency_dunning, first=_date(c[_FIRST]), second=_date(c[_SECOND]),
             has_letter=bool(has_letter), bought=bool(product and bought))
+        if minimum and Decimal(str(open_amount)) < minimum:
+            problems.append(_("the open amount is below the policy's minimum for the agency "
+                              "(%(minimum)s)") % {"minimum": format_money(minimum, currency)})
+            below.append(c[_PK])
         if problems:
             held_back[c[_ORDER]] = problems
         else:
@@ -233,8 +242,29 @@ def export_handover(*, vendor_id: str, actor: str, partner: CollectionPartner | 
                                        to_state=CaseState.SENT_FOR_COLLECTION, reason=reason,
                                        effective=effective)
                             for case in to_hand_over], actor=actor, user=user)
+        note_below_minimum(case_ids=below, minimum=minimum, actor=actor, user=user,
+                           effective=effective)
     return HandoverResult(handover=handover, handed_over=[c.order_id for c in to_hand_over],
                           held_back=held_back)
+
+
+def note_below_minimum(*, case_ids: list[int], minimum: Decimal, actor: str,
+                       user: AbstractBaseUser | None = None,
+                       effective: date | None = None) -> int:
+    """Write on each case held back for owing less than the policy's minimum why it was not
+    handed over: once per dunning cycle (a later export does not repeat it)."""
+    if not case_ids:
+        return 0
+    noted = CaseEvent.objects.filter(
+        case_id=OuterRef("pk"), code=why.BELOW_HANDOVER_MINIMUM,
+        at__gte=Coalesce(OuterRef("cycle_started_at"), OuterRef("opened_at")))
+    cases = list(DebtCase.objects.filter(pk__in=case_ids).exclude(Exists(noted)))
+    return change_cases(items=[CaseChange(
+        case=case, kind=EventKind.COLLECTION, effective=effective,
+        reason=Reason(why.BELOW_HANDOVER_MINIMUM, {
+            "amount": money_param(case.open_amount, case.currency),
+            "minimum": money_param(minimum, case.currency)})) for case in cases],
+        actor=actor, user=user)
 
 
 def _invalid_address(c: tuple) -> bool:

@@ -23,11 +23,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from mahnwerk.cases.claims import half_year_start, next_half_year
-from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases.models import DebtCase, EventKind
+from mahnwerk.cases.services import change_case
 from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import approvals, handover_format, reports
 from mahnwerk.collection import services as collection
 from mahnwerk.collection.models import CollectionPartner, Handover
+from mahnwerk.demo import reasons as history_reasons
 from mahnwerk.dunning import delivery, dispatch, outbox
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning import services as dunning
@@ -47,6 +49,7 @@ from mahnwerk.formats import format_day
 from mahnwerk.intake.feeds import FEEDS
 from mahnwerk.intake.models import CollectionMode, DunningBy, Order
 from mahnwerk.intake.services import apply_records, check_references
+from mahnwerk.reasons import Reason, date_param
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ACTOR = "demo"
@@ -75,6 +78,7 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
     rng = random.Random(seed)
     first, second, third = as_of - timedelta(days=30), as_of - timedelta(days=16), \
         as_of - timedelta(days=2)
+    history(as_of=as_of, rng=random.Random(seed + 1), say=say)
     charging = _charging_vendor(as_of=as_of, say=say)
 
     for vendor_id in (DebtCase.objects.filter(vendor__collection_mode=CollectionMode.DIRECT)
@@ -318,3 +322,98 @@ def _agency_report(handover: Handover, *, as_of: date, say: Callable[[str], None
                  "agency report %(name)s: %(count)d rows applied", result.applied)
         % {"name": path.name, "count": result.applied})
     return cases[0].order_id
+
+
+#: How many old debts the demo's earlier months carry through the routes.
+HISTORY_CASES = 240
+
+
+def history(*, as_of: date, rng: random.Random, say: Callable[[str], None]) -> int:
+    """The months before the one played, summarised: old debts of earlier buyers (orders
+    five to seven months before ``as_of``, sent in as the platform sends orders and
+    incidents) went through the routes (first letter, second letter, the
+    vendor's approval, the agency or back to the vendor) and some were paid on the way, so
+    the route economics on the Übersicht have history to read. Each step through the real
+    services (``change_case``, the vendor's decision, the platform's payments feed); the
+    letters of those months are summarised on the timeline, not kept as letters."""
+    old = _history_cases(as_of=as_of, rng=rng)
+    partner = CollectionPartner.objects.get(name="Diagonal")
+    last = as_of - timedelta(days=1)
+    payments: list[dict[str, str]] = []
+    for case in old:
+        start = timezone.localtime(case.opened_at).date() + timedelta(days=rng.randint(3, 6))
+        second, asked = start + timedelta(days=14), start + timedelta(days=21)
+        decided, taken = asked + timedelta(days=2), asked + timedelta(days=7)
+
+        def paid(low: date, high: date, channel: str, case: DebtCase = case) -> None:
+            day = low + timedelta(days=rng.randint(0, max(0, (min(high, last) - low).days)))
+            payments.append({"payment_id": f"DEMO-HIST-{case.order_id}",
+                             "order_id": case.order_id, "amount": str(case.open_amount),
+                             "currency": case.currency, "paid_at": _at(day),
+                             "channel": channel})
+
+        change_case(case=case, actor=ACTOR, kind=EventKind.LETTER, to_state=CaseState.DUNNING,
+                    changes={"first_dunning_letter": start}, effective=start,
+                    reason=Reason(history_reasons.HISTORY_LETTER, {"level": 1}))
+        if rng.random() < 0.25:
+            paid(start + timedelta(days=2), second - timedelta(days=1), "offer_link")
+            continue
+        change_case(case=case, actor=ACTOR, kind=EventKind.LETTER,
+                    changes={"second_dunning_letter": second}, effective=second,
+                    reason=Reason(history_reasons.HISTORY_LETTER, {"level": 2}))
+        if rng.random() < 0.25:
+            paid(second + timedelta(days=2), asked - timedelta(days=1), "other")
+            continue
+        change_case(case=case, actor=ACTOR, kind=EventKind.COLLECTION,
+                    to_state=CaseState.ON_HOLD, effective=asked,
+                    reason=Reason(history_reasons.HISTORY_ESCALATED, {}))
+        approve = rng.random() < 0.5
+        approvals.decide_approval(case=case, approve=approve, actor=f"portal:{case.vendor_id}",
+                                  effective=decided)
+        if not approve:  # the vendor pursues it itself
+            if rng.random() < 0.35:
+                paid(decided + timedelta(days=5), last, "vendor")
+            continue
+        change_case(case=case, actor=ACTOR, kind=EventKind.COLLECTION,
+                    to_state=CaseState.SENT_FOR_COLLECTION, changes={"incasso_date": taken},
+                    effective=taken, reason=Reason(history_reasons.HISTORY_HANDED_OVER, {
+                        "partner": partner.name, "date": date_param(taken)}))
+        if rng.random() < 0.45:
+            paid(taken + timedelta(days=5), last, "agency")
+    _send("payments", payments)
+    say(ngettext("the earlier months: %(count)d old debt went through the routes, "
+                 "%(paid)d of them paid on the way",
+                 "the earlier months: %(count)d old debts went through the routes, "
+                 "%(paid)d of them paid on the way", len(old))
+        % {"count": len(old), "paid": len(payments)})
+    return len(old)
+
+
+def _history_cases(*, as_of: date, rng: random.Random) -> list[DebtCase]:
+    """``HISTORY_CASES`` orders of earlier buyers, modelled on the marketplace's own (vendor,
+    product, amount, address), each with its debt a month after the order."""
+    models = list(Order.objects.filter(debt_case__isnull=False).select_related("debt_case")
+                  .order_by("order_id")[:HISTORY_CASES])
+    orders, incidents = [], []
+    for number, o in enumerate(models, start=1):
+        created = as_of - timedelta(days=rng.randint(150, 210))
+        order_id = f"DEMO-HIST-{number:04d}"
+        orders.append({
+            "order_id": order_id, "vendor_id": o.vendor_id, "product_id": o.product_id,
+            "buyer_id": f"DEMO-HIST-B{number:04d}",
+            "buyer_email": f"historie{number}@kunden.example", "buyer_first_name":
+            o.buyer_first_name, "buyer_last_name": o.buyer_last_name, "street": o.street,
+            "house_number": o.house_number, "postcode": o.postcode, "city": o.city,
+            "country": o.country, "payment_type": o.payment_type,
+            "amount_total": str(o.amount_total), "currency": o.currency,
+            "created_at": _at(created), "sales_agent": "", "first_invoice_number": ""})
+        incidents.append({
+            "incident_id": f"DEMO-HIST-I{number:04d}", "order_id": order_id,
+            "kind": o.debt_case.trigger, "occurred_at": _at(created + timedelta(days=30)),
+            "open_amount": str(o.debt_case.open_amount or o.amount_total),
+            "currency": o.currency})
+    _send("orders", orders)
+    _send("incidents", incidents)
+    return list(DebtCase.objects.filter(order__order_id__startswith="DEMO-HIST-",
+                                        state=CaseState.OPEN)
+                .select_related("order").order_by("order_id"))

@@ -59,6 +59,11 @@ class DunningPolicy(models.Model):
         _("days after the second letter before escalation"), default=14)
     minimum_amount = models.DecimalField(_("minimum open amount"), max_digits=12,
                                          decimal_places=2, default=Decimal("5.00"))
+    handover_minimum_amount = models.DecimalField(
+        _("minimum open amount for the agency"), max_digits=12, decimal_places=2,
+        default=Decimal("0.00"), validators=[MinValueValidator(0)],
+        help_text=_("A case owing less is not handed over to the agency (the reason is "
+                    "written on the case). 0: no minimum."))
     payment_days = models.PositiveSmallIntegerField(
         _("days the buyer has to pay"), default=14,
         help_text=_("The deadline printed in a letter: letter date plus these days."))

@@ -12,7 +12,7 @@ Only grouped rows pass through here (a few per state, month or vendor), never a 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -29,6 +29,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from mahnwerk.cases.states import ACTIVE_STATES, CaseState
+from mahnwerk.collection import economics
 from mahnwerk.intake.models import IncidentKind, PaymentChannel, Vendor
 from mahnwerk.money import format_money, locale_of
 from mahnwerk.web import figures
@@ -476,6 +477,110 @@ def vendor_tables(vendors: list[figures.VendorFigures], filters: Filters,
     return [tables[c] for c in sorted(tables, key=lambda c: (c != "EUR", c))]
 
 
+
+# -- The route economics --------------------------------------------------------------------------
+
+
+@dataclass
+class EconomicsRow:
+    """One group of a route (a trigger and an amount band, or the route's whole row)."""
+
+    label: str
+    band: str
+    observed: economics.Observed
+    minimum: int
+    expected: str = ""
+    recovered_url: str = ""
+
+    @property
+    def rate(self) -> Decimal | None:
+        return self.observed.rate(self.minimum)
+
+    @property
+    def rate_text(self) -> str:
+        rate = self.rate
+        return economics.percent(rate) if rate is not None else _("too few cases")
+
+    @property
+    def days_text(self) -> str:
+        days = self.observed.median_days
+        return number_format(days, 1 if days % 1 else 0) if days is not None else "–"
+
+
+@dataclass
+class EconomicsTable:
+    route: str
+    name: str
+    rows: list[EconomicsRow]
+    total: EconomicsRow
+
+
+def _expected_text(observed: economics.Observed, rate: Decimal | None, route: str,
+                   agency_fees: Callable[[str], economics.Fees]) -> str:
+    """What an average case of the group can be expected to bring at this step, net of the
+    step's own cost (letter: its cost; agency: the default partner's success fee), per
+    currency."""
+    if rate is None or not observed.cases:
+        return "–"
+    texts = []
+    for currency, amount in sorted(observed.amounts.items()):
+        mean = (amount / observed.cases).quantize(Decimal("0.01"))
+        fees = (agency_fees(currency) if route == economics.AGENCY
+                else economics.Fees(currency=currency))
+        _costs, net = economics.expected_net(route=route, open_amount=mean, rate=rate,
+                                             fees=fees, letter_cost=economics.letter_cost())
+        texts.append(money_text(net or ZERO, currency))
+    return " · ".join(texts)
+
+
+def _domestic_partner():
+    """The partner a case goes to by default (the first active domestic one): its fees make
+    the agency's expected value."""
+    from mahnwerk.collection.models import CollectionPartner
+
+    return (CollectionPartner.objects.filter(kind="domestic", active=True).order_by("pk")
+            .first())
+
+
+def economics_tables(found: economics.RouteStatistics | None, filters: Filters
+                     ) -> list[EconomicsTable]:
+    """A table per route: its groups by trigger and amount band, and its whole row; the
+    recovered of a whole row links to the payments of that route."""
+    if found is None:
+        return []
+    tables = []
+    bands = economics.band_keys()
+    partner = _domestic_partner()
+
+    def agency_fees(currency: str) -> economics.Fees:
+        """The domestic partner's fees (as kept with the figures)."""
+        return found.fees_of(partner, currency)
+
+    for route in economics.ROUTES:
+        total = found.observed(route)
+        groups = sorted((o for (r, t, b), o in found.groups.items() if r == route and t),
+                        key=lambda o: (o.trigger, bands.index(o.band) if o.band in bands
+                                       else len(bands)))
+        rows = [EconomicsRow(label=trigger_text(o.trigger), band=band_text(o.band),
+                             observed=o, minimum=found.minimum) for o in groups]
+        whole = EconomicsRow(label=_("all"), band="", observed=total, minimum=found.minimum,
+                             recovered_url=payments_url(filters, route=route))
+        for row in [*rows, whole]:
+            row.expected = _expected_text(row.observed, row.rate, route, agency_fees)
+        tables.append(EconomicsTable(route=route, name=str(economics.ROUTE_NAMES[route]),
+                                     rows=rows, total=whole))
+    return tables
+
+
+def band_text(key: str) -> str:
+    """An amount band in words: "50–200 €"-like ranges, without a currency (a band holds the
+    debts of every currency)."""
+    if key.endswith("+"):
+        return _("%(amount)s and more") % {"amount": number_format(Decimal(key[:-1]))}
+    low, _sep, high = key.partition("-")
+    return _("%(low)s to under %(high)s") % {"low": number_format(Decimal(low)),
+                                             "high": number_format(Decimal(high))}
+
 # -- The whole page -------------------------------------------------------------------------------
 
 #: How long the figures of one filter are kept (Django's cache), so that the page and its
@@ -495,10 +600,12 @@ class Figures:
     runs: list[figures.RunRate]
     vendors: list[figures.VendorFigures]
     at: datetime  # when they were read
+    #: The route economics (collection.economics), per route, trigger and amount band.
+    economics: economics.RouteStatistics | None = None
 
 
 def _key(filters: Filters) -> str:
-    return (f"mahnwerk:overview:1:{filters.vendor_id or ''}:{filters.since}:{filters.until}:"
+    return (f"mahnwerk:overview:2:{filters.vendor_id or ''}:{filters.since}:{filters.until}:"
             f"{filters.today}")
 
 
@@ -515,6 +622,8 @@ def read(filters: Filters, *, fresh: bool = False, keep_seconds: int = CACHE_SEC
             recovered=figures.recovered_by_route(since=since, until=until, vendor_id=vendor),
             runs=figures.run_rates(since=since, until=until, vendor_id=vendor),
             vendors=figures.by_vendor(since=since, until=until, vendor_id=vendor),
+            economics=economics.kept_statistics(vendor_id=vendor, today=filters.today,
+                                                fresh=fresh),
             at=timezone.now())
         cache.set(key, found, keep_seconds)
     return found
@@ -545,6 +654,7 @@ class Overview:
     vendors: list[VendorTable]
     summary: list[Summary]
     at: datetime
+    economics: list[EconomicsTable] = field(default_factory=list)
 
 
 def build(filters: Filters, *, all_vendors: bool = False) -> Overview:
@@ -560,4 +670,5 @@ def build(filters: Filters, *, all_vendors: bool = False) -> Overview:
         routes=routes, runs=run_rows(found.runs, filters),
         vendors=vendor_tables(found.vendors, filters,
                               limit=None if all_vendors else VENDOR_ROWS),
-        summary=summary(states, routes, filters), at=found.at)
+        summary=summary(states, routes, filters), at=found.at,
+        economics=economics_tables(found.economics, filters))

@@ -119,3 +119,13 @@ def event_moment(event: dict[str, Any]) -> dict[str, str]:
     """``{% with when=event|event_moment %}``: the business date first (``when.main``), and
     the moment it was recorded when that was another day (``when.recorded``)."""
     return display.event_moment(event)
+
+
+@register.filter
+def rate_percent(rate: Decimal | None) -> str:
+    """A share 0..1 as a percentage in the reader's way of writing (German: 62,5 %)."""
+    if rate is None:
+        return "–"
+    from mahnwerk.collection.economics import percent
+
+    return percent(rate)

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -21,12 +22,13 @@ from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases import services as case_services
 from mahnwerk.cases.models import AccessKind, DebtCase
 from mahnwerk.cases.states import CaseState
-from mahnwerk.collection import approvals
+from mahnwerk.collection import approvals, economics
 from mahnwerk.dunning import delivery, letters
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning import services as dunning_services
 from mahnwerk.dunning.models import Letter
 from mahnwerk.intake.addresses import describe
+from mahnwerk.money import format_money
 from mahnwerk.web import access, reads
 from mahnwerk.web.forms import (
     AddressFlagForm,
@@ -56,6 +58,13 @@ def case_detail(request: HttpRequest, order_id: str) -> HttpResponse:
         "next_decision": dunning_services.next_decision(case=case, policy=policy,
                                                         as_of=timezone.localdate()),
         "next_by_state": NEXT_BY_STATE.get(case.state, ""),
+        # What each next step can be expected to bring, net of its costs (the observed
+        # figures as kept for the Übersicht), and why it is not handed over if it owes less
+        # than the policy's minimum.
+        "estimates": economics.case_estimates(case=case),
+        "below_minimum": economics.below_handover_minimum(
+            case=case, minimum=policy.handover_minimum_amount),
+        "withdrawable": approvals.withdrawal_refusal(case) is None,
         "on_hold": on_hold,
         "escalation": approvals.escalation_status(case=case) if on_hold else "",
         "approval_form": ApprovalDecisionForm(prefix="approval"),
@@ -320,3 +329,33 @@ def letter_pdf(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("web:letter", pk=letter.pk)
     return _pdf(content, delivery.attachment_name(letter),
                 download=request.GET.get("download") == "1")
+
+
+@require_POST
+@access.workspace_view(permission=access.can_record_decision)
+def case_withdraw(request: HttpRequest, order_id: str) -> HttpResponse:
+    """The vendor wants a case back that is already with the agency: first a page that asks
+    once more and names the agency's withdrawal fee, then (``confirm``) the withdrawal."""
+    case = case_or_404(order_id)
+    refused = approvals.withdrawal_refusal(case)
+    if refused:
+        messages.error(request, refused)
+        return redirect("web:case", order_id=case.order_id)
+    reason = request.POST.get("reason", "").strip()[:500]
+    if request.POST.get("confirm") != "yes":
+        partner, fee = approvals.withdrawal_fee(case)
+        return render_workspace(request, "web/withdraw_confirm.html", {
+            "cases": [case], "partner": partner, "fee": fee, "reason": reason,
+            "action": reverse("web:case-withdraw", args=[case.order_id]),
+            "back": reverse("web:case", args=[case.order_id]),
+        }, section="cases")
+    try:
+        fee = approvals.withdraw_from_agency(case=case, actor=access.actor(request),
+                                             reason=reason, user=request.user)
+    except approvals.ApprovalError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Case %(order)s withdrawn from the agency; the withdrawal "
+                                    "fee is %(fee)s.") % {
+            "order": case.order_id, "fee": format_money(fee, case.currency)})
+    return redirect("web:case", order_id=case.order_id)

@@ -26,6 +26,7 @@ from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases.models import AccessKind, DebtCase
 from mahnwerk.collection import (
     approvals,
+    economics,
     handover_format,
     reports,
     selectors,
@@ -256,6 +257,13 @@ def collection_page(request: HttpRequest) -> HttpResponse:
                             sort=filters.current_sort(),
                             totals=case_selectors.totals_by_currency(cases),
                             filterset=CollectionFilterSet)
+    # Why a case owing less than its policy's minimum is not handed over, on its row.
+    default, by_vendor = economics.handover_minimums()
+    page = context["page"]
+    page.object_list = list(page.object_list)
+    for case in page.object_list:
+        case.below_minimum = economics.below_handover_minimum(
+            case=case, minimum=by_vendor.get(case.vendor_id, default))
     return render_workspace(request, "web/collection_list.html", {
         **context, "filters": filters,
         "vendor_counts": selectors.vendor_counts(cases=cases),

@@ -26,12 +26,13 @@ from mahnwerk.cases import access_log, bulk_actions
 from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases.models import AccessKind, DebtCase
 from mahnwerk.cases.states import CaseState
-from mahnwerk.collection import approvals
+from mahnwerk.collection import approvals, economics
 from mahnwerk.collection import selectors as collection_selectors
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning import services as dunning_services
 from mahnwerk.dunning.models import VendorTask
 from mahnwerk.intake.models import CollectionMode
+from mahnwerk.money import format_money
 from mahnwerk.web import access, portal_lists, reads
 from mahnwerk.web.filters import PortalApprovalFilterSet
 from mahnwerk.web.models import VendorAccount
@@ -111,8 +112,7 @@ def portal(request: HttpRequest, account: VendorAccount) -> HttpResponse:
         "pending": pending,
         "answered": reads.answered_selections(vendor_id=vendor.pk),
         "waiting_any": waiting_any,
-        "approvals": [{"case": case, "escalation": approvals.escalation_status(case=case)}
-                      for case in context["page"]],
+        "approvals": _with_expected(context["page"]),
     })
 
 
@@ -121,6 +121,15 @@ def portal_open(request: HttpRequest, account: VendorAccount) -> HttpResponse:
     """The vendor's open cases (read only)."""
     return render(request, "web/portal_open.html", {
         **_list(request, account, "offene-faelle", OPEN_COLUMNS), "section": "open"})
+
+
+def _with_expected(cases: Iterable[DebtCase]) -> list[dict[str, object]]:
+    """Each waiting case with where the vendor's answer stands and what approving or
+    cancelling can be expected to bring ("expected: …", as in the approval e-mail)."""
+    cases = list(cases)
+    expected = economics.many_estimates(cases=cases) if cases else {}
+    return [{"case": case, "escalation": approvals.escalation_status(case=case),
+             "expected": economics.expected_text(expected[case.pk])} for case in cases]
 
 
 def _distinct(tasks: Iterable[VendorTask]) -> list[VendorTask]:
@@ -147,6 +156,8 @@ def portal_case(request: HttpRequest, order_id: str, account: VendorAccount) -> 
                       order_ids=[case.order_id], user=request.user, via=request.path)
     return render(request, "web/portal_case.html", {
         "vendor": account.vendor, "case": case,
+        "estimates": economics.case_estimates(case=case),
+        "withdrawable": approvals.withdrawal_refusal(case) is None,
         "notes": case_selectors.notes(case=case, shared_only=True),
     })
 
@@ -227,6 +238,37 @@ def portal_approval(request: HttpRequest, order_id: str, account: VendorAccount
                 else _("Case %(order)s cancelled at the vendor's wish."))
         messages.success(request, text % {"order": case.order_id})
     return redirect(reverse("web:portal") + "#approvals")
+
+
+@require_POST
+@access.portal_view
+def portal_withdraw(request: HttpRequest, order_id: str, account: VendorAccount
+                    ) -> HttpResponse:
+    """The vendor takes back a case already with the agency: first a page that asks once
+    more and names the agency's withdrawal fee, then (``confirm``) the withdrawal."""
+    case = _own_case(order_id, account)
+    back = reverse("web:portal-case", args=[case.order_id])
+    refused = approvals.withdrawal_refusal(case)
+    if refused:
+        messages.error(request, refused)
+        return redirect(back)
+    if request.POST.get("confirm") != "yes":
+        partner, fee = approvals.withdrawal_fee(case)
+        return render(request, "web/withdraw_confirm.html", {
+            "vendor": account.vendor, "section": "portal", "portal": True, "cases": [case],
+            "partner": partner, "fee": fee, "reason": _reason(request), "back": back,
+            "action": reverse("web:portal-withdraw", args=[case.order_id])})
+    try:
+        fee = approvals.withdraw_from_agency(
+            case=case, actor=f"portal:{request.user.get_username()}", reason=_reason(request),
+            user=request.user)
+    except approvals.ApprovalError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Case %(order)s withdrawn from the agency; the withdrawal "
+                                    "fee is %(fee)s.") % {
+            "order": case.order_id, "fee": format_money(fee, case.currency)})
+    return redirect(back)
 
 
 @require_POST
