@@ -26,6 +26,14 @@ def _files_in_the_sessions_own_folder(settings, _own_var_dir):
 
 
 @pytest.fixture(autouse=True)
+def _nothing_kept_from_another_test():
+    """The Übersicht keeps its figures in the cache for a minute: a test reads its own."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _runs_inside_the_request(settings):
     """A run executed from the workspace runs inside the request (the test's transaction sees
     it); tests/test_browser_runs.py turns the background thread on, as in the demo."""
