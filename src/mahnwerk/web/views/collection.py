@@ -204,9 +204,11 @@ def approvals_decide(request: HttpRequest) -> HttpResponse:
             return redirect(_back(request))
         orders = list(filters.qs.values_list("order_id", flat=True)[:bulk_actions.LIMIT + 1])
         if len(orders) > bulk_actions.LIMIT:
-            messages.error(request, _("The filter holds more than %(limit)s cases; decide on "
-                                      "at most %(limit)s at a time. Narrow the filter.")
-                           % {"limit": bulk_actions.LIMIT})
+            messages.error(request, ngettext(
+                "The filter holds more than %(limit)s case; decide on at most %(limit)s at a "
+                "time. Narrow the filter.",
+                "The filter holds more than %(limit)s cases; decide on at most %(limit)s at a "
+                "time. Narrow the filter.", bulk_actions.LIMIT) % {"limit": bulk_actions.LIMIT})
             return redirect(_back(request))
     if not orders:
         messages.error(request, _("Tick the cases the vendor decided on first."))
