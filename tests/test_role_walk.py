@@ -185,7 +185,8 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:cases-csv": READ,
     "web:cases-xlsx": READ,
     "web:cases-bulk-report": READ,  # the last bulk action's report, once; else the list
-    # A saved filter is the user's own (any workspace role); an empty POST names none.
+    # A saved filter is the user's own (any workspace role; a vendor login's on the portal's
+    # lists); an empty POST names none, and is the case list's.
     "web:saved-filter-save": post_only(anonymous=LOGIN, support=OK, manager=OK,
                                        administrator=OK, vendor_a=PORTAL, vendor_b=PORTAL),
     "web:saved-filter-delete": post_only(anonymous=LOGIN, support=OK, manager=OK,
@@ -196,9 +197,12 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:letter": READ,
     "web:letter-pdf": READ,
     "web:runs": READ,
+    "web:run-preview-export": READ,  # without a valid day: back to the runs, nothing exported
     "web:run": READ,
+    "web:run-export": READ,
     "web:run-progress": READ,  # the run page's polled partial
     "web:outbox": READ,
+    "web:outbox-export": READ,
     "web:approvals": READ,
     "web:approvals-xlsx": READ,
     "web:approvals-csv": READ,
@@ -214,6 +218,7 @@ ROLE_TABLE: dict[str, Rule] = {
     # The workspace, working.
     "web:case-block": WORK,
     "web:cases-bulk": WORK,  # notes and changes: support and administrator
+    "web:collection-bulk": WORK,  # the same bulk actions on Inkasso's cases
     "web:case-unblock": WORK,
     "web:case-note": WORK,  # cases.add_casenote: support and administrator
     "web:case-address": WORK,
@@ -382,7 +387,7 @@ ADMIN_RIGHTS: dict[str, tuple[str, str, str]] = {
     "collection.reportrow": ("", "", "v"),
     "collection.vendorinvoice": ("", "", "v"),
     "web.vendoraccount": ("", "v", "vacd"),
-    "web.savedfilter": ("", "", "vd"),  # each user's own in the case list
+    "web.savedfilter": ("", "", "vd"),  # each user's own on the lists
 }
 
 #: The pages of a model in the admin: what a staff member with the rights gets, (GET, POST).
@@ -571,7 +576,7 @@ def world(django_user_model, settings, tmp_path):
         tokens=tokens,
         pks={"web:letter": letter.pk, "web:letter-pdf": letter.pk, "web:run": run.pk,
              "web:run-progress": run.pk, "web:run-decide": run.pk, "web:run-execute": run.pk,
-             "web:run-discard": run.pk,
+             "web:run-discard": run.pk, "web:run-export": run.pk,
              "web:outbox-printed": message.pk, "web:outbox-release": message.pk,
              "web:outbox-post": message.pk, "web:handover-file": handover.pk,
              "web:report-row-clear": row.pk},
