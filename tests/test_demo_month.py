@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.db.models import F
 
+from mahnwerk.banking.models import StatementLine
 from mahnwerk.cases.models import CaseEvent, DebtCase
 from mahnwerk.collection.models import AgencyReport, Handover
 from mahnwerk.dunning.models import DunningRun, Letter, OutboxMessage, RunDecision
@@ -57,6 +58,14 @@ def test_the_demo_plays_a_month_through_letters_approval_handover_and_report():
     for case in (followed, back):
         days = [e.business_date for e in case.events.order_by("at", "id")]
         assert days == sorted(days), (case.order_id, days)
+    # Issue 11: the bank's statement of the month: a transfer quoting a letter's reference
+    # (typed in lower case, without dashes) pays its case; a credit nobody can place waits for
+    # support.
+    transfer = StatementLine.objects.get(state="matched")
+    assert transfer.method == "tolerant" and transfer.case.state == "paid"
+    assert transfer.case.events.filter(code="case.paid_by_transfer").exists()
+    assert StatementLine.objects.get(state="unmatched").remitter_name == "Unbekannt GmbH"
+    assert "Kontoauszug kontoauszug-" in out.getvalue()
     # Stored facts, words at reading time: what the system wrote is a registered code, no text.
     stored = (set(CaseEvent.objects.values_list("code", flat=True))
               | set(RunDecision.objects.values_list("code", flat=True))

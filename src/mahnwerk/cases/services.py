@@ -196,8 +196,12 @@ def _open_amount(incident: Incident, payments: Iterable[Payment]) -> tuple[Decim
 
 @transaction.atomic(savepoint=False)
 def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
-                        received: Mapping[str, datetime] | None = None) -> None:
+                        received: Mapping[str, datetime] | None = None,
+                        sources: Mapping[str, Mapping[str, str]] | None = None) -> None:
     """Open or update the cases of these orders from their incidents and payments.
+
+    ``sources``: for an order paid by bank transfer, the statement and booking it was read
+    from (``{"statement": ..., "entry": ...}``); the payment's event names them.
 
     The timeline's business dates come from the facts: an incident's day for a case opened or
     a debt that came back, a payment's day for a payment (``received``: the latest day of the
@@ -227,8 +231,10 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
         items: list[CaseChange] = []
         for order_id, incident in latest.items():
             open_amount, paid = _open_amount(incident, payments[order_id])
-            paid_reason = Reason(case_reasons.PAID,
-                                 {"paid": reasons.money_param(paid, incident.currency)})
+            source = (sources or {}).get(order_id)
+            paid_reason = Reason(case_reasons.PAID_BY_TRANSFER if source else case_reasons.PAID,
+                                 {"paid": reasons.money_param(paid, incident.currency),
+                                  **(source or {})})
             paid_on = (received or {}).get(order_id) or max(
                 (p.paid_at for p in payments[order_id] if p.paid_at >= incident.occurred_at),
                 default=None)
@@ -242,7 +248,8 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
                                             effective=paid_on or incident.occurred_at))
                 continue
             items.append(_follow(case=case, incident=incident, open_amount=open_amount,
-                                 paid_reason=paid_reason, kind=kind, paid_on=paid_on))
+                                 paid_reason=paid_reason, kind=kind, paid_on=paid_on,
+                                 source=source))
         if new_cases:
             _create_cases(new_cases, actor=actor)
         change_cases(items=items, actor=actor)
@@ -255,7 +262,8 @@ SETTLED_STATES = frozenset({CaseState.PAID, CaseState.CANCELED})
 
 
 def _follow(*, case: DebtCase, incident: Incident, open_amount: Decimal, paid_reason: Reason,
-            kind: str, paid_on: datetime | None) -> CaseChange:
+            kind: str, paid_on: datetime | None,
+            source: Mapping[str, str] | None = None) -> CaseChange:
     """The change the latest incident and the payments since make to an existing case."""
     changes: dict[str, Any] = {"open_amount": open_amount, "trigger": incident.kind}
     cycle_start = case.cycle_started_at or case.opened_at
@@ -280,8 +288,9 @@ def _follow(*, case: DebtCase, incident: Incident, open_amount: Decimal, paid_re
         return CaseChange(case=case, reason=paid_reason, kind=kind, to_state=CaseState.PAID,
                           changes=changes, effective=paid_on or incident.occurred_at)
     if kind == EventKind.PAYMENT:
-        reason = Reason(case_reasons.PAYMENT,
-                        {"open": reasons.money_param(open_amount, incident.currency)})
+        reason = Reason(case_reasons.PAYMENT_BY_TRANSFER if source else case_reasons.PAYMENT,
+                        {"open": reasons.money_param(open_amount, incident.currency),
+                         **(source or {})})
         return CaseChange(case=case, reason=reason, kind=kind, changes=changes,
                           effective=paid_on)
     reason = Reason(case_reasons.INCIDENT, {
