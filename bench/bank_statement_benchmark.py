@@ -181,7 +181,7 @@ def run(cases: int, credits: int, postgres: str | None) -> None:
           + f", the rest (lines written, transaction) "
             f"{took - sum(parts.values()):.1f} s")
     print(f"  {services.summary(report)}")
-    print(f"  matched by: {dict(report.methods)}")
+    print(f"  matched by: { {str(k): v for k, v in report.methods.items()} }")
     print(f"  cases paid: {DebtCase.objects.filter(state='paid').count():,}")
     started = time.perf_counter()
     again = services.import_statement(data=data, name=path.name, actor="bench")

@@ -25,7 +25,7 @@ from typing import Any
 from mahnwerk.banking import reasons as why
 from mahnwerk.banking.camt import Entry
 from mahnwerk.banking.models import LineState, MatchMethod
-from mahnwerk.cases.references import ReferenceIndex
+from mahnwerk.cases.references import ReferenceIndex, candidates, key, within_one_edit
 from mahnwerk.cases.states import ACTIVE_STATES
 
 _WORD = re.compile(r"\w+")
@@ -65,7 +65,8 @@ class Matcher:
         self.cases: dict[int, CaseRow] = {}
         self.orders = ReferenceIndex()
         self.invoices = ReferenceIndex()
-        self.by_amount: dict[tuple[str, Decimal], list[int]] = defaultdict(list)
+        #: (currency, open amount, a word of the buyer's last name) -> cases
+        self.by_amount: dict[tuple[str, Decimal, str], list[int]] = defaultdict(list)
         self.currencies: set[str] = set()
         for case in cases:
             self.cases[case.pk] = case
@@ -74,7 +75,8 @@ class Matcher:
                 self.invoices.add(case.invoice, case.pk)
             self.currencies.add(case.currency)
             if case.state in ACTIVE_STATES and case.open_amount > 0:
-                self.by_amount[(case.currency, case.open_amount)].append(case.pk)
+                for word in _words(case.last_name):
+                    self.by_amount[(case.currency, case.open_amount, word)].append(case.pk)
 
     def decide(self, entry: Entry) -> Decision:
         if not entry.credit:
@@ -137,10 +139,14 @@ class Matcher:
         reference one typo away in the text, that is the case meant."""
         if not by_order or not by_invoice:
             return None
-        near_orders = set().union(*self.orders.near(text).values())
-        near_invoices = set().union(*self.invoices.near(text).values())
-        fitting = {pk for pk in by_invoice if pk in near_orders} | \
-            {pk for pk in by_order if pk in near_invoices}
+        words = candidates(text)
+
+        def near(reference: str) -> bool:
+            wanted = key(reference)
+            return any(within_one_edit(word, wanted) for word in words)
+
+        fitting = {pk for pk in by_invoice if near(self.cases[pk].order_id)} | \
+            {pk for pk in by_order if self.cases[pk].invoice and near(self.cases[pk].invoice)}
         return next(iter(fitting)) if len(fitting) == 1 else None
 
     def _suggest(self, entry: Entry) -> CaseRow | None:
@@ -148,6 +154,6 @@ class Matcher:
         names = _words(entry.remitter_name)
         if not names:
             return None
-        fitting = [self.cases[pk] for pk in self.by_amount.get((entry.currency, entry.amount), ())
-                   if _words(self.cases[pk].last_name) & names]
-        return fitting[0] if len(fitting) == 1 else None
+        fitting = {pk for word in names
+                   for pk in self.by_amount.get((entry.currency, entry.amount, word), ())}
+        return self.cases[fitting.pop()] if len(fitting) == 1 else None

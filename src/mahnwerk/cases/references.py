@@ -26,6 +26,7 @@ import re
 from array import array
 from bisect import bisect_left
 from collections.abc import Hashable, Iterable, Iterator, Mapping
+from functools import lru_cache
 
 _RUN = re.compile(r"[A-Za-z0-9]+")
 #: Keys shorter than this, or without a digit, are never looked up: "RE", "2026" or a name
@@ -44,21 +45,21 @@ def key(reference: str) -> str:
     return "".join(_RUN.findall(reference)).upper()
 
 
-def candidates(text: str) -> Iterator[str]:
+@lru_cache(maxsize=16)  # one text is looked up in the order ids and the invoice numbers
+def candidates(text: str) -> tuple[str, ...]:
     """Every key the text may hold: its runs of letters and digits, alone and joined with up
     to three neighbours, upper case, of a useful length and with a digit in them."""
     runs = [run.upper() for run in _RUN.findall(text or "")]
-    seen: set[str] = set()
+    found: dict[str, None] = {}
     for start in range(len(runs)):
         joined = ""
         for run in runs[start:start + MAX_RUNS]:
             joined += run
             if len(joined) > 40:
                 break
-            if len(joined) >= MIN_KEY and joined not in seen \
-                    and any(ch.isdigit() for ch in joined):
-                seen.add(joined)
-                yield joined
+            if len(joined) >= MIN_KEY and not joined.isalpha():
+                found[joined] = None
+    return tuple(found)
 
 
 def within_one_edit(a: str, b: str) -> bool:
