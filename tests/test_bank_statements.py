@@ -16,17 +16,21 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mahnwerk.banking import selectors, services
 from mahnwerk.banking.camt import StatementError
 from mahnwerk.banking.models import BankStatement, StatementLine
+from mahnwerk.cases import references
 from mahnwerk.cases.models import CaseEvent, DebtCase
 from mahnwerk.dunning import outbox
 from mahnwerk.dunning.models import Letter
 from mahnwerk.intake.models import Payment
+from mahnwerk.web.accounts import ensure_demo_users
 from tests.factories import OrderFactory
 from tests.helpers import incident
 
@@ -379,3 +383,99 @@ def test_importing_any_statement_twice_changes_nothing(bookings):
     with contextlib.suppress(StatementError):
         read(data)
     assert state() == before
+
+
+# -- The page (Bankauszüge) -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def support(client, django_user_model, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    ensure_demo_users(vendor_id=None)
+    client.force_login(django_user_model.objects.get(username="support"))
+    return client
+
+
+def upload(client, data, button, name="auszug.xml"):
+    return client.post(reverse("web:bank"), {"file": SimpleUploadedFile(name, data), button: "1"},
+                       follow=True)
+
+
+def test_support_checks_a_statement_on_the_page_then_reads_it_and_decides_the_rest(
+        support, buyer_case):
+    data = statement(entry("350.00", "O42-000116 RE-2026-000116", ref="B1"),
+                     entry("12.00", "Spende", name="Unbekannt", ref="B2"))
+    checked = upload(support, data, "check")
+    page = checked.content.decode()
+    assert "Prüfung: was der Auszug bewirken würde" in page
+    assert "Probelauf, nichts wurde verbucht" in page and Payment.objects.count() == 0
+
+    read_page = upload(support, data, "read").content.decode()
+    assert "zugeordnet: 1" in read_page
+    assert "1 Gutschrift wartet auf Support" in read_page
+    assert "1 Überschuss zurückzuzahlen" in read_page
+    buyer_case.refresh_from_db()
+    assert buyer_case.state == "paid"
+
+    again = upload(support, data, "read").content.decode()
+    assert "wurde bereits eingelesen" in again
+
+    open_line = StatementLine.objects.get(state="unmatched")
+    support.post(reverse("web:bank-line-ignore", args=[open_line.pk]),
+                 {"reason": "an den Absender zurück"})
+    open_line.refresh_from_db()
+    assert (open_line.state, open_line.decided_by) == ("ignored", "support")
+    surplus = StatementLine.objects.get(surplus__gt=0)
+    support.post(reverse("web:bank-line-refunded", args=[surplus.pk]), {"reason": "erledigt"})
+    surplus.refresh_from_db()
+    assert surplus.refunded_at is not None
+    final = support.get(reverse("web:bank")).content.decode()
+    assert "Jede Gutschrift ist zugeordnet oder übergangen." in final
+    assert "Nichts zurückzuzahlen." in final
+
+
+def test_a_broken_file_on_the_page_names_its_place_and_books_nothing(support, buyer_case):
+    response = upload(support, b"<Document><Stmt>", "read")
+    assert response.status_code == 400
+    assert "auszug.xml:1:" in response.content.decode()
+    assert BankStatement.objects.count() == 0
+
+
+def test_support_assigns_a_credit_on_the_page(support, buyer_case):
+    read(statement(entry("300.00", "Danke", name="Fremd", ref="B1")))
+    support.post(reverse("web:bank-line-assign", args=[line().pk]),
+                 {"order_id": "O42-000116", "note": "per Telefon bestätigt"})
+    assert (line().state, line().case) == ("matched", buyer_case)
+    buyer_case.refresh_from_db()
+    assert buyer_case.state == "paid"
+
+
+# -- The reference parser alone -------------------------------------------------------------------
+
+
+def _edit(word: str, at: int, how: str, char: str) -> str:
+    at %= len(word)
+    if how == "leave out":
+        return word[:at] + word[at + 1:]
+    if how == "add":
+        return word[:at] + char + word[at:]
+    if how == "change":
+        return word[:at] + char + word[at + 1:]
+    at = min(at, len(word) - 2)  # swap two neighbours
+    return word[:at] + word[at + 1] + word[at] + word[at + 2:]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(r"O[0-9]{2}-[0-9]{6}", fullmatch=True), st.integers(0, 30),
+       st.sampled_from(["leave out", "add", "change", "swap"]), st.sampled_from("0123456789X"),
+       st.sampled_from(["Bestellung {} danke", "{}", "RE {} ."]))
+def test_any_one_typo_in_a_reference_still_finds_it(reference, at, how, char, frame):
+    known = references.ReferenceIndex({reference: ["the case"]})
+    typed = frame.format(_edit(reference, at, how, char).lower())
+    assert references.find_order_ids(typed, known=known) == {"the case"}
+
+
+def test_a_reference_two_typos_away_or_a_bare_word_finds_nothing():
+    known = references.ReferenceIndex({"O42-000116": ["a"], "RE-2026-000116": ["a"]})
+    assert references.find_order_ids("O42-001161", known=known) == set()
+    assert references.find_order_ids("Rechnung vom Oktober 2026", known=known) == set()

@@ -90,7 +90,8 @@ class ReferenceIndex:
     """Known references (``key -> values``: the cases that carry them) and their lookups."""
 
     def __init__(self, known: Mapping[str, Iterable[Hashable]] | None = None) -> None:
-        self._exact: dict[str, set[Hashable]] = {}
+        #: key -> the values carrying it; a tuple (48 bytes for one value, a set 216)
+        self._exact: dict[str, tuple[Hashable, ...]] = {}
         self._near: array | None = None
         self._near_keys: list[str] = []
         for reference, values in (known or {}).items():
@@ -100,7 +101,9 @@ class ReferenceIndex:
     def add(self, reference: str, value: Hashable) -> None:
         normal = key(reference)
         if len(normal) >= MIN_KEY:
-            self._exact.setdefault(normal, set()).add(value)
+            known = self._exact.get(normal, ())
+            if value not in known:
+                self._exact[normal] = (*known, value)
             self._near = None  # built again when next needed
 
     def __len__(self) -> int:
@@ -108,7 +111,7 @@ class ReferenceIndex:
 
     def exact(self, text: str) -> dict[str, set[Hashable]]:
         """The known keys found in the text as they are (apart from case, spaces, dashes)."""
-        return {k: self._exact[k] for k in candidates(text) if k in self._exact}
+        return {k: set(self._exact[k]) for k in candidates(text) if k in self._exact}
 
     def near(self, text: str) -> dict[str, set[Hashable]]:
         """The known keys one typo away from a candidate of the text (the keys themselves too,
@@ -118,7 +121,7 @@ class ReferenceIndex:
             if len(word) < MIN_NEAR - 1:
                 continue
             for known in self._close_to(word):
-                found[known] = self._exact[known]
+                found[known] = set(self._exact[known])
         return found
 
     # -- the symmetric-delete lookup --------------------------------------------------------
