@@ -92,6 +92,7 @@ def build(cases: int) -> None:
                 "invalid_address_override": None, "invalid_address_set_by": "",
                 "block_reason": "", "blocked_from_state": "", "opened_at": created,
                 "cycle": 1, "cycle_started_at": created, "updated_at": now,
+                "fees": Decimal("0.00"), "interest": Decimal("0.00"), "charges": [],
                 "search_text": "", "buyer_last_name": f"Muster{i}",
                 "buyer_first_name": "Erika"} for i in ids])
 

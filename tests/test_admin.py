@@ -255,7 +255,7 @@ def test_a_policys_levels_are_edited_in_the_admin_and_a_gap_is_refused(admin_cli
     levels = list(policy.levels.order_by("number"))
     data = {"name": policy.name, "run_day": 1, "escalate_after_days": 14,
             "minimum_amount": "5.00", "payment_days": 14, "offer_valid_days": 60,
-            "base_rate": "1.27", "interest_points": "5.00", "print_within_days": 3,
+            "default_starts": "after_deadline", "print_within_days": 3,
             "levels-TOTAL_FORMS": 3, "levels-INITIAL_FORMS": 2, "levels-MIN_NUM_FORMS": 0,
             "levels-MAX_NUM_FORMS": 1000}
     for index, level in enumerate(levels):

@@ -111,8 +111,7 @@ def test_the_first_letter_names_creditor_order_product_amount_deadline_and_link(
 
 def test_fees_and_interest_appear_only_when_set_and_interest_only_in_the_second(case, policy):
     policy.interest_enabled = True
-    policy.base_rate = Decimal("1.27")
-    policy.interest_points = Decimal("5.00")
+    policy.fees_enabled = True
     policy.save()
     DunningLevel.objects.filter(policy=policy, number=2).update(fee=Decimal("2.50"))
     policy = DunningPolicy.objects.prefetch_related("levels").get(pk=policy.pk)
@@ -142,6 +141,8 @@ def test_fees_and_interest_appear_only_when_set_and_interest_only_in_the_second(
 
     policy.interest_enabled = False
     policy.save()
+    DebtCase.objects.filter(pk=case.pk).update(fees=0, interest=0, charges=[])
+    case.refresh_from_db()
     no_interest = letters.compose(case=case, level=2, letter_date=date(2025, 8, 1),
                                   policy=policy, offer_link=LINK)
     assert no_interest.interest == Decimal("0.00")
@@ -155,8 +156,12 @@ def test_interest_is_counted_from_the_first_deadline_without_a_stored_letter(cas
     case.refresh_from_db()
     composed = letters.compose(case=case, level=2, letter_date=date(2026, 1, 11),
                                policy=policy, offer_link=LINK)
-    # 11.01.2025 to 11.01.2026: 365 days, a full year: 300.00 x 6.27 % = 18.81
-    assert composed.interest == Decimal("18.81")
+    # In default from 12.01.2025 (the deadline 11.01.2025 + 1) to 11.01.2026, 365 days at
+    # three base rates (2.27 %, 1.27 %, 1.27 %) + 5 points:
+    #   12.01.-30.06.2025: 170 days x 7.27 %; 01.07.-31.12.2025: 184 days x 6.27 %;
+    #   01.01.-11.01.2026: 11 days x 6.27 %
+    #   300.00 x (170 x 7.27 + 195 x 6.27) / 100 / 365 = 300.00 x 24.5855 / 365 = 20.2072
+    assert composed.interest == Decimal("20.21")
     assert composed.deadline == date(2026, 1, 21)
 
 
@@ -252,7 +257,7 @@ def test_render_pdf_is_a_din_letter_with_the_order_amount_and_umlauts(case, poli
 def test_the_pdf_of_a_second_letter_lists_fees_and_interest(case, policy):
     DunningLevel.objects.filter(policy=policy, number=2).update(fee=Decimal("2.50"))
     policy = DunningPolicy.objects.prefetch_related("levels").get(pk=policy.pk)
-    policy.interest_enabled = True
+    policy.interest_enabled = policy.fees_enabled = True
     DebtCase.objects.filter(pk=case.pk).update(first_dunning_letter=date(2025, 7, 1))
     case.refresh_from_db()
     composed = letters.compose(case=case, level=2, letter_date=date(2025, 8, 1),

@@ -51,7 +51,13 @@ from mahnwerk.collection.models import (
 )
 from mahnwerk.dunning import offers, outbox
 from mahnwerk.dunning import services as dunning_services
-from mahnwerk.dunning.models import DunningPolicy, DunningRun, LetterTemplate, RunState
+from mahnwerk.dunning.models import (
+    BaseRate,
+    DunningPolicy,
+    DunningRun,
+    LetterTemplate,
+    RunState,
+)
 from mahnwerk.intake import import_jobs
 from mahnwerk.intake.models import (
     ApiClient,
@@ -194,8 +200,10 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:outbox": READ,
     "web:approvals": READ,
     "web:approvals-xlsx": READ,
+    "web:approvals-csv": READ,
     "web:collection": READ,
     "web:collection-xlsx": READ,
+    "web:collection-csv": READ,
     "web:handovers": READ,
     "web:handover-file": READ,
     # The handover validator checks an uploaded file and stores nothing (collection.
@@ -266,6 +274,7 @@ ROLE_TABLE: dict[str, Rule] = {
                                       vendor_b=BAD_REQUEST),
     # Each vendor its own history, letters and downloads (read through its account, never a
     # path parameter): vendor B reads B's, which name none of A's orders.
+    "web:portal-open": PORTAL_PAGE,
     "web:portal-closed": PORTAL_PAGE,
     "web:portal-letters": PORTAL_PAGE,
     "web:portal-export": PORTAL_PAGE,
@@ -321,7 +330,8 @@ ROLE_TABLE: dict[str, Rule] = {
     # A version of a policy or template (django-simple-history): the administrator's.
     **{f"admin:dunning_{model}_simple_history": Rule(
         anonymous=LOGIN, support=FORBIDDEN, manager=FORBIDDEN, administrator=OK,
-        vendor_a=LOGIN, vendor_b=LOGIN) for model in ("dunningpolicy", "lettertemplate")},
+        vendor_a=LOGIN, vendor_b=LOGIN)
+        for model in ("dunningpolicy", "lettertemplate", "baserate")},
 }
 
 #: What each staff role may do with each model in the admin, as (support, relationship
@@ -352,6 +362,8 @@ ADMIN_RIGHTS: dict[str, tuple[str, str, str]] = {
     "cases.accessrecord": ("", "", "v"),  # the access log: administrators read it, nobody edits
     "dunning.dunningpolicy": ("", "", "vacd"),
     "dunning.lettertemplate": ("", "", "vacd"),
+    # The base rates of § 247 BGB (issue 11): the administrator keeps them.
+    "dunning.baserate": ("", "", "vacd"),
     "collection.collectionpartner": ("", "", "vacd"),
     "collection.routingrule": ("", "", "vacd"),
     "collection.approvalrequest": ("", "", "v"),
@@ -548,6 +560,7 @@ def world(django_user_model, settings, tmp_path):
         assert first is not None, f"the walk has no {model._meta.label} to open in the admin"
         objects[model._meta.label_lower] = first.pk
     incident = Incident.objects.filter(order__order_id=case.order_id).first()
+    BaseRate.objects.order_by("pk").first().save()  # a version to open: the seeded rows have none
     return SimpleNamespace(
         alpha=alpha, beta=beta, case=case, users=users,
         vendor_login=django_user_model.objects.get(username="vendor").pk,
@@ -566,7 +579,8 @@ def world(django_user_model, settings, tmp_path):
         admin_objects=objects,
         history={label: model.history.order_by("history_id").first().history_id
                  for label, model in (("dunningpolicy", DunningPolicy),
-                                      ("lettertemplate", LetterTemplate))},
+                                      ("lettertemplate", LetterTemplate),
+                                      ("baserate", BaseRate))},
     )
 
 
@@ -642,7 +656,7 @@ def test_the_role_table_keeps_the_workspace_the_admin_and_the_portal_apart():
     staff_site = [pattern for pattern in url_patterns() if pattern.route.startswith("admin/")
                   and pattern.key not in ("admin:login", "admin:logout")]
     portal = views_of("mahnwerk.web.views.portal")
-    assert len(workspace) > 30 and len(staff_site) > 150 and len(portal) == 8
+    assert len(workspace) > 30 and len(staff_site) > 150 and len(portal) == 9
     for patterns, kept_out in ((workspace + staff_site, ("anonymous", "vendor_a", "vendor_b")),
                                (portal, ("anonymous", *STAFF))):
         for pattern in patterns:
@@ -686,7 +700,7 @@ def test_every_url_answers_each_role_as_the_role_table_says(role, world, django_
     assert not problems, f"as {role}:\n" + "\n".join(problems)
     if role == "vendor_a":
         # The check below has teeth: the owner reads its case in its portal.
-        assert {"web:portal", "web:portal-case", "web:portal-letters",
+        assert {"web:portal", "web:portal-case", "web:portal-open", "web:portal-letters",
                 "web:portal-export"} <= reads_the_case
     if role == "vendor_b":
         assert {key for key in reads_the_case if not ROLE_TABLE[key].public_by_token} == set(), (

@@ -459,8 +459,11 @@ def test_the_portal_shows_only_the_vendors_own_cases(vendor_client, market):
                            actor="anna")
     case_services.add_note(case=market["yellow"], text="Für den Vendor sichtbar",
                            actor="anna", shared=True)
-    page = vendor_client.get(reverse("web:portal")).content.decode()
+    # The open cases have a page of their own (filters, sorting, pages, downloads).
+    page = vendor_client.get(reverse("web:portal-open")).content.decode()
     assert "O-YELLOW" in page and "O-GREY" in page
+    assert "O-BETA" not in page and "Geheimkurs Beta" not in page
+    page = vendor_client.get(reverse("web:portal")).content.decode()
     assert "O-BETA" not in page and "Geheimkurs Beta" not in page
     detail = vendor_client.get(reverse("web:portal-case", args=["O-YELLOW"])).content.decode()
     assert "Für den Vendor sichtbar" in detail

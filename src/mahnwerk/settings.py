@@ -233,6 +233,9 @@ MAHNWERK_ID_PATTERN = env.str("MAHNWERK_ID_PATTERN", default=r"[A-Za-z0-9][A-Za-
 MAHNWERK_ID_MAX_LENGTH = env.int("MAHNWERK_ID_MAX_LENGTH", default=64)
 # The checkout platform's country default for buyers without a country code.
 MAHNWERK_DEFAULT_COUNTRY = env.str("MAHNWERK_DEFAULT_COUNTRY", default="DE")
+# The most a dunning letter may cost the buyer (its actual cost: paper, printing, postage;
+# docs/process-reading.md, "Fees and interest"); a level's fee above it is refused.
+MAHNWERK_DUNNING_FEE_CAP = env.str("MAHNWERK_DUNNING_FEE_CAP", default="2.50")
 
 LOGGING = {
     "version": 1,

@@ -38,7 +38,7 @@ class CaseRow:
     pk: int
     order_id: str
     invoice: str
-    open_amount: Decimal
+    open_amount: Decimal  # all the case owes: principal, costs and interest
     currency: str
     state: str
     last_name: str

@@ -81,9 +81,11 @@ class ImportReport:
 def load_matcher() -> Matcher:
     """Every case as the matcher needs it (a paid case too: a transfer to it is a surplus)."""
     rows = DebtCase.objects.values_list(
-        "pk", "order_id", "first_invoice_number", "open_amount", "currency", "state",
-        "buyer_last_name", "buyer_first_name").iterator(chunk_size=5000)
-    return Matcher(CaseRow(*row) for row in rows)
+        "pk", "order_id", "first_invoice_number", "open_amount", "fees", "interest", "currency",
+        "state", "buyer_last_name", "buyer_first_name").iterator(chunk_size=5000)
+    # What the case has open is all it owes: principal, costs and interest (cases.claims).
+    return Matcher(CaseRow(pk, order_id, invoice, principal + fees + interest, *rest)
+                   for pk, order_id, invoice, principal, fees, interest, *rest in rows)
 
 
 def payment_id(account: str, entry_key: str) -> str:
@@ -297,7 +299,7 @@ def assign_line(*, line: StatementLine, order_id: str, actor: str, note: str = "
                                                    "order": case.order_id,
                                                    "expected": case.currency})
     row = CaseRow(pk=case.pk, order_id=case.order_id, invoice=case.first_invoice_number,
-                  open_amount=case.open_amount, currency=case.currency, state=case.state,
+                  open_amount=case.total_owed, currency=case.currency, state=case.state,
                   last_name=case.buyer_last_name, first_name=case.buyer_first_name)
     line.reason_code, line.reason_params = why.ASSIGNED, {"note": note}
     _settle(line, row, {})

@@ -28,6 +28,16 @@ class DebtCase(models.Model):
     cycle_started_at = models.DateTimeField(_("cycle started"), null=True, blank=True)
     open_amount = models.DecimalField(_("open amount"), max_digits=14, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3)
+    #: What the buyer owes beside the principal (``open_amount``) in the current cycle, after
+    #: the payments (§ 367 BGB: costs first, then interest): the costs (dunning fees, the lump
+    #: sum of § 288 (5) BGB) and the default interest the letters claimed (``cases.claims``).
+    fees = models.DecimalField(_("costs"), max_digits=14, decimal_places=2, default=0,
+                               db_default=0)
+    interest = models.DecimalField(_("interest"), max_digits=14, decimal_places=2, default=0,
+                                   db_default=0)
+    #: The current cycle's charges, one per letter that claimed costs or interest: ``{"on":
+    #: day, "level": n, "costs": "2.50", "interest": "0.88"}`` (``cases.claims.Charge``).
+    charges = models.JSONField(_("charges"), default=list, blank=True, db_default=[])
     pursue = models.BooleanField(_("pursue (yellow)"), default=True,
                                  help_text=_("Yellow: pursue. Grey: do not pursue."))
     first_invoice_number = models.CharField(_("first invoice number"), max_length=64,
@@ -90,10 +100,17 @@ class DebtCase(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(open_amount__gte=0),
                                    name="case_open_amount_not_negative"),
+            models.CheckConstraint(condition=models.Q(fees__gte=0, interest__gte=0),
+                                   name="case_costs_interest_not_negative"),
         ]
 
     def __str__(self) -> str:
         return f"{self.order_id} ({self.get_state_display()})"
+
+    @property
+    def total_owed(self):
+        """Principal, costs and interest together."""
+        return self.open_amount + self.fees + self.interest
 
     @property
     def invalid_address(self) -> bool:

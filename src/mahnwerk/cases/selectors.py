@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from mahnwerk import reasons
+from mahnwerk.cases.claims import Paid, charges_of
 from mahnwerk.cases.models import CaseEvent, DebtCase, EventKind
 from mahnwerk.cases.states import ACTIVE_STATES, REORDER_STATES, CaseState
 from mahnwerk.intake.models import Incident, Order, Payment, Vendor
@@ -279,18 +280,20 @@ def vendor_exists(*, vendor_id: str) -> bool:
 class LedgerLine(NamedTuple):
     """One debt (incident) or payment of the order, as the case page lists them."""
 
-    kind: str  # "incident" or "payment"
+    kind: str  # "incident", "payment" or "charge" (costs or interest a letter claimed)
     id: str
     at: datetime
     amount: Decimal
     currency: str
-    #: The incident's kind (IncidentKind) or the payment's channel (PaymentChannel), a code.
+    #: The incident's kind (IncidentKind) or the payment's channel (PaymentChannel), a code;
+    #: a charge: "costs" or "interest".
     what: str
 
 
 def order_ledger(*, case: DebtCase) -> list[LedgerLine]:
-    """The order's incidents and payments, oldest first (one query): where its open amount
-    comes from (the latest incident less the payments since)."""
+    """The order's incidents and payments, oldest first (one query), and the costs and interest
+    the current cycle's letters claimed: where the open amounts come from (the latest incident
+    and the charges, less the payments since: costs first, then interest, then principal)."""
     incidents = Incident.objects.filter(order_id=case.order_id).order_by().annotate(
         line=Value("incident")).values_list("line", "incident_id", "occurred_at",
                                             "open_amount", "currency", "kind")
@@ -298,6 +301,13 @@ def order_ledger(*, case: DebtCase) -> list[LedgerLine]:
         line=Value("payment")).values_list("line", "payment_id", "paid_at", "amount",
                                            "currency", "channel")
     lines = [LedgerLine(*row) for row in incidents.union(payments, all=True)]
+    # The current cycle's letters' costs and interest (kept on the case: no query).
+    for charge in charges_of(case.charges):
+        at = timezone.make_aware(datetime.combine(charge.on, time.min))
+        for what, amount in (("costs", charge.costs), ("interest", charge.interest)):
+            if amount:
+                lines.append(LedgerLine("charge", str(charge.level), at, amount, case.currency,
+                                        what))
     return sorted(lines, key=lambda line: (line.at, line.kind, line.id))
 
 
@@ -481,3 +491,19 @@ def rejected_reorders(*, case_ids: Sequence[int]) -> set[tuple[int, str]]:
 
 def order_exists(*, order_id: str) -> bool:
     return Order.objects.filter(pk=order_id).exists()
+
+
+def claim_basis(*, case: DebtCase) -> tuple[Decimal, list[Paid]]:
+    """What a claim is computed from (``cases.claims.settle``): the latest incident's open
+    amount and the payments on the order since that incident, by their (German) day."""
+    incident = (Incident.objects.filter(order_id=case.order_id)
+                .order_by("-occurred_at", "-incident_id").first())
+    if incident is None:
+        return case.open_amount, []
+    return incident.open_amount, paid_since(
+        Payment.objects.filter(order_id=case.order_id, paid_at__gte=incident.occurred_at))
+
+
+def paid_since(payments: Iterable[Payment]) -> list[Paid]:
+    return sorted((Paid(on=timezone.localtime(p.paid_at).date(), amount=p.amount)
+                   for p in payments), key=lambda paid: paid.on)

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from mahnwerk import bulk, reasons
 from mahnwerk.cases import reasons as case_reasons
 from mahnwerk.cases import search, selectors, signals
+from mahnwerk.cases.claims import Claim, charges_of, settle
 from mahnwerk.cases.models import CaseEvent, CaseNote, DebtCase, EventKind, NoteVisibility
 from mahnwerk.cases.states import CLOSED_STATES, REORDER_STATES, CaseState, can_move
 from mahnwerk.intake.addresses import address_problems
@@ -188,10 +189,20 @@ def change_case(*, case: DebtCase, actor: str, reason: Reason | str,
 # -- Following the platform's data -------------------------------------------------------------
 
 
-def _open_amount(incident: Incident, payments: Iterable[Payment]) -> tuple[Decimal, Decimal]:
-    """What is still owed after the latest incident, and how much was paid since."""
-    paid = sum((p.amount for p in payments if p.paid_at >= incident.occurred_at), ZERO)
-    return max(ZERO, incident.open_amount - paid), paid
+def _claim(incident: Incident, payments: Iterable[Payment],
+           charges: Sequence[dict[str, Any]]) -> tuple[Claim, Decimal]:
+    """What is still owed after the latest incident, part by part (the payments since it
+    applied to the charges' costs, then their interest, then the principal: § 367 BGB,
+    ``cases.claims.settle``), and how much was paid since."""
+    since = [p for p in payments if p.paid_at >= incident.occurred_at]
+    paid = sum((p.amount for p in since), ZERO)
+    return settle(principal=incident.open_amount, charges=charges_of(charges),
+                  payments=selectors.paid_since(since)), paid
+
+
+def _claim_changes(claim: Claim, charges: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {"open_amount": claim.principal, "fees": claim.costs, "interest": claim.interest,
+            "charges": list(charges)}
 
 
 @transaction.atomic(savepoint=False)
@@ -230,7 +241,13 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
         new_cases: list[DebtCase] = []
         items: list[CaseChange] = []
         for order_id, incident in latest.items():
-            open_amount, paid = _open_amount(incident, payments[order_id])
+            case = cases.get(order_id)
+            # A debt that comes back starts a new cycle: the earlier letters' charges were
+            # about the settled debt.
+            charges = case.charges if case is not None and not _new_debt(case, incident) \
+                else []
+            claim, paid = _claim(incident, payments[order_id], charges)
+            open_amount = claim.principal
             source = (sources or {}).get(order_id)
             paid_reason = Reason(case_reasons.PAID_BY_TRANSFER if source else case_reasons.PAID,
                                  {"paid": reasons.money_param(paid, incident.currency),
@@ -238,7 +255,6 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
             paid_on = (received or {}).get(order_id) or max(
                 (p.paid_at for p in payments[order_id] if p.paid_at >= incident.occurred_at),
                 default=None)
-            case = cases.get(order_id)
             if case is None:
                 case = _new_case(orders[order_id], incident, open_amount)
                 new_cases.append(case)
@@ -247,7 +263,7 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
                                             to_state=CaseState.PAID,
                                             effective=paid_on or incident.occurred_at))
                 continue
-            items.append(_follow(case=case, incident=incident, open_amount=open_amount,
+            items.append(_follow(case=case, incident=incident, claim=claim, charges=charges,
                                  paid_reason=paid_reason, kind=kind, paid_on=paid_on,
                                  source=source))
         if new_cases:
@@ -261,15 +277,21 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
 SETTLED_STATES = frozenset({CaseState.PAID, CaseState.CANCELED})
 
 
-def _follow(*, case: DebtCase, incident: Incident, open_amount: Decimal, paid_reason: Reason,
-            kind: str, paid_on: datetime | None,
-            source: Mapping[str, str] | None = None) -> CaseChange:
-    """The change the latest incident and the payments since make to an existing case."""
-    changes: dict[str, Any] = {"open_amount": open_amount, "trigger": incident.kind}
+def _new_debt(case: DebtCase, incident: Incident) -> bool:
+    """Whether the incident is a new debt on a case whose debt was settled (a new cycle)."""
     cycle_start = case.cycle_started_at or case.opened_at
     settled = case.state in SETTLED_STATES or (
         case.state == CaseState.BLOCKED and case.blocked_from_state in SETTLED_STATES)
-    if open_amount > ZERO and settled and incident.occurred_at > cycle_start:
+    return settled and incident.occurred_at > cycle_start
+
+
+def _follow(*, case: DebtCase, incident: Incident, claim: Claim,
+            charges: Sequence[dict[str, Any]], paid_reason: Reason, kind: str,
+            paid_on: datetime | None, source: Mapping[str, str] | None = None) -> CaseChange:
+    """The change the latest incident and the payments since make to an existing case."""
+    open_amount = claim.principal
+    changes: dict[str, Any] = {**_claim_changes(claim, charges), "trigger": incident.kind}
+    if open_amount > ZERO and _new_debt(case, incident):
         changes.update(cycle=case.cycle + 1, cycle_started_at=incident.occurred_at,
                        first_dunning_letter=None, second_dunning_letter=None, offer_link="",
                        incasso_date=None, pursue=True)
@@ -284,12 +306,12 @@ def _follow(*, case: DebtCase, incident: Incident, open_amount: Decimal, paid_re
         changes["block_reason"] = ""  # a block of the earlier cycle was lifted by its payment
         return CaseChange(case=case, reason=reason, kind=kind, to_state=CaseState.OPEN,
                           changes=changes, effective=incident.occurred_at)
-    if open_amount == ZERO and case.state != CaseState.PAID:
+    if claim.total == ZERO and case.state != CaseState.PAID:
         return CaseChange(case=case, reason=paid_reason, kind=kind, to_state=CaseState.PAID,
                           changes=changes, effective=paid_on or incident.occurred_at)
     if kind == EventKind.PAYMENT:
         reason = Reason(case_reasons.PAYMENT_BY_TRANSFER if source else case_reasons.PAYMENT,
-                        {"open": reasons.money_param(open_amount, incident.currency),
+                        {"open": reasons.money_param(claim.total, incident.currency),
                          **(source or {})})
         return CaseChange(case=case, reason=reason, kind=kind, changes=changes,
                           effective=paid_on)

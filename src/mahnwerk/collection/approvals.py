@@ -293,7 +293,10 @@ def follow_up_approvals(*, actor: str = "schedule", now: datetime | None = None
 
 def escalation_status(*, case: DebtCase) -> str:
     """Column M of the old list: where the vendor's answer stands."""
-    request = case.approval_requests.order_by("-sent_at").first()
+    if hasattr(case, "asked_at"):  # read with the list (``selectors.with_waiting``)
+        return request_status(vendor=case.vendor, asked_at=case.asked_at,
+                              reminded_at=case.reminded_at, escalated_at=case.escalated_at)
+    request = case.approval_requests.select_related("vendor").order_by("-sent_at").first()
     if request is None:
         return ""
     return request_status(vendor=request.vendor, asked_at=request.sent_at,

@@ -288,9 +288,10 @@ def _row_problem(row: _Row, case: DebtCase | None, handed_over: bool, booked: De
         return _("the agency reports less (%(now)s) than it reported before (%(before)s)") % {
             "now": format_money(row.collected, case.currency),
             "before": format_money(booked or Decimal("0"), case.currency)}
-    if new_money > case.open_amount:
+    # What the agency may collect: principal, costs and interest (§ 13a RDG has it claim all).
+    if new_money > case.total_owed:
         return _("the collected amount exceeds the open amount of %(open)s") % {
-            "open": format_money(case.open_amount, case.currency)}
+            "open": format_money(case.total_owed, case.currency)}
     return ""
 
 

@@ -7,7 +7,19 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.db.models import (
+    Count,
+    DateField,
+    DateTimeField,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from mahnwerk.cases.models import CaseEvent, DebtCase
@@ -71,6 +83,43 @@ def approval_list(*, vendor_id: str | None = None) -> QuerySet[DebtCase]:
         cases = cases.filter(vendor_id=vendor_id)
     return cases.select_related("order", "order__product", "vendor").order_by(
         "vendor_id", "order_id")
+
+
+#: Where a waiting case's request to its vendor stands (the newest request): the filter of
+#: *Freigaben* and the portal's approvals.
+ASKED_STAGES = ("not_asked", "asked", "reminded", "escalated")
+
+
+def with_waiting(cases: QuerySet[DebtCase]) -> QuerySet[DebtCase]:
+    """The waiting cases with ``waiting_since`` (as ``waiting_facts`` counts it: the day the
+    run escalated the case, else the day it went on hold) and the newest approval request's
+    ``asked_at``, ``reminded_at`` and ``escalated_at``, as columns of the one query: a list
+    filters and sorts by them, and a page reads no query per row."""
+    escalated = (RunDecision.objects.filter(case=OuterRef("pk"), action=Action.ESCALATE,
+                                            executed_at__isnull=False)
+                 .order_by("-run__as_of").values("run__as_of")[:1])
+    moved = (CaseEvent.objects.filter(case=OuterRef("pk"), to_state=CaseState.ON_HOLD)
+             .exclude(from_state=CaseState.ON_HOLD).order_by("-at").values("at")[:1])
+    newest = ApprovalRequest.objects.filter(cases=OuterRef("pk")).order_by("-sent_at", "-pk")
+    return cases.annotate(
+        waiting_since=Coalesce(Subquery(escalated, output_field=DateField()),
+                               TruncDate(Subquery(moved, output_field=DateTimeField()))),
+        asked_at=Subquery(newest.values("sent_at")[:1]),
+        reminded_at=Subquery(newest.values("reminded_at")[:1]),
+        escalated_at=Subquery(newest.values("escalated_at")[:1]))
+
+
+def asked_stage(cases: QuerySet[DebtCase], stage: str) -> QuerySet[DebtCase]:
+    """The cases of ``with_waiting`` whose vendor was not asked yet, asked (no reminder yet),
+    reminded (not escalated yet) or escalated to its relationship manager."""
+    if stage == "not_asked":
+        return cases.filter(asked_at__isnull=True)
+    if stage == "asked":
+        return cases.filter(asked_at__isnull=False, reminded_at__isnull=True,
+                            escalated_at__isnull=True)
+    if stage == "reminded":
+        return cases.filter(reminded_at__isnull=False, escalated_at__isnull=True)
+    return cases.filter(escalated_at__isnull=False)
 
 
 def collection_list(*, vendor_id: str | None = None) -> QuerySet[DebtCase]:
@@ -151,6 +200,15 @@ class WaitingFacts:
     asked_at: datetime | None = None
     reminded_at: datetime | None = None
     escalated_at: datetime | None = None
+
+
+def facts_of(case: DebtCase, *, today: date | None = None) -> WaitingFacts:
+    """A case read with ``with_waiting``: its facts from its own columns (no query)."""
+    today = today or timezone.localdate()
+    since = case.waiting_since
+    return WaitingFacts(since=since, days=(today - since).days if since else None,
+                        asked_at=case.asked_at, reminded_at=case.reminded_at,
+                        escalated_at=case.escalated_at)
 
 
 def waiting_facts(*, case_ids: list[int], today: date | None = None) -> dict[int, WaitingFacts]:

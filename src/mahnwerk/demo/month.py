@@ -15,6 +15,7 @@ import csv
 import random
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from django.utils.translation import ngettext
 
 from mahnwerk.banking import camt
 from mahnwerk.banking import services as banking
+from mahnwerk.cases.claims import half_year_start, next_half_year
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import approvals, handover_format, reports
@@ -34,15 +36,20 @@ from mahnwerk.dunning import delivery, dispatch, outbox
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning import services as dunning
 from mahnwerk.dunning.models import (
+    BaseRate,
     Channel,
+    DefaultStart,
     DeliveryStatus,
     DirectSelection,
+    DunningLevel,
+    DunningPolicy,
     DunningRun,
+    Letter,
     OutboxMessage,
 )
 from mahnwerk.formats import format_day
 from mahnwerk.intake.feeds import FEEDS
-from mahnwerk.intake.models import CollectionMode, Order
+from mahnwerk.intake.models import CollectionMode, DunningBy, Order
 from mahnwerk.intake.services import apply_records, check_references
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -72,6 +79,7 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
     rng = random.Random(seed)
     first, second, third = as_of - timedelta(days=30), as_of - timedelta(days=16), \
         as_of - timedelta(days=2)
+    charging = _charging_vendor(as_of=as_of, say=say)
 
     for vendor_id in (DebtCase.objects.filter(vendor__collection_mode=CollectionMode.DIRECT)
                       .values_list("vendor_id", flat=True).distinct()):
@@ -124,6 +132,7 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
     run = dunning.run_month(as_of=second, actor=ACTOR)
     say(_run_line(run))
     delivery.deliver_due()
+    _show_charged_letter(charging, say=say)
     run = dunning.run_month(as_of=third, actor=ACTOR)
     say(_run_line(run))
     delivery.deliver_due()
@@ -188,7 +197,7 @@ def _bank_statement(*, on: date, say: Callable[[str], None]) -> None:
     if case is None:
         return
     bookings = [
-        {"amount": str(case.open_amount), "name": f"{case.buyer_first_name} "
+        {"amount": str(case.total_owed), "name": f"{case.buyer_first_name} "
                                                   f"{case.buyer_last_name}",
          "text": f"{case.order_id} {case.first_invoice_number}".lower().replace("-", " ")},
         {"amount": "47.11", "name": "Unbekannt GmbH", "text": "Zahlung lt. Vereinbarung"},
@@ -205,6 +214,59 @@ def _bank_statement(*, on: date, say: Callable[[str], None]) -> None:
         % {"name": path.name, "order": case.order_id, "state": case.get_state_display(),
            "open": ngettext("%(count)d credit", "%(count)d credits",
                             report.counts["unmatched"]) % {"count": report.counts["unmatched"]}})
+
+
+#: The demo's vendor whose policy charges fees and interest (issue 11): the levels as the
+#: standard policy's, the second letter costing its actual cost.
+CHARGING_FEE = Decimal("2.50")
+ASSUMED = "Demo: angenommen wie das Halbjahr davor, nicht geprüft"
+
+
+def _charging_vendor(*, as_of: date, say: Callable[[str], None]) -> str | None:
+    """One in-house vendor gets a policy with fees and interest switched on; the base-rate
+    table is continued to the demo's half-year with the last published rate, marked as
+    assumed (the data migration enters only the rates that were checked)."""
+    vendor_id = (DebtCase.objects.filter(vendor__dunning_by=DunningBy.IN_HOUSE,
+                                         vendor__collection_mode=CollectionMode.APPROVAL,
+                                         state=CaseState.OPEN)
+                 .order_by("vendor_id").values_list("vendor_id", flat=True).first())
+    if vendor_id is None or DunningPolicy.objects.filter(vendor_id=vendor_id).exists():
+        return None
+    last = BaseRate.objects.order_by("-valid_from").first()
+    while last is not None and last.valid_from < half_year_start(as_of):
+        last = BaseRate.objects.create(valid_from=next_half_year(last.valid_from),
+                                       rate=last.rate, source=ASSUMED)
+        say(_("base rate from %(day)s assumed as %(rate)s %% (demo; not verified)")
+            % {"day": format_day(last.valid_from), "rate": last.rate})
+    standard = DunningPolicy.objects.prefetch_related("levels").get(vendor__isnull=True)
+    policy = DunningPolicy.objects.create(
+        name=f"Gebühren und Zinsen ({vendor_id})", vendor_id=vendor_id,
+        run_day=standard.run_day, escalate_after_days=standard.escalate_after_days,
+        minimum_amount=standard.minimum_amount, payment_days=standard.payment_days,
+        offer_valid_days=standard.offer_valid_days, interest_enabled=True, fees_enabled=True,
+        # the run two weeks after the first letter: in default since the day after it left
+        default_starts=DefaultStart.AFTER_LETTER)
+    for level in standard.levels.all():
+        copy = DunningLevel(policy=policy, number=level.number, name=level.name,
+                            days_after_previous=level.days_after_previous,
+                            template=level.template, handover_column=level.handover_column,
+                            fee=CHARGING_FEE if level.number > 1 else Decimal("0.00"))
+        copy.full_clean()
+        copy.save()
+    say(_("vendor %(vendor)s charges dunning fees (%(fee)s from the second letter) and "
+          "default interest (base rate + 5 points)") % {"vendor": vendor_id,
+                                                         "fee": CHARGING_FEE})
+    return vendor_id
+
+
+def _show_charged_letter(vendor_id: str | None, *, say: Callable[[str], None]) -> None:
+    letter = (Letter.objects.filter(case__vendor_id=vendor_id, level=2, fees__gt=0)
+              .order_by("case__order_id").first()) if vendor_id else None
+    if letter is not None:
+        say(_("order %(order)s: its second letter shows principal %(principal)s, fees "
+              "%(fees)s and interest %(interest)s apart") % {
+            "order": letter.case.order_id, "principal": letter.principal,
+            "fees": letter.fees, "interest": letter.interest})
 
 
 def _print_late(on: date, *, say: Callable[[str], None]) -> None:
@@ -285,7 +347,7 @@ def _agency_report(handover: Handover, *, as_of: date, say: Callable[[str], None
             paid = index == 0
             writer.writerow([case.order_id, f"AZ-{index + 1:05d}", as_of.isoformat(),
                              "paid" if paid else "open",
-                             str(case.open_amount) if paid else "0.00",
+                             str(case.total_owed) if paid else "0.00",
                              as_of.isoformat() if paid else "",
                              "Schuldner hat vollständig gezahlt" if paid else ""])
     partner = handover.partner or CollectionPartner.objects.get(name="Diagonal")

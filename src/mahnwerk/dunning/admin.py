@@ -5,7 +5,11 @@ written by the dunning services and shown in the workspace.
 Levels are data: a policy has an ordered list of levels of any length, each with its wait, its
 letter and the handover file's date column it fills. The form refuses what a run could not work
 with, naming the level: no level at all, numbers that are not 1, 2, 3 … in order, or two levels
-filling the same date column. A policy's history lists its levels' changes too.
+filling the same date column, a fee on the first letter (it puts the buyer in default, § 286
+BGB) or above MAHNWERK_DUNNING_FEE_CAP. A policy's history lists its levels' changes too.
+
+The base rates of § 247 BGB are a table of half-years: a row that would leave a gap or overlap
+another is refused with the dates, and only the first or the last row may be deleted.
 
 A letter template is checked before it is saved: its subject, HTML and text must render a
 letter for a sample case, and every placeholder must be one a letter knows; each problem is
@@ -31,7 +35,14 @@ from simple_history.admin import SimpleHistoryAdmin
 from mahnwerk.cases import access_log
 from mahnwerk.cases.models import AccessKind, DebtCase
 from mahnwerk.dunning import letters, template_checks
-from mahnwerk.dunning.models import DunningLevel, DunningPolicy, LetterKind, LetterTemplate
+from mahnwerk.dunning.models import (
+    BaseRate,
+    DunningLevel,
+    DunningPolicy,
+    LetterKind,
+    LetterTemplate,
+)
+from mahnwerk.dunning.rates import deletable
 from mahnwerk.intake.models import Vendor
 
 
@@ -126,6 +137,18 @@ class DunningPolicyAdmin(SimpleHistoryAdmin):
     @admin.display(description=gettext_lazy("levels"))
     def levels_shown(self, obj: DunningPolicy) -> str:
         return " → ".join(lvl.name for lvl in sorted(obj.levels.all(), key=lambda lvl: lvl.number))
+
+
+@admin.register(BaseRate)
+class BaseRateAdmin(SimpleHistoryAdmin):
+    list_display = ("valid_from", "rate", "source")
+    ordering = ("-valid_from",)
+    actions = None  # deleting several at once could leave a gap
+
+    def has_delete_permission(self, request: HttpRequest, obj: BaseRate | None = None) -> bool:
+        if obj is not None and not deletable(obj):
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 class LetterTemplateForm(forms.ModelForm):

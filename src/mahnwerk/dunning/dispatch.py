@@ -41,14 +41,15 @@ def note_on_case(*, case: DebtCase, reason: Reason, changes: dict[str, Any] | No
                 changes=changes, effective=effective)
 
 
-def record_left(*, letter: Letter, on: date, reason: Reason) -> None:
+def record_left(*, letter: Letter, on: date, reason: Reason,
+                claim: dict[str, Any] | None = None) -> None:
     """The letter left on ``on``: it counts from that day, and so does the handover file's
     column of its level, if the letter belongs to the case's current cycle. Call inside the
     transaction that changes the outbox message."""
     Letter.objects.filter(pk=letter.pk).update(dispatched_on=on)
     letter.dispatched_on = on
     case = DebtCase.objects.select_for_update().get(pk=letter.case_id)
-    changes: dict[str, Any] = {}
+    changes: dict[str, Any] = dict(claim or {})
     if letter.handover_column and letter.cycle == case.cycle:
         changes[letter.handover_column] = on
     note_on_case(case=case, reason=reason, changes=changes, effective=on)
@@ -110,9 +111,11 @@ def check_post_day(*, letter: Letter, on: date) -> None:
                           % {"on": format_day(on), "today": format_day(today)})
 
 
-def _redate(*, letter: Letter, on: date) -> None:
+def _redate(*, letter: Letter, on: date) -> dict[str, Any]:
     """A paper letter posted later than its run is dated that day and gets the policy's full
-    period to pay from it: its words are composed again (with the amount open now)."""
+    period to pay from it: its words are composed again (with the amount open now, and the
+    interest up to that day). Returns what changes on the case's claim (its charge)."""
+    from mahnwerk.cases.claims import with_charge
     from mahnwerk.dunning.letters import compose
     from mahnwerk.dunning.selectors import policy_for
 
@@ -126,6 +129,10 @@ def _redate(*, letter: Letter, on: date) -> None:
         setattr(letter, name, getattr(composed, name))
     letter.save(update_fields=["letter_date", "deadline", "principal", "fees", "interest",
                                "subject", "body_html", "body_text"])
+    if composed.charge is None or letter.cycle != case.cycle:
+        return {}
+    return {"charges": with_charge(case.charges, composed.charge), "fees": composed.fees,
+            "interest": composed.interest}
 
 
 def post_letters(*, messages: Iterable[OutboxMessage], on: date, actor: str
@@ -148,15 +155,16 @@ def post_letters(*, messages: Iterable[OutboxMessage], on: date, actor: str
                                   % {"level": message.letter.level,
                                      "order": message.case.order_id})
             letter = message.letter
+            claim: dict[str, Any] = {}
             if on > letter.letter_date:
-                _redate(letter=letter, on=on)
+                claim = _redate(letter=letter, on=on)
                 reason = Reason(why.LETTER_REDATED, {"level": letter.level,
                                                      "date": on.isoformat(),
                                                      "deadline": letter.deadline.isoformat()})
             else:
                 reason = Reason(why.LETTER_POSTED, {"level": letter.level,
                                                     "date": on.isoformat()})
-            record_left(letter=letter, on=on, reason=reason)
+            record_left(letter=letter, on=on, reason=reason, claim=claim)
             message.status, message.sent_at, message.last_error = \
                 DeliveryStatus.PRINTED, done, note
     return messages

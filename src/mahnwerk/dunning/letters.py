@@ -3,9 +3,10 @@
     compose         the letter of a policy's level for a case on a date: the words of the level's
                     letter kind (reminder, first, second, final) from the vendor's own template,
                     else the standard one in the database, else the shipped files
-                    (``templates/dunning/letters/<kind>_{de,en}.*``); the fee of the policy's
-                    level; default interest (every level after the first, when the policy
-                    charges it)
+                    (``templates/dunning/letters/<kind>_{de,en}.*``); from the second level
+                    on, when the policy charges them, the costs (the levels' fees, for a
+                    business the lump sum of § 288 (5) BGB) and the default interest up to the
+                    letter's day (``charge_for``, figures from ``cases.claims``)
     preview         the same before sending, with the case's offer link or a placeholder
     render_pdf      a stored ``Letter`` as a PDF in DIN 5008 layout (form B), rendered by Typst
                     from ``templates/dunning/letter.typ``; ``preview_pdf`` for a composed one
@@ -51,9 +52,30 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
+from mahnwerk.cases.claims import (
+    BUSINESS_POINTS,
+    CONSUMER_POINTS,
+    LUMP_SUM,
+    Accrual,
+    Charge,
+    Claim,
+    MissingBaseRate,
+    charges_of,
+    round_cents,
+    settle,
+)
 from mahnwerk.cases.models import DebtCase
-from mahnwerk.cases.selectors import KnownAddress, newest_addresses
-from mahnwerk.dunning.models import DunningLevel, DunningPolicy, Letter, LetterKind, LetterTemplate
+from mahnwerk.cases.selectors import KnownAddress, claim_basis, newest_addresses
+from mahnwerk.dunning.models import (
+    DefaultStart,
+    DunningLevel,
+    DunningPolicy,
+    Letter,
+    LetterKind,
+    LetterTemplate,
+    fee_cap,
+)
+from mahnwerk.dunning.rates import rates
 from mahnwerk.dunning.templating import compiled
 from mahnwerk.intake.models import PaymentType
 from mahnwerk.money import format_money, locale_of, quantize
@@ -81,6 +103,9 @@ class ComposedLetter:
     currency: str
     offer_link: str
     level: int
+    #: What this letter claims beyond the letters before it (costs, interest up to its day),
+    #: to be kept on the case (``DebtCase.charges``); None when the policy charges nothing.
+    charge: Charge | None = None
 
     @property
     def total(self) -> Decimal:
@@ -163,16 +188,64 @@ def policy_level(*, policy: DunningPolicy, number: int) -> DunningLevel:
     return level
 
 
-def default_interest(*, principal: Decimal, currency: str, policy: DunningPolicy,
-                     since: date | None, until: date) -> Decimal:
-    """§ 288 Abs. 1 BGB: base rate plus the policy's points per year, on the principal, for the
-    days after ``since`` (the first letter's deadline) up to and including ``until``; actual
-    days over 365, rounded half up to the currency's smallest unit."""
-    if not policy.interest_enabled or since is None or until <= since:
-        return quantize(ZERO, currency)
-    rate = (policy.base_rate + policy.interest_points) / Decimal(100)
-    days = Decimal((until - since).days)
-    return quantize(principal * rate * days / Decimal(365), currency)
+class NoBaseRate(ValueError):
+    """Interest would run in a half-year for which the base-rate table has no rate."""
+
+
+def default_since(*, policy: DunningPolicy, first_deadline: date | None,
+                  first_left: date | None) -> date | None:
+    """The first day in default (§ 286 BGB): the day after the first letter's deadline (its
+    deadline: the day it left plus the policy's days to pay, when only its date is known), or
+    the day after it left, as the policy says; None before a first letter left."""
+    if policy.default_starts == DefaultStart.AFTER_LETTER:
+        return first_left + timedelta(days=1) if first_left else None
+    if first_deadline is None and first_left is not None:
+        first_deadline = first_left + timedelta(days=policy.payment_days)
+    return first_deadline + timedelta(days=1) if first_deadline else None
+
+
+def costs_due(*, policy: DunningPolicy, level: int, currency: str, in_default: bool) -> Decimal:
+    """What the letters up to ``level`` may cost in all: the fees of levels 2 to ``level``
+    (each at most the cap; the first letter never costs anything); for a business in default
+    the lump sum of § 288 (5) BGB (in EUR) instead, as far as the fees stay below it: the fees
+    count against it (§ 288 (5) sentence 3)."""
+    if not policy.fees_enabled:
+        return ZERO
+    cap = fee_cap()
+    fees = sum((min(lvl.fee, cap) for lvl in policy.levels.all() if 1 < lvl.number <= level),
+               ZERO)
+    if policy.buyers_are_businesses and in_default and currency == "EUR":
+        return max(fees, LUMP_SUM)
+    return fees
+
+
+def charge_for(*, case: DebtCase, policy: DunningPolicy, level: int, letter_date: date,
+               since: date | None) -> tuple[Charge, Claim]:
+    """What the letter of ``level`` on ``letter_date`` claims beyond the letters before it of
+    the cycle (costs, and the interest that ran up to its day), and the claim with it."""
+    start, payments = claim_basis(case=case)
+    payments = [paid for paid in payments if paid.on <= letter_date]
+    earlier = [c for c in charges_of(case.charges) if c.level != level]
+    in_default = since is not None and since <= letter_date
+    accrual = None
+    if policy.interest_enabled and in_default:
+        points = BUSINESS_POINTS if policy.buyers_are_businesses else CONSUMER_POINTS
+        accrual = Accrual(since=since, points=points, rates=rates())
+    try:
+        before = settle(principal=start, charges=earlier, payments=payments, accrual=accrual,
+                        until=letter_date)
+    except MissingBaseRate as exc:
+        raise NoBaseRate(_("No base rate for the half-year from %(day)s: enter it in the "
+                           "administration (base rates) before letters charge interest.")
+                         % {"day": day(exc.half_year, language="de")}) from exc
+    interest = ZERO
+    if accrual is not None:
+        interest = max(ZERO, round_cents(before.accrued) - sum((c.interest for c in earlier),
+                                                                ZERO))
+    costs = max(ZERO, costs_due(policy=policy, level=level, currency=case.currency,
+                                in_default=in_default) - sum((c.costs for c in earlier), ZERO))
+    charge = Charge(on=letter_date, level=level, costs=costs, interest=interest)
+    return charge, settle(principal=start, charges=[*earlier, charge], payments=payments)
 
 
 def first_letter_of_cycle(*, case: DebtCase) -> tuple[date | None, date | None]:
@@ -262,18 +335,23 @@ def compose(*, case: DebtCase, level: int, letter_date: date, policy: DunningPol
     rule = policy_level(policy=policy, number=level)
     language = language_of(language)
     currency = case.currency
+    # What is open now; a letter after the first adds its costs and the interest up to its day.
     principal = quantize(case.open_amount, currency)
-    fees = quantize(rule.fee, currency)
-    interest = quantize(ZERO, currency)
+    fees = quantize(Decimal(case.fees), currency)  # an unsaved (sample) case holds ints
+    interest = quantize(Decimal(case.interest), currency)
+    charge: Charge | None = None
     first_left: date | None = None
     if level > 1:
         first_deadline, first_left = first_letter_of_cycle(case=case)
         first_left = first_left or case.first_dunning_letter  # known only by its date
-        if level > 1 and policy.interest_enabled:
-            if first_deadline is None and first_left is not None:
-                first_deadline = first_left + timedelta(days=policy.payment_days)
-            interest = default_interest(principal=principal, currency=currency, policy=policy,
-                                        since=first_deadline, until=letter_date)
+        if policy.fees_enabled or policy.interest_enabled:
+            since = default_since(policy=policy, first_deadline=first_deadline,
+                                  first_left=first_left)
+            charge, claim = charge_for(case=case, policy=policy, level=level,
+                                       letter_date=letter_date, since=since)
+            principal, fees, interest = (quantize(claim.principal, currency),
+                                         quantize(claim.costs, currency),
+                                         quantize(claim.interest, currency))
     deadline = letter_date + timedelta(days=policy.payment_days)
     context = _context(case=case, level=level, language=language, letter_date=letter_date,
                        deadline=deadline, principal=principal, fees=fees, interest=interest,
@@ -289,7 +367,7 @@ def compose(*, case: DebtCase, level: int, letter_date: date, policy: DunningPol
         subject=" ".join(subject.split())[:255], body_html=body_html.strip() + "\n",
         body_text=_tidy_text(body_text), language=language, letter_date=letter_date,
         deadline=deadline, principal=principal, fees=fees, interest=interest,
-        currency=currency, offer_link=offer_link, level=level)
+        currency=currency, offer_link=offer_link, level=level, charge=charge)
 
 
 def preview_link(*, case: DebtCase) -> str:

@@ -37,6 +37,13 @@ class HandoverColumn(models.TextChoices):
     NONE = "", _("none")
 
 
+class DefaultStart(models.TextChoices):
+    """When the buyer is in default (§ 286 BGB), counted from the first letter of the cycle."""
+
+    AFTER_DEADLINE = "after_deadline", _("the day after the first letter's deadline")
+    AFTER_LETTER = "after_letter", _("the day after the first letter left")
+
+
 class DunningPolicy(models.Model):
     """When letters go out and what they may charge. One default policy (vendor empty); a
     vendor may have its own. Every change is kept (``history``)."""
@@ -59,11 +66,22 @@ class DunningPolicy(models.Model):
                                                         default=60)
     interest_enabled = models.BooleanField(
         _("charge default interest"), default=False,
-        help_text=_("§ 288 BGB: base rate plus 5 percentage points for consumers."))
-    base_rate = models.DecimalField(_("base rate (% p.a.)"), max_digits=5, decimal_places=2,
-                                    default=Decimal("1.27"))
-    interest_points = models.DecimalField(_("points above the base rate"), max_digits=5,
-                                          decimal_places=2, default=Decimal("5.00"))
+        help_text=_("§ 288 BGB: the base rate (table of base rates) plus 5 percentage points "
+                    "for consumers, 9 for businesses, from the day of default."))
+    fees_enabled = models.BooleanField(
+        _("charge costs"), default=False,
+        help_text=_("The levels' fees (never for the first letter, at most "
+                    "MAHNWERK_DUNNING_FEE_CAP); for businesses the lump sum of 40 EUR "
+                    "(§ 288 (5) BGB) instead, as far as the fees stay below it."))
+    buyers_are_businesses = models.BooleanField(
+        _("the buyers are businesses"), default=False,
+        help_text=_("The platform does not say whether a buyer is a business: this policy's "
+                    "buyers count as businesses (9 points, lump sum) when ticked, else as "
+                    "consumers."))
+    default_starts = models.CharField(
+        _("default starts"), max_length=16, choices=DefaultStart.choices,
+        default=DefaultStart.AFTER_DEADLINE,
+        help_text=_("§ 286 BGB: the first letter puts the buyer in default."))
     print_within_days = models.PositiveSmallIntegerField(
         _("working days a paper letter may wait for printing"), default=3,
         validators=[MinValueValidator(1), MaxValueValidator(60)],
@@ -106,8 +124,10 @@ class DunningLevel(models.Model):
         default=HandoverColumn.NONE, blank=True,
         help_text=_("The agency's file has a first and a second dunning letter date; say which "
                     "one this level's letter fills, if any."))
-    fee = models.DecimalField(_("fee"), max_digits=10, decimal_places=2, default=Decimal("0.00"),
-                              help_text=_("A consumer's first reminder may not be charged."))
+    fee = models.DecimalField(
+        _("fee"), max_digits=10, decimal_places=2, default=Decimal("0.00"),
+        help_text=_("The actual cost of this letter, charged when the policy charges costs; "
+                    "never for the first letter."))
     history = HistoricalRecords()
 
     class Meta:
@@ -118,10 +138,69 @@ class DunningLevel(models.Model):
             models.UniqueConstraint(fields=["policy", "number"], name="one_level_number"),
             models.CheckConstraint(condition=models.Q(number__gte=1), name="level_from_one"),
             models.CheckConstraint(condition=models.Q(fee__gte=0), name="fee_not_negative"),
+            # § 286 BGB: the letter that puts the buyer in default costs nothing.
+            models.CheckConstraint(condition=models.Q(number__gt=1) | models.Q(fee=0),
+                                   name="no_fee_for_the_first_letter"),
         ]
 
     def __str__(self) -> str:
         return f"{self.policy}: {self.name}"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        problem = fee_problem(number=self.number, fee=self.fee)
+        if problem:
+            raise ValidationError({"fee": problem})
+
+
+def fee_cap() -> Decimal:
+    return Decimal(str(settings.MAHNWERK_DUNNING_FEE_CAP))
+
+
+def fee_problem(*, number: int | None, fee: Decimal | None) -> str:
+    """Why a level may not charge this fee, or ""."""
+    if fee is None or fee <= 0:
+        return ""
+    if number == 1:
+        return str(_("The first letter puts the buyer in default (§ 286 BGB): it may not be "
+                     "charged. A fee is allowed from the second letter on."))
+    if fee > fee_cap():
+        return str(_("A dunning fee may only cover the actual cost of a letter: at most "
+                     "%(cap)s (MAHNWERK_DUNNING_FEE_CAP).") % {"cap": fee_cap()})
+    return ""
+
+
+class BaseRate(models.Model):
+    """The base rate of § 247 BGB for one half-year, as the Bundesbank publishes it (it changes
+    each 1 January and 1 July). The administrator keeps the table; every half-year from the
+    first to the last has its row (no gap), and no half-year two (no overlap)."""
+
+    valid_from = models.DateField(_("valid from"), unique=True,
+                                  help_text=_("1 January or 1 July: the half-year's first day."))
+    rate = models.DecimalField(_("base rate (% p.a.)"), max_digits=5, decimal_places=2)
+    source = models.CharField(_("source"), max_length=255, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("base rate")
+        verbose_name_plural = _("base rates")
+        ordering = ["-valid_from"]
+
+    def __str__(self) -> str:
+        return f"{self.valid_from:%d.%m.%Y}: {self.rate} %"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from mahnwerk.dunning.rate_table import table_problems
+
+        if self.valid_from is None:
+            return
+        others = BaseRate.objects.exclude(pk=self.pk).values_list("valid_from", flat=True)
+        problems = table_problems([*others, self.valid_from], new=self.valid_from)
+        if problems:
+            raise ValidationError({"valid_from": problems})
 
 
 class RunState(models.TextChoices):

@@ -20,7 +20,7 @@ also checks the case's state once more right before sending.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -28,9 +28,10 @@ from django.db.models import CharField, Count, Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
+from mahnwerk.cases.claims import half_year_start
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import CaseState
-from mahnwerk.dunning.models import Channel, DeliveryStatus, Letter, OutboxMessage
+from mahnwerk.dunning.models import BaseRate, Channel, DeliveryStatus, Letter, OutboxMessage
 from mahnwerk.dunning.signals import letters_queued
 from mahnwerk.intake.addresses import usable_email
 
@@ -172,21 +173,31 @@ def status_counts() -> dict[str, int]:
     return counts
 
 
-def case_and_message_counts() -> tuple[dict[str, int], dict[str, int]]:
-    """How many cases are in each state (``cases.selectors.count_by_state``) and how many
-    messages in each status (``status_counts``), in one query: the line under every
-    workspace page's navigation."""
+def case_and_message_counts(*, today: date | None = None
+                            ) -> tuple[dict[str, int], dict[str, int], bool]:
+    """How many cases are in each state (``cases.selectors.count_by_state``), how many
+    messages in each status (``status_counts``), and whether the base-rate table has a rate for
+    the current half-year (``today``'s), in one query: the line under every workspace page's
+    navigation and its warning."""
     kind = CharField()
     cases = (DebtCase.objects.order_by().values("state").annotate(
         n=Count("id"), side=Value("case", output_field=kind)).values_list("side", "state", "n"))
     messages = (OutboxMessage.objects.order_by().values("status").annotate(
         n=Count("id"), side=Value("message", output_field=kind))
         .values_list("side", "status", "n"))
+    half_year = half_year_start(today or timezone.localdate())
+    rate = (BaseRate.objects.order_by().filter(valid_from=half_year).values("valid_from")
+            .annotate(n=Count("id"), side=Value("rate", output_field=kind),
+                      key=Value("", output_field=kind)).values_list("side", "key", "n"))
     states: dict[str, int] = {}
     statuses = dict.fromkeys(DeliveryStatus.values, 0)
-    for side, key, n in cases.union(messages, all=True):
-        (states if side == "case" else statuses)[key] = n
-    return states, statuses
+    has_rate = False
+    for side, key, n in cases.union(messages, rate, all=True):
+        if side == "rate":
+            has_rate = n > 0
+        else:
+            (states if side == "case" else statuses)[key] = n
+    return states, statuses, has_rate
 
 
 def print_queue() -> QuerySet[OutboxMessage]:

@@ -8,12 +8,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from mahnwerk.cases.models import DebtCase
-from mahnwerk.cases.selectors import KnownAddress, newest_addresses
+from mahnwerk.cases.selectors import CurrencyTotal, KnownAddress, newest_addresses
 from mahnwerk.cases.states import CaseState
 from mahnwerk.dunning import outbox, workdays
 from mahnwerk.dunning import reasons as why
@@ -214,6 +214,19 @@ def vendor_letters(*, vendor_id: str) -> QuerySet[Letter]:
             .defer("body_html", "body_text", "offer_link", "subject",
                    "outbox__to_address", "outbox__last_error")
             .order_by("-letter_date", "-id"))
+
+
+def with_amount(letters: QuerySet[Letter]) -> QuerySet[Letter]:
+    """The letters with ``amount``: what each asked for (principal, fees and interest)."""
+    return letters.alias(amount=F("principal") + F("fees") + F("interest"))
+
+
+def letter_totals(letters: QuerySet[Letter]) -> list[CurrencyTotal]:
+    """How many letters and how much they asked for, per currency: one grouped query."""
+    return [CurrencyTotal(row["currency"], row["n"], row["total"])
+            for row in letters.order_by().values("currency")
+            .annotate(n=Count("pk"), total=Sum(F("principal") + F("fees") + F("interest")))
+            .order_by("currency")]
 
 
 # -- A run's progress ---------------------------------------------------------------------------

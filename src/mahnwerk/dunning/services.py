@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -32,6 +33,7 @@ from django.utils.translation import gettext as _
 
 from mahnwerk import bulk
 from mahnwerk.cases import links
+from mahnwerk.cases.claims import with_charge
 from mahnwerk.cases.models import CaseNote, DebtCase, EventKind, LinkCode, NoteVisibility
 from mahnwerk.cases.selectors import KnownAddress, newest_addresses
 from mahnwerk.cases.services import CaseChange, change_cases
@@ -441,6 +443,9 @@ class _Batch:
     codes: list[LinkCode] = dataclasses.field(default_factory=list)
     #: The buyers' postal addresses (newest known), read once for the batch.
     addresses: dict[int, KnownAddress] = dataclasses.field(default_factory=dict)
+    #: What a letter claims beyond the letters before it (decision id: its charge and the
+    #: claim's costs and interest with it), kept on its case with the letter.
+    charges: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 def refusal(*, action: str, state: str) -> Reason | None:
@@ -538,7 +543,8 @@ def _execute_batch(*, run: DunningRun, decision_ids: list[int], policies: _Polic
             # The letter's date reaches the case when it leaves (outbox), not now.
             batch.changes.append(CaseChange(
                 case=letter.case, kind=EventKind.LETTER, to_state=CaseState.DUNNING,
-                changes={"offer_link": letter.offer_link, "pursue": True}, reason=reason,
+                changes={"offer_link": letter.offer_link, "pursue": True,
+                         **batch.charges.get(row["id"], {})}, reason=reason,
                 effective=run.as_of))
             row["outcome_code"] = why.QUEUED
             row["outcome_params"] = {"level": letter.level, "channel": message.channel}
@@ -601,6 +607,10 @@ def _send(batch: _Batch, *, decision: RunDecision, case: DebtCase,
         body_text=composed.body_text)
     batch.letters.append(letter)
     batch.sent[decision.pk] = letter
+    if composed.charge is not None:
+        batch.charges[decision.pk] = {
+            "charges": with_charge(case.charges, composed.charge),
+            "fees": composed.fees, "interest": composed.interest}
     return None  # said once the outbox has chosen e-mail or print
 
 

@@ -21,8 +21,16 @@ from mahnwerk.cases import search
 from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.states import ACTIVE_STATES, CLOSED_STATES, CaseState
+from mahnwerk.collection import selectors as collection_selectors
 from mahnwerk.collection.models import CollectionPartner, HandoverItem
-from mahnwerk.dunning.models import Action, Channel, DeliveryStatus, OutboxMessage, RunDecision
+from mahnwerk.dunning.models import (
+    Action,
+    Channel,
+    DeliveryStatus,
+    Letter,
+    OutboxMessage,
+    RunDecision,
+)
 from mahnwerk.intake.models import IncidentKind
 from mahnwerk.web import reads
 from mahnwerk.web.forms import PlainSelect
@@ -105,14 +113,67 @@ def case_queryset() -> QuerySet[DebtCase]:
                    incident_at=case_selectors.incident_day()))
 
 
-class CaseFilterSet(django_filters.FilterSet):
-    """The filters of *Fälle*: every fact of a case support filters its work by."""
-
-    q = django_filters.CharFilter(
+def _search(placeholder: Any = None) -> django_filters.CharFilter:
+    return django_filters.CharFilter(
         label=_("Search"), method="filter_search", max_length=150,
         widget=forms.TextInput(attrs={
             "type": "search",
-            "placeholder": _("order id, invoice number, buyer's name or e-mail")}))
+            "placeholder": placeholder or _("order id, invoice number, buyer's name or e-mail")}))
+
+
+def _sort(sorts: dict[str, tuple[str, ...]], empty_label: Any) -> django_filters.ChoiceFilter:
+    return django_filters.ChoiceFilter(
+        label=_("sort by"), method="filter_sort", empty_label=empty_label,
+        choices=[(key, key) for name in sorts for key in (name, f"-{name}")],
+        widget=forms.HiddenInput)
+
+
+def _pursue() -> django_filters.ChoiceFilter:
+    return django_filters.ChoiceFilter(
+        label=_("mark"), method="filter_pursue", empty_label=_("yellow and grey"),
+        choices=[("yes", _("yellow (pursue)")), ("no", _("grey (do not pursue)"))])
+
+
+def _amount(lookup: str, label: Any, field: str = "open_amount") -> AmountFilter:
+    return AmountFilter(field_name=field, lookup_expr=lookup, label=label,
+                        error_messages={"invalid": _("Give an amount such as 100 or 99,50.")})
+
+
+class ListFilterSet(django_filters.FilterSet):
+    """What the lists' FilterSets share: the search, a vendor shown with its id, the sort by a
+    column (``SORTS``, ``LAST`` the tie-break that keeps pages from shifting)."""
+
+    SORTS: dict[str, tuple[str, ...]] = {}
+    LAST = "order_id"
+    SEARCH_FIELD = "search_text"
+
+    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(data, *args, **kwargs)
+        if "vendor" in self.form.fields:
+            self.form.fields["vendor"].label_from_instance = (
+                lambda obj: f"{obj.name} ({obj.vendor_id})")
+
+    def filter_search(self, rows: QuerySet, name: str, value: str) -> QuerySet:
+        return search.matching(rows, value, field=self.SEARCH_FIELD)
+
+    def filter_pursue(self, rows: QuerySet, name: str, value: str) -> QuerySet:
+        return rows.filter(pursue=value == "yes")
+
+    def filter_sort(self, rows: QuerySet, name: str, value: str) -> QuerySet:
+        return rows.order_by(*sort_fields(value, sorts=self.SORTS, last=self.LAST))
+
+    def current_sort(self) -> str:
+        """The sort in force ("" for the default); an invalid other filter does not undo it."""
+        if not self.is_bound:
+            return ""
+        self.form.is_valid()
+        return self.form.cleaned_data.get("sort") or ""
+
+
+class CaseFilterSet(ListFilterSet):
+    """The filters of *Fälle*: every fact of a case support filters its work by."""
+
+    q = _search()
     state = django_filters.ChoiceFilter(
         label=_("state"), method="filter_state", empty_label=_("all states"),
         choices=[("active", _("all open cases (in work)")),
@@ -120,9 +181,7 @@ class CaseFilterSet(django_filters.FilterSet):
     vendor = django_filters.ModelChoiceFilter(  # hundreds of vendors: options drawn in Python
         label=_("vendor"), queryset=reads.vendors(), empty_label=_("all vendors"),
         widget=PlainSelect)
-    pursue = django_filters.ChoiceFilter(
-        label=_("mark"), method="filter_pursue", empty_label=_("yellow and grey"),
-        choices=[("yes", _("yellow (pursue)")), ("no", _("grey (do not pursue)"))])
+    pursue = _pursue()
     age = django_filters.ChoiceFilter(
         label=_("age of the debt"), method="filter_age", empty_label=_("any age"),
         choices=[(key, _("%(range)s days") % {"range": key.replace("-", "–")})
@@ -132,12 +191,8 @@ class CaseFilterSet(django_filters.FilterSet):
     partner = django_filters.ModelChoiceFilter(
         label=_("collection partner"), queryset=reads.active_partners(),
         method="filter_partner", empty_label=_("all partners"))
-    amount_min = AmountFilter(
-        field_name="open_amount", lookup_expr="gte", label=_("open amount from"),
-        error_messages={"invalid": _("Give an amount such as 100 or 99,50.")})
-    amount_max = AmountFilter(
-        field_name="open_amount", lookup_expr="lte", label=_("open amount up to"),
-        error_messages={"invalid": _("Give an amount such as 100 or 99,50.")})
+    amount_min = _amount("gte", _("open amount from"))
+    amount_max = _amount("lte", _("open amount up to"))
     currency = django_filters.CharFilter(
         label=_("currency"), method="filter_currency", max_length=3,
         widget=forms.TextInput(attrs={"size": 4, "placeholder": "EUR"}))
@@ -159,6 +214,8 @@ class CaseFilterSet(django_filters.FilterSet):
     #: Shown at once; the others under "more filters" (open when one of them is set).
     MAIN = ("q", "state", "vendor", "pursue", "age")
 
+    SORTS = SORTS
+
     class Meta:
         model = DebtCase
         fields: list[str] = []
@@ -166,25 +223,15 @@ class CaseFilterSet(django_filters.FilterSet):
     def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("queryset", case_queryset().order_by(*DEFAULT_SORT))
         super().__init__(data, *args, **kwargs)
-        vendor = self.form.fields["vendor"]
-        vendor.label_from_instance = lambda obj: f"{obj.name} ({obj.vendor_id})"
         self.form.fields["sort"].widget = forms.HiddenInput()
 
     # -- the filters' methods ----------------------------------------------------------------
-
-    def filter_search(self, cases: QuerySet[DebtCase], name: str, value: str
-                      ) -> QuerySet[DebtCase]:
-        return search.matching(cases, value)
 
     def filter_state(self, cases: QuerySet[DebtCase], name: str, value: str
                      ) -> QuerySet[DebtCase]:
         if value in STATE_GROUPS:
             return cases.filter(state__in=STATE_GROUPS[value])
         return cases.filter(state=value)
-
-    def filter_pursue(self, cases: QuerySet[DebtCase], name: str, value: str
-                      ) -> QuerySet[DebtCase]:
-        return cases.filter(pursue=value == "yes")
 
     def filter_age(self, cases: QuerySet[DebtCase], name: str, value: str
                    ) -> QuerySet[DebtCase]:
@@ -213,18 +260,7 @@ class CaseFilterSet(django_filters.FilterSet):
                              invalid_address_computed=True))
         return cases.filter(condition) if yes else cases.exclude(condition)
 
-    def filter_sort(self, cases: QuerySet[DebtCase], name: str, value: str
-                    ) -> QuerySet[DebtCase]:
-        return cases.order_by(*sort_fields(value))
-
     # -- for the page ------------------------------------------------------------------------
-
-    def current_sort(self) -> str:
-        """The sort in force ("" for the default); an invalid other filter does not undo it."""
-        if not self.is_bound:
-            return ""
-        self.form.is_valid()
-        return self.form.cleaned_data.get("sort") or ""
 
     def more_fields(self) -> list[forms.BoundField]:
         return [self.form[name] for name in self.form.fields
@@ -262,52 +298,29 @@ DECISION_SORTS: dict[str, tuple[str, ...]] = {
 }
 
 
-class DecisionFilterSet(django_filters.FilterSet):
+class DecisionFilterSet(ListFilterSet):
     """The filters of a run's decisions: what it decides, for which vendor, which case."""
 
-    q = django_filters.CharFilter(
-        label=_("Search"), method="filter_search", max_length=150,
-        widget=forms.TextInput(attrs={
-            "type": "search",
-            "placeholder": _("order id, invoice number, buyer's name or e-mail")}))
+    SORTS = DECISION_SORTS
+    LAST = "case__order_id"
+    SEARCH_FIELD = "case__search_text"
+
+    q = _search()
     action = django_filters.ChoiceFilter(label=_("action"), choices=Action.choices,
                                          empty_label=_("all actions"))
     vendor = django_filters.ModelChoiceFilter(
         label=_("vendor"), field_name="case__vendor", queryset=reads.vendors(),
         empty_label=_("all vendors"))
     executed = _yes_no(_("executed"))
-    sort = django_filters.ChoiceFilter(
-        label=_("sort by"), method="filter_sort", empty_label=_("vendor, order id"),
-        choices=[(key, key) for name in DECISION_SORTS for key in (name, f"-{name}")],
-        widget=forms.HiddenInput)
+    sort = _sort(DECISION_SORTS, _("vendor, order id"))
 
     class Meta:
         model = RunDecision
         fields: list[str] = []
 
-    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
-        super().__init__(data, *args, **kwargs)
-        self.form.fields["vendor"].label_from_instance = (
-            lambda obj: f"{obj.name} ({obj.vendor_id})")
-
-    def filter_search(self, decisions: QuerySet[RunDecision], name: str, value: str
-                      ) -> QuerySet[RunDecision]:
-        return search.matching(decisions, value, field="case__search_text")
-
     def filter_flag(self, decisions: QuerySet[RunDecision], name: str, value: str
                     ) -> QuerySet[RunDecision]:
         return decisions.filter(executed_at__isnull=value != "yes")
-
-    def filter_sort(self, decisions: QuerySet[RunDecision], name: str, value: str
-                    ) -> QuerySet[RunDecision]:
-        return decisions.order_by(*sort_fields(value, sorts=DECISION_SORTS,
-                                               last="case__order_id"))
-
-    def current_sort(self) -> str:
-        if not self.is_bound:
-            return ""
-        self.form.is_valid()
-        return self.form.cleaned_data.get("sort") or ""
 
 
 # -- The outbox ---------------------------------------------------------------------------------
@@ -323,15 +336,15 @@ OUTBOX_SORTS: dict[str, tuple[str, ...]] = {
 }
 
 
-class OutboxFilterSet(django_filters.FilterSet):
+class OutboxFilterSet(ListFilterSet):
     """The outbox's messages: by status (the top bar links ``?status=queued``), channel,
     vendor, letter level, or the case."""
 
-    q = django_filters.CharFilter(
-        label=_("Search"), method="filter_search", max_length=150,
-        widget=forms.TextInput(attrs={
-            "type": "search",
-            "placeholder": _("order id, invoice number, buyer's name or e-mail")}))
+    SORTS = OUTBOX_SORTS
+    LAST = "id"
+    SEARCH_FIELD = "case__search_text"
+
+    q = _search()
     status = django_filters.ChoiceFilter(label=_("status"), choices=DeliveryStatus.choices,
                                          empty_label=_("all"))
     channel = django_filters.ChoiceFilter(label=_("channel"), choices=Channel.choices,
@@ -343,43 +356,220 @@ class OutboxFilterSet(django_filters.FilterSet):
         label=_("dunning level"), field_name="letter__level", min_value=1,
         error_messages={"invalid": _("Give the level as a whole number, 1 or more.")},
         widget=forms.NumberInput(attrs={"min": 1, "size": 4}))
-    sort = django_filters.ChoiceFilter(
-        label=_("sort by"), method="filter_sort", empty_label=_("newest first"),
-        choices=[(key, key) for name in OUTBOX_SORTS for key in (name, f"-{name}")],
-        widget=forms.HiddenInput)
+    sort = _sort(OUTBOX_SORTS, _("newest first"))
 
     class Meta:
         model = OutboxMessage
         fields: list[str] = []
 
-    def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
-        super().__init__(data, *args, **kwargs)
-        self.form.fields["vendor"].label_from_instance = (
-            lambda obj: f"{obj.name} ({obj.vendor_id})")
 
-    def filter_search(self, messages: QuerySet[OutboxMessage], name: str, value: str
-                      ) -> QuerySet[OutboxMessage]:
-        return search.matching(messages, value, field="case__search_text")
+# -- Freigaben: the cases waiting for their vendor's approval --------------------------------------
 
-    def filter_sort(self, messages: QuerySet[OutboxMessage], name: str, value: str
-                    ) -> QuerySet[OutboxMessage]:
-        return messages.order_by(*sort_fields(value, sorts=OUTBOX_SORTS, last="id"))
+#: *Freigaben*' columns (and the portal's waiting cases, without the vendor).
+APPROVAL_SORTS: dict[str, tuple[str, ...]] = {
+    **{key: SORTS[key] for key in ("order_id", "vendor", "buyer", "open_amount", "product",
+                                   "first_letter", "second_letter", "trigger", "state")},
+    "waiting": ("waiting_since",),
+    "asked": ("asked_at",),
+}
+ASKED_CHOICES = [("not_asked", _("not asked yet")), ("asked", _("asked, no reminder yet")),
+                 ("reminded", _("reminded")),
+                 ("escalated", _("escalated to the relationship manager"))]
 
-    def current_sort(self) -> str:
-        if not self.is_bound:
-            return ""
-        self.form.is_valid()
-        return self.form.cleaned_data.get("sort") or ""
+
+class ApprovalFilterSet(ListFilterSet):
+    """*Freigaben*: by vendor, where the request to the vendor stands, since when the case
+    waits, its amount, its trigger, yellow or grey, and the search."""
+
+    SORTS = APPROVAL_SORTS
+
+    q = _search()
+    vendor = django_filters.ModelChoiceFilter(
+        label=_("vendor"), queryset=reads.vendors(), empty_label=_("all vendors"))
+    asked = django_filters.ChoiceFilter(
+        label=_("vendor asked"), choices=ASKED_CHOICES, method="filter_asked",
+        empty_label=_("all"))
+    waiting_from = _date_filter("waiting_since", "gte", _("waiting since, from"))
+    waiting_to = _date_filter("waiting_since", "lte", _("waiting since, up to"))
+    amount_min = _amount("gte", _("open amount from"))
+    amount_max = _amount("lte", _("open amount up to"))
+    trigger = django_filters.ChoiceFilter(label=_("trigger"), choices=IncidentKind.choices,
+                                          empty_label=_("all triggers"))
+    pursue = _pursue()
+    sort = _sort(APPROVAL_SORTS, _("vendor, order id"))
+
+    class Meta:
+        model = DebtCase
+        fields: list[str] = []
+
+    def filter_asked(self, cases: QuerySet[DebtCase], name: str, value: str
+                     ) -> QuerySet[DebtCase]:
+        return collection_selectors.asked_stage(cases, value)
+
+
+# -- Inkasso: the cases waiting for, approved for or with the agency ------------------------------
+
+
+class CollectionFilterSet(ListFilterSet):
+    """*Inkasso*: by vendor, state, partner, amount, trigger, yellow or grey, the address, and
+    the search."""
+
+    SORTS = COLLECTION_SORTS
+
+    q = _search()
+    vendor = django_filters.ModelChoiceFilter(
+        label=_("vendor"), queryset=reads.vendors(), empty_label=_("all vendors"))
+    state = django_filters.ChoiceFilter(
+        label=_("state"), empty_label=_("all states"),
+        choices=[(state.value, state.label) for state in (
+            CaseState.ON_HOLD, CaseState.APPROVED, CaseState.SENT_FOR_COLLECTION)])
+    partner = django_filters.ModelChoiceFilter(
+        label=_("collection partner"), queryset=reads.active_partners(),
+        method="filter_partner", empty_label=_("all partners"))
+    amount_min = _amount("gte", _("open amount from"))
+    amount_max = _amount("lte", _("open amount up to"))
+    trigger = django_filters.ChoiceFilter(label=_("trigger"), choices=IncidentKind.choices,
+                                          empty_label=_("all triggers"))
+    pursue = _pursue()
+    invalid_address = _yes_no(_("address incomplete or wrong"))
+    sort = _sort(COLLECTION_SORTS, _("vendor, order id"))
+
+    filter_partner = CaseFilterSet.filter_partner
+    filter_flag = CaseFilterSet.filter_flag
+
+    class Meta:
+        model = DebtCase
+        fields: list[str] = []
+
+
+# -- The vendor portal's lists: always one vendor's rows (the base queryset), never a vendor filter
+
+PORTAL_SEARCH = _("order id, invoice number or buyer's name")
+
+
+class PortalApprovalFilterSet(ListFilterSet):
+    """The vendor's cases waiting for its approval."""
+
+    SORTS = {key: value for key, value in APPROVAL_SORTS.items() if key != "vendor"}
+
+    q = _search(PORTAL_SEARCH)
+    amount_min = _amount("gte", _("open amount from"))
+    amount_max = _amount("lte", _("open amount up to"))
+    trigger = django_filters.ChoiceFilter(label=_("trigger"), choices=IncidentKind.choices,
+                                          empty_label=_("all triggers"))
+    waiting_from = _date_filter("waiting_since", "gte", _("waiting since, from"))
+    sort = _sort(SORTS, _("order id"))
+
+    class Meta:
+        model = DebtCase
+        fields: list[str] = []
+
+
+PORTAL_OPEN_SORTS = {key: SORTS[key] for key in (
+    "order_id", "buyer", "product", "state", "open_amount", "first_letter", "second_letter")}
+
+
+class PortalOpenFilterSet(ListFilterSet):
+    """The vendor's open cases."""
+
+    SORTS = PORTAL_OPEN_SORTS
+
+    q = _search(PORTAL_SEARCH)
+    state = django_filters.ChoiceFilter(
+        label=_("state"), empty_label=_("all states"),
+        choices=[(state.value, state.label) for state in CaseState if state in ACTIVE_STATES])
+    pursue = _pursue()
+    trigger = django_filters.ChoiceFilter(label=_("trigger"), choices=IncidentKind.choices,
+                                          empty_label=_("all triggers"))
+    amount_min = _amount("gte", _("open amount from"))
+    amount_max = _amount("lte", _("open amount up to"))
+    sort = _sort(PORTAL_OPEN_SORTS, _("oldest debt first"))
+
+    class Meta:
+        model = DebtCase
+        fields: list[str] = []
+
+
+PORTAL_CLOSED_SORTS = {
+    **{key: SORTS[key] for key in ("order_id", "buyer", "product", "state", "open_amount",
+                                   "first_letter", "second_letter")},
+    "closed": ("closed_at",),
+    "incasso": ("incasso_date",),
+}
+
+
+class PortalClosedFilterSet(ListFilterSet):
+    """The vendor's history: paid, cancelled and reordered cases."""
+
+    SORTS = PORTAL_CLOSED_SORTS
+
+    q = _search(PORTAL_SEARCH)
+    state = django_filters.ChoiceFilter(
+        label=_("state"), empty_label=_("all states"),
+        choices=[(state.value, state.label) for state in CaseState if state in CLOSED_STATES])
+    closed_from = _date_filter("closed_at", "date__gte", _("closed from"))
+    closed_to = _date_filter("closed_at", "date__lte", _("closed up to"))
+    amount_min = _amount("gte", _("open amount from"))
+    amount_max = _amount("lte", _("open amount up to"))
+    sort = _sort(PORTAL_CLOSED_SORTS, _("most recently closed first"))
+
+    class Meta:
+        model = DebtCase
+        fields: list[str] = []
+
+
+PORTAL_LETTER_SORTS: dict[str, tuple[str, ...]] = {
+    "order_id": ("case__order_id",),
+    "letter_date": ("letter_date",),
+    "dispatched": ("dispatched_on",),
+    "level": ("level", "cycle"),
+    "amount": ("currency", "amount"),
+    "channel": ("outbox__channel",),
+    "status": ("outbox__status",),
+}
+
+
+class PortalLetterFilterSet(ListFilterSet):
+    """The letters sent to the vendor's buyers."""
+
+    SORTS = PORTAL_LETTER_SORTS
+    LAST = "id"
+    SEARCH_FIELD = "case__search_text"
+
+    q = _search(PORTAL_SEARCH)
+    level = django_filters.NumberFilter(
+        label=_("dunning level"), min_value=1,
+        error_messages={"invalid": _("Give the level as a whole number, 1 or more.")},
+        widget=forms.NumberInput(attrs={"min": 1, "size": 4}))
+    channel = django_filters.ChoiceFilter(label=_("channel"), field_name="outbox__channel",
+                                          choices=Channel.choices, empty_label=_("all"))
+    status = django_filters.ChoiceFilter(label=_("status"), field_name="outbox__status",
+                                         choices=DeliveryStatus.choices, empty_label=_("all"))
+    letter_from = _date_filter("letter_date", "gte", _("letter date from"))
+    letter_to = _date_filter("letter_date", "lte", _("letter date up to"))
+    sort = _sort(PORTAL_LETTER_SORTS, _("newest first"))
+
+    class Meta:
+        model = Letter
+        fields: list[str] = []
 
 
 __all__ = [
+    "APPROVAL_SORTS",
     "DECISION_SORTS",
     "OUTBOX_SORTS",
     "PAGE_SIZE",
     "PAGE_SIZES",
     "SORTS",
+    "ApprovalFilterSet",
     "CaseFilterSet",
+    "CollectionFilterSet",
     "DecisionFilterSet",
+    "ListFilterSet",
     "OutboxFilterSet",
+    "PortalApprovalFilterSet",
+    "PortalClosedFilterSet",
+    "PortalLetterFilterSet",
+    "PortalOpenFilterSet",
     "sort_fields",
 ]

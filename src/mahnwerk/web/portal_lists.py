@@ -1,9 +1,11 @@
 """The vendor portal's lists as downloads (CSV and XLSX): a vendor's open cases, its cases
-waiting for approval, its closed cases and the letters sent to its buyers.
+waiting for approval, its closed cases and the letters sent to its buyers, each as the list's
+current filter shows it.
 
-Every list is read through the vendor's id, so a download holds that vendor's rows only, and
-never a buyer's address or e-mail. Every cell goes through the spreadsheet-safe writers
-(``mahnwerk.spreadsheet_safety``): a buyer named ``=HYPERLINK(…)`` stays text.
+Every list is read through the vendor's id (``PortalList.rows``; a filter only narrows it), so
+a download holds that vendor's rows only, and never a buyer's address or e-mail. Every cell
+goes through the spreadsheet-safe writers (``mahnwerk.spreadsheet_safety``): a buyer named
+``=HYPERLINK(…)`` stays text.
 """
 
 from __future__ import annotations
@@ -14,16 +16,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from mahnwerk.cases import selectors as case_selectors
-from mahnwerk.cases.states import CaseState
+from mahnwerk.cases.states import ACTIVE_STATES, CaseState
 from mahnwerk.collection import selectors as collection_selectors
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.spreadsheet_safety import csv_row, xlsx_cell
+from mahnwerk.web.filters import (
+    DEFAULT_SORT,
+    ListFilterSet,
+    PortalApprovalFilterSet,
+    PortalClosedFilterSet,
+    PortalLetterFilterSet,
+    PortalOpenFilterSet,
+    case_queryset,
+)
 
 
 @dataclass(frozen=True)
@@ -47,8 +59,8 @@ def _buyer(case: Any) -> str:
     return f"{case.order.buyer_first_name} {case.order.buyer_last_name}".strip()
 
 
-def open_cases(vendor_id: str) -> Table:
-    cases = list(case_selectors.case_list(vendor_id=vendor_id, active_only=True))
+def open_cases(cases: Iterable[Any]) -> Table:
+    cases = list(cases)
     return Table(
         _("Your open cases"),
         [_("order id"), _("buyer"), _("product"), _("state"), _("open amount"), _("currency"),
@@ -59,8 +71,8 @@ def open_cases(vendor_id: str) -> Table:
         [c.order_id for c in cases])
 
 
-def waiting(vendor_id: str) -> Table:
-    cases = list(collection_selectors.approval_list(vendor_id=vendor_id))
+def waiting(cases: Iterable[Any]) -> Table:
+    cases = list(cases)
     return Table(
         _("Awaiting approval"),
         [_("order id"), _("buyer"), _("product"), _("open amount"), _("currency"),
@@ -70,8 +82,8 @@ def waiting(vendor_id: str) -> Table:
         [c.order_id for c in cases])
 
 
-def closed_cases(vendor_id: str) -> Table:
-    cases = list(case_selectors.closed_cases(vendor_id=vendor_id))
+def closed_cases(cases: Iterable[Any]) -> Table:
+    cases = list(cases)
     return Table(
         _("Closed cases"),
         [_("order id"), _("buyer"), _("product"), _("state"), _("closed on"),
@@ -96,8 +108,8 @@ def letter_channel(letter: Any) -> str:
     return str(outbox.get_channel_display()) if outbox is not None else "–"
 
 
-def letters(vendor_id: str) -> Table:
-    rows = list(dunning_selectors.vendor_letters(vendor_id=vendor_id))
+def letters(letters: Iterable[Any]) -> Table:
+    rows = list(letters)
     return Table(
         _("Letters to your buyers"),
         [_("order id"), _("letter date"), _("left on"), _("letter"), _("amount"),
@@ -109,20 +121,52 @@ def letters(vendor_id: str) -> Table:
         sorted({letter.case.order_id for letter in rows}))
 
 
+def open_rows(vendor_id: str) -> QuerySet:
+    """The vendor's open cases, with what their rows show."""
+    return (case_queryset().filter(vendor_id=vendor_id, state__in=ACTIVE_STATES)
+            .order_by(*DEFAULT_SORT))
+
+
+def waiting_rows(vendor_id: str) -> QuerySet:
+    """The vendor's cases waiting for its approval, with the request's stage."""
+    return collection_selectors.with_waiting(
+        collection_selectors.approval_list(vendor_id=vendor_id)).order_by("order_id")
+
+
+def closed_rows(vendor_id: str) -> QuerySet:
+    return case_selectors.closed_cases(vendor_id=vendor_id)
+
+
+def letter_rows(vendor_id: str) -> QuerySet:
+    return dunning_selectors.with_amount(dunning_selectors.vendor_letters(vendor_id=vendor_id))
+
+
 @dataclass(frozen=True)
 class PortalList:
     #: The file's name without its extension (the URL's too): "offene-faelle".
     stem: str
     label: Any
-    build: Callable[[str], Table]
+    #: The vendor's rows (never another vendor's), the list's filters, the file's table.
+    rows: Callable[[str], QuerySet]
+    filterset: type[ListFilterSet]
+    build: Callable[[Iterable[Any]], Table]
+
+    def filtered(self, vendor_id: str, data: Any) -> ListFilterSet:
+        """The list's filters over the vendor's rows: a parameter can narrow them, never
+        widen them to another vendor."""
+        return self.filterset(data or None, queryset=self.rows(vendor_id))
 
 
-#: The downloads, by the name in their URL.
+#: The lists and their downloads, by the name in their URL.
 LISTS: dict[str, PortalList] = {item.stem: item for item in (
-    PortalList("offene-faelle", gettext_lazy("open cases"), open_cases),
-    PortalList("freigaben", gettext_lazy("awaiting approval"), waiting),
-    PortalList("abgeschlossene-faelle", gettext_lazy("closed cases"), closed_cases),
-    PortalList("briefe", gettext_lazy("letters"), letters),
+    PortalList("offene-faelle", gettext_lazy("open cases"), open_rows, PortalOpenFilterSet,
+               open_cases),
+    PortalList("freigaben", gettext_lazy("awaiting approval"), waiting_rows,
+               PortalApprovalFilterSet, waiting),
+    PortalList("abgeschlossene-faelle", gettext_lazy("closed cases"), closed_rows,
+               PortalClosedFilterSet, closed_cases),
+    PortalList("briefe", gettext_lazy("letters"), letter_rows, PortalLetterFilterSet,
+               letters),
 )}
 FORMATS = ("csv", "xlsx")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from django import template
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from mahnwerk.cases import display
 from mahnwerk.cases.models import EventKind
@@ -43,7 +44,11 @@ def incasso_label(code: str) -> str:
 @register.filter
 def ledger_label(line: Any) -> str:
     """What a line of ``cases.selectors.order_ledger`` is: the incident's kind or the
-    payment's channel, in words."""
+    payment's channel, in words; a letter's costs or interest with its level."""
+    if line.kind == "charge":
+        if line.what == "costs":
+            return _("costs of letter %(level)s") % {"level": line.id}
+        return _("default interest up to letter %(level)s") % {"level": line.id}
     choices = IncidentKind if line.kind == "incident" else PaymentChannel
     try:
         return str(choices(line.what).label)

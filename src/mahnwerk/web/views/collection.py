@@ -9,15 +9,13 @@ or chat (the same path as the portal, the signed links and ``mahnwerk case ORDER
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models.functions import Coalesce
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, npgettext
@@ -37,7 +35,10 @@ from mahnwerk.collection import (
 from mahnwerk.formats import format_day
 from mahnwerk.intake.models import Vendor
 from mahnwerk.web import access, reads
-from mahnwerk.web.filters import COLLECTION_SORTS, PAGE_SIZES, sort_fields
+from mahnwerk.web.filters import (
+    ApprovalFilterSet,
+    CollectionFilterSet,
+)
 from mahnwerk.web.forms import (
     AgencyReportForm,
     ApprovalDecisionForm,
@@ -78,44 +79,67 @@ def _vendor_filter(request: HttpRequest) -> tuple[VendorFilterForm, Vendor | Non
     return form, vendor
 
 
-def _xlsx_download(request: HttpRequest, build: Callable[..., bytes], stem: str, *,
-                   back: str, select: Callable[..., object]) -> HttpResponse:
-    """A list as XLSX, for all vendors or the one the filter names (``freigaben-V42.xlsx``)."""
-    form, vendor = _vendor_filter(request)
-    if form.is_bound and not form.is_valid():
-        messages.error(request, _("Please check the filter."))
-        return redirect(back)
-    content = build(vendor_id=vendor.pk if vendor else None)
-    name = f"{stem}-{vendor.pk}.xlsx" if vendor else f"{stem}.xlsx"
-    access_log.record(kind=AccessKind.EXPORT, target=name, user=request.user,
-                      order_ids=select(vendor_id=vendor.pk if vendor else None)
-                      .values_list("order_id", flat=True), via=request.path)
-    response = HttpResponse(content, content_type=XLSX)
-    response["Content-Disposition"] = content_disposition_header(True, name)
-    return response
-
-
 # -- "Warten auf Freigabe" -----------------------------------------------------------------------
+
+
+#: *Freigaben*' columns (``web.filters.APPROVAL_SORTS``), in the order of the rows' cells.
+APPROVAL_COLUMNS = [
+    ("order_id", gettext_lazy("order id"), "nowrap"),
+    ("vendor", gettext_lazy("vendor"), ""),
+    ("buyer", gettext_lazy("buyer"), ""),
+    ("open_amount", gettext_lazy("open amount"), "num"),
+    ("product", gettext_lazy("product"), ""),
+    ("first_letter", gettext_lazy("1st letter"), "nowrap"),
+    ("second_letter", gettext_lazy("2nd letter"), "nowrap"),
+    ("waiting", gettext_lazy("waiting since"), "nowrap"),
+    ("asked", gettext_lazy("vendor asked"), ""),
+    ("state", gettext_lazy("status"), ""),
+]
+
+
+def _approval_filters(data: QueryDict | None) -> ApprovalFilterSet:
+    return ApprovalFilterSet(data or None,
+                             queryset=selectors.with_waiting(selectors.approval_list()))
 
 
 @access.workspace_view
 def approval_list_page(request: HttpRequest) -> HttpResponse:
-    form, vendor = _vendor_filter(request)
-    page = page_of(request, selectors.approval_list(vendor_id=vendor.pk if vendor else None))
-    cases = list(page)
-    facts = selectors.waiting_facts(case_ids=[case.pk for case in cases])
-    rows = [(case, approvals.request_status(
-        vendor=case.vendor, asked_at=facts[case.pk].asked_at,
-        reminded_at=facts[case.pk].reminded_at, escalated_at=facts[case.pk].escalated_at),
-        facts[case.pk]) for case in cases]
+    """*Freigaben*: the filter, sorted by any column, page numbers and size, the count and the
+    open amounts of the filter; a fixed number of queries per page (the request's stage and
+    the waiting day are columns of the rows' query, ``selectors.with_waiting``)."""
+    filters = _approval_filters(request.GET)
+    cases = filters.qs
+    context = lists.listing(request, cases, columns=APPROVAL_COLUMNS,
+                            sort=filters.current_sort(),
+                            totals=case_selectors.totals_by_currency(cases),
+                            filterset=ApprovalFilterSet)
+    today = timezone.localdate()
+    rows = [(case, approvals.escalation_status(case=case),
+             selectors.facts_of(case, today=today)) for case in context["page"]]
     return render_workspace(request, "web/approval_list.html", {
-        "form": form, "vendor": vendor, "page": page, "rows": rows,
+        **context, "filters": filters, "rows": rows,
         "here": request.get_full_path(),
         "reminder_days": settings.MAHNWERK_APPROVAL_REMINDER_DAYS,
         # Longer than a reminder and an escalation take: marked.
         "long_wait": settings.MAHNWERK_APPROVAL_REMINDER_DAYS
         + settings.MAHNWERK_APPROVAL_ESCALATION_DAYS,
     }, section="approvals")
+
+
+def _approvals_export(request: HttpRequest, *, kind: str) -> HttpResponse:
+    """*Freigaben*' current filter as CSV or XLSX (``freigaben-V42.xlsx`` for one vendor)."""
+    filters = _approval_filters(request.GET)
+    if filters.is_bound and not filters.form.is_valid():
+        messages.error(request, _("Please check the filter: nothing was exported."))
+        return redirect(reverse("web:approvals") + "?"
+                        + lists.filter_query(request.GET, ApprovalFilterSet))
+    cases = list(filters.qs)
+    vendor = filters.form.cleaned_data.get("vendor") if filters.is_bound else None
+    name = f"freigaben-{vendor.pk}.{kind}" if vendor else f"freigaben.{kind}"
+    content = (spreadsheets.approval_list_csv(cases=cases) if kind == "csv"
+               else spreadsheets.approval_list_xlsx(cases=cases))
+    return lists.download(request, name=name, content=content,
+                          order_ids=[case.order_id for case in cases])
 
 
 def _back(request: HttpRequest) -> str:
@@ -207,44 +231,62 @@ def approvals_decide(request: HttpRequest) -> HttpResponse:
 
 @access.workspace_view
 def approvals_xlsx(request: HttpRequest) -> HttpResponse:
-    return _xlsx_download(request, spreadsheets.approval_list_xlsx, "freigaben",
-                          back="web:approvals", select=selectors.approval_list)
+    return _approvals_export(request, kind="xlsx")
+
+
+@access.workspace_view
+def approvals_csv(request: HttpRequest) -> HttpResponse:
+    return _approvals_export(request, kind="csv")
 
 
 # -- "Inkasso" and the handover files ------------------------------------------------------------
 
 
+def _collection_filters(data: QueryDict | None) -> CollectionFilterSet:
+    cases = selectors.collection_list().alias(
+        address_flag=Coalesce("invalid_address_override", "invalid_address_computed"))
+    return CollectionFilterSet(data or None, queryset=cases)
+
+
 @access.workspace_view
 def collection_page(request: HttpRequest) -> HttpResponse:
-    form, vendor = _vendor_filter(request)
-    cases = selectors.collection_list(vendor_id=vendor.pk if vendor else None)
-    sort = request.GET.get("sort") or ""
-    if sort.lstrip("-") not in COLLECTION_SORTS:
-        sort = ""
-    listed = cases.alias(address_flag=Coalesce("invalid_address_override",
-                                               "invalid_address_computed"))
-    if sort:
-        listed = listed.order_by(*sort_fields(sort, sorts=COLLECTION_SORTS))
-    totals = case_selectors.totals_by_currency(cases)
-    per_page = lists.page_size(request)
-    page = Paginator(listed, per_page).get_page(request.GET.get("page"))
+    filters = _collection_filters(request.GET)
+    cases = filters.qs
+    context = lists.listing(request, cases, columns=COLLECTION_COLUMNS,
+                            sort=filters.current_sort(),
+                            totals=case_selectors.totals_by_currency(cases),
+                            filterset=CollectionFilterSet)
     return render_workspace(request, "web/collection_list.html", {
-        "form": form, "vendor": vendor, "page": page,
-        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2,
-                                                            on_ends=1),
-        "per_page": per_page, "page_sizes": PAGE_SIZES, "totals": totals,
-        "count": sum(total.count for total in totals),
-        "headers": lists.sort_headers(request, COLLECTION_COLUMNS, sort),
+        **context, "filters": filters,
         "vendor_counts": selectors.vendor_counts(cases=cases),
         "partners": reads.active_partners(),
         "export_form": HandoverExportForm(prefix="other"),
     }, section="collection")
 
 
+def _collection_export(request: HttpRequest, *, kind: str) -> HttpResponse:
+    """*Inkasso*'s current filter as CSV or XLSX (``inkasso-V42.xlsx`` for one vendor)."""
+    filters = _collection_filters(request.GET)
+    if filters.is_bound and not filters.form.is_valid():
+        messages.error(request, _("Please check the filter."))
+        return redirect("web:collection")
+    cases = list(filters.qs)
+    vendor = filters.form.cleaned_data.get("vendor") if filters.is_bound else None
+    name = f"inkasso-{vendor.pk}.{kind}" if vendor else f"inkasso.{kind}"
+    content = (spreadsheets.collection_list_csv(cases=cases) if kind == "csv"
+               else spreadsheets.collection_list_xlsx(cases=cases))
+    return lists.download(request, name=name, content=content,
+                          order_ids=[case.order_id for case in cases])
+
+
 @access.workspace_view
 def collection_xlsx(request: HttpRequest) -> HttpResponse:
-    return _xlsx_download(request, spreadsheets.collection_list_xlsx, "inkasso",
-                          back="web:collection", select=selectors.collection_list)
+    return _collection_export(request, kind="xlsx")
+
+
+@access.workspace_view
+def collection_csv(request: HttpRequest) -> HttpResponse:
+    return _collection_export(request, kind="csv")
 
 
 @require_POST

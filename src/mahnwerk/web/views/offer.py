@@ -44,7 +44,7 @@ def _read(token: str) -> tuple[int, dict[str, Any]]:
         offers.read_token(token=token, max_age_days=policy.offer_valid_days)
     except offers.OfferError as exc:
         return 410, {"error": str(exc)}
-    if case.state == CaseState.PAID or not case.open_amount:
+    if case.state == CaseState.PAID or not case.total_owed:
         return 200, {"case": case, "settled": True}
     if case.state not in ACTIVE_STATES:
         return 200, {"case": case, "closed": True}

@@ -12,17 +12,17 @@ buyer's address or e-mail. Every download is written to the access log with its 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
-from mahnwerk.cases import access_log
+from mahnwerk.cases import access_log, bulk_actions
 from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases.models import AccessKind, DebtCase
 from mahnwerk.cases.states import CaseState
@@ -33,29 +33,94 @@ from mahnwerk.dunning import services as dunning_services
 from mahnwerk.dunning.models import VendorTask
 from mahnwerk.intake.models import CollectionMode
 from mahnwerk.web import access, portal_lists, reads
+from mahnwerk.web.filters import PortalApprovalFilterSet
 from mahnwerk.web.models import VendorAccount
-from mahnwerk.web.views.common import page_of
+from mahnwerk.web.views import lists
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: The columns of the portal's lists (``web.filters.Portal*FilterSet.SORTS``).
+APPROVAL_COLUMNS = [
+    ("order_id", gettext_lazy("order id"), "nowrap"),
+    ("buyer", gettext_lazy("buyer"), ""),
+    ("product", gettext_lazy("product"), ""),
+    ("open_amount", gettext_lazy("open amount"), "num"),
+    ("first_letter", gettext_lazy("1st letter"), "nowrap"),
+    ("second_letter", gettext_lazy("2nd letter"), "nowrap"),
+    ("waiting", gettext_lazy("waiting since"), "nowrap"),
+    ("asked", gettext_lazy("escalation status"), ""),
+    ("", gettext_lazy("your decision"), ""),
+]
+OPEN_COLUMNS = [
+    ("order_id", gettext_lazy("order id"), "nowrap"),
+    ("buyer", gettext_lazy("buyer"), ""),
+    ("product", gettext_lazy("product"), ""),
+    ("state", gettext_lazy("state"), ""),
+    ("open_amount", gettext_lazy("open amount"), "num"),
+    ("first_letter", gettext_lazy("1st letter"), "nowrap"),
+    ("second_letter", gettext_lazy("2nd letter"), "nowrap"),
+]
+CLOSED_COLUMNS = [
+    ("order_id", gettext_lazy("order id"), "nowrap"),
+    ("buyer", gettext_lazy("buyer"), ""),
+    ("product", gettext_lazy("product"), ""),
+    ("state", gettext_lazy("state"), ""),
+    ("closed", gettext_lazy("closed on"), "nowrap"),
+    ("open_amount", gettext_lazy("open amount"), "num"),
+    ("first_letter", gettext_lazy("1st letter"), "nowrap"),
+    ("second_letter", gettext_lazy("2nd letter"), "nowrap"),
+    ("incasso", gettext_lazy("takeover by the agency"), "nowrap"),
+]
+LETTER_COLUMNS = [
+    ("order_id", gettext_lazy("order id"), "nowrap"),
+    ("letter_date", gettext_lazy("letter date"), "nowrap"),
+    ("dispatched", gettext_lazy("left on"), "nowrap"),
+    ("level", gettext_lazy("letter"), "nowrap"),
+    ("amount", gettext_lazy("amount"), "num"),
+    ("channel", gettext_lazy("channel"), ""),
+    ("status", gettext_lazy("status"), ""),
+]
+
+
+def _list(request: HttpRequest, account: VendorAccount, stem: str, columns: list[Any],
+          *, letters: bool = False) -> dict[str, Any]:
+    """One of the vendor's lists as its page shows it: filtered, sorted, a page of it, the
+    count and the amounts of the filter, the query its downloads and bulk approval keep."""
+    wanted = portal_lists.LISTS[stem]
+    filters = wanted.filtered(account.vendor_id, request.GET)
+    rows = filters.qs
+    totals = (dunning_selectors.letter_totals(rows) if letters
+              else case_selectors.totals_by_currency(rows))
+    return {**lists.listing(request, rows, columns=columns, sort=filters.current_sort(),
+                            totals=totals, filterset=wanted.filterset),
+            "filters": filters, "stem": stem, "vendor": account.vendor}
 
 
 @access.portal_view
 def portal(request: HttpRequest, account: VendorAccount) -> HttpResponse:
+    """The vendor's figures, tasks, choices and the cases waiting for its approval (a list
+    with its filters, to tick on the page or all of the filter and approve together)."""
     vendor = account.vendor
-    cases = case_selectors.case_list(vendor_id=vendor.pk, active_only=True)
     pending = list(reads.pending_selections(vendor_id=vendor.pk))
+    context = _list(request, account, "freigaben", APPROVAL_COLUMNS)
+    waiting_any = (context["count"] > 0 or context["filters"].is_bound)
     return render(request, "web/portal.html", {
-        "vendor": vendor, "section": "portal",
+        **context, "section": "portal",
         "figures": collection_selectors.vendor_figures(vendor_id=vendor.pk),
         "downloads": portal_lists.LISTS.values(),
-        "page": page_of(request, cases),
         "tasks": _distinct(reads.open_vendor_tasks(vendor_id=vendor.pk)),
         "direct": vendor.collection_mode == CollectionMode.DIRECT or bool(pending),
         "pending": pending,
         "answered": reads.answered_selections(vendor_id=vendor.pk),
+        "waiting_any": waiting_any,
         "approvals": [{"case": case, "escalation": approvals.escalation_status(case=case)}
-                      for case in collection_selectors.approval_list(vendor_id=vendor.pk)],
+                      for case in context["page"]],
     })
+
+
+@access.portal_view
+def portal_open(request: HttpRequest, account: VendorAccount) -> HttpResponse:
+    """The vendor's open cases (read only)."""
+    return render(request, "web/portal_open.html", {
+        **_list(request, account, "offene-faelle", OPEN_COLUMNS), "section": "open"})
 
 
 def _distinct(tasks: Iterable[VendorTask]) -> list[VendorTask]:
@@ -176,8 +241,19 @@ def portal_approvals(request: HttpRequest, account: VendorAccount) -> HttpRespon
     if action not in (approvals.APPROVE, approvals.CANCEL):
         return HttpResponseBadRequest()
     approve = action == approvals.APPROVE
-    order_ids = list(dict.fromkeys(o for o in request.POST.getlist("order") if o))
-    back = redirect(reverse("web:portal") + "#approvals")
+    query = lists.filter_query(
+        QueryDict(request.POST.get("query", "")), PortalApprovalFilterSet)
+    back = redirect(reverse("web:portal") + (f"?{query}" if query else "") + "#approvals")
+    if request.POST.get("scope") == "filter":
+        # Every case of the filter: the vendor's own waiting cases, narrowed by the filter.
+        filters = portal_lists.LISTS["freigaben"].filtered(account.vendor_id,
+                                                           QueryDict(query))
+        if filters.is_bound and not filters.form.is_valid():
+            messages.error(request, _("Please check the filter: nothing was changed."))
+            return back
+        order_ids = list(filters.qs.values_list("order_id", flat=True)[:bulk_actions.LIMIT])
+    else:
+        order_ids = list(dict.fromkeys(o for o in request.POST.getlist("order") if o))
     if not order_ids:
         messages.warning(request, _("Tick the cases to decide first."))
         return back
@@ -216,39 +292,37 @@ def portal_approvals(request: HttpRequest, account: VendorAccount) -> HttpRespon
 def portal_closed(request: HttpRequest, account: VendorAccount) -> HttpResponse:
     """The history: the vendor's paid, cancelled and reordered cases, newest closing first."""
     return render(request, "web/portal_closed.html", {
-        "vendor": account.vendor, "section": "closed",
-        "page": page_of(request, case_selectors.closed_cases(vendor_id=account.vendor_id)),
-    })
+        **_list(request, account, "abgeschlossene-faelle", CLOSED_COLUMNS),
+        "section": "closed"})
 
 
 @access.portal_view
 def portal_letters(request: HttpRequest, account: VendorAccount) -> HttpResponse:
     """The letters sent to the vendor's buyers: date, level, amount, channel and status; never
     the buyer's address or e-mail."""
-    page = page_of(request, dunning_selectors.vendor_letters(vendor_id=account.vendor_id))
+    context = _list(request, account, "briefe", LETTER_COLUMNS, letters=True)
     return render(request, "web/portal_letters.html", {
-        "vendor": account.vendor, "section": "letters", "page": page,
+        **context, "section": "letters",
         "rows": [{"letter": letter, "label": dunning_selectors.letter_label(letter.level),
                   "amount": letter.principal + letter.fees + letter.interest,
                   "channel": portal_lists.letter_channel(letter),
-                  "status": portal_lists.letter_status(letter)} for letter in page],
+                  "status": portal_lists.letter_status(letter)} for letter in context["page"]],
     })
 
 
 @access.portal_view
 def portal_export(request: HttpRequest, name: str, fmt: str, account: VendorAccount
                   ) -> HttpResponse:
-    """One of the vendor's lists as CSV or XLSX, logged with the orders it holds."""
+    """One of the vendor's lists as CSV or XLSX, as its current filter shows it, logged with
+    the orders it holds."""
     wanted = portal_lists.LISTS.get(name)
     if wanted is None or fmt not in portal_lists.FORMATS:
         raise Http404
-    table = wanted.build(account.vendor_id)
+    filters = wanted.filtered(account.vendor_id, request.GET)
+    if filters.is_bound and not filters.form.is_valid():
+        messages.error(request, _("Please check the filter: nothing was exported."))
+        return redirect("web:portal")
+    table = wanted.build(filters.qs)
     file_name = f"{wanted.stem}-{account.vendor_id}.{fmt}"
-    access_log.record(kind=AccessKind.EXPORT, target=file_name, order_ids=table.order_ids,
-                      user=request.user, via=request.path)
-    if fmt == "csv":
-        response = HttpResponse(portal_lists.as_csv(table), content_type="text/csv; charset=utf-8")
-    else:
-        response = HttpResponse(portal_lists.as_xlsx(table), content_type=XLSX)
-    response["Content-Disposition"] = content_disposition_header(True, file_name)
-    return response
+    content = portal_lists.as_csv(table) if fmt == "csv" else portal_lists.as_xlsx(table)
+    return lists.download(request, name=file_name, content=content, order_ids=table.order_ids)
