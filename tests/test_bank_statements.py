@@ -479,3 +479,16 @@ def test_a_reference_two_typos_away_or_a_bare_word_finds_nothing():
     known = references.ReferenceIndex({"O42-000116": ["a"], "RE-2026-000116": ["a"]})
     assert references.find_order_ids("O42-001161", known=known) == set()
     assert references.find_order_ids("Rechnung vom Oktober 2026", known=known) == set()
+
+
+def test_a_case_with_costs_is_paid_by_its_whole_claim_and_only_what_is_above_it_is_refunded(
+        buyer_case):
+    from mahnwerk.cases.services import change_case
+
+    change_case(case=buyer_case, actor="run", reason="2. Mahnung", changes={
+        "fees": Decimal("2.50"),
+        "charges": [{"on": "2026-10-20", "level": 2, "costs": "2.50", "interest": "0.00"}]})
+    read(statement(entry("310.00", "O42-000116 RE-2026-000116", ref="B1")))
+    assert (line().applied, line().surplus) == (Decimal("302.50"), Decimal("7.50"))
+    buyer_case.refresh_from_db()
+    assert buyer_case.state == "paid" and buyer_case.total_owed == Decimal("0.00")
