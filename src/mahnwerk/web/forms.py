@@ -251,3 +251,14 @@ class VendorLoginForm(forms.Form):
     email = forms.EmailField(label=_("the vendor contact's e-mail"), max_length=254)
     first_name = forms.CharField(label=_("first name"), max_length=150, required=False)
     last_name = forms.CharField(label=_("last name"), max_length=150, required=False)
+
+
+class BankStatementForm(forms.Form):
+    file = forms.FileField(label=_("the bank's statement (camt.053 XML)"),
+                           widget=forms.ClearableFileInput(attrs={"accept": ".xml"}))
+
+
+class BankAssignForm(forms.Form):
+    order_id = forms.CharField(label=_("order id"), max_length=64,
+                               widget=forms.TextInput(attrs={"required": True}))
+    note = forms.CharField(label=_("note"), max_length=500, required=False)

@@ -4,6 +4,7 @@ from mahnwerk.dunning.webhooks import tracking_webhook
 from mahnwerk.web.api import api
 from mahnwerk.web.views import (
     approval,
+    bank,
     case_list,
     cases,
     collection,
@@ -93,6 +94,14 @@ pages = [
     path("import/<str:token>/status/", imports.import_status, name="import-status"),
     path("import/<str:token>/anwenden/", imports.import_apply, name="import-apply"),
     path("import/<str:token>/verwerfen/", imports.import_discard, name="import-discard"),
+    # The bank's statements (issue 11, point 3): read, checked, and the credits left for support.
+    path("bankauszuege/", bank.bank_page, name="bank"),
+    path("bankauszuege/buchungen/<int:pk>/zuordnen/", bank.bank_line_assign,
+         name="bank-line-assign"),
+    path("bankauszuege/buchungen/<int:pk>/uebergehen/", bank.bank_line_ignore,
+         name="bank-line-ignore"),
+    path("bankauszuege/buchungen/<int:pk>/erstattet/", bank.bank_line_refunded,
+         name="bank-line-refunded"),
     path("freigaben/anfragen/", collection.approvals_ask, name="approvals-ask"),
     path("freigaben/entscheiden/", collection.approvals_decide, name="approvals-decide"),
     path("vendoren/", vendors.vendor_list, name="vendors"),
