@@ -17,7 +17,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parent.parent / "src" / "mahnwerk"
-APPS = ["intake", "cases", "dunning", "collection", "web", "demo", "ops"]
+APPS = ["intake", "cases", "banking", "dunning", "collection", "web", "demo", "ops"]
 
 
 def catalogues():

@@ -1,4 +1,4 @@
-"""Data flows one way: intake → cases → dunning → collection → web → demo → ops
+"""Data flows one way: intake → cases → banking → dunning → collection → web → demo → ops
 (docs/architecture.md)."""
 
 import ast
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import mahnwerk
 
-ORDER = ["intake", "cases", "dunning", "collection", "web", "demo", "ops"]
+ORDER = ["intake", "cases", "banking", "dunning", "collection", "web", "demo", "ops"]
 ROOT = Path(mahnwerk.__file__).parent
 
 

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db.models import F
 
+from mahnwerk.banking.models import StatementLine
 from mahnwerk.cases.models import CaseEvent, DebtCase
 from mahnwerk.collection import economics
 from mahnwerk.collection.models import AgencyReport, Handover
@@ -69,6 +70,14 @@ def test_the_demo_plays_a_month_through_letters_approval_handover_and_report(tmp
     for case in (followed, back):
         days = [e.business_date for e in case.events.order_by("at", "id")]
         assert days == sorted(days), (case.order_id, days)
+    # Issue 11: the bank's statement of the month: a transfer quoting a letter's reference
+    # (typed in lower case, without dashes) pays its case; a credit nobody can place waits for
+    # support.
+    transfer = StatementLine.objects.get(state="matched")
+    assert transfer.method == "tolerant" and transfer.case.state == "paid"
+    assert transfer.case.events.filter(code="case.paid_by_transfer").exists()
+    assert StatementLine.objects.get(state="unmatched").remitter_name == "Unbekannt GmbH"
+    assert "Kontoauszug kontoauszug-" in out.getvalue()
     # Stored facts, words at reading time: what the system wrote is a registered code, no text.
     stored = (set(CaseEvent.objects.values_list("code", flat=True))
               | set(RunDecision.objects.values_list("code", flat=True))

@@ -88,3 +88,31 @@ def test_an_upgrade_dates_letters_by_the_day_they_left_and_forgets_those_that_ne
         "a letter that never left is written again, not counted"
     assert planned["O-PRINTED"].code == "run.not_due", "14 days from the posting day"
     assert (planned["O-SENT"].action, planned["O-SENT"].level) == ("send", 2)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_upgrade_keeps_the_filters_saved_before_on_the_case_list():
+    """Before issue 10's last gaps only *Fälle* kept filters: they stay the case list's, and
+    the same name may now be kept on another list."""
+    if connection.vendor != "sqlite":
+        pytest.skip("rebuilds the in-memory SQLite test database from the old release's schema")
+    before = [("web", "0004_saved_filters")]
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA foreign_keys=OFF")
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f'DROP TABLE "{table}"')
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    executor.loader.build_graph()
+    old = executor.loader.project_state(before).apps
+    user = old.get_model("auth", "User").objects.create(username="support")
+    old.get_model("web", "SavedFilter").objects.create(user=user, name="Alpha offen",
+                                                       query="vendor=VALPHA")
+    _upgrade()
+
+    from mahnwerk.web.models import SavedFilter
+
+    kept = SavedFilter.objects.get()
+    assert (kept.list, kept.name, kept.query) == ("cases", "Alpha offen", "vendor=VALPHA")
+    SavedFilter.objects.create(user_id=user.pk, list="outbox", name="Alpha offen")
+    assert SavedFilter.objects.filter(name="Alpha offen").count() == 2

@@ -23,8 +23,10 @@ from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import approvals
 from mahnwerk.collection.models import ApprovalRequest
 from mahnwerk.dunning import services as dunning
+from mahnwerk.dunning.models import DunningRun
 from mahnwerk.web import tasks
 from mahnwerk.web.accounts import ensure_demo_users
+from mahnwerk.web.models import SavedFilter
 from tests.factories import BuyerFactory, OrderFactory, ProductFactory, VendorFactory
 from tests.helpers import incident, lettered, payment
 
@@ -169,3 +171,35 @@ def test_the_schedule_reads_the_figures_afresh_every_minute(support):
 
 def test_without_the_schedule_the_first_visit_reads_the_figures(support):
     assert figure_queries(queries_of(support, reverse("web:overview")))
+
+
+def lists_of_the_workspace(workspace) -> list[tuple[str, dict, dict]]:
+    """Each list with a filter of many rows and one of a single row (issue 10, point 2)."""
+    run = DunningRun.objects.latest("pk")
+    return [
+        (reverse("web:run", args=[run.pk]), {"sort": "-outcome"}, {"q": "O-0-D1"}),
+        (reverse("web:outbox"), {"sort": "error"}, {"q": "O-0-D1"}),
+        (reverse("web:collection"), {"sort": "-open_amount"}, {"q": "O-0-W1"}),
+        (reverse("web:approvals"), {"sort": "waiting"}, {"q": "O-0-W1"}),
+    ]
+
+
+def test_every_list_asks_a_fixed_number_of_questions_however_many_rows(support, workspace):
+    """A run's decisions, the outbox, *Inkasso* and *Freigaben*, with their saved filters, sums
+    and bulk forms: under 20 queries a page, and no more for 36 or 50 rows than for one."""
+    user = support.session["_auth_user_id"]
+    for list_name in ("run_decisions", "outbox", "collection", "approvals"):
+        SavedFilter.objects.create(user_id=user, list=list_name, name="Alle", query="q=O")
+    for url, many_params, one_params in lists_of_the_workspace(workspace):
+        many = queries_of(support, url, many_params)
+        one = queries_of(support, url, one_params)
+        assert len(many) <= MOST, url
+        assert len(many) <= len(one) + 1, url  # no question per row
+
+
+def test_the_run_preview_reads_the_cases_once_whatever_its_filter(support):
+    as_of = timezone.localdate().isoformat()
+    plain = queries_of(support, reverse("web:runs"), {"as_of": as_of})
+    filtered = queries_of(support, reverse("web:runs"),
+                          {"as_of": as_of, "trigger": "chargeback", "sort": "-open_amount"})
+    assert len(filtered) <= len(plain) + 1  # the trigger filter reads the cases' triggers once

@@ -35,6 +35,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.resolvers import RegexPattern
 from django.utils import timezone
 
+from mahnwerk.banking.models import BankStatement, StatementLine
 from mahnwerk.cases import links
 from mahnwerk.cases.models import AccessKind, AccessRecord, CaseNote
 from mahnwerk.cases.states import CaseState
@@ -185,7 +186,8 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:cases-csv": READ,
     "web:cases-xlsx": READ,
     "web:cases-bulk-report": READ,  # the last bulk action's report, once; else the list
-    # A saved filter is the user's own (any workspace role); an empty POST names none.
+    # A saved filter is the user's own (any workspace role; a vendor login's on the portal's
+    # lists); an empty POST names none, and is the case list's.
     "web:saved-filter-save": post_only(anonymous=LOGIN, support=OK, manager=OK,
                                        administrator=OK, vendor_a=PORTAL, vendor_b=PORTAL),
     "web:saved-filter-delete": post_only(anonymous=LOGIN, support=OK, manager=OK,
@@ -196,9 +198,12 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:letter": READ,
     "web:letter-pdf": READ,
     "web:runs": READ,
+    "web:run-preview-export": READ,  # without a valid day: back to the runs, nothing exported
     "web:run": READ,
+    "web:run-export": READ,
     "web:run-progress": READ,  # the run page's polled partial
     "web:outbox": READ,
+    "web:outbox-export": READ,
     "web:approvals": READ,
     "web:approvals-xlsx": READ,
     "web:approvals-csv": READ,
@@ -214,6 +219,7 @@ ROLE_TABLE: dict[str, Rule] = {
     # The workspace, working.
     "web:case-block": WORK,
     "web:cases-bulk": WORK,  # notes and changes: support and administrator
+    "web:collection-bulk": WORK,  # the same bulk actions on Inkasso's cases
     "web:case-unblock": WORK,
     "web:case-note": WORK,  # cases.add_casenote: support and administrator
     "web:case-address": WORK,
@@ -241,6 +247,13 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:import-status": SUPPORT_PAGE,
     "web:import-apply": WORK,
     "web:import-discard": WORK,
+    # Bankauszüge (issue 11, point 3): support's, like the import; an empty upload is refused
+    # with the page (400); the actions on a line go back to the page.
+    "web:bank": Rule(anonymous=LOGIN, support=(OK, BAD_REQUEST), manager=FORBIDDEN,
+                     administrator=(OK, BAD_REQUEST), vendor_a=PORTAL, vendor_b=PORTAL),
+    "web:bank-line-assign": WORK,
+    "web:bank-line-ignore": WORK,
+    "web:bank-line-refunded": WORK,
     "web:approvals-ask": WORK,
     "web:approvals-decide": DECIDE,
     "web:vendors": READ,
@@ -382,7 +395,7 @@ ADMIN_RIGHTS: dict[str, tuple[str, str, str]] = {
     "collection.reportrow": ("", "", "v"),
     "collection.vendorinvoice": ("", "", "v"),
     "web.vendoraccount": ("", "v", "vacd"),
-    "web.savedfilter": ("", "", "vd"),  # each user's own in the case list
+    "web.savedfilter": ("", "", "vd"),  # each user's own on the lists
 }
 
 #: The pages of a model in the admin: what a staff member with the rights gets, (GET, POST).
@@ -516,6 +529,14 @@ def world(django_user_model, settings, tmp_path):
                                    problem="der Fall wurde nie übergeben")
     VendorInvoice.objects.create(vendor=alpha, case=case, report=report,
                                  amount=Decimal("10.00"), currency="EUR")
+    statement = BankStatement.objects.create(file_name="auszug.xml", sha256="2" * 64,
+                                             account="DE02120300000000202051",
+                                             statement_id="S1", version="camt.053.001.08",
+                                             imported_by="test")
+    bank_line = StatementLine.objects.create(
+        statement=statement, position=1, account=statement.account, entry_key="B1",
+        amount=Decimal("10.00"), currency="EUR", credit=True, state="unmatched",
+        remittance_text="Danke")
     client = ApiClient.objects.create(name="Plattform", key_prefix="mw_abc123",
                                       key_hash="9" * 64, webhook_secret="geheim")
     IdempotencyRecord.objects.create(client=client, key="k1", method="POST",
@@ -571,10 +592,12 @@ def world(django_user_model, settings, tmp_path):
         tokens=tokens,
         pks={"web:letter": letter.pk, "web:letter-pdf": letter.pk, "web:run": run.pk,
              "web:run-progress": run.pk, "web:run-decide": run.pk, "web:run-execute": run.pk,
-             "web:run-discard": run.pk,
+             "web:run-discard": run.pk, "web:run-export": run.pk,
              "web:outbox-printed": message.pk, "web:outbox-release": message.pk,
              "web:outbox-post": message.pk, "web:handover-file": handover.pk,
-             "web:report-row-clear": row.pk},
+             "web:report-row-clear": row.pk,
+             **{f"web:bank-line-{action}": bank_line.pk
+                for action in ("assign", "ignore", "refunded")}},
         api={"vendor_id": alpha.pk, "product_id": case.order.product_id,
              "order_id": case.order_id, "incident_id": incident.pk,
              "payment_id": Payment.objects.get(payment_id="PAY-BETA-1").pk},

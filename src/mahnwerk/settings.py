@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "mahnwerk.intake",
     "mahnwerk.cases",
+    "mahnwerk.banking",
     "mahnwerk.dunning",
     "mahnwerk.collection",
     "mahnwerk.web",

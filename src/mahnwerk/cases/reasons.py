@@ -22,6 +22,15 @@ NEW_CYCLE = register(
       "at the first letter."),
     kind="label:incident", date="date", amount="money")
 PAYMENT = register("case.payment", _("Payment received; %(open)s still open."), open="money")
+# A payment that came by bank transfer names the statement line it was read from.
+PAID_BY_TRANSFER = register(
+    "case.paid_by_transfer",
+    _("Paid in full by bank transfer (%(paid)s since the incident; statement %(statement)s, "
+      "booking %(entry)s)."), paid="money")
+PAYMENT_BY_TRANSFER = register(
+    "case.payment_by_transfer",
+    _("Bank transfer received (statement %(statement)s, booking %(entry)s); %(open)s still "
+      "open."), open="money")
 INCIDENT = register("case.incident",
                     _("Incident %(id)s: %(kind)s; %(open)s open, the dunning goes on."),
                     kind="label:incident", open="money")

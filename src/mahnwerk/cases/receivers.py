@@ -23,11 +23,12 @@ def incidents_applied(sender, ids, actor, **kwargs):
 
 
 @receiver(signals.payments_applied)
-def payments_applied(sender, ids, actor, **kwargs):
+def payments_applied(sender, ids, actor, sources=None, **kwargs):
     received = _latest_payments(ids)
     with translation.override(settings.LANGUAGE_CODE):
         services.follow_orders_debts(order_ids=sorted(received), actor=actor,
-                                     kind=EventKind.PAYMENT, received=received)
+                                     kind=EventKind.PAYMENT, received=received,
+                                     sources=sources)
 
 
 @receiver(signals.orders_applied)

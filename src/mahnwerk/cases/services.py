@@ -207,8 +207,12 @@ def _claim_changes(claim: Claim, charges: Sequence[dict[str, Any]]) -> dict[str,
 
 @transaction.atomic(savepoint=False)
 def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
-                        received: Mapping[str, datetime] | None = None) -> None:
+                        received: Mapping[str, datetime] | None = None,
+                        sources: Mapping[str, Mapping[str, str]] | None = None) -> None:
     """Open or update the cases of these orders from their incidents and payments.
+
+    ``sources``: for an order paid by bank transfer, the statement and booking it was read
+    from (``{"statement": ..., "entry": ...}``); the payment's event names them.
 
     The timeline's business dates come from the facts: an incident's day for a case opened or
     a debt that came back, a payment's day for a payment (``received``: the latest day of the
@@ -244,8 +248,10 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
                 else []
             claim, paid = _claim(incident, payments[order_id], charges)
             open_amount = claim.principal
-            paid_reason = Reason(case_reasons.PAID,
-                                 {"paid": reasons.money_param(paid, incident.currency)})
+            source = (sources or {}).get(order_id)
+            paid_reason = Reason(case_reasons.PAID_BY_TRANSFER if source else case_reasons.PAID,
+                                 {"paid": reasons.money_param(paid, incident.currency),
+                                  **(source or {})})
             paid_on = (received or {}).get(order_id) or max(
                 (p.paid_at for p in payments[order_id] if p.paid_at >= incident.occurred_at),
                 default=None)
@@ -258,7 +264,8 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
                                             effective=paid_on or incident.occurred_at))
                 continue
             items.append(_follow(case=case, incident=incident, claim=claim, charges=charges,
-                                 paid_reason=paid_reason, kind=kind, paid_on=paid_on))
+                                 paid_reason=paid_reason, kind=kind, paid_on=paid_on,
+                                 source=source))
         if new_cases:
             _create_cases(new_cases, actor=actor)
         change_cases(items=items, actor=actor)
@@ -280,7 +287,7 @@ def _new_debt(case: DebtCase, incident: Incident) -> bool:
 
 def _follow(*, case: DebtCase, incident: Incident, claim: Claim,
             charges: Sequence[dict[str, Any]], paid_reason: Reason, kind: str,
-            paid_on: datetime | None) -> CaseChange:
+            paid_on: datetime | None, source: Mapping[str, str] | None = None) -> CaseChange:
     """The change the latest incident and the payments since make to an existing case."""
     open_amount = claim.principal
     changes: dict[str, Any] = {**_claim_changes(claim, charges), "trigger": incident.kind}
@@ -303,8 +310,9 @@ def _follow(*, case: DebtCase, incident: Incident, claim: Claim,
         return CaseChange(case=case, reason=paid_reason, kind=kind, to_state=CaseState.PAID,
                           changes=changes, effective=paid_on or incident.occurred_at)
     if kind == EventKind.PAYMENT:
-        reason = Reason(case_reasons.PAYMENT,
-                        {"open": reasons.money_param(claim.total, incident.currency)})
+        reason = Reason(case_reasons.PAYMENT_BY_TRANSFER if source else case_reasons.PAYMENT,
+                        {"open": reasons.money_param(claim.total, incident.currency),
+                         **(source or {})})
         return CaseChange(case=case, reason=reason, kind=kind, changes=changes,
                           effective=paid_on)
     reason = Reason(case_reasons.INCIDENT, {

@@ -123,10 +123,17 @@ def asked_stage(cases: QuerySet[DebtCase], stage: str) -> QuerySet[DebtCase]:
     return cases.filter(escalated_at__isnull=False)
 
 
-def collection_list(*, vendor_id: str | None = None) -> QuerySet[DebtCase]:
-    """"Inkasso - Cancelled Installments": cases on their way to or with the agency."""
-    cases = DebtCase.objects.filter(state__in=[CaseState.ON_HOLD, CaseState.APPROVED,
-                                               CaseState.SENT_FOR_COLLECTION])
+COLLECTION_STATES = (CaseState.ON_HOLD, CaseState.APPROVED, CaseState.SENT_FOR_COLLECTION)
+
+
+def collection_list(*, vendor_id: str | None = None, with_blocked: bool = False
+                    ) -> QuerySet[DebtCase]:
+    """"Inkasso - Cancelled Installments": cases on their way to or with the agency; with
+    ``with_blocked`` also those support blocked on that way (unblocked, they come back)."""
+    wanted = Q(state__in=COLLECTION_STATES)
+    if with_blocked:
+        wanted |= Q(state=CaseState.BLOCKED, blocked_from_state__in=COLLECTION_STATES)
+    cases = DebtCase.objects.filter(wanted)
     if vendor_id:
         cases = cases.filter(vendor_id=vendor_id)
     return cases.select_related("order", "order__product", "vendor").order_by(

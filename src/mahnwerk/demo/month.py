@@ -1,10 +1,12 @@
 """A month of the process played on the demo marketplace, through the real services.
 
 Three dunning runs two weeks apart; between them some buyers pay after their first letter and
-some order again; direct-collection vendors mark their orders; escalated cases are put before
-their vendors, who approve or cancel; one vendor's handover file is written; the agency's report
-brings one case to paid. E-mail goes to the embedded mail folder (var/mail). Demo tooling only:
-every step is a call of the same services the CLI, the workspace and the schedule use.
+some order again; direct-collection vendors mark their orders; the bank's statement brings a
+transfer quoting a letter's reference (its case paid) and a credit nobody can place (left for
+support under Bankauszüge); escalated cases are put before their vendors, who approve or cancel;
+one vendor's handover file is written; the agency's report brings one case to paid. E-mail goes
+to the embedded mail folder (var/mail). Demo tooling only: every step is a call of the same
+services the CLI, the workspace and the schedule use.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from mahnwerk.banking import camt
+from mahnwerk.banking import services as banking
 from mahnwerk.cases.claims import half_year_start, next_half_year
 from mahnwerk.cases.models import DebtCase, EventKind
 from mahnwerk.cases.services import change_case
@@ -137,6 +141,8 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
     say(_run_line(run))
     delivery.deliver_due()
 
+    _bank_statement(on=third + timedelta(days=1), say=say)
+
     # As the schedule's approvals task does, the day of run #3; the vendors answer the day
     # after, and the handover file goes that day too (the timelines carry those days).
     asked = approvals.request_approvals(actor=ACTOR, effective=third)
@@ -180,6 +186,38 @@ def play_month(*, as_of: date, seed: int, say: Callable[[str], None]) -> bool:
                   "vendor's approval, the handover file, the agency's report, paid")
                 % {"order": followed})
     return True
+
+
+#: The creditor's account the demo's statement is of (a test IBAN with a valid check digit).
+DEMO_IBAN = "DE02120300000000202051"
+
+
+def _bank_statement(*, on: date, say: Callable[[str], None]) -> None:
+    """The bank's statement of the day after run #3: a buyer who got a paper letter transfers
+    the open amount quoting the letter's reference (typed in lower case, without the dashes),
+    and someone transfers money without any reference nobody can place."""
+    case = (DebtCase.objects.filter(state=CaseState.DUNNING).exclude(first_invoice_number="")
+            .order_by("order_id").first())
+    if case is None:
+        return
+    bookings = [
+        {"amount": str(case.total_owed), "name": f"{case.buyer_first_name} "
+                                                  f"{case.buyer_last_name}",
+         "text": f"{case.order_id} {case.first_invoice_number}".lower().replace("-", " ")},
+        {"amount": "47.11", "name": "Unbekannt GmbH", "text": "Zahlung lt. Vereinbarung"},
+    ]
+    folder = Path(settings.VAR_DIR) / "bank"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"kontoauszug-{on:%Y-%m-%d}.xml"
+    path.write_bytes(camt.write(statement_id=f"DEMO-{on:%Y%m%d}", account=DEMO_IBAN,
+                                bookings=bookings, day=on))
+    report = banking.import_statement(data=path.read_bytes(), name=path.name, actor=ACTOR)
+    case.refresh_from_db()
+    say(_("bank statement %(name)s: the transfer for order %(order)s matched its case (now "
+          "%(state)s); %(open)s left for support under Bankauszüge")
+        % {"name": path.name, "order": case.order_id, "state": case.get_state_display(),
+           "open": ngettext("%(count)d credit", "%(count)d credits",
+                            report.counts["unmatched"]) % {"count": report.counts["unmatched"]}})
 
 
 #: The demo's vendor whose policy charges fees and interest (issue 11): the levels as the

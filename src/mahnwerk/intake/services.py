@@ -7,7 +7,7 @@ The file import, the intake API and the demo data all call ``check_references`` 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -204,10 +204,13 @@ def _apply_buyers(records: Sequence[dict[str, Any]]) -> None:
 # savepoint=False: inside a file import's transaction, a savepoint per batch made SQLite's
 # inserts slower with every batch (docs/benchmarks.md); the import rolls back as a whole anyway.
 @transaction.atomic(savepoint=False)
-def apply_records(*, feed: Feed, records: Sequence[dict[str, Any]], actor: str) -> ApplyResult:
+def apply_records(*, feed: Feed, records: Sequence[dict[str, Any]], actor: str,
+                  sources: Mapping[str, Mapping[str, str]] | None = None) -> ApplyResult:
     """Upsert checked records of one feed and announce what changed, in one transaction.
 
-    ``records`` are the output of ``Feed.parse`` that passed ``check_references``.
+    ``records`` are the output of ``Feed.parse`` that passed ``check_references``. For
+    payments, ``sources`` may name where each order's payment was read (a bank statement's
+    ``statement`` and ``entry``): the case's timeline names it.
     """
     if not records:
         return ApplyResult()
@@ -229,7 +232,8 @@ def apply_records(*, feed: Feed, records: Sequence[dict[str, Any]], actor: str) 
     elif feed.name == "payments":
         ids, result = _upsert(Payment, [dict(r) for r in records], _PAYMENT_FIELDS)
         if ids:
-            signals.payments_applied.send(sender=Payment, ids=ids, actor=actor)
+            signals.payments_applied.send(sender=Payment, ids=ids, actor=actor,
+                                          sources=sources or {})
     else:  # pragma: no cover - FEEDS lists exactly these five
         raise ValueError(f"unknown feed {feed.name}")
     return result

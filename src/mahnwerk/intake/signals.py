@@ -4,7 +4,9 @@ The intake knows nothing of cases (data flows one way, docs/architecture.md); th
 listens to these signals and follows the data in the same database transaction.
 
 Each signal is sent with ``ids`` (the platform ids that were created or changed) and ``actor``
-(who sent the data: ``import:<file>``, ``api:<client>``, ``demo-data``).
+(who sent the data: ``import:<file>``, ``api:<client>``, ``demo-data``). ``payments_applied``
+also carries ``sources``: for an order whose payment was read from a bank statement, the
+statement and booking (``{"statement": ..., "entry": ...}``), else nothing.
 
 There is no buyer feed: a buyer record is the data of the buyer's newest order, written by the
 same ``apply_records`` call as the orders, before ``orders_applied`` is sent. So

@@ -21,10 +21,11 @@ class VendorAccountAdmin(admin.ModelAdmin):
 
 @admin.register(SavedFilter)
 class SavedFilterAdmin(admin.ModelAdmin):
-    """The case list's saved filters: each user keeps their own in the list; an administrator
-    sees them and may delete one (a user who left), nobody edits another's."""
+    """The lists' saved filters: each user keeps their own on the list; an administrator sees
+    them and may delete one (a user who left), nobody edits another's."""
 
-    list_display = ("name", "user", "query", "created_at")
+    list_display = ("name", "list", "user", "query", "created_at")
+    list_filter = ("list",)
     list_select_related = ("user",)
     search_fields = ("name", "user__username")
 

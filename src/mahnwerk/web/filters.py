@@ -294,12 +294,16 @@ DECISION_SORTS: dict[str, tuple[str, ...]] = {
     "vendor": ("case__vendor__name", "case__vendor_id"),
     "action": ("action", "level"),
     "open_amount": ("case__currency", "case__open_amount"),
+    # The reason and the outcome are stored as a code with its facts: the same kind together.
+    "reason": ("code",),
     "executed": ("executed_at",),
+    "outcome": ("outcome_code",),
 }
 
 
 class DecisionFilterSet(ListFilterSet):
-    """The filters of a run's decisions: what it decides, for which vendor, which case."""
+    """The filters of a run's decisions: what it decides, for which vendor, which trigger,
+    which open amount, which case."""
 
     SORTS = DECISION_SORTS
     LAST = "case__order_id"
@@ -311,6 +315,11 @@ class DecisionFilterSet(ListFilterSet):
     vendor = django_filters.ModelChoiceFilter(
         label=_("vendor"), field_name="case__vendor", queryset=reads.vendors(),
         empty_label=_("all vendors"))
+    trigger = django_filters.ChoiceFilter(label=_("trigger"), field_name="case__trigger",
+                                          choices=IncidentKind.choices,
+                                          empty_label=_("all triggers"))
+    amount_min = _amount("gte", _("open amount from"), field="case__open_amount")
+    amount_max = _amount("lte", _("open amount up to"), field="case__open_amount")
     executed = _yes_no(_("executed"))
     sort = _sort(DECISION_SORTS, _("vendor, order id"))
 
@@ -323,6 +332,52 @@ class DecisionFilterSet(ListFilterSet):
         return decisions.filter(executed_at__isnull=value != "yes")
 
 
+# -- The run preview: decisions not stored, filtered and sorted in Python ------------------------
+
+#: The preview's columns: ``sort`` value → what a planned decision is sorted by.
+PREVIEW_SORTS: dict[str, Any] = {
+    "order_id": lambda p: (p.facts.order_id,),
+    "vendor": lambda p: (p.facts.vendor_id,),
+    "open_amount": lambda p: (p.facts.currency, p.facts.open_amount),
+    "action": lambda p: (p.decision.action, p.decision.level or 0),
+    "reason": lambda p: (p.decision.code,),
+}
+
+
+class PreviewFilterForm(forms.Form):
+    """What the run preview lists (its counts cover every decision): by action, trigger and
+    open amount, sorted by any column."""
+
+    action = forms.ChoiceField(label=_("action"), required=False,
+                               choices=[("", _("all actions")), *Action.choices])
+    trigger = forms.ChoiceField(label=_("trigger"), required=False,
+                                choices=[("", _("all triggers")), *IncidentKind.choices])
+    amount_min = AmountField(label=_("open amount from"), required=False, error_messages={
+        "invalid": _("Give an amount such as 100 or 99,50.")})
+    amount_max = AmountField(label=_("open amount up to"), required=False, error_messages={
+        "invalid": _("Give an amount such as 100 or 99,50.")})
+    sort = forms.ChoiceField(required=False, widget=forms.HiddenInput, choices=[
+        ("", ""), *((key, key) for name in PREVIEW_SORTS for key in (name, f"-{name}"))])
+
+    def planned(self, planned: list[Any], *, triggers: dict[int, str]) -> list[Any]:
+        """The planned decisions this filter lists, in its order (``triggers``: each case's
+        trigger by its id). An invalid filter lists them all, as planned."""
+        if not self.is_valid():
+            return planned
+        data = self.cleaned_data
+        shown = [p for p in planned
+                 if (not data["action"] or p.decision.action == data["action"])
+                 and (not data["trigger"] or triggers.get(p.facts.case_id) == data["trigger"])
+                 and (data["amount_min"] is None or p.facts.open_amount >= data["amount_min"])
+                 and (data["amount_max"] is None or p.facts.open_amount <= data["amount_max"])]
+        sort = data["sort"]
+        if sort:
+            key = PREVIEW_SORTS[sort.lstrip("-")]
+            shown.sort(key=lambda p: p.facts.order_id)
+            shown.sort(key=key, reverse=sort.startswith("-"))
+        return shown
+
+
 # -- The outbox ---------------------------------------------------------------------------------
 
 #: The outbox's columns: ``sort`` value → fields (newest message last as the tie-break).
@@ -330,15 +385,17 @@ OUTBOX_SORTS: dict[str, tuple[str, ...]] = {
     "order_id": ("case__order_id",),
     "level": ("letter__level",),
     "channel": ("channel",),
+    "to": ("to_address",),
     "status": ("status",),
     "attempts": ("attempts",),
+    "error": ("last_error",),
     "sent": ("sent_at",),
 }
 
 
 class OutboxFilterSet(ListFilterSet):
     """The outbox's messages: by status (the top bar links ``?status=queued``), channel,
-    vendor, letter level, or the case."""
+    vendor, letter level, the letter's date, or the case."""
 
     SORTS = OUTBOX_SORTS
     LAST = "id"
@@ -356,6 +413,8 @@ class OutboxFilterSet(ListFilterSet):
         label=_("dunning level"), field_name="letter__level", min_value=1,
         error_messages={"invalid": _("Give the level as a whole number, 1 or more.")},
         widget=forms.NumberInput(attrs={"min": 1, "size": 4}))
+    letter_from = _date_filter("letter__letter_date", "gte", _("letter date from"))
+    letter_to = _date_filter("letter__letter_date", "lte", _("letter date up to"))
     sort = _sort(OUTBOX_SORTS, _("newest first"))
 
     class Meta:
@@ -411,8 +470,8 @@ class ApprovalFilterSet(ListFilterSet):
 
 
 class CollectionFilterSet(ListFilterSet):
-    """*Inkasso*: by vendor, state, partner, amount, trigger, yellow or grey, the address, and
-    the search."""
+    """*Inkasso*: by vendor, state, partner, amount, trigger, yellow or grey, the address,
+    blocked or not, and the search."""
 
     SORTS = COLLECTION_SORTS
 
@@ -422,7 +481,8 @@ class CollectionFilterSet(ListFilterSet):
     state = django_filters.ChoiceFilter(
         label=_("state"), empty_label=_("all states"),
         choices=[(state.value, state.label) for state in (
-            CaseState.ON_HOLD, CaseState.APPROVED, CaseState.SENT_FOR_COLLECTION)])
+            CaseState.ON_HOLD, CaseState.APPROVED, CaseState.SENT_FOR_COLLECTION,
+            CaseState.BLOCKED)])
     partner = django_filters.ModelChoiceFilter(
         label=_("collection partner"), queryset=reads.active_partners(),
         method="filter_partner", empty_label=_("all partners"))
@@ -432,6 +492,7 @@ class CollectionFilterSet(ListFilterSet):
                                           empty_label=_("all triggers"))
     pursue = _pursue()
     invalid_address = _yes_no(_("address incomplete or wrong"))
+    blocked = _yes_no(_("blocked"))
     sort = _sort(COLLECTION_SORTS, _("vendor, order id"))
 
     filter_partner = CaseFilterSet.filter_partner
@@ -571,5 +632,6 @@ __all__ = [
     "PortalClosedFilterSet",
     "PortalLetterFilterSet",
     "PortalOpenFilterSet",
+    "PreviewFilterForm",
     "sort_fields",
 ]

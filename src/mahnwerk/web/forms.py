@@ -11,7 +11,6 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from mahnwerk.collection import approvals
-from mahnwerk.dunning.models import Action
 from mahnwerk.web import reads
 
 
@@ -38,9 +37,14 @@ class BulkActionForm(forms.Form):
 
 
 class SavedFilterForm(forms.Form):
+    """A list's current filter kept under a name: the list, its query string, and the page
+    to go back to (a run's decisions are the page of one run)."""
+
     name = forms.CharField(label=_("name of the filter"), max_length=100,
                            widget=forms.TextInput(attrs={"required": True}))
     query = forms.CharField(max_length=2000, required=False, widget=forms.HiddenInput)
+    list = forms.CharField(max_length=20, required=False, widget=forms.HiddenInput)
+    next = forms.CharField(max_length=500, required=False, widget=forms.HiddenInput)
 
 
 class ReasonForm(forms.Form):
@@ -93,13 +97,6 @@ class RunForm(forms.Form):
     def vendor_id(self) -> str | None:
         vendor = self.cleaned_data.get("vendor")
         return vendor.pk if vendor else None
-
-
-class PreviewFilterForm(forms.Form):
-    """What the run preview lists (its counts cover every decision)."""
-
-    action = forms.ChoiceField(label=_("action"), required=False,
-                               choices=[("", _("all actions")), *Action.choices])
 
 
 class PrintAllForm(forms.Form):
@@ -254,3 +251,14 @@ class VendorLoginForm(forms.Form):
     email = forms.EmailField(label=_("the vendor contact's e-mail"), max_length=254)
     first_name = forms.CharField(label=_("first name"), max_length=150, required=False)
     last_name = forms.CharField(label=_("last name"), max_length=150, required=False)
+
+
+class BankStatementForm(forms.Form):
+    file = forms.FileField(label=_("the bank's statement (camt.053 XML)"),
+                           widget=forms.ClearableFileInput(attrs={"accept": ".xml"}))
+
+
+class BankAssignForm(forms.Form):
+    order_id = forms.CharField(label=_("order id"), max_length=64,
+                               widget=forms.TextInput(attrs={"required": True}))
+    note = forms.CharField(label=_("note"), max_length=500, required=False)

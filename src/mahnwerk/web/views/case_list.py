@@ -9,6 +9,7 @@ grouped query, the rows one query with their order, product and vendor.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -20,15 +21,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
+from django_filters import FilterSet
 
 from mahnwerk.cases import bulk_actions, exports
 from mahnwerk.cases import selectors as case_selectors
-from mahnwerk.cases.models import DebtCase
 from mahnwerk.web import access
 from mahnwerk.web.filters import PAGE_SIZES, CaseFilterSet, case_queryset
-from mahnwerk.web.forms import BulkActionForm, SavedFilterForm
-from mahnwerk.web.models import SavedFilter
-from mahnwerk.web.views import lists
+from mahnwerk.web.forms import BulkActionForm
+from mahnwerk.web.models import SavedList
+from mahnwerk.web.views import lists, saved_filters
 from mahnwerk.web.views.common import render_workspace
 
 #: Where a bulk action's report waits in the session for the page that shows it.
@@ -73,7 +74,7 @@ def _filter_query(data: QueryDict) -> str:
     return lists.filter_query(data, CaseFilterSet)
 
 
-def _bulk_choices(request: HttpRequest) -> list[tuple[str, str]]:
+def bulk_choices(request: HttpRequest) -> list[tuple[str, str]]:
     allowed = {"work": access.can_work(request.user), "note": access.can_note(request.user)}
     return [(name, str(spec.label)) for name, spec in bulk_actions.BULK_ACTIONS.items()
             if allowed.get(spec.permission)]
@@ -88,7 +89,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
     per_page = lists.page_size(request)
     page = CasePaginator(cases, per_page, count=count).get_page(request.GET.get("page"))
     query = _filter_query(request.GET)
-    choices = _bulk_choices(request)
+    choices = bulk_choices(request)
     return render_workspace(request, "web/case_list.html", {
         "filters": filters,
         "form": filters.form,
@@ -101,8 +102,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
         "per_page": per_page,
         "page_sizes": PAGE_SIZES,
         "query": query,
-        "saved_filters": SavedFilter.objects.filter(user=request.user),
-        "save_form": SavedFilterForm(initial={"query": query}),
+        **saved_filters.context(request, SavedList.CASES, query),
         "bulk_form": BulkActionForm(actions=choices) if choices else None,
         "bulk_limit": bulk_actions.LIMIT,
         # A case's page is this plus its order id: one reverse() for the page, not per row.
@@ -151,24 +151,34 @@ def _seen(request: HttpRequest) -> dict[str, str]:
 @require_POST
 @access.workspace_view(permission=access.can_note)
 def case_list_bulk(request: HttpRequest) -> HttpResponse:
-    query = _filter_query(QueryDict(request.POST.get("query", "")))
-    back = reverse("web:cases") + (f"?{query}" if query else "")
-    choices = _bulk_choices(request)
+    return bulk(request, filtered=lambda data: CaseFilterSet(data or None),
+                filterset=CaseFilterSet, list_url=reverse("web:cases"), section="cases")
+
+
+def bulk(request: HttpRequest, *, filtered: Callable[[QueryDict], FilterSet],
+         filterset: type[FilterSet], list_url: str, section: str) -> HttpResponse:
+    """A bulk action on a list's ticked cases or on every case of its filter
+    (``filtered(query)``), through ``cases.bulk_actions``: the same services as on one case;
+    then the report of what it did, and back to the list (``list_url``) as it was."""
+    query = lists.filter_query(QueryDict(request.POST.get("query", "")), filterset)
+    back = list_url + (f"?{query}" if query else "")
+    choices = bulk_choices(request)
     form = BulkActionForm(request.POST, actions=choices)
     if not form.is_valid():
         messages.error(request, _("Choose an action the list offers you."))
         return redirect(back)
     scope = form.cleaned_data["scope"]
     if scope == "filter":
-        filters = CaseFilterSet(QueryDict(query) or None)
+        filters = filtered(QueryDict(query))
         if filters.is_bound and not filters.form.is_valid():
             messages.error(request, _("Please check the filter: nothing was changed."))
             return redirect(back)
         case_ids = list(filters.qs.values_list("pk", flat=True)[:bulk_actions.LIMIT + 1])
     else:
         chosen = request.POST.getlist("order")
-        found = dict(DebtCase.objects.filter(order_id__in=chosen[:bulk_actions.LIMIT + 1])
-                     .values_list("order_id", "pk"))
+        # Only the list's own cases: a ticked order id not on it is not found.
+        found = dict(filtered(QueryDict()).qs.filter(order_id__in=chosen[:bulk_actions.LIMIT + 1])
+                     .order_by().values_list("order_id", "pk"))
         case_ids = [found[order] for order in chosen if order in found]
     try:
         report = bulk_actions.apply(
@@ -181,7 +191,8 @@ def case_list_bulk(request: HttpRequest) -> HttpResponse:
         return redirect(back)
     # Post, redirect, get: reloading the report must not apply the action again.
     request.session[REPORT_KEY] = {"action": report.action, "done": report.done,
-                                   "refused": report.refused, "back": back}
+                                   "refused": report.refused, "back": back,
+                                   "section": section}
     return redirect("web:cases-bulk-report")
 
 
@@ -195,39 +206,8 @@ def case_list_bulk_report(request: HttpRequest) -> HttpResponse:
                                      refused=[tuple(item) for item in kept["refused"]])
     return render_workspace(request, "web/bulk_report.html", {
         "report": report, "back": kept.get("back") or reverse("web:cases"),
-    }, section="cases")
+    }, section=kept.get("section") or "cases")
 
 
-# -- Saved filters -------------------------------------------------------------------------------
-
-
-@require_POST
-@access.workspace_view
-def saved_filter_save(request: HttpRequest) -> HttpResponse:
-    form = SavedFilterForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("Give the filter a name."))
-        return redirect("web:cases")
-    query = _filter_query(QueryDict(form.cleaned_data["query"] or ""))
-    name = form.cleaned_data["name"].strip()
-    SavedFilter.objects.update_or_create(user=request.user, name=name,
-                                         defaults={"query": query})
-    messages.success(request, _("Filter “%(name)s” saved.") % {"name": name})
-    return redirect(reverse("web:cases") + (f"?{query}" if query else ""))
-
-
-@require_POST
-@access.workspace_view
-def saved_filter_delete(request: HttpRequest) -> HttpResponse:
-    deleted, _detail = SavedFilter.objects.filter(
-        user=request.user, pk=request.POST.get("id") if (request.POST.get("id") or "")
-        .isdigit() else None).delete()
-    if deleted:
-        messages.success(request, _("Saved filter deleted."))
-    else:
-        messages.error(request, _("There is no such saved filter of yours."))
-    return redirect("web:cases")
-
-
-__all__ = ["case_list", "case_list_bulk", "case_list_bulk_report", "case_list_csv",
-           "case_list_xlsx", "saved_filter_delete", "saved_filter_save"]
+__all__ = ["bulk", "bulk_choices", "case_list", "case_list_bulk", "case_list_bulk_report",
+           "case_list_csv", "case_list_xlsx"]

@@ -21,9 +21,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, npgettext
 from django.views.decorators.http import require_POST
 
-from mahnwerk.cases import access_log
+from mahnwerk.cases import access_log, bulk_actions
 from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases.models import AccessKind, DebtCase
+from mahnwerk.cases.states import CaseState
 from mahnwerk.collection import (
     approvals,
     economics,
@@ -43,12 +44,14 @@ from mahnwerk.web.filters import (
 from mahnwerk.web.forms import (
     AgencyReportForm,
     ApprovalDecisionForm,
+    BulkActionForm,
     HandoverCheckForm,
     HandoverExportForm,
     ReasonForm,
     VendorFilterForm,
 )
-from mahnwerk.web.views import lists
+from mahnwerk.web.models import SavedList
+from mahnwerk.web.views import case_list, lists, saved_filters
 from mahnwerk.web.views.common import case_or_404, page_of, render_workspace
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -114,6 +117,7 @@ def approval_list_page(request: HttpRequest) -> HttpResponse:
                             sort=filters.current_sort(),
                             totals=case_selectors.totals_by_currency(cases),
                             filterset=ApprovalFilterSet)
+    context.update(saved_filters.context(request, SavedList.APPROVALS, context["query"]))
     today = timezone.localdate()
     rows = [(case, approvals.escalation_status(case=case),
              selectors.facts_of(case, today=today)) for case in context["page"]]
@@ -193,6 +197,20 @@ def approvals_decide(request: HttpRequest) -> HttpResponse:
     if decision not in (approvals.APPROVE, approvals.CANCEL):
         messages.error(request, _("Choose approve or cancel."))
         return redirect(_back(request))
+    if not row and request.POST.get("scope") == "filter":
+        # Every case of the list's filter (the cancel's confirmation then names them all).
+        filters = _approval_filters(QueryDict(request.POST.get("query", "")))
+        if filters.is_bound and not filters.form.is_valid():
+            messages.error(request, _("Please check the filter: nothing was changed."))
+            return redirect(_back(request))
+        orders = list(filters.qs.values_list("order_id", flat=True)[:bulk_actions.LIMIT + 1])
+        if len(orders) > bulk_actions.LIMIT:
+            messages.error(request, ngettext(
+                "The filter holds more than %(limit)s case; decide on at most %(limit)s at a "
+                "time. Narrow the filter.",
+                "The filter holds more than %(limit)s cases; decide on at most %(limit)s at a "
+                "time. Narrow the filter.", bulk_actions.LIMIT) % {"limit": bulk_actions.LIMIT})
+            return redirect(_back(request))
     if not orders:
         messages.error(request, _("Tick the cases the vendor decided on first."))
         return redirect(_back(request))
@@ -244,7 +262,8 @@ def approvals_csv(request: HttpRequest) -> HttpResponse:
 
 
 def _collection_filters(data: QueryDict | None) -> CollectionFilterSet:
-    cases = selectors.collection_list().alias(
+    """*Inkasso*'s filter over its cases, and those blocked on their way (to unblock them)."""
+    cases = selectors.collection_list(with_blocked=True).alias(
         address_flag=Coalesce("invalid_address_override", "invalid_address_computed"))
     return CollectionFilterSet(data or None, queryset=cases)
 
@@ -264,9 +283,14 @@ def collection_page(request: HttpRequest) -> HttpResponse:
     for case in page.object_list:
         case.below_minimum = economics.below_handover_minimum(
             case=case, minimum=by_vendor.get(case.vendor_id, default))
+    choices = case_list.bulk_choices(request)
     return render_workspace(request, "web/collection_list.html", {
         **context, "filters": filters,
-        "vendor_counts": selectors.vendor_counts(cases=cases),
+        **saved_filters.context(request, SavedList.COLLECTION, context["query"]),
+        "bulk_form": BulkActionForm(actions=choices) if choices else None,
+        "bulk_url": reverse("web:collection-bulk"), "bulk_limit": bulk_actions.LIMIT,
+        "vendor_counts": selectors.vendor_counts(
+            cases=cases.exclude(state=CaseState.BLOCKED)),
         "partners": reads.active_partners(),
         "export_form": HandoverExportForm(prefix="other"),
     }, section="collection")
@@ -285,6 +309,15 @@ def _collection_export(request: HttpRequest, *, kind: str) -> HttpResponse:
                else spreadsheets.collection_list_xlsx(cases=cases))
     return lists.download(request, name=name, content=content,
                           order_ids=[case.order_id for case in cases])
+
+
+@require_POST
+@access.workspace_view(permission=access.can_note)
+def collection_bulk(request: HttpRequest) -> HttpResponse:
+    """A bulk action on *Inkasso*'s ticked cases or its whole filter: the same service and
+    report as *Fälle*'s (``case_list.bulk``)."""
+    return case_list.bulk(request, filtered=_collection_filters, filterset=CollectionFilterSet,
+                          list_url=reverse("web:collection"), section="collection")
 
 
 @access.workspace_view

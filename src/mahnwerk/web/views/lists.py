@@ -41,6 +41,7 @@ def sort_headers(request: HttpRequest, columns: list[Column], current: str
     for key, label, css in columns:
         query = request.GET.copy()
         query.pop("page", None)
+        query.pop("preview_page", None)
         direction = ""
         if key and current == key:
             direction, query["sort"] = "ascending", f"-{key}"
@@ -65,10 +66,12 @@ class CountedPaginator(Paginator):
         return self._known_count
 
 
-def filter_query(data: QueryDict, filterset: type[FilterSet]) -> str:
+def filter_query(data: QueryDict, filterset: type[FilterSet] | Iterable[str]) -> str:
     """A list's query string without the page: its filter, sort and page size, what an
-    export link, a saved filter and a bulk action over the whole filter keep."""
-    names = set(filterset.base_filters) | {"per_page"}
+    export link, a saved filter and a bulk action over the whole filter keep. ``filterset``
+    is the list's FilterSet, or the names of its parameters."""
+    names = (set(filterset.base_filters) if isinstance(filterset, type)
+             else set(filterset)) | {"per_page"}
     kept = QueryDict(mutable=True)
     for name in data:
         if name in names:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -17,11 +18,12 @@ from mahnwerk.cases import access_log
 from mahnwerk.cases.models import AccessKind
 from mahnwerk.dunning import delivery, dispatch, letters, outbox
 from mahnwerk.dunning import selectors as dunning_selectors
-from mahnwerk.dunning.models import DeliveryStatus, OutboxMessage
-from mahnwerk.web import access, reads
-from mahnwerk.web.filters import PAGE_SIZES, OutboxFilterSet
+from mahnwerk.dunning.models import DeliveryStatus, Letter, OutboxMessage
+from mahnwerk.web import access, list_tables, portal_lists, reads
+from mahnwerk.web.filters import OutboxFilterSet
 from mahnwerk.web.forms import PrintAllForm, ReleaseForm
-from mahnwerk.web.views import lists
+from mahnwerk.web.models import SavedList
+from mahnwerk.web.views import lists, saved_filters
 from mahnwerk.web.views.common import render_workspace
 
 #: The columns of the outbox's messages (``web.filters.OUTBOX_SORTS``).
@@ -29,10 +31,10 @@ OUTBOX_COLUMNS = [
     ("order_id", gettext_lazy("case"), "nowrap"),
     ("level", gettext_lazy("letter"), "nowrap"),
     ("channel", gettext_lazy("channel"), ""),
-    ("", gettext_lazy("to"), ""),
+    ("to", gettext_lazy("to"), ""),
     ("status", gettext_lazy("status"), ""),
     ("attempts", gettext_lazy("attempts"), "num"),
-    ("", gettext_lazy("last error"), ""),
+    ("error", gettext_lazy("last error"), ""),
     ("sent", gettext_lazy("sent"), "nowrap"),
 ]
 
@@ -40,26 +42,47 @@ OUTBOX_COLUMNS = [
 PRINT_ROWS = 200
 
 
+def _filters(data: Any) -> OutboxFilterSet:
+    return OutboxFilterSet(data or None, queryset=reads.outbox_messages())
+
+
 @access.workspace_view
 def outbox_page(request: HttpRequest) -> HttpResponse:
-    filters = OutboxFilterSet(request.GET or None, queryset=reads.outbox_messages())
+    filters = _filters(request.GET)
+    messages_ = filters.qs
+    # Each message is one letter: the letters' count and sum are the messages'.
+    totals = dunning_selectors.letter_totals(
+        Letter.objects.filter(pk__in=messages_.order_by().values("letter_id")))
+    context = lists.listing(request, messages_, columns=OUTBOX_COLUMNS,
+                            sort=filters.current_sort(), totals=totals,
+                            filterset=OutboxFilterSet)
     counts = outbox.status_counts()
-    per_page = lists.page_size(request)
-    page = Paginator(filters.qs, per_page).get_page(request.GET.get("page"))
     return render_workspace(request, "web/outbox.html", {
-        "form": filters.form,
+        **context, "form": filters.form,
+        **saved_filters.context(request, SavedList.OUTBOX, context["query"]),
         "counts": [(DeliveryStatus(key), n) for key, n in counts.items()],
-        "page": page,
-        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2,
-                                                            on_ends=1),
-        "per_page": per_page, "page_sizes": PAGE_SIZES,
-        "headers": lists.sort_headers(request, OUTBOX_COLUMNS, filters.current_sort()),
         "print_queue": dunning_selectors.print_items(limit=PRINT_ROWS),
         "print_total": outbox.print_queue().count(),
         "print_overdue": len(dunning_selectors.print_overdue()),
         "print_form": PrintAllForm(),
         "stuck": outbox.stuck(), "release_form": ReleaseForm(),
     }, section="outbox")
+
+
+@access.workspace_view
+def outbox_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The outbox's messages of the current filter as CSV or XLSX."""
+    if fmt not in portal_lists.FORMATS:
+        raise Http404
+    filters = _filters(request.GET)
+    if filters.is_bound and not filters.form.is_valid():
+        messages.error(request, _("Please check the filter: nothing was exported."))
+        return redirect(reverse("web:outbox") + "?"
+                        + lists.filter_query(request.GET, OutboxFilterSet))
+    table = list_tables.outbox(filters.qs)
+    content = portal_lists.as_csv(table) if fmt == "csv" else portal_lists.as_xlsx(table)
+    return lists.download(request, name=f"ausgang.{fmt}", content=content,
+                          order_ids=table.order_ids)
 
 
 @require_POST

@@ -35,8 +35,8 @@ from mahnwerk.intake.models import CollectionMode
 from mahnwerk.money import format_money
 from mahnwerk.web import access, portal_lists, reads
 from mahnwerk.web.filters import PortalApprovalFilterSet
-from mahnwerk.web.models import VendorAccount
-from mahnwerk.web.views import lists
+from mahnwerk.web.models import SavedList, VendorAccount
+from mahnwerk.web.views import lists, saved_filters
 
 #: The columns of the portal's lists (``web.filters.Portal*FilterSet.SORTS``).
 APPROVAL_COLUMNS = [
@@ -81,6 +81,12 @@ LETTER_COLUMNS = [
 ]
 
 
+#: The saved filters' list of each of the portal's lists.
+SAVED_LISTS = {"freigaben": SavedList.PORTAL_APPROVALS, "offene-faelle": SavedList.PORTAL_OPEN,
+               "abgeschlossene-faelle": SavedList.PORTAL_CLOSED,
+               "briefe": SavedList.PORTAL_LETTERS}
+
+
 def _list(request: HttpRequest, account: VendorAccount, stem: str, columns: list[Any],
           *, letters: bool = False) -> dict[str, Any]:
     """One of the vendor's lists as its page shows it: filtered, sorted, a page of it, the
@@ -90,9 +96,10 @@ def _list(request: HttpRequest, account: VendorAccount, stem: str, columns: list
     rows = filters.qs
     totals = (dunning_selectors.letter_totals(rows) if letters
               else case_selectors.totals_by_currency(rows))
-    return {**lists.listing(request, rows, columns=columns, sort=filters.current_sort(),
-                            totals=totals, filterset=wanted.filterset),
-            "filters": filters, "stem": stem, "vendor": account.vendor}
+    context = lists.listing(request, rows, columns=columns, sort=filters.current_sort(),
+                            totals=totals, filterset=wanted.filterset)
+    return {**context, "filters": filters, "stem": stem, "vendor": account.vendor,
+            **saved_filters.context(request, SAVED_LISTS[stem], context["query"])}
 
 
 @access.portal_view

@@ -19,11 +19,14 @@ again: decisions already executed are skipped, no letter is written twice).
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
+from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
@@ -31,14 +34,16 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from mahnwerk.cases import selectors as case_selectors
 from mahnwerk.cases.models import DebtCase
+from mahnwerk.cases.selectors import CurrencyTotal
 from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning import services as dunning_services
 from mahnwerk.dunning import tasks as dunning_tasks
 from mahnwerk.dunning.models import DunningRun, RunState
-from mahnwerk.web import access, reads
-from mahnwerk.web.filters import PAGE_SIZES, DecisionFilterSet
-from mahnwerk.web.forms import PreviewFilterForm, RunForm
-from mahnwerk.web.views import lists
+from mahnwerk.web import access, list_tables, portal_lists, reads
+from mahnwerk.web.filters import DecisionFilterSet, PreviewFilterForm
+from mahnwerk.web.forms import RunForm
+from mahnwerk.web.models import SavedList
+from mahnwerk.web.views import lists, saved_filters
 from mahnwerk.web.views.common import page_of, render_workspace
 
 #: The preview lists this many decisions a page; the counts cover all of them.
@@ -50,9 +55,17 @@ DECISION_COLUMNS = [
     ("vendor", gettext_lazy("vendor"), ""),
     ("open_amount", gettext_lazy("open amount"), "num"),
     ("action", gettext_lazy("action"), "nowrap"),
-    ("", gettext_lazy("reason"), ""),
+    ("reason", gettext_lazy("reason"), ""),
     ("executed", gettext_lazy("executed"), "nowrap"),
-    ("", gettext_lazy("outcome"), ""),
+    ("outcome", gettext_lazy("outcome"), ""),
+]
+#: The columns of the run preview (``web.filters.PREVIEW_SORTS``).
+PREVIEW_COLUMNS = [
+    ("order_id", gettext_lazy("order id"), "nowrap"),
+    ("vendor", gettext_lazy("vendor"), ""),
+    ("open_amount", gettext_lazy("open amount"), "num"),
+    ("action", gettext_lazy("action"), "nowrap"),
+    ("reason", gettext_lazy("reason"), ""),
 ]
 
 
@@ -62,28 +75,73 @@ def _counts(planned: list[dunning_services.Planned]) -> list[tuple[str, int]]:
     return sorted(counts.items())
 
 
+def _preview(request: HttpRequest, form: RunForm
+             ) -> tuple[list[dunning_services.Planned], list[dunning_services.Planned],
+                        PreviewFilterForm]:
+    """Every decision the run would take, and those the preview's filter lists, in its order
+    (each case's trigger read in one query for the trigger filter)."""
+    planned = dunning_services.preview_run(as_of=form.cleaned_data["as_of"],
+                                           vendor_id=form.vendor_id())
+    only = PreviewFilterForm(request.GET)
+    triggers: dict[int, str] = {}
+    if only.is_valid() and only.cleaned_data["trigger"]:
+        triggers = dict(DebtCase.objects.filter(
+            pk__in=[p.facts.case_id for p in planned]).values_list("pk", "trigger"))
+    return planned, only.planned(planned, triggers=triggers), only
+
+
+def _preview_query(request: HttpRequest) -> str:
+    return lists.filter_query(request.GET, [*RunForm.base_fields,
+                                            *PreviewFilterForm.base_fields])
+
+
 @access.workspace_view
 def run_list(request: HttpRequest) -> HttpResponse:
     preview = None
+    extra: dict[str, Any] = {}
     if "as_of" in request.GET:
         form = RunForm(request.GET)
         if form.is_valid():
-            planned = dunning_services.preview_run(as_of=form.cleaned_data["as_of"],
-                                                   vendor_id=form.vendor_id())
-            only = PreviewFilterForm(request.GET)
-            action = only.cleaned_data.get("action") if only.is_valid() else ""
-            shown = [p for p in planned if p.decision.action == action] if action else planned
+            planned, shown, only = _preview(request, form)
             page = Paginator(shown, PREVIEW_ROWS).get_page(request.GET.get("preview_page"))
+            totals: dict[str, list[Decimal]] = {}
+            for p in shown:
+                totals.setdefault(p.facts.currency, []).append(p.facts.open_amount)
+            query = _preview_query(request)
             preview = {"rows": page, "page": page, "total": len(planned),
                        "shown": len(shown), "counts": _counts(planned), "filter": only,
+                       "totals": [CurrencyTotal(currency, len(amounts), sum(amounts))
+                                  for currency, amounts in sorted(totals.items())],
+                       "headers": lists.sort_headers(
+                           request, PREVIEW_COLUMNS,
+                           only.cleaned_data.get("sort", "") if only.is_valid() else ""),
+                       "query": query,
                        "page_range": page.paginator.get_elided_page_range(
                            page.number, on_each_side=2, on_ends=1)}
+            extra = saved_filters.context(request, SavedList.RUN_PREVIEW, query)
     else:
         form = RunForm()
     return render_workspace(request, "web/run_list.html", {
         "form": form, "preview": preview, "page": page_of(request, reads.runs(), 25),
-        "active": dunning_selectors.active_run(),
+        "active": dunning_selectors.active_run(), **extra,
     }, section="runs")
+
+
+@access.workspace_view
+def run_preview_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The run preview's current filter as CSV or XLSX (nothing is stored)."""
+    if fmt not in portal_lists.FORMATS:
+        raise Http404
+    form = RunForm(request.GET)
+    only = PreviewFilterForm(request.GET)
+    if not form.is_valid() or not only.is_valid():
+        messages.error(request, _("Please check the filter: nothing was exported."))
+        return redirect(reverse("web:runs") + "?" + _preview_query(request))
+    _planned, shown, _only = _preview(request, form)
+    table = list_tables.preview(shown)
+    name = f"mahnlauf-vorschau-{form.cleaned_data['as_of']:%Y-%m-%d}.{fmt}"
+    content = portal_lists.as_csv(table) if fmt == "csv" else portal_lists.as_xlsx(table)
+    return lists.download(request, name=name, content=content, order_ids=table.order_ids)
 
 
 @require_POST
@@ -152,25 +210,28 @@ def _run_or_404(pk: int) -> DunningRun:
         raise Http404 from None
 
 
+def _decision_filters(run: DunningRun, data: Any) -> DecisionFilterSet:
+    return DecisionFilterSet(data or None,
+                             queryset=reads.run_decisions(dunning_selectors.decisions(run=run)))
+
+
 @access.workspace_view
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run_or_404(pk)
-    filters = DecisionFilterSet(request.GET or None,
-                                queryset=reads.run_decisions(dunning_selectors.decisions(run=run)))
+    filters = _decision_filters(run, request.GET)
     decisions = filters.qs
     totals = case_selectors.totals_by_currency(
         DebtCase.objects.filter(pk__in=decisions.order_by().values("case_id")))
-    per_page = lists.page_size(request)
-    page = Paginator(decisions, per_page).get_page(request.GET.get("page"))
+    # One decision per case of the run: the count of the cases is the count of the decisions.
+    context = lists.listing(request, decisions, columns=DECISION_COLUMNS,
+                            sort=filters.current_sort(), totals=totals,
+                            filterset=DecisionFilterSet)
     counts = run.counts or dunning_selectors.run_counts(run=run)
     progress = dunning_selectors.run_progress(run=run)
     return render_workspace(request, "web/run_detail.html", {
-        "run": run, "form": filters.form, "filters": filters, "page": page,
-        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2,
-                                                            on_ends=1),
-        "per_page": per_page, "page_sizes": PAGE_SIZES, "totals": totals,
-        "shown": sum(total.count for total in totals) if totals else page.paginator.count,
-        "headers": lists.sort_headers(request, DECISION_COLUMNS, filters.current_sort()),
+        **context, "run": run, "form": filters.form, "filters": filters,
+        "shown": context["count"],
+        **saved_filters.context(request, SavedList.RUN_DECISIONS, context["query"]),
         "counts": sorted(counts.items()), "total": sum(counts.values()),
         "executed": progress.done, "progress": progress,
         "can_execute": progress.can_execute,
@@ -178,6 +239,23 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_discard": progress.can_discard,
         "can_work": access.can_work(request.user),
     }, section="runs")
+
+
+@access.workspace_view
+def run_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    """A run's decisions of the current filter as CSV or XLSX."""
+    run = _run_or_404(pk)
+    if fmt not in portal_lists.FORMATS:
+        raise Http404
+    filters = _decision_filters(run, request.GET)
+    if filters.is_bound and not filters.form.is_valid():
+        messages.error(request, _("Please check the filter: nothing was exported."))
+        return redirect(reverse("web:run", args=[run.pk]) + "?"
+                        + lists.filter_query(request.GET, DecisionFilterSet))
+    table = list_tables.decisions(filters.qs)
+    content = portal_lists.as_csv(table) if fmt == "csv" else portal_lists.as_xlsx(table)
+    return lists.download(request, name=f"mahnlauf-{run.pk}-entscheidungen.{fmt}",
+                          content=content, order_ids=table.order_ids)
 
 
 @access.workspace_view
