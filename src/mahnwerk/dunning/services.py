@@ -109,7 +109,8 @@ def next_decision(*, case: DebtCase, policy: DunningPolicy, as_of: date) -> Deci
     Reads, never writes: the case page says with it what can happen next."""
     if case.state not in selectors.RUN_STATES:
         return None
-    facts = next(iter(selectors.run_facts(case_ids=[case.pk])), None)
+    direct = case.vendor.collection_mode == CollectionMode.DIRECT
+    facts = next(iter(selectors.run_facts(case_ids=[case.pk], direct=direct)), None)
     if facts is None:
         return None
     return decide(facts, selectors.rules_of(policy), as_of)
