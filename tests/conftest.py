@@ -26,6 +26,12 @@ def _files_in_the_sessions_own_folder(settings, _own_var_dir):
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Signing in a test user need not cost a real password hash (PBKDF2's 870,000 rounds)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _nothing_kept_from_another_test():
     """The Übersicht keeps its figures in the cache for a minute: a test reads its own."""
     from django.core.cache import cache

@@ -18,8 +18,6 @@ pytestmark = [pytest.mark.browser,
               pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
-
-
 @pytest.fixture
 def marketplace():
     vendor = VendorFactory(vendor_id="VBROWSER", name="Akademie Sonnenschein")

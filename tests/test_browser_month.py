@@ -57,7 +57,6 @@ def waiting_cases():
     ensure_demo_users(vendor_id=alpha.pk)
 
 
-
 def test_a_support_agent_imports_a_file_fixes_the_located_problem_and_applies_it(
         browser, live_server, tmp_path, waiting_cases):
     page = open_page(browser, width=1440)

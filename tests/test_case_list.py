@@ -38,11 +38,6 @@ def days_ago(days: int) -> datetime:
     return NOW - timedelta(days=days)
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def market():
     """Two vendors, cases in every state the filters tell apart, two currencies."""

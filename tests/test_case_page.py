@@ -32,11 +32,6 @@ INCIDENT = datetime(2026, 9, 1, 9, 0, tzinfo=BERLIN)
 AS_OF = date(2026, 10, 1)
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def vendor():
     return VendorFactory(vendor_id="VCASE", name="Akademie Fallseite")

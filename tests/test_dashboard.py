@@ -255,11 +255,6 @@ def test_per_vendor_open_with_the_agency_and_recovered(market):
 
 
 @pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _fresh_figures():
     """The page keeps its figures a minute; each test reads its own."""
     cache.clear()

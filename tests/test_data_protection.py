@@ -33,11 +33,6 @@ SECRET = "INTERN-GEHEIM-4711"
 LATER = timedelta(days=40)
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def paid_case(buyer=None, *, vendor=None, order_id=None, letter_year=None) -> DebtCase:
     """A buyer's debt with two letters, an internal and a shared note, paid in full."""
     product = ProductFactory(vendor=vendor) if vendor else ProductFactory()

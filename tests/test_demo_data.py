@@ -24,11 +24,6 @@ pytestmark = pytest.mark.django_db
 SMALL = {"vendors": 6, "orders": 300, "seed": 42}
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def run_demo(*args: str, vendors: int = 6, orders: int = 300, seed: int = 42) -> str:
     out = StringIO()
     call_command("demo_data", "--vendors", str(vendors), "--orders", str(orders), "--seed",

@@ -28,11 +28,6 @@ from tests.test_handover_export import approved
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def support(client, django_user_model):
     vendor = VendorFactory(vendor_id="VFIN", name="Akademie Abschluss")

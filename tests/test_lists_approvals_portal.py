@@ -27,11 +27,6 @@ from tests.helpers import incident, lettered, payment
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def a_case(vendor, order_id, *, amount="300.00", last_name="Mustermann", kind=None,
            email="erika@example.org") -> DebtCase:
     order = OrderFactory(order_id=order_id, buyer_last_name=last_name, buyer_email=email,

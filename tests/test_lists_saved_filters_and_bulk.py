@@ -32,11 +32,6 @@ AS_OF = date(2026, 10, 1)
 EVERY_DECISION = ["O-A1", "O-A2", "O-A3", "O-B1"]
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def login(client, django_user_model, username: str):
     client.force_login(django_user_model.objects.get(username=username))
     return client

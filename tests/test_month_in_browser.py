@@ -53,11 +53,6 @@ INCIDENTS = ("incident_id,order_id,kind,occurred_at,open_amount,currency\n"
 
 
 @pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _imports(settings, tmp_path):
     settings.MAHNWERK_IMPORT_DIR = tmp_path / "imports"
     return settings.MAHNWERK_IMPORT_DIR

@@ -24,11 +24,6 @@ from tests.helpers import incident, lettered, payment
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def case_of(vendor, order_id: str, *, amount: str = "300.00", first_name: str = "Jürgen",
             last_name: str = "Zänker", email: str = "juergen.zaenker@example.org",
             **order) -> DebtCase:

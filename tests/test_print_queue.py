@@ -34,11 +34,6 @@ RUN_DAY = date(2025, 10, 1)
 TUESDAY, WEDNESDAY = date(2025, 10, 7), date(2025, 10, 8)
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def vendor():
     return VendorFactory(vendor_id="VALPHA", name="Alpha Akademie")

@@ -482,11 +482,6 @@ def path_of(pattern: Pattern, values: dict) -> str:
 # -- The world the walk goes through -------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def _plain_templates(monkeypatch):
     """Templates render as in production: the test client's record of every template and

@@ -18,11 +18,6 @@ pytestmark = pytest.mark.django_db
 AS_OF = date(2026, 10, 1)
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def run(client, django_user_model):
     """Alpha: two debts due for the first letter and one too young; Beta: one due."""

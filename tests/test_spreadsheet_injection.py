@@ -320,7 +320,6 @@ def test_a_tab_before_a_date_is_a_formula_cell_with_a_certain_fix():
     assert fixed_file(report, name="48213.csv") is not None
 
 
-
 def test_the_api_schema_states_the_id_pattern_the_server_enforces(client):
     schema = client.get("/api/v1/openapi.json").json()
     text = str(schema)

@@ -28,11 +28,6 @@ from tests.test_handover_export import lettered
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def waiting(vendor, order_id: str, product: str = "Yoga-Kurs", amount: str = "300.00",
             last_name: str = "Mustermann") -> DebtCase:
     """A case as the run leaves it after two unpaid letters: waiting for the vendor."""

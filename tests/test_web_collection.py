@@ -30,11 +30,6 @@ from tests.helpers import incident, lettered
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def waiting(vendor, **order_fields) -> DebtCase:
     return helpers.waiting(OrderFactory(product=ProductFactory(vendor=vendor, name="Yoga-Kurs"),
                                         **order_fields))
@@ -403,7 +398,6 @@ def test_a_blocked_case_stays_blocked_and_the_page_says_why(support, market):
     assert "O-HOLD" in message and "Anwaltsschreiben" in message
     assert message in response.content.decode()
     assert DebtCase.objects.get(order_id="O-HOLD").state == CaseState.BLOCKED
-
 
 
 # -- The agency's report: rows support must look at -------------------------------------------

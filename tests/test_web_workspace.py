@@ -34,11 +34,6 @@ INCIDENT = datetime(2026, 9, 1, 9, 0, tzinfo=BERLIN)
 AS_OF = date(2026, 10, 1)
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def open_case(**order_fields) -> DebtCase:
     return incident(OrderFactory(**order_fields), open_amount="300.00", at=INCIDENT)
 
