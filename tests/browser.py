@@ -27,9 +27,10 @@ PHONE = {"width": 390, "height": 844}
 
 def open_page(browser, width: int = DESKTOP["width"], height: int = DESKTOP["height"],
               locale: str = "de-DE"):
-    """A new page of the given size, in German unless told, waiting at most 15 s per step."""
+    """A new page of the given size, in German unless told, waiting at most 30 s per step (a
+    busy two-core machine runs a live server, Chromium and another test worker at once)."""
     page = browser.new_page(viewport={"width": width, "height": height}, locale=locale)
-    page.set_default_timeout(15000)
+    page.set_default_timeout(30000)
     return page
 
 
