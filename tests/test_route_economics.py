@@ -376,3 +376,29 @@ def test_the_uebersicht_draws_each_route_s_rate_and_expected_value_beside_the_ta
     assert drawn == ["-1\xa0€", "-1\xa0€", "170\xa0€"], drawn
     agency = section[section.index('data-route="agency"'):section.index('data-route="vendor"')]
     assert "170,00\xa0€" in agency
+
+
+@pytest.mark.django_db
+def test_the_portal_s_waiting_list_asks_the_database_as_often_for_thirty_cases_as_for_one(
+        vendor_with_history, client, django_capture_on_commit_callbacks,
+        django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def asked(count):
+        for _number in range(count):
+            _waiting(vendor_with_history)
+        with django_capture_on_commit_callbacks(execute=True):
+            approvals.request_approvals(actor="schedule")
+
+    portal = _logged_in(client, "vendor")
+    url = reverse("web:portal") + "?per_page=50"
+    asked(1)
+    portal.get(url)  # the route economics read once and kept, as for every later visitor
+    with CaptureQueriesContext(connection) as one:
+        html = portal.get(url).content.decode()
+    assert html.count("angefragt am ") == 1 and html.count("erwartet: Inkasso") == 1
+    asked(29)
+    with django_assert_max_num_queries(len(one)):
+        html = portal.get(url).content.decode()
+    assert html.count("angefragt am ") == 30 and html.count("erwartet: Inkasso") == 30
