@@ -376,6 +376,10 @@ def test_the_uebersicht_draws_each_route_s_rate_and_expected_value_beside_the_ta
     assert drawn == ["-1\xa0€", "-1\xa0€", "170\xa0€"], drawn
     agency = section[section.index('data-route="agency"'):section.index('data-route="vendor"')]
     assert "170,00\xa0€" in agency
+    # the table beside the charts: each route's whole row, as the charts draw it
+    whole = section[section.index('data-whole="agency"'):]
+    whole = whole[:whole.index("</tr>")]
+    assert "66,7 %" in whole and "170,00\xa0€" in whole
 
 
 @pytest.mark.django_db
