@@ -15,6 +15,7 @@
    minute when the schedule has not kept them) and kept; *Fälle* (the first page, a filtered
    and sorted page, sorted by buyer, a search by name and by e-mail); a case page (a case in
    dunning with a letter, a payment, its timeline and notes); *Freigaben* (the first page);
+   then the route economics the Übersicht reads cold, alone;
 3. prints per page the median and the slowest server time, the median CPU time of this process
    (with SQLite the database's work too, with PostgreSQL without the server's) and the queries
    of one request, with the machine's calibration and load before and after.
@@ -106,9 +107,33 @@ def build_workspace(*, cases: int, orders: int, vendors: int) -> dict[str, int]:
                                     text=f"Käufer angerufen ({number})", author="support",
                                     created_at=now - timedelta(days=number))
     counts["events"] = events
+    counts["cases with their steps' days"] = fill_steps()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
     return counts
+
+
+def fill_steps() -> int:
+    """The days of each case's steps, as the route economics reads them: the first and second
+    letter from the letters that left, the handover (``incasso_date``) of a case with the
+    agency 14 days after its last letter. Returns the cases changed."""
+    from django.db.models import OuterRef, Subquery
+
+    from mahnwerk.cases.models import DebtCase
+    from mahnwerk.dunning.models import Letter
+
+    def left(level: int) -> Subquery:
+        return Subquery(Letter.objects.filter(case_id=OuterRef("pk"), level=level,
+                                              dispatched_on__isnull=False)
+                        .order_by("dispatched_on").values("dispatched_on")[:1])
+
+    changed = DebtCase.objects.update(first_dunning_letter=left(1),
+                                      second_dunning_letter=left(2))
+    for pk, day in (DebtCase.objects.filter(state="sent_for_collection")
+                    .values_list("pk", "second_dunning_letter")):
+        if day:
+            DebtCase.objects.filter(pk=pk).update(incasso_date=day + timedelta(days=14))
+    return changed
 
 
 def featured_case():
@@ -182,8 +207,32 @@ def main() -> None:
         figures = _common.measure(client, url, args.repeat, before=before)
         print(f"{title:<36} {figures.median:>6.0f} ms {figures.slowest:>6.0f} ms "
               f"{figures.cpu:>6.0f} ms {figures.queries:>8}", flush=True)
+    measure_economics(args.repeat)
     print(calibration())
     print(peak_rss())
+
+
+def measure_economics(repeat: int) -> None:
+    """The route economics the Übersicht reads cold (``economics.route_statistics``, the whole
+    platform), alone: ``repeat`` times after one warm-up."""
+    import statistics
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from mahnwerk.collection import economics
+
+    economics.route_statistics()
+    times, cpu = [], []
+    for _number in range(repeat):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        with CaptureQueriesContext(connection) as queries:
+            economics.route_statistics()
+        times.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
+    print(f"{'route economics, read alone':<36} {statistics.median(times):>6.0f} ms "
+          f"{max(times):>6.0f} ms {statistics.median(cpu):>6.0f} ms {len(queries):>8}",
+          flush=True)
 
 
 if __name__ == "__main__":

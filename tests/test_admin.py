@@ -273,3 +273,33 @@ def test_a_policys_levels_are_edited_in_the_admin_and_a_gap_is_refused(admin_cli
     assert saved.status_code == 302, saved.content.decode()[:2000]
     assert list(policy.levels.order_by("number").values_list("template", flat=True)) == [
         "first", "second", "final"]
+
+
+def test_administrators_read_the_bank_statements_and_their_lines_and_nobody_edits_them(
+        client, django_user_model):
+    from decimal import Decimal
+
+    from mahnwerk.banking.models import BankStatement, StatementLine
+
+    statement = BankStatement.objects.create(
+        file_name="auszug.xml", sha256="2" * 64, account="DE02120300000000202051",
+        statement_id="S1", version="camt.053.001.08", imported_by="anna")
+    line = StatementLine.objects.create(
+        statement=statement, position=1, account=statement.account, entry_key="B1",
+        amount=Decimal("12.00"), currency="EUR", credit=True, state="unmatched",
+        remitter_name="Erika Mustermann", remittance_text="Spende")
+    administrator = django_user_model.objects.create_user("ada", password="x", is_staff=True)
+    administrator.groups.add(Group.objects.get(name="Administrator"))
+    client.force_login(administrator)
+    assert "auszug.xml" in client.get(url(BankStatement, "changelist")).content.decode()
+    page = client.get(url(StatementLine, "change", line.pk)).content.decode()
+    assert "Erika Mustermann" in page and 'name="_save"' not in page
+    assert client.post(url(StatementLine, "delete", line.pk), {"post": "yes"}).status_code == 403
+    assert client.get(url(BankStatement, "add")).status_code == 403
+
+    for role in ("Support-Team", "Relationship Manager"):
+        other = django_user_model.objects.create_user(role, password="x", is_staff=True)
+        other.groups.add(Group.objects.get(name=role))
+        client.force_login(other)
+        assert client.get(url(StatementLine, "changelist")).status_code == 403
+        assert client.get(url(BankStatement, "changelist")).status_code == 403

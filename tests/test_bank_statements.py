@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -299,6 +300,81 @@ def test_importing_the_same_statement_twice_changes_nothing(buyer_case):
     assert buyer_case.open_amount == Decimal("200.00")
 
 
+def _as_if_the_other_import_had_not_committed_yet(monkeypatch):
+    """The moment of the race: this import looks for an earlier one before the other import,
+    reading the same file, has committed, so it finds none and goes on to write."""
+    monkeypatch.setattr(services, "_earlier", lambda **kwargs: None)
+
+
+def test_the_same_statement_read_twice_at_the_same_moment_books_once_and_says_so(
+        buyer_case, monkeypatch):
+    data = statement(entry("300.00", "O42-000116 RE-2026-000116", ref="B1"),
+                     entry("12.00", "Spende", name="Unbekannt", ref="B2"))
+    read(data)
+    before = (Payment.objects.count(), StatementLine.objects.count(), CaseEvent.objects.count())
+    _as_if_the_other_import_had_not_committed_yet(monkeypatch)
+
+    with pytest.raises(services.StatementBusy,
+                       match="wird gerade eingelesen oder wurde bereits eingelesen"):
+        read(data, name="auszug-nochmal.xml")
+
+    assert (Payment.objects.count(), StatementLine.objects.count(),
+            CaseEvent.objects.count()) == before
+    assert BankStatement.objects.count() == 1
+
+
+def test_a_statement_overlapping_one_being_read_at_the_same_moment_books_nothing_twice(
+        buyer_case, monkeypatch):
+    read(statement(entry("300.00", "O42-000116 RE-2026-000116", ref="B1")))
+    monkeypatch.setattr(services, "_known_keys", lambda entries: {})  # the race, as above
+
+    with pytest.raises(services.StatementBusy):
+        read(statement(entry("300.00", "O42-000116 RE-2026-000116", ref="B1"),
+                       statement_id="2026-11-04-1"), name="auszug2.xml")
+
+    assert Payment.objects.count() == 1 and BankStatement.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_people_reading_the_same_file_at_once_get_one_import_and_a_clear_message():
+    import threading
+    import time
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's test database lives in memory and has one writer; the race is "
+                    "run on PostgreSQL")
+    case_of("O42-000116", "RE-2026-000116")
+    data = statement(entry("300.00", "O42-000116 RE-2026-000116", ref="B1"))
+    first_wrote = threading.Event()
+    failures: list[BaseException] = []
+
+    def first_reader() -> None:
+        try:
+            with transaction.atomic():  # read, but not yet committed while the second looks
+                read(data)
+                first_wrote.set()
+                time.sleep(1.5)
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+            first_wrote.set()
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=first_reader)
+    other.start()
+    assert first_wrote.wait(60)
+    with pytest.raises(services.StatementBusy,
+                       match="wird gerade eingelesen oder wurde bereits eingelesen"):
+        read(data, name="auszug-kollegin.xml")
+    other.join(60)
+
+    assert failures == []
+    assert BankStatement.objects.count() == 1 and Payment.objects.count() == 1
+    assert DebtCase.objects.get(order_id="O42-000116").state == "paid"
+
+
 def test_a_booking_read_before_in_another_statement_is_kept_as_duplicate(buyer_case):
     read(statement(entry("100.00", "O42-000116", ref="B1"), statement_id="S1"), name="a.xml")
     read(statement(entry("100.00", "O42-000116", ref="B1"), entry("50.00", "O42-000116",
@@ -439,6 +515,19 @@ def test_a_broken_file_on_the_page_names_its_place_and_books_nothing(support, bu
     assert response.status_code == 400
     assert "auszug.xml:1:" in response.content.decode()
     assert BankStatement.objects.count() == 0
+
+
+def test_a_colleague_reading_the_same_file_at_the_same_moment_gets_a_message_not_an_error(
+        support, buyer_case, monkeypatch):
+    data = statement(entry("300.00", "O42-000116 RE-2026-000116", ref="B1"))
+    upload(support, data, "read")
+    _as_if_the_other_import_had_not_committed_yet(monkeypatch)
+
+    response = upload(support, data, "read")
+
+    assert response.status_code == 400
+    assert "wird gerade eingelesen oder wurde bereits eingelesen" in response.content.decode()
+    assert Payment.objects.count() == 1
 
 
 def test_support_assigns_a_credit_on_the_page(support, buyer_case):

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
@@ -14,6 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from mahnwerk.banking import services as bank_services
+from mahnwerk.banking.models import StatementLine
 from mahnwerk.cases import services as case_services
 from mahnwerk.cases.models import AccessKind, AccessRecord, CaseEvent, DebtCase
 from mahnwerk.cases.states import CaseState
@@ -388,3 +391,91 @@ def test_anonymising_takes_the_shared_note_out_of_the_stored_handover_file():
     assert rows[0]["support_comment"] == "" and rows[0]["order_id"] == case.order_id
     assert handover.redacted_at is not None and handover.sha256 == sha
     assert hashlib.sha256(bytes(handover.content)).hexdigest() != sha
+
+
+# -- Bank transfers (issue 11, point 3): the remitter's name, IBAN and text are personal data ---
+
+
+def bank_paid_case(order_id="O42-000777") -> DebtCase:
+    """A buyer pays a debt by bank transfer; the statement line keeps who sent it and the text."""
+    from tests.test_bank_statements import entry, statement
+
+    case = incident(OrderFactory(order_id=order_id, first_invoice_number="RE-2026-000777",
+                                 buyer_last_name="Zänkerquist"), open_amount="120.00")
+    statement_xml = statement(entry("150.00", f"{order_id} RE-2026-000777 Zänkerquist Köln",
+                                    name="Zoë Zänkerquist", ref="B77")).replace(
+        b"</Dbtr>", b"</Dbtr><DbtrAcct><Id><IBAN>DE89370400440532013000</IBAN></Id></DbtrAcct>",
+        1)
+    bank_services.import_statement(data=statement_xml, name="auszug.xml", actor="anna")
+    case.refresh_from_db()
+    assert case.state == CaseState.PAID
+    line = StatementLine.objects.get(case=case)
+    assert (line.remitter_name, line.remitter_iban) == ("Zoë Zänkerquist",
+                                                        "DE89370400440532013000")
+    bank_services.mark_refunded(line=line, note="an Frau Zänkerquist überwiesen", actor="anna")
+    return case
+
+
+def test_an_anonymised_case_keeps_its_bank_transfer_without_name_iban_or_text():
+    case = bank_paid_case()
+
+    privacy.anonymise_closed_cases(older_than_days=0, actor="test", now=later(1))
+
+    line = StatementLine.objects.get(case=case)
+    assert (line.remitter_name, line.remitter_iban, line.remittance_text, line.note) == \
+        ("", "", "", "")
+    assert "Zänkerquist" not in json.dumps(line.reason_params, ensure_ascii=False)
+    assert (line.amount, line.applied, line.surplus) == (Decimal("150.00"), Decimal("120.00"),
+                                                         Decimal("30.00"))
+    assert (line.booking_date, line.state, line.refunded_at is not None) == \
+        (date(2026, 11, 3), "matched", True)
+
+
+def test_a_credit_only_suggested_for_a_case_later_anonymised_loses_the_buyers_name():
+    from tests.test_bank_statements import entry, statement
+
+    case = incident(OrderFactory(buyer_first_name="Zoë", buyer_last_name="Zänkerquist"),
+                    open_amount="120.00")
+    bank_services.import_statement(
+        data=statement(entry("120.00", "Danke", name="Z. Zänkerquist", ref="B78")),
+        name="auszug.xml", actor="anna")
+    suggested = StatementLine.objects.get(entry_key="B78")
+    assert (suggested.state, suggested.suggested_case) == ("unmatched", case)
+    assert "Zoë Zänkerquist" in suggested.reason
+    payment(case.order, amount="120.00", at=datetime(2026, 11, 5, 9, 0, tzinfo=BERLIN))
+
+    privacy.anonymise_closed_cases(older_than_days=0, actor="test", now=later(1))
+
+    suggested.refresh_from_db()
+    assert "Zänkerquist" not in suggested.reason
+    # Not confirmed, so not known to be the buyer's: support still needs it to decide.
+    assert suggested.remitter_name == "Z. Zänkerquist"
+
+
+def test_erasing_a_buyer_erases_the_remitter_of_their_bank_transfers():
+    case = bank_paid_case()
+
+    privacy.erase_buyer(buyer_id=case.order.buyer_id, reason="Anfrage per E-Mail", actor="t")
+
+    line = StatementLine.objects.get(case=case)
+    assert (line.remitter_name, line.remitter_iban, line.remittance_text) == ("", "", "")
+    assert (line.amount, line.case, line.state) == (Decimal("150.00"), case, "matched")
+
+
+def test_the_buyers_export_lists_their_bank_transfers_with_remitter_iban_and_text():
+    case = bank_paid_case()
+
+    data = privacy.buyer_data(buyer_id=case.order.buyer_id, actor="t")
+
+    transfers = data["orders"][0]["case"]["bank_transfers"]
+    assert transfers == [{
+        "statement": "2026-11-03-1", "booking": "B77", "booking_date": "2026-11-03",
+        "value_date": "2026-11-03", "amount": {"amount": "150.00", "currency": "EUR"},
+        "applied": {"amount": "120.00", "currency": "EUR"},
+        "to_refund": {"amount": "30.00", "currency": "EUR"},
+        "refunded_at": transfers[0]["refunded_at"], "state": "matched",
+        "remitter": "Zoë Zänkerquist", "remitter_iban": "DE89370400440532013000",
+        "text": "O42-000777 RE-2026-000777 Zänkerquist Köln"}]
+    assert transfers[0]["refunded_at"] is not None
+    assert "DE89370400440532013000" in privacy.buyer_export_json(
+        buyer_id=case.order.buyer_id, actor="t")

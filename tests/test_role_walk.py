@@ -394,6 +394,10 @@ ADMIN_RIGHTS: dict[str, tuple[str, str, str]] = {
     "collection.agencyreport": ("", "", "v"),
     "collection.reportrow": ("", "", "v"),
     "collection.vendorinvoice": ("", "", "v"),
+    # The bank statements read and their lines: administrators look them up, nobody edits
+    # (support decides the lines on the Bankauszüge page).
+    "banking.bankstatement": ("", "", "v"),
+    "banking.statementline": ("", "", "v"),
     "web.vendoraccount": ("", "v", "vacd"),
     "web.savedfilter": ("", "", "vd"),  # each user's own on the lists
 }

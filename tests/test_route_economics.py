@@ -345,3 +345,64 @@ def test_the_collection_list_says_which_case_owes_less_than_the_minimum(client):
     html = _logged_in(client, "support").get(reverse("web:collection")).content.decode()
     row = html[html.index(f'data-order="{small.order_id}"'):]
     assert "unter dem Mindestbetrag der Richtlinie von 50,00\xa0€" in row[:row.index("</tr>")]
+
+
+@pytest.mark.django_db
+def test_the_uebersicht_draws_each_route_s_rate_and_expected_value_beside_the_tables(
+        vendor_with_history, client):
+    import re
+    from urllib.parse import urlsplit
+
+    support = _logged_in(client, "support")
+    html = support.get(reverse("web:overview")).content.decode()
+    section = html[html.index('id="figure-economics"'):html.index('id="figure-runs"')]
+    images = re.findall(r'<img src="([^"]+)"[^>]*alt="([^"]+)"', section)
+    assert [urlsplit(src).path for src, _alt in images] == [
+        "/uebersicht/grafik/economics.svg", "/uebersicht/grafik/economics-value.svg"]
+    assert all("Tabelle daneben" in alt for _src, alt in images)
+    assert "currency=EUR" in images[1][0].replace("&amp;", "&")
+    rates = support.get(images[0][0].replace("&amp;", "&"))
+    assert rates.status_code == 200 and rates["Content-Type"].startswith("image/svg+xml")
+    svg = rates.content.decode()
+    assert "<script" not in svg and "Inkasso" in svg and "1. Mahnung" in svg
+    # the letters: 3 cases each, none paid there; the agency: 2 of 3; the vendor: too few
+    # cases, a gap
+    drawn = re.findall(r'<desc class="value">([^<]+)</desc>', svg)
+    assert drawn == ["0,0\xa0%", "0,0\xa0%", "66,7\xa0%"], drawn
+    values = support.get(images[1][0].replace("&amp;", "&")).content.decode()
+    # a letter that brought nothing costs its postage (drawn without cents); an average case
+    # at the agency: 300 × 2/3 − 15 % of 300 × 2/3 (as in the table)
+    drawn = re.findall(r'<desc class="value">([^<]+)</desc>', values)
+    assert drawn == ["-1\xa0€", "-1\xa0€", "170\xa0€"], drawn
+    agency = section[section.index('data-route="agency"'):section.index('data-route="vendor"')]
+    assert "170,00\xa0€" in agency
+    # the table beside the charts: each route's whole row, as the charts draw it
+    whole = section[section.index('data-whole="agency"'):]
+    whole = whole[:whole.index("</tr>")]
+    assert "66,7 %" in whole and "170,00\xa0€" in whole
+
+
+@pytest.mark.django_db
+def test_the_portal_s_waiting_list_asks_the_database_as_often_for_thirty_cases_as_for_one(
+        vendor_with_history, client, django_capture_on_commit_callbacks,
+        django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def asked(count):
+        for _number in range(count):
+            _waiting(vendor_with_history)
+        with django_capture_on_commit_callbacks(execute=True):
+            approvals.request_approvals(actor="schedule")
+
+    portal = _logged_in(client, "vendor")
+    url = reverse("web:portal") + "?per_page=50"
+    asked(1)
+    portal.get(url)  # the route economics read once and kept, as for every later visitor
+    with CaptureQueriesContext(connection) as one:
+        html = portal.get(url).content.decode()
+    assert html.count("angefragt am ") == 1 and html.count("erwartet: Inkasso") == 1
+    asked(29)
+    with django_assert_max_num_queries(len(one)):
+        html = portal.get(url).content.decode()
+    assert html.count("angefragt am ") == 30 and html.count("erwartet: Inkasso") == 30

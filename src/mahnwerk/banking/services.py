@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -48,8 +48,13 @@ from mahnwerk.intake.services import apply_records
 ZERO = Decimal("0.00")
 BATCH = 900
 
-__all__ = ["BankError", "ImportReport", "StatementError", "assign_line", "ignore_line",
-           "import_statement", "mark_refunded"]
+__all__ = ["BankError", "ImportReport", "StatementBusy", "StatementError", "assign_line",
+           "ignore_line", "import_statement", "mark_refunded"]
+
+
+class StatementBusy(StatementError):
+    """Another import of the same statement (or of the same bookings) ran at the same moment
+    and got there first; this one booked nothing."""
 
 
 class BankError(Exception):
@@ -209,18 +214,42 @@ def import_statement(*, data: bytes, name: str, actor: str, dry_run: bool = Fals
     written."""
     report = ImportReport(file_name=name, dry_run=dry_run)
     digest = hashlib.sha256(data).hexdigest()
-    earlier = BankStatement.objects.filter(sha256=digest).first()
+    earlier = _earlier(digest=digest)
     if earlier is None:
         parsed = camt.parse(data, name=name)
         report.version, report.account = parsed.version, parsed.account
         report.statement_id = parsed.statement_id
-        earlier = BankStatement.objects.filter(account=parsed.account,
-                                               statement_id=parsed.statement_id).first()
+        earlier = _earlier(digest=digest, account=parsed.account,
+                           statement_id=parsed.statement_id)
     if earlier is not None:
         report.statement, report.already_imported = earlier, True
         report.version, report.account = earlier.version, earlier.account
         report.statement_id = earlier.statement_id
         return report
+    try:
+        return _read(parsed, report=report, digest=digest, name=name, actor=actor,
+                     dry_run=dry_run, progress=progress)
+    except IntegrityError:
+        # Two imports of one statement at the same moment: both found no earlier import, the
+        # first inserted the statement (or its bookings), the unique constraints stop the
+        # second (on PostgreSQL it waits for the first to commit, then fails here).
+        raise StatementBusy(_(
+            "%(file)s: this statement is being read or was read already (another import of "
+            "the same statement or of the same bookings ran at the same moment); nothing was "
+            "booked by this one. Look at the list of statements read; read the file again "
+            "only if it is not there.") % {"file": name}) from None
+
+
+def _earlier(*, digest: str, account: str | None = None,
+             statement_id: str | None = None) -> BankStatement | None:
+    """The import of the same file, or (given) of the same statement of the same account."""
+    if account is None:
+        return BankStatement.objects.filter(sha256=digest).first()
+    return BankStatement.objects.filter(account=account, statement_id=statement_id).first()
+
+
+def _read(parsed: camt.Statement, *, report: ImportReport, digest: str, name: str, actor: str,
+          dry_run: bool, progress: Callable[[int, int], None] | None) -> ImportReport:
     matcher = load_matcher()
     known = _known_keys(parsed.entries)
     total = len(parsed.entries)

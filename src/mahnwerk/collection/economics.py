@@ -28,19 +28,17 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import (
     Case,
     CharField,
-    Count,
     DateField,
     F,
-    Func,
-    IntegerField,
+    Max,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
-    Sum,
     Value,
     When,
 )
@@ -183,38 +181,6 @@ def expected_net(*, route: str, open_amount: Decimal, rate: Decimal | None, fees
 # -- Reading the history (the database adds up) -------------------------------------------------
 
 
-class DaysBetween(Func):
-    """Whole days from one date column to another: SQLite's ``julianday`` difference, on
-    PostgreSQL a date minus a date."""
-
-    output_field = IntegerField()
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        later, params_later = compiler.compile(self.source_expressions[0])
-        earlier, params_earlier = compiler.compile(self.source_expressions[1])
-        return (f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)",
-                [*params_later, *params_earlier])
-
-    def as_sql(self, compiler, connection, **extra_context):
-        later, params_later = compiler.compile(self.source_expressions[0])
-        earlier, params_earlier = compiler.compile(self.source_expressions[1])
-        return f"(({later})::date - ({earlier})::date)", [*params_later, *params_earlier]
-
-
-def _event_day(*, codes: list[str] | None = None, to_state: str | None = None) -> Subquery:
-    """The business day of the case's latest event of these codes (or into this state) in
-    its current cycle."""
-    events = CaseEvent.objects.filter(
-        case_id=OuterRef("pk"), at__gte=Coalesce(OuterRef("cycle_started_at"),
-                                                 OuterRef("opened_at")))
-    if codes:
-        events = events.filter(code__in=codes)
-    if to_state:
-        events = events.filter(to_state=to_state).exclude(from_state=to_state)
-    return Subquery(events.order_by("-at", "-id").values(
-        day=Coalesce("effective_on", Cast("at", DateField())))[:1], output_field=DateField())
-
-
 def _band_case(limits: tuple[Decimal, ...]) -> Case:
     whens = [When(debt__lt=limit, then=Value(band_of(limit - CENT, limits)))
              for limit in limits]
@@ -226,32 +192,85 @@ VENDOR_CODES = [why.CANCEL_REQUESTED, why.CANCEL_REQUESTED_SAYING, why.WITHDRAWN
 
 
 def with_steps(cases: QuerySet[DebtCase]) -> QuerySet[DebtCase]:
-    """Cases with the day each step started (None: not reached), ``debt`` (the cycle's
-    incident's amount), ``band``, ``furthest`` (the last step reached) and ``paid_on``."""
+    """Cases with ``debt`` (the cycle's incident's amount), ``band`` and the days of the steps
+    the case itself records (``on_letter1``, ``on_letter2``, ``incasso_date``); the days only
+    the events record are ``step_events``'."""
     latest_incident = (Incident.objects.filter(order_id=OuterRef("order_id"))
                        .order_by("-occurred_at").values("open_amount")[:1])
-    cases = cases.alias(
+    return cases.annotate(
         debt=Coalesce(Subquery(latest_incident), F("open_amount")),
+    ).annotate(
+        band=_band_case(amount_bands()),
         on_letter1=F("first_dunning_letter"), on_letter2=F("second_dunning_letter"),
-        on_agency=Coalesce("incasso_date", _event_day(codes=[why.HANDED_OVER])),
-        on_vendor=_event_day(codes=VENDOR_CODES),
-    ).annotate(band=_band_case(amount_bands())).alias(
-        furthest=Case(When(on_vendor__isnull=False, then=Value(VENDOR)),
-                      When(on_agency__isnull=False, then=Value(AGENCY)),
-                      When(on_letter2__isnull=False, then=Value(LETTER2)),
-                      When(on_letter1__isnull=False, then=Value(LETTER1)),
-                      default=Value(""), output_field=CharField()),
     )
-    return cases
 
 
-def _known(route: str, today: date) -> Q:
+#: The columns of ``with_steps`` the outer queries read, in this order.
+STEP_COLUMNS = ("id", "trigger", "band", "currency", "state", "debt", "on_letter1",
+                "on_letter2", "incasso_date")
+
+
+def step_events(cases: QuerySet[DebtCase]) -> QuerySet[CaseEvent]:
+    """Per case, from the events of its current cycle (one pass over them, grouped): the
+    latest day it was handed over (``agency_day``), the vendor asked for it back or took it
+    (``vendor_day``), it became paid (``paid_day``)."""
+    day = Coalesce("effective_on", Cast("at", DateField()))
+    into_paid = Q(to_state=CaseState.PAID) & ~Q(from_state=CaseState.PAID)
+    return (CaseEvent.objects
+            .filter(Q(code__in=[why.HANDED_OVER, *VENDOR_CODES]) | into_paid,
+                    case__in=cases.values("pk"),
+                    at__gte=Coalesce(F("case__cycle_started_at"), F("case__opened_at")))
+            .order_by().values("case_id")
+            .annotate(agency_day=Max(Case(When(code=why.HANDED_OVER, then=day))),
+                      vendor_day=Max(Case(When(code__in=VENDOR_CODES, then=day))),
+                      paid_day=Max(Case(When(into_paid, then=day)))))
+
+
+def _steps_sql(cases: QuerySet[DebtCase]) -> tuple[str, list]:
+    """A row per case (``with_steps`` joined with ``step_events``) as SQL for a FROM clause:
+    the day each step started (``on_letter1`` … ``on_vendor``, NULL: not reached),
+    ``furthest`` (the last step reached) and ``paid_on``."""
+    inner, inner_params = with_steps(cases).order_by().values(*STEP_COLUMNS).query \
+        .sql_with_params()
+    events, events_params = step_events(cases).query.sql_with_params()
+    on_agency = "COALESCE(c.incasso_date, e.agency_day)"
+    furthest = " ".join(f"WHEN {day} IS NOT NULL THEN '{route}'" for route, day in (
+        (VENDOR, "e.vendor_day"), (AGENCY, on_agency), (LETTER2, "c.on_letter2"),
+        (LETTER1, "c.on_letter1")))
+    return (f"SELECT c.*, {on_agency} AS on_agency, e.vendor_day AS on_vendor, "
+            f"e.paid_day AS paid_on, CASE {furthest} ELSE '' END AS furthest "
+            f"FROM ({inner}) c LEFT JOIN ({events}) e ON e.case_id = c.id",
+            [*inner_params, *events_params])
+
+
+def _known_sql(route: str, today: date) -> tuple[str, list]:
     """Reached ``route`` and its outcome there is known: paid or closed, gone on to a further
-    step, or the step is old enough."""
+    step, or the step is old enough (a condition on ``_steps_sql``'s columns)."""
     later = ROUTES[ROUTES.index(route) + 1:]
     old = today - timedelta(days=int(settings.MAHNWERK_ECONOMICS_MATURE_DAYS))
-    return Q(**{f"on_{route}__isnull": False}) & (
-        Q(state__in=CLOSED_STATES) | Q(furthest__in=later) | Q(**{f"on_{route}__lte": old}))
+    closed = sorted(str(state) for state in CLOSED_STATES)
+    conditions = [f"s.state IN ({', '.join(['%s'] * len(closed))})", f"s.on_{route} <= %s"]
+    params: list = [*closed, connection.ops.adapt_datefield_value(old)]
+    if later:
+        conditions.insert(1, f"s.furthest IN ({', '.join(repr(r) for r in later)})")
+    return f"(s.on_{route} IS NOT NULL AND ({' OR '.join(conditions)}))", params
+
+
+def _days_sql() -> str:
+    """Whole days from the step the case was paid at to its payment (``_steps_sql`` with
+    ``paid_on``)."""
+    start = "CASE " + " ".join(f"WHEN s.furthest = '{route}' THEN s.on_{route}"
+                               for route in ROUTES) + " END"
+    if connection.vendor == "sqlite":
+        return f"CAST(julianday(s.paid_on) - julianday({start}) AS INTEGER)"
+    return f"((s.paid_on)::date - ({start})::date)"
+
+
+def _rows(sql: str, params: list) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 @dataclass
@@ -306,21 +325,25 @@ def route_statistics(*, vendor_id: str | None = None, today: date | None = None
     history: one grouped query for the cases and the recovered, one for the days to payment
     (a histogram per group, whose median Python reads)."""
     today = today or timezone.localdate()
-    cases = with_steps(DebtCase.objects.all() if not vendor_id
-                       else DebtCase.objects.filter(vendor_id=vendor_id))
-    paid = Q(state=CaseState.PAID)
-    counts = {}
+    cases = (DebtCase.objects.all() if not vendor_id
+             else DebtCase.objects.filter(vendor_id=vendor_id))
+    paid = f"s.state = '{CaseState.PAID.value}'"
+    columns, params = [], []
     for route in ROUTES:
-        known = _known(route, today)
-        counts[f"n_{route}"] = Count("pk", filter=known)
-        counts[f"r_{route}"] = Count("pk", filter=known & paid & Q(furthest=route))
-        counts[f"d_{route}"] = Sum("debt", filter=known)
-    rows = list(cases.filter(~Q(furthest="")).order_by()
-                .values("trigger", "band", "currency").annotate(**counts))
+        known, known_params = _known_sql(route, today)
+        columns += [f"SUM(CASE WHEN {known} THEN 1 ELSE 0 END) AS n_{route}",
+                    f"SUM(CASE WHEN {known} AND {paid} AND s.furthest = '{route}' "
+                    f"THEN 1 ELSE 0 END) AS r_{route}",
+                    f"SUM(CASE WHEN {known} THEN s.debt END) AS d_{route}"]
+        params += known_params * 3
+    steps, steps_params = _steps_sql(cases)
+    rows = _rows(f"SELECT s.\"trigger\", s.band, s.currency, {', '.join(columns)} "
+                 f"FROM ({steps}) s WHERE s.furthest <> '' "
+                 "GROUP BY s.\"trigger\", s.band, s.currency", [*params, *steps_params])
     groups: dict[tuple[str, str, str], dict] = {}
     for row in rows:
         for route in ROUTES:
-            n, r = row[f"n_{route}"], row[f"r_{route}"]
+            n, r = int(row[f"n_{route}"] or 0), int(row[f"r_{route}"] or 0)
             if not n:
                 continue
             for key in ((route, row["trigger"], row["band"]), (route, ALL, ALL)):
@@ -329,13 +352,11 @@ def route_statistics(*, vendor_id: str | None = None, today: date | None = None
                 group["recovered"] += r
                 amounts = group["amounts"]
                 amounts[row["currency"]] = (amounts.get(row["currency"], ZERO)
-                                            + Decimal(row[f"d_{route}"] or 0))
-    days = (cases.filter(paid, ~Q(furthest=""))
-            .alias(paid_on=_event_day(to_state=CaseState.PAID))
-            .annotate(step=F("furthest"), days=DaysBetween(
-                "paid_on", Case(*[When(furthest=r, then=F(f"on_{r}")) for r in ROUTES],
-                                output_field=DateField())))
-            .order_by().values("step", "trigger", "band", "days").annotate(n=Count("pk")))
+                                            + Decimal(str(row[f"d_{route}"] or 0)).quantize(CENT))
+    steps, steps_params = _steps_sql(cases.filter(state=CaseState.PAID))
+    days = _rows(f"SELECT s.furthest AS step, s.\"trigger\", s.band, {_days_sql()} AS days, "
+                 f"COUNT(*) AS n FROM ({steps}) s WHERE s.furthest <> '' "
+                 "GROUP BY s.furthest, s.\"trigger\", s.band, days", steps_params)
     for row in days:
         if row["days"] is None:
             continue

@@ -3,8 +3,9 @@
 
 What counts as personal data here: the buyer's name, e-mail and address (on the buyer and on
 each order), the text of the letters sent (it carries name and address), the address an e-mail
-went to, free text people wrote (notes, block reasons, the reasons of corrections), and the facts
-of case events that quote such text or an address. Anonymising replaces exactly these and keeps
+went to, free text people wrote (notes, block reasons, the reasons of corrections), the facts
+of case events that quote such text or an address, and the remitter's name, IBAN and
+remittance text of a bank transfer booked to a case. Anonymising replaces exactly these and keeps
 what the bookkeeping needs: amounts, currencies, dates, states, order ids, invoice numbers, the
 country (docs/operations.md, "Data protection").
 
@@ -34,13 +35,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from mahnwerk import bulk
+from mahnwerk.banking.models import StatementLine
 from mahnwerk.cases import access_log, search
 from mahnwerk.cases import reasons as case_reasons
 from mahnwerk.cases.models import (
@@ -76,6 +78,9 @@ BUYER_FIELDS = ("email", "email_normalized", "first_name", "last_name", "street"
 PERSONAL_PARAMS = frozenset({"text", "address", "reason", "note", "email", "to", "error"})
 #: Fields of a case whose old and new values an event records and that are free text.
 PERSONAL_CHANGES = frozenset({"block_reason"})
+#: Facts of a statement line's reason that carry a person's name or words (the buyer's name of
+#: a suggested case, support's note).
+PERSONAL_LINE_PARAMS = frozenset({"name", "note"})
 #: Columns of an agency report row that are free text.
 PERSONAL_REPORT_VALUES = frozenset({"comment"})
 
@@ -138,6 +143,27 @@ def _anonymise_letters(letter_ids: Sequence[int], *, now: datetime) -> int:
     return len(letter_ids)
 
 
+def _anonymise_statement_lines(case_ids: Sequence[int]) -> int:
+    """Bank transfers booked to these cases lose the remitter's name and IBAN, the remittance
+    text and support's note; amount, dates, state, what was applied or refunded and the case
+    stay. A credit only suggested for one of them loses the buyer's name in its reason (its
+    remitter is not known to be the buyer: support still decides it). Returns the lines
+    booked to the cases."""
+    done = StatementLine.objects.filter(case_id__in=case_ids).update(
+        remitter_name="", remitter_iban="", remittance_text="", note="")
+    rows = []
+    for pk, old in StatementLine.objects.filter(
+            Q(case_id__in=case_ids) | Q(suggested_case_id__in=case_ids)) \
+            .values_list("pk", "reason_params"):
+        params = ({key: (ANONYMISED if key in PERSONAL_LINE_PARAMS and value not in ("", None)
+                         else value) for key, value in old.items()}
+                  if isinstance(old, dict) else old)
+        if params != old:
+            rows.append({"id": pk, "reason_params": params})
+    bulk.update_rows(StatementLine, rows, ["reason_params"])
+    return done
+
+
 def _anonymise_case_data(cases: Sequence[DebtCase], *, now: datetime, today: date,
                          keep_letter_copies: bool = True) -> int:
     """Everything personal around these cases except the case rows (``change_cases`` wrote
@@ -165,6 +191,7 @@ def _anonymise_case_data(cases: Sequence[DebtCase], *, now: datetime, today: dat
         values = {k: ("" if k in PERSONAL_REPORT_VALUES else v) for k, v in row.values.items()}
         if values != row.values:
             ReportRow.objects.filter(pk=row.pk).update(values=values)
+    _anonymise_statement_lines(ids)
     LinkCode.objects.filter(case_id__in=ids).delete()  # the offer link of a closed case is dead
     _redact_handovers(ids, now=now)
     letters = [pk for pk, letter_date in Letter.objects.filter(
@@ -502,6 +529,8 @@ def _case_data(case: DebtCase, recipients: dict[str, str]) -> dict[str, Any]:
                          for n in CaseNote.objects.filter(
                              case=case, visibility=NoteVisibility.SHARED).order_by("created_at")],
         "letters": [_letter_data(letter) for letter in letters],
+        "bank_transfers": [_transfer_data(line) for line in StatementLine.objects.filter(
+            case=case).select_related("statement").order_by("booking_date", "pk")],
         "handovers": [{"file": i.handover.file_name, "at": _when(i.handover.created_at),
                        "partner": i.handover.partner.name if i.handover.partner else None,
                        "handed_over": i.handed_over,
@@ -524,6 +553,19 @@ def _letter_data(letter: Letter) -> dict[str, Any]:
         "to": outbox.to_address if outbox else None,
         "status": outbox.status if outbox else None,
         "anonymised_at": _when(letter.anonymised_at),
+    }
+
+
+def _transfer_data(line: StatementLine) -> dict[str, Any]:
+    return {
+        "statement": line.statement.statement_id, "booking": line.entry_key,
+        "booking_date": _when(line.booking_date), "value_date": _when(line.value_date),
+        "amount": _money(line.amount, line.currency),
+        "applied": _money(line.applied, line.currency),
+        "to_refund": _money(line.surplus, line.currency),
+        "refunded_at": _when(line.refunded_at), "state": line.state,
+        "remitter": line.remitter_name, "remitter_iban": line.remitter_iban,
+        "text": line.remittance_text,
     }
 
 

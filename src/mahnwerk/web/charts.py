@@ -92,8 +92,9 @@ def _config(title: str, *, height: int, formatter: Callable[[float], str],
             **options}
 
 
-def _floats(values: Sequence[Decimal]) -> list[float]:
-    return [float(v) for v in values]
+def _floats(values: Sequence[Decimal | None]) -> list[float | None]:
+    """The values as pygal draws them; None (no figure) stays a gap."""
+    return [float(v) if v is not None else None for v in values]
 
 
 def amounts_height(groups: int, *, horizontal: bool = True) -> int:
@@ -105,7 +106,7 @@ def grouped_height(groups: int) -> int:
     return max(260, 110 + 48 * groups)
 
 
-def amounts_chart(title: str, labels: list[str], values: list[Decimal], currency: str,
+def amounts_chart(title: str, labels: list[str], values: Sequence[Decimal | None], currency: str,
                   *, horizontal: bool = True) -> Chart:
     """One amount per group (states, triggers, ages): bars in one currency."""
     kind = pygal.HorizontalBar if horizontal else pygal.Bar
@@ -143,7 +144,7 @@ def grouped_chart(title: str, labels: list[str], series: list[tuple[str, list[De
     return _render(chart)
 
 
-def rates_chart(title: str, labels: list[str], values: list[Decimal]) -> Chart:
+def rates_chart(title: str, labels: list[str], values: Sequence[Decimal | None]) -> Chart:
     """A rate in percent per run, 0 to 100."""
     chart = pygal.Bar(**_config(title, height=340, show_legend=False, range=(0, 100),
                                 formatter=lambda v: percent_text(Decimal(str(v)))))

@@ -489,8 +489,14 @@ class EconomicsRow:
     band: str
     observed: economics.Observed
     minimum: int
-    expected: str = ""
+    #: The expected value of an average case of the group, per currency (none: no rate).
+    values: dict[str, Decimal] = field(default_factory=dict)
     recovered_url: str = ""
+
+    @property
+    def expected(self) -> str:
+        return " · ".join(money_text(amount, currency)
+                          for currency, amount in sorted(self.values.items())) or "–"
 
     @property
     def rate(self) -> Decimal | None:
@@ -515,22 +521,22 @@ class EconomicsTable:
     total: EconomicsRow
 
 
-def _expected_text(observed: economics.Observed, rate: Decimal | None, route: str,
-                   agency_fees: Callable[[str], economics.Fees]) -> str:
+def expected_values(observed: economics.Observed, rate: Decimal | None, route: str,
+                    agency_fees: Callable[[str], economics.Fees]) -> dict[str, Decimal]:
     """What an average case of the group can be expected to bring at this step, net of the
     step's own cost (letter: its cost; agency: the default partner's success fee), per
-    currency."""
+    currency; none without a rate."""
     if rate is None or not observed.cases:
-        return "–"
-    texts = []
+        return {}
+    found = {}
     for currency, amount in sorted(observed.amounts.items()):
         mean = (amount / observed.cases).quantize(Decimal("0.01"))
         fees = (agency_fees(currency) if route == economics.AGENCY
                 else economics.Fees(currency=currency))
         _costs, net = economics.expected_net(route=route, open_amount=mean, rate=rate,
                                              fees=fees, letter_cost=economics.letter_cost())
-        texts.append(money_text(net or ZERO, currency))
-    return " · ".join(texts)
+        found[currency] = net or ZERO
+    return found
 
 
 def _domestic_partner():
@@ -566,10 +572,30 @@ def economics_tables(found: economics.RouteStatistics | None, filters: Filters
         whole = EconomicsRow(label=_("all"), band="", observed=total, minimum=found.minimum,
                              recovered_url=payments_url(filters, route=route))
         for row in [*rows, whole]:
-            row.expected = _expected_text(row.observed, row.rate, route, agency_fees)
+            row.values = expected_values(row.observed, row.rate, route, agency_fees)
         tables.append(EconomicsTable(route=route, name=str(economics.ROUTE_NAMES[route]),
                                      rows=rows, total=whole))
     return tables
+
+
+def economics_currencies(tables: list[EconomicsTable]) -> list[str]:
+    """The currencies of the routes' expected values (a chart each), EUR first."""
+    found = {currency for table in tables for currency in table.total.values}
+    return sorted(found, key=lambda c: (c != "EUR", c))
+
+
+def economics_rates(tables: list[EconomicsTable]) -> tuple[list[str], list[Decimal | None]]:
+    """The chart of the routes' recovery rates: each route's whole row, in percent (None: too
+    few cases)."""
+    return [table.name for table in tables], [
+        table.total.rate * 100 if table.total.rate is not None else None for table in tables]
+
+
+def economics_values(tables: list[EconomicsTable], currency: str
+                     ) -> tuple[list[str], list[Decimal | None]]:
+    """The chart of the routes' expected values in one currency: each route's whole row."""
+    return [table.name for table in tables], [table.total.values.get(currency)
+                                              for table in tables]
 
 
 def band_text(key: str) -> str:

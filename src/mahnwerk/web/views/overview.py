@@ -55,6 +55,10 @@ def overview(request: HttpRequest) -> HttpResponse:
                    (page.triggers, _("Open debts by trigger"), _("trigger")),
                    (page.ages, _("Open debts by age"), _("days since the incident"))],
         "runs_chart": present.chart_url("runs", filters),
+        "economics_chart": present.chart_url("economics", filters),
+        "economics_value_charts": [
+            (currency, present.chart_url("economics-value", filters, currency))
+            for currency in present.economics_currencies(page.economics)],
         "all_vendors_url": "?" + filters.query(vendors="all") + "#figure-vendors",
     }, section="overview")
 
@@ -67,7 +71,11 @@ CHART_TITLES = {
     "routes": lambda: _("Recovered by route and month"),
     "runs": lambda: _("Recovery rate of each run"),
     "vendors": lambda: _("Per vendor"),
+    "economics": lambda: _("Recovery rate of each route"),
+    "economics-value": lambda: _("Expected value of an average case per route"),
 }
+#: The charts of no currency (rates).
+RATE_CHARTS = ("runs", "economics")
 
 
 def _chart(figure: str, filters: present.Filters, currency: str) -> charts.Chart:
@@ -93,6 +101,12 @@ def _chart(figure: str, filters: present.Filters, currency: str) -> charts.Chart
         table = next((t for t in tables if t.currency == currency), None)
         labels, series = table.series() if table else ([], [])
         return charts.grouped_chart(title, labels, series, currency)
+    if figure in ("economics", "economics-value"):
+        tables = present.economics_tables(found.economics, filters)
+        if figure == "economics":
+            return charts.rates_chart(title, *present.economics_rates(tables))
+        return charts.amounts_chart(title, *present.economics_values(tables, currency),
+                                    currency, horizontal=False)
     rows = present.run_rows(found.runs, filters)
     return charts.rates_chart(title, [row.label for row in rows],
                               [row.rate.rate for row in rows])
@@ -107,7 +121,7 @@ def overview_chart(request: HttpRequest, figure: str) -> HttpResponse:
     if request.GET and not form.is_valid():
         raise Http404(_("There is no such chart."))
     currency = (form.cleaned_data.get("currency", "") if request.GET else "") or "EUR"
-    chart = _chart(figure, _filters(form), "" if figure == "runs" else currency)
+    chart = _chart(figure, _filters(form), "" if figure in RATE_CHARTS else currency)
     response = HttpResponse(chart.svg, content_type="image/svg+xml; charset=utf-8")
     response["Cache-Control"] = "private, max-age=60"
     return csp(chart.policy)(lambda: response)()

@@ -130,12 +130,18 @@ def portal_open(request: HttpRequest, account: VendorAccount) -> HttpResponse:
         **_list(request, account, "offene-faelle", OPEN_COLUMNS), "section": "open"})
 
 
-def _with_expected(cases: Iterable[DebtCase]) -> list[dict[str, object]]:
-    """Each waiting case with where the vendor's answer stands and what approving or
-    cancelling can be expected to bring ("expected: …", as in the approval e-mail)."""
+def _with_expected(cases: Iterable[Any]) -> list[dict[str, object]]:
+    """Each waiting case (read by ``portal_lists.waiting_rows``) with where the vendor's
+    answer stands and what approving or cancelling can be expected to bring ("expected: …",
+    as in the approval e-mail)."""
     cases = list(cases)
     expected = economics.many_estimates(cases=cases) if cases else {}
-    return [{"case": case, "escalation": approvals.escalation_status(case=case),
+    # The newest request's moments are columns of the rows (``waiting_rows``:
+    # ``collection.selectors.with_waiting``), as in *Freigaben*: no query per row.
+    return [{"case": case,
+             "escalation": approvals.request_status(
+                 vendor=case.vendor, asked_at=case.asked_at, reminded_at=case.reminded_at,
+                 escalated_at=case.escalated_at),
              "expected": economics.expected_text(expected[case.pk])} for case in cases]
 
 
