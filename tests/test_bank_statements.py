@@ -151,6 +151,25 @@ def test_an_order_id_typed_into_another_real_one_is_settled_by_the_invoice_numbe
     assert (line().state, line().method, line().case) == ("matched", "typo", buyer_case)
 
 
+def test_an_order_id_alone_naming_another_buyers_case_is_left_for_support_to_confirm(buyer_case):
+    """Order ids are numbered densely: "O42-000161" typed for "O42-000116" is another real
+    order. Quoted without the invoice number, neither the amount nor the remitter fit that
+    case, so nothing is booked to it; support sees it suggested and decides."""
+    other = case_of("O42-000161", "RE-2026-000999", open_amount="89.00", last_name="Beispiel")
+    read(statement(entry("300.00", "O42-000161", name="Erika Mustermann", ref="B1")))
+    listed = line()
+    assert (listed.state, listed.suggested_case, listed.case) == ("unmatched", other, None)
+    assert "weder Betrag noch Zahler" in listed.reason
+    assert Payment.objects.count() == 0
+
+
+def test_an_order_id_alone_is_booked_when_the_amount_or_the_remitter_fits(buyer_case):
+    read(statement(entry("120.00", "O42-000116", name="Max Mustermann", ref="B1"),
+                   entry("300.00", "Bestellung O42-000116", name="Kontoinhaber Weber",
+                         ref="B2")))
+    assert [(line(n).state, line(n).case) for n in (1, 2)] == [("matched", buyer_case)] * 2
+
+
 def test_a_typo_that_fits_two_cases_is_left_for_support(buyer_case):
     case_of("O42-000117", "RE-2026-000117")
     read(statement(entry("300.00", "O42-00011", ref="B1")))  # one digit short of both

@@ -7,6 +7,10 @@ In this order (issue 11, point 3):
    number of the same case match it; of two different cases, or two order ids, the line is left
    for support with both named;
 2. one typo away (a character added, left out, changed, two swapped), by the same rules;
+   A case named by one reference alone (the order id without the invoice number, or the
+   other way round) is booked only when the amount is what it owes or the remitter bears the
+   buyer's last name; otherwise it is suggested to support (a digit typed wrong in a densely
+   numbered order id is another buyer's real order);
 3. no reference at all: an open case with exactly the amount whose buyer's last name is in the
    remitter's name is *suggested*; support confirms it (nothing is applied on a suggestion).
 
@@ -84,8 +88,8 @@ class Matcher:
         if not entry.booked:
             return Decision(LineState.IGNORED, reason_code=why.NOT_BOOKED,
                             reason_params={"status": "PDNG"})
-        found = self._by_reference(entry.text, typos=False) or \
-            self._by_reference(entry.text, typos=True)
+        found = self._by_reference(entry, typos=False) or \
+            self._by_reference(entry, typos=True)
         if found is not None:
             if found.case is not None and found.case.currency != entry.currency:
                 return Decision(LineState.UNMATCHED, candidates=[found.case.order_id],
@@ -104,7 +108,8 @@ class Matcher:
                                 "name": f"{suggested.first_name} {suggested.last_name}".strip()})
         return Decision(LineState.UNMATCHED, reason_code=why.NO_REFERENCE)
 
-    def _by_reference(self, text: str, *, typos: bool) -> Decision | None:
+    def _by_reference(self, entry: Entry, *, typos: bool) -> Decision | None:
+        text = entry.text
         lookup = "near" if typos else "exact"
         by_order = set().union(*getattr(self.orders, lookup)(text).values())
         by_invoice = set().union(*getattr(self.invoices, lookup)(text).values())
@@ -126,11 +131,24 @@ class Matcher:
             return Decision(LineState.UNMATCHED, candidates=named,
                             reason_code=why.AMBIGUOUS, reason_params={"orders": ", ".join(named)})
         case = self.cases[next(iter(chosen))]
+        if len(both) != 1 and not self._fits(entry, case):
+            # One reference alone, and neither the amount nor the remitter fit its case: with
+            # densely numbered orders a digit typed wrong is another buyer's real order, so
+            # nothing is booked to it before support has looked.
+            return Decision(LineState.UNMATCHED, suggested=case, reason_code=why.UNCONFIRMED,
+                            reason_params={"order": case.order_id})
         if method is None:
             method = MatchMethod.EXACT if case.order_id in text else MatchMethod.TOLERANT
         if typos:
             method = MatchMethod.TYPO
         return Decision(LineState.MATCHED, method=method, case=case)
+
+    @staticmethod
+    def _fits(entry: Entry, case: CaseRow) -> bool:
+        """The credit is the case's whole open amount, or the remitter bears the buyer's
+        last name."""
+        return entry.amount == case.open_amount or bool(
+            _words(entry.remitter_name) & _words(case.last_name))
 
     def _settle_conflict(self, text: str, by_order: set[int], by_invoice: set[int]
                          ) -> int | None:

@@ -20,6 +20,10 @@ SUGGESTION = register(
     "bank.suggestion",
     _("No reference; amount and remitter fit case %(order)s (%(name)s): confirm or assign "
       "another."))
+UNCONFIRMED = register(
+    "bank.unconfirmed",
+    _("Only one reference, to case %(order)s, and neither the amount nor the remitter fit it: "
+      "confirm or assign another."))
 AMBIGUOUS = register("bank.ambiguous",
                      _("The reference matches more than one case: %(orders)s."))
 SURPLUS = register(
