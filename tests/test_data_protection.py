@@ -479,3 +479,50 @@ def test_the_buyers_export_lists_their_bank_transfers_with_remitter_iban_and_tex
     assert transfers[0]["refunded_at"] is not None
     assert "DE89370400440532013000" in privacy.buyer_export_json(
         buyer_id=case.order.buyer_id, actor="t")
+
+
+def test_a_credit_that_never_found_its_case_loses_the_remitters_data_after_the_retention_time():
+    """A transfer nobody could place (unmatched or ignored, no case) keeps its amount and dates;
+    its remitter's name, IBAN and text go with the retention time, counted from the booking."""
+    from tests.test_bank_statements import entry, statement
+
+    bank_services.import_statement(
+        data=statement(entry("42.00", "Spende", name="Hanna Fremd", ref="OLD")),
+        name="alt.xml", actor="anna")
+    old = StatementLine.objects.get()
+    assert (old.case, old.remitter_name) == (None, "Hanna Fremd")
+    booked = old.booking_date
+
+    assert privacy.anonymise_unplaced_statement_lines(
+        older_than_days=1095, today=booked + timedelta(days=1095)) == 0, "not yet"
+    assert privacy.anonymise_unplaced_statement_lines(
+        older_than_days=1095, today=booked + timedelta(days=1096)) == 1
+    old.refresh_from_db()
+    assert (old.remitter_name, old.remitter_iban, old.remittance_text) == ("", "", "")
+    assert (old.amount, old.booking_date, old.state) == (Decimal("42.00"), booked, "unmatched")
+
+
+def test_the_daily_retention_also_clears_old_unplaced_credits(settings):
+    from tests.test_bank_statements import entry, statement
+
+    bank_services.import_statement(
+        data=statement(entry("42.00", "Spende", name="Hanna Fremd", ref="OLD")),
+        name="alt.xml", actor="anna")
+    line = StatementLine.objects.get()
+    settings.MAHNWERK_RETENTION_DAYS = (timezone.localdate() - line.booking_date).days - 1
+    assert tasks.retention()["statement_lines"] == 1
+    assert StatementLine.objects.get().remitter_name == ""
+
+
+def test_the_anonymise_command_clears_old_unplaced_credits_too():
+    from io import StringIO
+
+    from tests.test_bank_statements import entry, statement
+
+    bank_services.import_statement(
+        data=statement(entry("42.00", "Spende", name="Hanna Fremd", ref="OLD")),
+        name="alt.xml", actor="anna")
+    out = StringIO()
+    call_command("anonymise", "--older-than", "1", stdout=out, stderr=StringIO())
+    assert "1 Überweisung ohne Fall hat die Angaben zum Zahler verloren." in out.getvalue()
+    assert StatementLine.objects.get().remitter_name == ""

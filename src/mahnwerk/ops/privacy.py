@@ -582,6 +582,19 @@ def buyer_of(*, order_id: str) -> str:
     return buyer
 
 
+def anonymise_unplaced_statement_lines(*, older_than_days: int, today: date | None = None
+                                       ) -> int:
+    """Bank credits that never found a case (unmatched, ignored, not for us) and were booked
+    more than ``older_than_days`` ago lose the remitter's name and IBAN, the remittance text
+    and support's note; amount, dates and state stay for the books. (A line booked to a case
+    goes with its case: ``_anonymise_statement_lines``.) Returns the lines cleared."""
+    today = today or timezone.localdate()
+    return StatementLine.objects.filter(
+        case__isnull=True, booking_date__lt=today - timedelta(days=older_than_days),
+    ).exclude(remitter_name="", remitter_iban="", remittance_text="", note="").update(
+        remitter_name="", remitter_iban="", remittance_text="", note="")
+
+
 def prune_access_log(*, older_than_days: int, now: datetime | None = None) -> int:
     """Delete access records older than that (the access log's own retention)."""
     now = now or timezone.now()
@@ -591,5 +604,6 @@ def prune_access_log(*, older_than_days: int, now: datetime | None = None) -> in
 
 
 __all__ = ["CLOSED_STATES", "AnonymiseResult", "ErasureResult", "PrivacyError",
-           "anonymise_closed_cases", "buyer_data", "buyer_export_json", "buyer_of",
+           "anonymise_closed_cases", "anonymise_unplaced_statement_lines", "buyer_data",
+           "buyer_export_json", "buyer_of",
            "erase_buyer", "letter_copy_kept_until", "prune_access_log"]

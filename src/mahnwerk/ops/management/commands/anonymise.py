@@ -5,7 +5,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from mahnwerk.cases.access_log import command_actor
-from mahnwerk.ops.privacy import PrivacyError, anonymise_closed_cases
+from mahnwerk.ops.privacy import (
+    PrivacyError,
+    anonymise_closed_cases,
+    anonymise_unplaced_statement_lines,
+)
 
 
 class Command(BaseCommand):
@@ -45,6 +49,11 @@ class Command(BaseCommand):
             % {"count": result.buyers},
             "letters": ngettext("%(count)d letter copy", "%(count)d letter copies",
                                 result.letters) % {"count": result.letters}})
+        lines = anonymise_unplaced_statement_lines(older_than_days=older_than)
+        self.stdout.write(ngettext(
+            "%(count)d bank credit without a case lost its remitter's data.",
+            "%(count)d bank credits without a case lost their remitter's data.",
+            lines) % {"count": lines})
         for order_id in result.skipped:
             self.stdout.write(_("%(order)s skipped: it was reopened meanwhile.")
                               % {"order": order_id})
