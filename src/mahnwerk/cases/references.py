@@ -57,7 +57,6 @@ REFERENCE_MAX = 140
 _REFERENCE = re.compile(
     r"(?<![A-Za-z0-9])MW\s*[:.]?\s*(?P<order>[A-Za-z0-9][A-Za-z0-9._-]*)"
     r"(?:\s*/\s*(?P<invoice>[^\s/]+))?", re.IGNORECASE)
-_NOT_ALNUM = re.compile(r"[^A-Z0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +88,9 @@ def parse_reference(text: str) -> Reference | None:
 
 
 def compact(text: str) -> str:
-    """Capital letters and digits only: ``"mw 10023 / re-2026-1001"`` → ``"MW10023RE20261001"``."""
-    return _NOT_ALNUM.sub("", (text or "").upper())
+    """Capital letters and digits only: ``"mw 10023 / re-2026-1001"`` → ``"MW10023RE20261001"``
+    (the same spelling the transfer matcher compares: ``key``)."""
+    return key(text or "")
 
 
 _RUN = re.compile(r"[A-Za-z0-9]+")
