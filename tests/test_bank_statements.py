@@ -319,6 +319,24 @@ def test_importing_the_same_statement_twice_changes_nothing(buyer_case):
     assert buyer_case.open_amount == Decimal("200.00")
 
 
+def test_an_import_that_fails_while_booking_writes_nothing_and_hands_its_memory_back(
+        buyer_case, monkeypatch):
+    """The import keeps its large index out of the garbage collector's sight while it books
+    (bulk.long_lived_heap); a failure must not leave the process's heap frozen."""
+    import gc
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(services, "_book", broken)
+    with pytest.raises(RuntimeError):
+        read(statement(entry("300.00", "O42-000116 RE-2026-000116", ref="B1")))
+    assert gc.get_freeze_count() == 0
+    assert BankStatement.objects.count() == 0 and StatementLine.objects.count() == 0
+    buyer_case.refresh_from_db()
+    assert buyer_case.open_amount == Decimal("300.00")
+
+
 def _as_if_the_other_import_had_not_committed_yet(monkeypatch):
     """The moment of the race: this import looks for an earlier one before the other import,
     reading the same file, has committed, so it finds none and goes on to write."""

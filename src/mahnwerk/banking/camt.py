@@ -220,20 +220,22 @@ def parse(data: bytes, *, name: str) -> Statement:
 
 
 def _entries(entry, *, position: int, account: str, stmt: int, name: str) -> list[Entry]:
-    where = _("%(file)s: statement %(stmt)d, booking %(n)d") % {
-        "file": name, "stmt": stmt, "n": position}
+    def where() -> str:  # only for a message: translating it for each booking costs seconds
+        return _("%(file)s: statement %(stmt)d, booking %(n)d") % {
+            "file": name, "stmt": stmt, "n": position}
+
     amount = _amount(_child(entry, "Amt"))
     if amount is None or not amount[1]:
         raise StatementError(_("%(where)s: no amount with a currency (Amt Ccy=…). Nothing was "
-                               "applied.") % {"where": where})
+                               "applied.") % {"where": where()})
     indicator = _text(entry, "CdtDbtInd").upper()
     if indicator not in ("CRDT", "DBIT"):
         raise StatementError(_("%(where)s: CdtDbtInd is %(value)s, not CRDT or DBIT. Nothing "
-                               "was applied.") % {"where": where, "value": indicator or "—"})
+                               "was applied.") % {"where": where(), "value": indicator or "—"})
     if amount[0] < 0:
         raise StatementError(_("%(where)s: a negative amount (%(value)s); camt.053 gives the "
                                "direction in CdtDbtInd. Nothing was applied.")
-                             % {"where": where, "value": amount[0]})
+                             % {"where": where(), "value": amount[0]})
     bank_ref = _text(entry, "AcctSvcrRef") or _text(entry, "NtryRef")
     common = {
         "credit": indicator == "CRDT", "booked": _status(entry) in ("BOOK", ""),

@@ -253,7 +253,7 @@ def _read(parsed: camt.Statement, *, report: ImportReport, digest: str, name: st
     matcher = load_matcher()
     known = _known_keys(parsed.entries)
     total = len(parsed.entries)
-    with transaction.atomic():
+    with bulk.long_lived_heap(), transaction.atomic():
         statement = BankStatement.objects.create(
             file_name=name[:255], sha256=digest, account=parsed.account,
             statement_id=parsed.statement_id, version=parsed.version, lines=total,

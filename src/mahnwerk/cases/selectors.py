@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from django.db.models import (
     CharField,
@@ -504,6 +504,18 @@ def claim_basis(*, case: DebtCase) -> tuple[Decimal, list[Paid]]:
         Payment.objects.filter(order_id=case.order_id, paid_at__gte=incident.occurred_at))
 
 
-def paid_since(payments: Iterable[Payment]) -> list[Paid]:
-    return sorted((Paid(on=timezone.localtime(p.paid_at).date(), amount=p.amount)
+class PaymentFacts(Protocol):
+    """What settling a claim reads of a payment: a ``Payment``, or a named row of these
+    columns (``cases.services.follow_orders_debts`` reads rows: see ``IncidentFacts`` there)."""
+
+    order_id: str
+    paid_at: datetime
+    amount: Decimal
+
+
+def paid_since(payments: Iterable[PaymentFacts], tz: tzinfo | None = None) -> list[Paid]:
+    """The payments as ``cases.claims.settle`` takes them, by their local day (``tz``: the
+    current time zone, looked up once by a caller that settles thousands of cases)."""
+    tz = tz or timezone.get_current_timezone()
+    return sorted((Paid(on=p.paid_at.astimezone(tz).date(), amount=p.amount)
                    for p in payments), key=lambda paid: paid.on)
