@@ -8,15 +8,36 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 
-.PHONY: demo test install lint messages bench clean
+LOCK := requirements/dev.txt
 
-$(BIN)/mahnwerk: pyproject.toml
+.PHONY: demo test install lock lock-check audit lint messages bench clean
+
+# Installs exactly the pinned, hash-checked packages of the lock (requirements/dev.txt: runtime
+# plus the dev extra), then Mahnwerk itself without touching them. A changed lock or pyproject
+# reinstalls. `make lock` refreshes the lock from pyproject.toml (docs/operations.md, "Installing").
+$(BIN)/mahnwerk: $(LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
 install: $(BIN)/mahnwerk
+
+# Re-resolve requirements/base.txt and dev.txt from pyproject.toml, keeping the pins that still
+# fit; `make lock UPGRADE=1` takes the newest releases pyproject allows.
+lock: install
+	$(BIN)/python scripts/lock.py compile $(if $(UPGRADE),--upgrade)
+
+# Fails when pyproject.toml's dependencies are not those the lock was compiled from (standard
+# library only: runs before the install).
+lock-check:
+	$(PYTHON) scripts/lock.py check
+
+# Known vulnerabilities in the locked packages (pip-audit); skipped with a message where no
+# vulnerability database can be reached.
+audit: install
+	$(BIN)/python scripts/audit.py $(LOCK)
 
 # The links in the demo's mail (offer and approval links) point at HOST, and the server answers
 # on it (settings.DEMO_HOST); a MAHNWERK_SITE_URL of the environment or .env wins.
