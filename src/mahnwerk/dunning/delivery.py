@@ -111,6 +111,18 @@ def attachment_name(letter: Letter) -> str:
     return f"Mahnung-{order}-{letter.level}.pdf"
 
 
+class _LetterEmail(EmailMultiAlternatives):
+    """An e-mail whose MIME message is built once: the check before sending builds it, and the
+    SMTP backend's ``send_messages`` would build it (base64 of the PDF and all) once more."""
+
+    _built: Any = None
+
+    def message(self, *args: Any, **kwargs: Any) -> Any:
+        if self._built is None:
+            self._built = super().message(*args, **kwargs)
+        return self._built
+
+
 def build_email(*, message: OutboxMessage,
                 address: KnownAddress | None = None) -> EmailMultiAlternatives:
     """The e-mail of a queued message: text, HTML alternative, the letter as PDF, headers.
@@ -119,7 +131,7 @@ def build_email(*, message: OutboxMessage,
     from mahnwerk.dunning.letters import render_pdf
 
     letter = message.letter
-    email = EmailMultiAlternatives(
+    email = _LetterEmail(
         subject=letter.subject, body=letter.body_text, to=[message.to_address],
         from_email=settings.DEFAULT_FROM_EMAIL,
         reply_to=[settings.MAHNWERK_OUTBOX_REPLY_TO] if settings.MAHNWERK_OUTBOX_REPLY_TO
