@@ -227,11 +227,14 @@ def deliver_over_workers(k: int, n: int, env: dict[str, str], redis_url: str) ->
 
     redis.Redis.from_url(redis_url).flushdb()
     connections.close_all()
+    # The workers' warnings and errors go to a file (their banner nowhere).
+    log = open(Path(tempfile.gettempdir()) / "delivery_benchmark_workers.log", "a")  # noqa: SIM115
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     workers = [subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "mahnwerk", "worker", "--pool", "solo",
          "--hostname", f"bench{number}@%h", "--loglevel", "WARNING", "--without-heartbeat",
-         "--without-mingle", "--without-gossip"], env=env) for number in range(k)]
+         "--without-mingle", "--without-gossip"], env=env, stdout=subprocess.DEVNULL,
+        stderr=log) for number in range(k)]
     try:
         time.sleep(6)  # the workers start (Django, Celery, Typst's fonts on the first letter)
         started, load_before = time.perf_counter(), load()
