@@ -227,14 +227,16 @@ def test_two_celery_worker_processes_share_the_chunks_and_send_every_letter_once
                            f"{db['PORT'] or 5432}/{db['NAME']}",
            "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(settings.EMAIL_PORT),
            "PYTHONPATH": os.pathsep.join(sys.path)}
-    # The schedule's call, as beat makes it, handed to the broker: 6 chunk tasks.
+    # The schedule's call, as beat makes it, handed to the broker: 6 chunk tasks; its next
+    # call, while they still wait in the queue, hands out none more.
     dispatch = subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); "
-         "from mahnwerk.dunning.tasks import deliver_outbox; print(deliver_outbox())"],
+         "from mahnwerk.dunning.tasks import deliver_outbox; "
+         "print(deliver_outbox(), deliver_outbox())"],
         env={**env, "DJANGO_SETTINGS_MODULE": "mahnwerk.settings"}, capture_output=True,
         text=True, timeout=120)
     assert dispatch.returncode == 0, dispatch.stderr
-    assert dispatch.stdout.strip() == "6"
+    assert dispatch.stdout.strip() == "6 0"
     workers = [subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "mahnwerk", "worker", "--pool", "solo",
          "--hostname", f"deliver{number}@%h", "--loglevel", "WARNING", "--without-heartbeat",

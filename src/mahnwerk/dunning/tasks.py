@@ -31,9 +31,13 @@ PENDING_SECONDS = 300
 
 
 def _pending(change: int = 0) -> int:
-    """The chunk tasks waiting in the queue, changed by ``change`` (never below 0)."""
+    """The chunk tasks waiting in the queue, changed by ``change`` (never below 0). Counted
+    only in a cache that beat and the workers share (Redis); each process's own memory would
+    count wrong, so there every due chunk is handed out (a surplus task finds nothing)."""
     from django.core.cache import cache
 
+    if "locmem" in settings.CACHES["default"]["BACKEND"].lower():
+        return 0
     try:
         cache.add(PENDING_KEY, 0, timeout=PENDING_SECONDS)
         value = cache.incr(PENDING_KEY, change) if change else cache.get(PENDING_KEY, 0)
