@@ -476,15 +476,15 @@ def test_a_letter_the_worker_cancels_at_the_last_moment_is_written_again_after_t
         monkeypatch):
     case = incident(OrderFactory(), at=INCIDENT)
     services.run_month(as_of=date(2026, 10, 1), actor="test")
-    claim = delivery._claim
+    claim = delivery.claim_chunk
 
-    def claim_then_block(pk, **kwargs):
-        claimed = claim(pk, **kwargs)
+    def claim_then_block(**kwargs):
+        claimed = claim(**kwargs)
         case_services.block_case(case=DebtCase.objects.get(pk=case.pk), reason="Anwalt",
                                  actor="anna")
         return claimed
 
-    monkeypatch.setattr(delivery, "_claim", claim_then_block)
+    monkeypatch.setattr(delivery, "claim_chunk", claim_then_block)
     delivery.deliver_due()
     monkeypatch.undo()
     assert Letter.objects.get(case=case).withdrawn_at is not None

@@ -340,6 +340,9 @@ MAHNWERK_RUN_IN_THREAD = env.bool("MAHNWERK_RUN_IN_THREAD", default=CELERY_TASK_
 #: Without a broker, deliver right after a letter is queued (in the run's process). Off by
 #: default so that a run stays fast; `mahnwerk deliver-outbox [--loop 60]` delivers instead.
 MAHNWERK_DELIVER_EAGERLY = env.bool("MAHNWERK_DELIVER_EAGERLY", default=False)
+#: E-mail letters a worker claims at once, sends over one connection and records in one
+#: transaction (docs/operations.md, "Delivery"): one Celery task per chunk.
+MAHNWERK_OUTBOX_CHUNK = env.int("MAHNWERK_OUTBOX_CHUNK", default=100)
 #: Attempts before a letter is failed (pauses between them: 1 min, 5 min, 30 min, 2 h, 12 h).
 MAHNWERK_OUTBOX_MAX_ATTEMPTS = env.int("MAHNWERK_OUTBOX_MAX_ATTEMPTS", default=5)
 #: Where buyers' replies to a dunning e-mail go.

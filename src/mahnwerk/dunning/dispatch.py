@@ -11,7 +11,8 @@ and the line on the case's timeline in one transaction with the outbox message's
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -53,6 +54,42 @@ def record_left(*, letter: Letter, on: date, reason: Reason,
     if letter.handover_column and letter.cycle == case.cycle:
         changes[letter.handover_column] = on
     note_on_case(case=case, reason=reason, changes=changes, effective=on)
+
+
+def record_left_many(*, items: Sequence[tuple[Letter, date, Reason]]) -> None:
+    """``record_left`` for many letters in a few statements (a chunk of the outbox): one
+    update of the letters per day, the cases locked in one query (in id order, so two workers
+    never wait for each other in a circle), one ``change_cases`` for their events. Call
+    inside the transaction that changes the outbox messages."""
+    from mahnwerk.cases.services import CaseChange, change_cases
+
+    if not items:
+        return
+    by_day: dict[date, list[int]] = defaultdict(list)
+    for letter, on, _reason in items:
+        by_day[on].append(letter.pk)
+        letter.dispatched_on = on
+    for on, pks in by_day.items():
+        Letter.objects.filter(pk__in=pks).update(dispatched_on=on)
+    cases = {case.pk: case for case in DebtCase.objects.select_for_update().filter(
+        pk__in={letter.case_id for letter, _on, _reason in items}).order_by("pk")}
+    # A case appears once per call of change_cases: its second letter in the chunk (rare)
+    # waits for the next round.
+    rounds: list[list[CaseChange]] = []
+    seen: dict[int, int] = defaultdict(int)
+    for letter, on, reason in items:
+        case = cases[letter.case_id]
+        changes: dict[str, Any] = {}
+        if letter.handover_column and letter.cycle == case.cycle:
+            changes[letter.handover_column] = on
+        number = seen[case.pk]
+        seen[case.pk] += 1
+        if number == len(rounds):
+            rounds.append([])
+        rounds[number].append(CaseChange(case=case, reason=reason, kind=EventKind.LETTER,
+                                         changes=changes, effective=on))
+    for changes_of_round in rounds:
+        change_cases(items=changes_of_round, actor=ACTOR)
 
 
 def record_not_arrived(*, letter: Letter, reason: Reason) -> None:

@@ -460,8 +460,10 @@ def _blocks(*, composed: ComposedLetter) -> list[dict[str, Any]]:
     return blocks
 
 
-def pdf_data(*, composed: ComposedLetter, case: DebtCase) -> dict[str, Any]:
-    """What ``letter.typ`` reads from ``sys.inputs.data``."""
+def pdf_data(*, composed: ComposedLetter, case: DebtCase,
+             address: KnownAddress | None = None) -> dict[str, Any]:
+    """What ``letter.typ`` reads from ``sys.inputs.data``; ``address``: the postal address if
+    the caller read it already (``postal_address``; the outbox reads a chunk's at once)."""
     order = case.order
     language = composed.language
 
@@ -474,7 +476,7 @@ def pdf_data(*, composed: ComposedLetter, case: DebtCase) -> dict[str, Any]:
     if composed.interest:
         amounts.append(["interest", fmt(composed.interest)])
     name = f"{order.buyer_first_name} {order.buyer_last_name}".strip()
-    address = postal_address(case=case)
+    address = address or postal_address(case=case)
     return {
         "language": language, "level": composed.level, "subject": composed.subject,
         "creditor": settings.MAHNWERK_CREDITOR,
@@ -534,25 +536,28 @@ class LetterPdfError(RuntimeError):
     """Typst could not lay out the letter (``letter.typ`` is broken); the message is Typst's."""
 
 
-def _pdf(*, composed: ComposedLetter, case: DebtCase) -> bytes:
+def _pdf(*, composed: ComposedLetter, case: DebtCase,
+         address: KnownAddress | None = None) -> bytes:
     import typst
 
-    data = json.dumps(pdf_data(composed=composed, case=case), ensure_ascii=False)
+    data = json.dumps(pdf_data(composed=composed, case=case, address=address),
+                      ensure_ascii=False)
     try:
         return _compiler().compile(format="pdf", sys_inputs={"data": data})
     except typst.TypstError as exc:
         raise LetterPdfError(getattr(exc, "diagnostic", "") or str(exc)) from exc
 
 
-def render_pdf(letter: Letter) -> bytes:
-    """A stored letter as a PDF in DIN 5008 layout (form B), from the words it was sent with."""
+def render_pdf(letter: Letter, *, address: KnownAddress | None = None) -> bytes:
+    """A stored letter as a PDF in DIN 5008 layout (form B), from the words it was sent with;
+    ``address`` as ``pdf_data``."""
     composed = ComposedLetter(
         subject=letter.subject, body_html=letter.body_html, body_text=letter.body_text,
         language=language_of(letter.language), letter_date=letter.letter_date,
         deadline=letter.deadline, principal=letter.principal, fees=letter.fees,
         interest=letter.interest, currency=letter.currency, offer_link=letter.offer_link,
         level=letter.level)
-    return _pdf(composed=composed, case=letter.case)
+    return _pdf(composed=composed, case=letter.case, address=address)
 
 
 def preview_pdf(composed: ComposedLetter, case: DebtCase) -> bytes:

@@ -24,15 +24,64 @@ KICK_INTERVAL_SECONDS = 5.0
 _last_kick = 0.0
 
 
+#: The shared cache's count of chunk tasks handed out and not yet started (``deliver_outbox``).
+#: It expires so that a task lost with a worker holds delivery back at most this long.
+PENDING_KEY = "mahnwerk:outbox:chunks-pending"
+PENDING_SECONDS = 300
+
+
+def _pending(change: int = 0) -> int:
+    """The chunk tasks waiting in the queue, changed by ``change`` (never below 0). Counted
+    only in a cache that beat and the workers share (Redis); each process's own memory would
+    count wrong, so there every due chunk is handed out (a surplus task finds nothing)."""
+    from django.core.cache import cache
+
+    if "locmem" in settings.CACHES["default"]["BACKEND"].lower():
+        return 0
+    try:
+        cache.add(PENDING_KEY, 0, timeout=PENDING_SECONDS)
+        value = cache.incr(PENDING_KEY, change) if change else cache.get(PENDING_KEY, 0)
+    except Exception:  # no shared cache (or it is away): hand out every chunk, harmless
+        log.debug("the outbox's pending count could not be read", exc_info=True)
+        return 0
+    if int(value or 0) < 0:  # a task counted before the key expired started after it
+        cache.set(PENDING_KEY, 0, timeout=PENDING_SECONDS)
+    return max(int(value or 0), 0)
+
+
 @shared_task(name="mahnwerk.dunning.tasks.deliver_outbox", max_retries=0)
-def deliver_outbox() -> dict[str, int]:
-    """Deliver the due e-mail letters (every minute from beat, and after letters are queued).
+def deliver_outbox() -> int:
+    """Hand out the due e-mail letters to the workers (every minute from beat, and after
+    letters are queued): one ``deliver_chunk`` task per chunk of ``MAHNWERK_OUTBOX_CHUNK``
+    due messages, less the chunk tasks still waiting in the queue. Returns how many it handed
+    out. Without a broker the chunks run here, one after the other (the same code).
 
-    Not retried by Celery: a pass is idempotent (messages are claimed before sending) and the
-    next pass picks up whatever this one left; errors are kept on the messages themselves."""
-    from mahnwerk.dunning.delivery import deliver_due
+    Not retried by Celery: handing out is idempotent (each chunk task claims its messages
+    when it starts) and the next minute's call hands out whatever this one left."""
+    from mahnwerk.dunning.delivery import due_count
 
-    return deliver_due()
+    chunk = settings.MAHNWERK_OUTBOX_CHUNK
+    due = due_count()
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        wanted = -(-due // chunk)
+    else:
+        wanted = max(-(-due // chunk) - _pending(), 0)
+        if wanted:
+            _pending(wanted)
+    for _number in range(wanted):
+        deliver_chunk.delay()
+    return wanted
+
+
+@shared_task(name="mahnwerk.dunning.tasks.deliver_chunk", max_retries=0)
+def deliver_chunk() -> dict[str, int]:
+    """Claim one chunk of due e-mail letters, send it over one connection, record it; any
+    number of workers run these at once (a message is claimed by one of them only)."""
+    from mahnwerk.dunning import delivery
+
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        _pending(-1)
+    return delivery.deliver_chunk().counts
 
 
 @shared_task(name="mahnwerk.dunning.tasks.monthly_run")
