@@ -2,7 +2,7 @@
 COPY (plain rows) and COPY into a temporary table with INSERT ... ON CONFLICT (upserts), on
 SQLite through executemany; the results are the same, and nothing is half-written."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,15 +15,18 @@ from tests.test_import import ORDER_HEADER, PRODUCTS, VENDORS, write
 
 pytestmark = pytest.mark.django_db
 
-#: More rows than bulk.COPY_FROM in one batch, so PostgreSQL takes the COPY path.
-MANY = 3 * bulk.COPY_FROM
+#: More rows than bulk.COPY_UPSERT_FROM in one batch, so PostgreSQL takes the COPY paths.
+MANY = bulk.COPY_UPSERT_FROM + 100
+
+
+FIRST = datetime(2025, 5, 1, 10, tzinfo=UTC)
 
 
 def order_rows(count: int, *, city: str = "Köln", start: int = 0) -> str:
     return "".join(
         f"o{n},48213,77120,b{n % 40},buyer{n % 40}@example.org,Erika,Muster{n % 40},"
         f"Heidestraße,{n % 90 + 1},51147,{city},DE,one_time,99.00,EUR,,,"
-        f"2025-05-{n % 28 + 1:02d}T10:00:00+02:00,,RE-{n}\n" for n in range(start, count))
+        f"{(FIRST + timedelta(hours=n)).isoformat()},,RE-{n}\n" for n in range(start, count))
 
 
 def incident_rows(count: int) -> str:
@@ -82,7 +85,7 @@ def test_a_bad_row_after_batches_were_written_leaves_nothing_behind(shop, capsys
     bad = order_rows(MANY + 1, start=MANY).replace(",DE,", ",XX,")  # the last row is wrong
     path = write(shop, "orders.csv", ORDER_HEADER + order_rows(MANY) + bad)
     with pytest.raises(CommandError, match="nichts wurde importiert"):
-        run_import("orders", path, "--batch-size", str(bulk.COPY_FROM + 10))
+        run_import("orders", path, "--batch-size", str(bulk.COPY_UPSERT_FROM + 10))
     assert f"orders.csv:{MANY + 2}: Spalte country, Wert 'XX'" in capsys.readouterr().err
     assert (Order.objects.count(), Buyer.objects.count()) == (0, 0)
 

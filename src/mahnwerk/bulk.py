@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import json
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -76,8 +77,8 @@ def insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]], *,
     """Insert ``rows`` (dicts of field attnames; with ``names``, those keys of them, else all
     keys of the first row). With ``conflict`` (a unique column's field), an existing row is
     updated with the fields in ``update`` instead; with ``update_when_newer`` (a field name)
-    only if the new row's value is not older. On PostgreSQL, 50 rows or more go through
-    ``COPY`` (``COPY_FROM``)."""
+    only if the new row's value is not older. On PostgreSQL, many rows go through ``COPY``
+    (``COPY_FROM``, ``COPY_UPSERT_FROM``)."""
     if not rows:
         return
     quote = connection.ops.quote_name
@@ -95,24 +96,23 @@ def insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]], *,
             column = quote(_column(model, update_when_newer).column)
             on_conflict += (f" WHERE {table}.{column} IS NULL "
                             f"OR excluded.{column} >= {table}.{column}")
-    if connection.vendor == "postgresql" and len(rows) >= COPY_FROM:
-        if conflict:  # one INSERT may not touch a row twice: the row executemany would keep
-            rows = _last_of_each(rows, conflict, update_when_newer)
-        params = _params(model, names, rows)
-        if not conflict:
-            _copy(table, quoted, params)
-            return
-        # An upsert through COPY: the rows into a temporary table of the same columns, then
-        # one INSERT ... SELECT ... ON CONFLICT from it (COPY itself cannot update).
-        staging = quote(f"mahnwerk_bulk_{model._meta.db_table}")
+    if connection.vendor == "postgresql" and not conflict and len(rows) >= COPY_FROM:
+        _copy(table, quoted, _params(model, names, rows))
+        return
+    if connection.vendor == "postgresql" and conflict and len(rows) >= COPY_UPSERT_FROM:
+        # An upsert through COPY: the rows into a temporary table of the same columns (the
+        # session's own, made once), then one INSERT ... SELECT ... ON CONFLICT from it (COPY
+        # itself cannot update); the staging table is emptied again in the same transaction.
+        rows = _last_of_each(rows, conflict, update_when_newer)  # an INSERT touches a row once
+        staging = quote(f"mahnwerk_bulk_{model._meta.db_table}_"
+                        f"{zlib.crc32(quoted.encode()):08x}")
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {staging}")
-            cursor.execute(f"CREATE TEMPORARY TABLE {staging} AS SELECT {quoted} FROM {table} "
-                           f"WITH NO DATA")
-            _copy(staging, quoted, params)
+            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} AS "
+                           f"SELECT {quoted} FROM {table} WITH NO DATA")
+            _copy(staging, quoted, _params(model, names, rows))
             cursor.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM {staging}"
                            f"{on_conflict}")
-            cursor.execute(f"DROP TABLE {staging}")
+            cursor.execute(f"DELETE FROM {staging}")
         return
     sql = f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(['%s'] * len(columns))})"
     with connection.cursor() as cursor:
@@ -123,6 +123,10 @@ def insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]], *,
 #: temporary table): 100,000 handover rows take 0.23 s instead of 1.3 s with (pipelined)
 #: executemany (docs/benchmarks.md).
 COPY_FROM = 50
+#: From this many rows an upsert on PostgreSQL goes through COPY into a temporary table: an
+#: import's batch of 2,000 does, an API request's batch of a few dozen is cheaper as one
+#: pipelined executemany than as four statements.
+COPY_UPSERT_FROM = 500
 
 
 def _last_of_each(rows: Sequence[dict[str, Any]], key: str, newer: str | None
