@@ -192,7 +192,8 @@ def main() -> None:
             show(stats, args.run_time)
             total = stats["Aggregated"]
             requests = int(total["Request Count"])
-            print(f"  web processes' CPU time {cpu:.1f} s for {requests:,} requests "
+            signed = " (and the agents' sign-ins)" if user == "SupportAgent" else ""
+            print(f"  web processes' CPU time {cpu:.1f} s for {requests:,} requests{signed} "
                   f"({1000 * cpu / max(requests, 1):.1f} ms each); load average "
                   f"{load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
             failures = int(total["Failure Count"])
