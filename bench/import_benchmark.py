@@ -1,13 +1,16 @@
 """Benchmark: the platform import against the floor of a plain sqlite3 ``executemany``.
 
     .venv/bin/python bench/import_benchmark.py [--orders 1000000] [--incidents 100000]
-                                               [--payments 50000] [--keep]
+                                               [--payments 50000] [--keep] [--reuse-export]
+    .venv/bin/python bench/import_benchmark.py --postgres postgres://postgres@127.0.0.1:5432/x \
+                                               [--database intake_bench] [--reuse-export]
 
 1. writes a synthetic platform export (bench/platform_export.py) to bench/out/export/;
 2. imports it into a fresh SQLite database with ``mahnwerk import`` (one process per file, as
    support runs it), timing each file and reading each process's peak RSS;
 3. loads the same rows into the same tables of another fresh database with nothing but
-   ``sqlite3.executemany`` (the floor: no checks, no buyers, no cases, no events);
+   ``sqlite3.executemany`` (the floor: no checks, no buyers, no cases, no events); with
+   ``--postgres``, the import goes into PostgreSQL and the floor is psycopg's plain ``COPY``;
 4. prints rows per second, peak memory and the ratio to the floor.
 
 Targets (issue 2, on the 2-core machine): the full import within 60 s, peak RSS under 300 MB,
@@ -55,6 +58,69 @@ def fresh_database(path: Path) -> dict[str, str]:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
     mahnwerk("migrate", "-v0", env=env)
     return env
+
+
+def fresh_postgres(server: str, name: str) -> dict[str, str]:
+    """The database ``name`` on ``server`` (a PostgreSQL URL without database), dropped,
+    created and migrated."""
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(f"CREATE DATABASE {name}")
+    env = {**os.environ, "DATABASE_URL": f"{server}/{name}"}
+    mahnwerk("migrate", "-v0", env=env)
+    return env
+
+
+def _floor_rows(export: Path, feed: str, now: str) -> tuple[list[str], list[list]]:
+    """The columns and rows the floor writes for a feed: the file's values as they are, an
+    empty digest and one time (and for orders the e-mail in lower case)."""
+    with (export / f"{feed}.csv").open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        columns = [*header, "content_hash", "updated_at"]
+        if feed == "orders":
+            columns.append("buyer_email_normalized")
+        nullable = {i for i, name in enumerate(header)
+                    if name in ("installments_total", "installments_paid")}
+        rows = []
+        for row in reader:
+            values = [None if (i in nullable and v == "") else v for i, v in enumerate(row)]
+            values.extend(("", now))
+            if feed == "orders":
+                values.append(row[4].lower())
+            rows.append(values)
+    return columns, rows
+
+
+def floor_postgres(url: str, export: Path) -> dict[str, float]:
+    """The same rows into the same tables with psycopg's COPY alone, one transaction."""
+    import psycopg
+
+    now = "2026-01-01 00:00:00+00"
+    timings = {}
+    with psycopg.connect(url) as con, con.cursor() as cursor:
+        with (export / "orders.csv").open(encoding="utf-8", newline="") as handle:
+            buyers = {row["buyer_id"] for row in csv.DictReader(handle)}
+        start = time.perf_counter()
+        with cursor.copy("COPY intake_buyer (buyer_id, email, email_normalized, first_name, "
+                         "last_name, street, house_number, postcode, city, country, "
+                         "content_hash, updated_at) FROM STDIN") as copy:
+            for buyer in buyers:
+                copy.write_row((buyer, "", "", "", "", "", "", "", "", "", "", now))
+        timings["buyers"] = time.perf_counter() - start
+        for feed in FEEDS:
+            start = time.perf_counter()  # reading the file counts, as in the SQLite floor
+            columns, rows = _floor_rows(export, feed, now)
+            with cursor.copy(f"COPY {TABLES[feed]} ({', '.join(columns)}) FROM STDIN") as copy:
+                for values in rows:
+                    copy.write_row(values)
+            timings[feed] = time.perf_counter() - start
+        start = time.perf_counter()
+        con.commit()
+        timings["commit"] = time.perf_counter() - start
+    return timings
 
 
 def floor(path: Path, export: Path) -> dict[str, float]:
@@ -115,32 +181,57 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep bench/out afterwards")
     parser.add_argument("--floor-only", action="store_true",
                         help="only time the floor, on the export left by --keep")
+    parser.add_argument("--postgres", default="",
+                        help="a PostgreSQL server's URL: import into --database there, and "
+                             "time the floor with COPY (the SQLite import is not run)")
+    parser.add_argument("--database", default="intake_bench")
+    parser.add_argument("--export", type=Path, help="where the export is (bench/out/export)")
+    parser.add_argument("--reuse-export", action="store_true",
+                        help="use the export bench/out/export left by --keep")
     args = parser.parse_args()
+    server = args.postgres.rstrip("/").rsplit("/", 1)[0] if args.postgres else ""
 
-    export = OUT / "export"
+    export = args.export or OUT / "export"
     if args.floor_only:
         floor_db = OUT / "floor.sqlite3"
         fresh_database(floor_db)
         for feed, seconds in floor(floor_db, export).items():
             print(f"  {feed:<10} {seconds:8.1f} s", flush=True)
         return
-    print(f"writing the export to {export} ...", flush=True)
-    counts = write(export, args.orders, args.incidents, args.payments, seed=1)
+    print(f"calibration: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+          flush=True)
+    if args.reuse_export:
+        counts = {feed: sum(1 for _ in (export / f"{feed}.csv").open()) - 1 for feed in FEEDS}
+    else:
+        print(f"writing the export to {export} ...", flush=True)
+        counts = write(export, args.orders, args.incidents, args.payments, seed=1)
 
-    print("importing with mahnwerk import ...", flush=True)
-    env = fresh_database(OUT / "import.sqlite3")
+    where = f"PostgreSQL ({args.database})" if server else "SQLite"
+    print(f"importing into {where} with mahnwerk import ...", flush=True)
+    env = (fresh_postgres(server, args.database) if server
+           else fresh_database(OUT / "import.sqlite3"))
     ours: dict[str, tuple[float, int]] = {}
+    cpu: dict[str, float] = {}
     for feed in FEEDS:
+        before = os.times()
         ours[feed] = mahnwerk("import", feed, str(export / f"{feed}.csv"), "--no-progress",
                               env=env)
+        after = os.times()
+        cpu[feed] = (after.children_user + after.children_system
+                     - before.children_user - before.children_system)
         seconds, rss = ours[feed]
-        print(f"  {feed:<10} {counts[feed]:>9,} rows {seconds:8.1f} s "
+        print(f"  {feed:<10} {counts[feed]:>9,} rows {seconds:8.1f} s (CPU {cpu[feed]:6.1f} s) "
               f"{counts[feed] / seconds:>10,.0f} rows/s  peak {rss} MB", flush=True)
 
-    print("floor: plain sqlite3 executemany into the same tables ...", flush=True)
-    floor_db = OUT / "floor.sqlite3"
-    fresh_database(floor_db)
-    plain = floor(floor_db, export)
+    if server:
+        print("floor: plain COPY into the same tables ...", flush=True)
+        fresh_postgres(server, args.database)
+        plain = floor_postgres(f"{server}/{args.database}", export)
+    else:
+        print("floor: plain sqlite3 executemany into the same tables ...", flush=True)
+        floor_db = OUT / "floor.sqlite3"
+        fresh_database(floor_db)
+        plain = floor(floor_db, export)
     for feed, seconds in plain.items():
         print(f"  {feed:<10} {seconds:8.1f} s", flush=True)
 
@@ -149,8 +240,9 @@ def main() -> None:
     rows = sum(counts[f] for f in FEEDS)
     peak = max(rss for _, rss in ours.values())
     print()
-    print(f"import: {rows:,} rows in {total:.1f} s ({rows / total:,.0f} rows/s), "
-          f"peak RSS {peak} MB")
+    print(f"import: {rows:,} rows in {total:.1f} s ({rows / total:,.0f} rows/s; CPU time "
+          f"{sum(cpu.values()):.1f} s), peak RSS {peak} MB; load average now "
+          f"{os.getloadavg()[0]:.1f}")
     print(f"floor:  {floor_total:.1f} s; ratio {total / floor_total:.2f}x")
     print(f"targets: within 60 s {'met' if total <= 60 else 'MISSED'}; "
           f"under 300 MB {'met' if peak < 300 else 'MISSED'}; "

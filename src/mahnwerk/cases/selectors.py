@@ -82,7 +82,9 @@ def cases_reordered_by(*, order_ids: Sequence[str]) -> list[DebtCase]:
     product after the case's own order."""
     if not DebtCase.objects.filter(reopened=False).exists():
         return []
-    new_orders = list(Order.objects.filter(pk__in=order_ids))
+    # Named rows of the four columns compared: an API request of 50 orders read 50 instances.
+    new_orders = list(Order.objects.filter(pk__in=order_ids).values_list(
+        "product_id", "buyer_id", "buyer_email_normalized", "created_at", named=True))
     if not new_orders:
         return []
     products = {o.product_id for o in new_orders}

@@ -257,8 +257,10 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
                 "order_id", "paid_at", "amount", named=True):
             payments[payment.order_id].append(payment)
         cases = {c.order_id: c for c in DebtCase.objects.filter(order_id__in=list(latest))}
-        orders = {o.pk: o for o in Order.objects.filter(pk__in=[k for k in latest
-                                                                 if k not in cases])}
+        # Named rows again: an Order instance per new case cost more than the case itself.
+        orders = {o.order_id: o for o in Order.objects.filter(
+            pk__in=[k for k in latest if k not in cases]).values_list(*_NEW_CASE_ORDER_FIELDS,
+                                                                       named=True)}
         new_cases: list[DebtCase] = []
         items: list[CaseChange] = []
         for order_id, incident in latest.items():
@@ -366,7 +368,14 @@ def _create_cases(cases: list[DebtCase], *, actor: str) -> None:
         "changes": {}, "effective_on": business_day(c.opened_at)} for c in cases])
 
 
-def _new_case(order: Order, incident: IncidentFacts, open_amount: Decimal) -> DebtCase:
+#: What opening a case reads of its order (``_new_case``, ``search.for_new_case``).
+_NEW_CASE_ORDER_FIELDS = tuple(dict.fromkeys((
+    "order_id", "vendor_id", "street", "house_number", "postcode", "city", "country",
+    "first_invoice_number", *search.ORDER_FIELDS, *search.SORT_FIELDS)))
+
+
+def _new_case(order: Any, incident: IncidentFacts, open_amount: Decimal) -> DebtCase:
+    """A new case of ``order`` (an ``Order`` or a named row of ``_NEW_CASE_ORDER_FIELDS``)."""
     problems = address_problems(street=order.street, house_number=order.house_number,
                                 postcode=order.postcode, city=order.city, country=order.country)
     return DebtCase(

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from mahnwerk import bulk
 from mahnwerk.intake.feeds import Feed, Problem
 from mahnwerk.intake.services import ApplyResult, apply_records, check_references
 from mahnwerk.spreadsheet_safety import csv_row
@@ -283,13 +284,14 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
         if skip_invalid or not report.problems:
             report.applied.add(apply_records(feed=feed, records=good, actor=actor))
         batch.clear()
+        bulk.keep_long_lived()  # the ids read so far stay to the end: out of the GC's walk
         if progress:
             progress(source.position(), source.total)
         if on_batch:
             on_batch(report, source.position(), source.total)
 
     try:
-        with transaction.atomic():
+        with transaction.atomic(), bulk.long_lived_heap():
             for line, values in source.rows:
                 report.rows += 1
                 raw = dict(zip(source.header, values, strict=False))

@@ -7,9 +7,11 @@ The file import, the intake API and the demo data all call ``check_references`` 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from django.db import connection, models, transaction
@@ -49,8 +51,21 @@ class ApplyResult:
 
 def _digest(row: dict[str, Any], fields: Sequence[str]) -> str:
     """A digest of the values; ``str`` keeps Decimal places and date-time offsets apart."""
-    text = "\x1f".join([str(row[name]) for name in fields])
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return _digester(tuple(fields))(row)
+
+
+@lru_cache(maxsize=32)
+def _digester(fields: tuple[str, ...]) -> Callable[[dict[str, Any]], str]:
+    """``_digest`` for one set of fields: an ``itemgetter`` instead of a comprehension."""
+    getter = itemgetter(*fields)
+    values = getter if len(fields) > 1 else lambda row: (getter(row),)
+    blake2b = hashlib.blake2b
+
+    def digest(row: dict[str, Any]) -> str:
+        text = "\x1f".join(map(str, values(row)))
+        return blake2b(text.encode(), digest_size=16).hexdigest()
+
+    return digest
 
 
 def _stored(model: type[models.Model], keys: Sequence[str], extra: str | None
@@ -82,7 +97,8 @@ def _aware(value: datetime | str) -> datetime:
 
 def _upsert(model: type[models.Model], rows: list[dict[str, Any]], fields: Sequence[str],
             *, keep_newer: str | None = None) -> tuple[list[str], ApplyResult]:
-    """Insert new rows and update changed ones; rows equal to what is stored are not touched,
+    """Insert new rows (dicts the caller owns: they get ``content_hash`` and ``updated_at``)
+    and update changed ones; rows equal to what is stored are not touched,
     so sending the same data twice changes nothing (not even ``updated_at``). With
     ``keep_newer`` (a date-time field), a stored row with a later value is kept as it is.
 
@@ -102,8 +118,11 @@ def _upsert(model: type[models.Model], rows: list[dict[str, Any]], fields: Seque
     # back: the row no longer says it is anonymised. The same data sent again changes nothing.
     revived = {"anonymised_at": None} if any(
         f.name == "anonymised_at" for f in model._meta.concrete_fields) else {}
+    digest_of = _digester(tuple(fields))
+    # The rows are the caller's own copies: they get their digest and time in place, and
+    # insert_rows reads the named keys of them (a new dict per row cost 2 % of an import).
     for row in rows:
-        digest = _digest(row, fields)
+        digest = digest_of(row)
         found = stored.get(row[pk])
         if found is None:
             result.created += 1
@@ -114,10 +133,14 @@ def _upsert(model: type[models.Model], rows: list[dict[str, Any]], fields: Seque
             continue
         else:
             result.updated += 1
-        to_write.append({pk: row[pk], **{name: row[name] for name in fields},
-                         "content_hash": digest, "updated_at": now, **revived})
+        row["content_hash"] = digest
+        row["updated_at"] = now
+        if revived:
+            row.update(revived)
+        to_write.append(row)
     bulk.insert_rows(model, to_write, conflict=pk,
-                     update=[*fields, "content_hash", "updated_at", *revived])
+                     update=[*fields, "content_hash", "updated_at", *revived],
+                     names=[pk, *fields, "content_hash", "updated_at", *revived])
     return [row[pk] for row in to_write], result
 
 

@@ -1,0 +1,105 @@
+"""Locust users for bench/load_benchmark.py (issue 12, item 4): not run on its own.
+
+* ``IntakeClient`` posts the platform's records through the intake API as the platform does:
+  batches of new orders (``MAHNWERK_LOAD_BATCH`` records each, default 50) and, for every
+  fourth batch, the incidents of some of its orders (opening their cases), with the API key in
+  ``MAHNWERK_LOAD_API_KEY``; no pause between requests.
+* ``SupportAgent`` signs in to the workspace with the demo's support login (a real login:
+  the form, its CSRF token, the session cookie) and reads the case list, the first page and
+  then a filter, pausing like a person (0.5 to 1.5 s). The statistics start anew once every
+  agent is signed in (the sign-ins themselves are not in the figures).
+
+Every id is new (the locust process's pid, the user's number and a counter), so a request is a
+real write, never an unchanged record.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+
+from locust import HttpUser, between, constant, task
+
+BATCH = int(os.environ.get("MAHNWERK_LOAD_BATCH", "50"))
+VENDORS = int(os.environ.get("MAHNWERK_LOAD_VENDORS", "50"))
+_users = itertools.count()
+_signed_in = 0
+
+
+class IntakeClient(HttpUser):
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self.prefix = f"L{os.getpid()}-{next(_users)}"
+        self.counter = itertools.count()
+        self.headers = {"Authorization": f"Bearer {os.environ['MAHNWERK_LOAD_API_KEY']}"}
+        self.random = random.Random(self.prefix)
+        self.sent: list[str] = []
+
+    def _order(self) -> dict:
+        n = next(self.counter)
+        product = self.random.randrange(VENDORS * 5)
+        buyer = self.random.randrange(100_000)
+        return {"order_id": f"{self.prefix}-O{n}", "vendor_id": f"V{product // 5}",
+                "product_id": f"P{product}", "buyer_id": f"B{buyer}",
+                "buyer_email": f"buyer{buyer}@example.org", "buyer_first_name": "Erika",
+                "buyer_last_name": "Mustermann", "street": "Heidestraße", "house_number": "17",
+                "postcode": "51147", "city": "Köln", "country": "DE",
+                "payment_type": "one_time", "amount_total": "99.00", "currency": "EUR",
+                "created_at": "2026-01-15T10:00:00+01:00", "first_invoice_number": f"RE-{n}"}
+
+    @task(4)
+    def post_orders(self) -> None:
+        records = [self._order() for _ in range(BATCH)]
+        with self.client.post("/api/v1/orders", json={"records": records},
+                              headers=self.headers, name="POST /api/v1/orders",
+                              catch_response=True) as response:
+            if response.status_code != 200:
+                response.failure(f"{response.status_code}: {response.text[:300]}")
+                return
+        self.sent.extend(r["order_id"] for r in records[: BATCH // 5])
+
+    @task(1)
+    def post_incidents(self) -> None:
+        if len(self.sent) < BATCH:
+            return self.post_orders()
+        orders, self.sent = self.sent[:BATCH], self.sent[BATCH:]
+        records = [{"incident_id": f"{order}-I", "order_id": order, "kind": "chargeback",
+                    "occurred_at": "2026-02-15T09:00:00+01:00", "open_amount": "99.00",
+                    "currency": "EUR"} for order in orders]
+        with self.client.post("/api/v1/incidents", json={"records": records},
+                              headers=self.headers, name="POST /api/v1/incidents",
+                              catch_response=True) as response:
+            if response.status_code != 200:
+                response.failure(f"{response.status_code}: {response.text[:300]}")
+        return None
+
+
+class SupportAgent(HttpUser):
+    wait_time = between(0.5, 1.5)
+
+    def on_start(self) -> None:
+        page = self.client.get("/anmelden/", name="GET /anmelden/")
+        token = page.cookies.get("csrftoken") or self.client.cookies.get("csrftoken")
+        response = self.client.post(
+            "/anmelden/", name="POST /anmelden/", allow_redirects=False,
+            data={"username": "support", "password": os.environ.get(
+                "MAHNWERK_LOAD_PASSWORD", "demo"), "csrfmiddlewaretoken": token},
+            headers={"Referer": f"{self.host}/anmelden/"})
+        if response.status_code != 302:
+            raise RuntimeError(f"the support login failed: {response.status_code}")
+        # The figures count from the moment the last agent is signed in: twenty password
+        # checks at once (PBKDF2) would otherwise hold up the first pages of the others.
+        global _signed_in
+        _signed_in += 1
+        if _signed_in == self.environment.runner.target_user_count:
+            self.environment.stats.reset_all()
+
+    @task(3)
+    def case_list(self) -> None:
+        self.client.get("/faelle/", name="GET /faelle/")
+
+    @task(1)
+    def case_list_filtered(self) -> None:
+        self.client.get("/faelle/?state=open", name="GET /faelle/?state=open")

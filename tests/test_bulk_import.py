@@ -1,0 +1,131 @@
+"""A file of many rows goes through the bulk writes (issue 12, item 4): on PostgreSQL through
+COPY (plain rows) and COPY into a temporary table with INSERT ... ON CONFLICT (upserts), on
+SQLite through executemany; the results are the same, and nothing is half-written."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from mahnwerk import bulk
+from mahnwerk.cases.models import CaseEvent, DebtCase
+from mahnwerk.intake.models import Buyer, Incident, Order, Vendor
+from tests.test_import import ORDER_HEADER, PRODUCTS, VENDORS, write
+
+pytestmark = pytest.mark.django_db
+
+#: More rows than bulk.COPY_UPSERT_FROM in one batch, so PostgreSQL takes the COPY paths.
+MANY = bulk.COPY_UPSERT_FROM + 100
+
+
+FIRST = datetime(2025, 5, 1, 10, tzinfo=UTC)
+
+
+def order_rows(count: int, *, city: str = "Köln", start: int = 0) -> str:
+    return "".join(
+        f"o{n},48213,77120,b{n % 40},buyer{n % 40}@example.org,Erika,Muster{n % 40},"
+        f"Heidestraße,{n % 90 + 1},51147,{city},DE,one_time,99.00,EUR,,,"
+        f"{(FIRST + timedelta(hours=n)).isoformat()},,RE-{n}\n" for n in range(start, count))
+
+
+def incident_rows(count: int) -> str:
+    return "incident_id,order_id,kind,occurred_at,open_amount,currency\n" + "".join(
+        f"i{n},o{n},chargeback,2025-06-01T09:00:00+02:00,99.00,EUR\n" for n in range(count))
+
+
+def run_import(feed: str, path: Path, *args: str) -> None:
+    call_command("import", feed, str(path), "--no-progress", *args)
+
+
+@pytest.fixture
+def shop(tmp_path):
+    run_import("vendors", write(tmp_path, "vendors.csv", VENDORS))
+    run_import("products", write(tmp_path, "products.csv", PRODUCTS))
+    return tmp_path
+
+
+def test_a_large_order_file_sent_again_with_changes_updates_only_the_changed_rows(shop, capsys):
+    run_import("orders", write(shop, "orders.csv", ORDER_HEADER + order_rows(MANY)))
+    assert Order.objects.count() == MANY
+    assert Buyer.objects.count() == 40
+    untouched = dict(Order.objects.filter(city="Köln").values_list("pk", "updated_at"))
+    capsys.readouterr()
+
+    moved = MANY // 3  # the first third of the orders moved to Berlin
+    text = ORDER_HEADER + order_rows(moved, city="Berlin") + order_rows(MANY, start=moved)
+    run_import("orders", write(shop, "orders2.csv", text))
+
+    assert f"0 neu, {moved} geändert, {MANY - moved} unverändert" in capsys.readouterr().out
+    assert Order.objects.filter(city="Berlin").count() == moved
+    assert dict(Order.objects.filter(city="Köln").values_list("pk", "updated_at")) == {
+        pk: at for pk, at in untouched.items() if int(pk[1:]) >= moved}
+    # Each buyer keeps the address of their newest order, whichever file brought it.
+    newest = Order.objects.filter(buyer_id="b0").order_by("-created_at", "-order_id").first()
+    assert Buyer.objects.get(pk="b0").city == newest.city
+
+
+def test_a_large_incident_file_opens_every_case_with_its_event(shop):
+    run_import("orders", write(shop, "orders.csv", ORDER_HEADER + order_rows(MANY)))
+    run_import("incidents", write(shop, "incidents.csv", incident_rows(MANY)))
+    assert Incident.objects.count() == MANY
+    assert DebtCase.objects.count() == MANY
+    assert CaseEvent.objects.filter(kind="opened").count() == MANY
+    case = DebtCase.objects.get(order_id="o7")
+    assert (str(case.open_amount), case.first_invoice_number) == ("99.00", "RE-7")
+    assert "|o7|" in case.search_text
+    # 40 buyers ordered the one product again and again: a case whose buyer ordered it later
+    # is marked reordered, with its event; the buyer's latest order's case stays open.
+    reopened = DebtCase.objects.filter(state="reopened")
+    assert reopened.count() == CaseEvent.objects.filter(kind="reordered").count() > 0
+    assert DebtCase.objects.filter(state="open").count() == 40
+
+
+def test_a_bad_row_after_batches_were_written_leaves_nothing_behind(shop, capsys):
+    bad = order_rows(MANY + 1, start=MANY).replace(",DE,", ",XX,")  # the last row is wrong
+    path = write(shop, "orders.csv", ORDER_HEADER + order_rows(MANY) + bad)
+    with pytest.raises(CommandError, match="nichts wurde importiert"):
+        run_import("orders", path, "--batch-size", str(bulk.COPY_UPSERT_FROM + 10))
+    assert f"orders.csv:{MANY + 2}: Spalte country, Wert 'XX'" in capsys.readouterr().err
+    assert (Order.objects.count(), Buyer.objects.count()) == (0, 0)
+
+
+def _vendor(n: int, name: str, enrolled: bool = True) -> dict:
+    return {"vendor_id": f"v{n}", "name": name, "email": f"v{n}@example.com",
+            "enrolled": enrolled, "collection_mode": "approval", "dunning_by": "in_house",
+            "relationship_manager": "", "escalation_channel": "", "content_hash": "",
+            "updated_at": datetime(2026, 1, 1, tzinfo=UTC)}
+
+
+def test_an_upsert_of_many_rows_updates_the_named_fields_and_keeps_the_others():
+    bulk.insert_rows(Vendor, [_vendor(n, f"Alt {n}") for n in range(MANY)])
+    rows = [_vendor(n, f"Neu {n}", enrolled=False) for n in range(0, MANY, 2)]
+    rows += [_vendor(MANY + n, f"Neu {MANY + n}") for n in range(10)]
+    bulk.insert_rows(Vendor, rows, conflict="vendor_id", update=["name"])
+    assert Vendor.objects.count() == MANY + 10
+    assert Vendor.objects.get(pk="v2").name == "Neu 2"
+    assert Vendor.objects.get(pk="v2").enrolled is True, "a field not named is not updated"
+    assert Vendor.objects.get(pk="v3").name == "Alt 3"
+
+
+def test_an_upsert_that_names_a_row_twice_keeps_the_last_one_as_one_by_one_would():
+    rows = [_vendor(n % 20, f"Zeile {n}") for n in range(MANY)]
+    bulk.insert_rows(Vendor, rows, conflict="vendor_id", update=["name"])
+    assert Vendor.objects.count() == 20
+    assert Vendor.objects.get(pk="v5").name == f"Zeile {max(range(5, MANY, 20))}"
+
+
+def test_an_upsert_when_newer_keeps_a_stored_row_that_is_newer():
+    def buyer(n: int, city: str, day: int) -> dict:
+        return {"buyer_id": f"b{n}", "email": "", "email_normalized": "", "first_name": "",
+                "last_name": "", "street": "", "house_number": "", "postcode": "",
+                "city": city, "country": "DE", "content_hash": "",
+                "updated_at": datetime(2026, 1, 1, tzinfo=UTC),
+                "last_order_at": datetime(2025, 5, day, tzinfo=UTC)}
+
+    bulk.insert_rows(Buyer, [buyer(n, "Köln", 10) for n in range(MANY)])
+    rows = [buyer(n, "Berlin", 5 if n % 2 else 20) for n in range(MANY)]
+    bulk.insert_rows(Buyer, rows, conflict="buyer_id", update=["city", "last_order_at"],
+                     update_when_newer="last_order_at")
+    assert Buyer.objects.get(pk="b0").city == "Berlin"  # newer: updated
+    assert Buyer.objects.get(pk="b1").city == "Köln"  # older: the stored row stays
