@@ -142,7 +142,8 @@ def enqueue_batches(run: DunningRun, worker: str, batches: list[list[int]], acto
     signatures = [execute_batch.s(run_id=run.pk, worker=worker, decision_ids=batch,
                                   actor=actor, user_id=user_id) for batch in batches]
     if not settings.CELERY_TASK_ALWAYS_EAGER:
-        group(signatures).apply_async()
+        queue = {"queue": settings.MAHNWERK_RUN_QUEUE} if settings.MAHNWERK_RUN_QUEUE else {}
+        group(signatures).apply_async(**queue)
         return
     for signature in signatures:
         if signature.apply().get() in ("stopped", "failed", "gone"):
