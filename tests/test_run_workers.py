@@ -329,3 +329,22 @@ def test_a_run_whose_batch_tasks_were_lost_is_completed_by_resume(workers, setti
     wait_until(lambda: DunningRun.objects.get(pk=run.pk).state == RunState.DONE)
     each_letter_once(cases)
     counts_add_up(run)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_command_line_hands_the_batches_to_the_workers_and_follows_the_run(workers,
+                                                                              settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.MAHNWERK_RUN_BATCH = 5
+    cases = month(12)
+    workers.start("w1")
+    out = StringIO()
+    call_command("dunning_run", "--as-of", AS_OF.isoformat(), "--no-progress", stdout=out)
+    run = DunningRun.objects.get()
+    assert f"Lauf #{run.pk} zum {AS_OF.isoformat()} ist abgeschlossen" in out.getvalue()
+    wait_until(lambda: workers.batches_of("w1") == 3)  # the worker, not the command, did them
+    each_letter_once(cases)
+    counts_add_up(run)

@@ -1,6 +1,7 @@
 """Celery tasks of the dunning cycle; the logic stays in the services.
 
-Nothing in the app imports this module but its ``AppConfig.ready``: the outbox announces queued
+Nothing in the app imports this module but its ``AppConfig.ready`` and the ``dunning-run``
+command (which hands a run's batches to ``enqueue_batches``): the outbox announces queued
 letters (``signals.letters_queued``) and ``deliver_soon`` below asks a worker to deliver them.
 The workspace (an app to the right) hands a run to ``execute_in_background``; executing it is
 one task per batch of its decisions (``execute_batch``, ``enqueue_batches``).
