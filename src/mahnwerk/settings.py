@@ -331,6 +331,10 @@ MAHNWERK_RUN_BATCH = env.int("MAHNWERK_RUN_BATCH", default=200)
 #: Seconds without progress after which the process executing a run counts as gone: its claim
 #: is stale, and the run's page offers to resume it (a batch takes well under a second).
 MAHNWERK_RUN_STALE_SECONDS = env.int("MAHNWERK_RUN_STALE_SECONDS", default=120)
+#: The Celery queue a run's batch tasks go to (empty: Celery's default queue, with everything
+#: else); a queue of its own lets runs have workers of their own (`celery -A mahnwerk worker
+#: -Q runs`) that the outbox and the schedule's other tasks do not hold up (docs/operations.md).
+MAHNWERK_RUN_QUEUE = env.str("MAHNWERK_RUN_QUEUE", default="")
 #: Without a broker, "Ausführen" in the workspace executes the run in a thread of the web
 #: process, so that the page returns at once and shows the progress (docs/operations.md). Off:
 #: inside the request, as the tests do. With a broker a Celery worker executes it.

@@ -76,11 +76,18 @@ def letter_status(*, dispatched_on: Any, channel: str | None, status: str | None
     return LetterStatus.QUEUED
 
 
-def cycle_letters(*, cases: QuerySet[DebtCase]) -> dict[int, tuple[LetterFact, ...]]:
-    """The letters of each case's current cycle that were not withdrawn (one query)."""
+def cycle_letters(*, cases: QuerySet[DebtCase], case_ids: list[int] | None = None
+                  ) -> dict[int, tuple[LetterFact, ...]]:
+    """The letters of each case's current cycle that were not withdrawn (one query).
+
+    ``case_ids``: the cases are these at most (a batch of execute), named to the database as
+    such: it then reads their letters by the letters' case index. Without them PostgreSQL may
+    scan every letter not withdrawn and join each to the batch's cases, which grew with every
+    batch of a run (2.7 s a batch at 37,000 letters; bench/run_workers_benchmark.py)."""
     found: dict[int, list[LetterFact]] = {}
-    rows = (Letter.objects.filter(case__in=cases, cycle=F("case__cycle"),
-                                  withdrawn_at__isnull=True)
+    letters = Letter.objects.filter(case_id__in=case_ids) if case_ids is not None \
+        else Letter.objects.all()
+    rows = (letters.filter(case__in=cases, cycle=F("case__cycle"), withdrawn_at__isnull=True)
             .exclude(outbox__status=DeliveryStatus.CANCELLED)
             .values_list("case_id", "level", "dispatched_on", "letter_date", "outbox__channel",
                          "outbox__status"))
@@ -140,7 +147,7 @@ def run_facts(*, vendor_id: str | None = None, case_ids: list[int] | None = None
     # the run does not look at is never asked for).
     choices = dict(_choices(vendor_id=vendor_id, case_ids=case_ids, cases=cases)
                    .values_list("case_id", "pursue")) if direct else {}
-    letters = cycle_letters(cases=cases)
+    letters = cycle_letters(cases=cases, case_ids=case_ids)
     rows = cases.order_by("vendor_id", "order_id").values_list(
         "pk", "order_id", "vendor_id", "state", "open_amount", "currency", "opened_at",
         "cycle_started_at", "cycle", "reopened", "reopened_id", "block_reason",

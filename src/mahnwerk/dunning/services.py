@@ -2,11 +2,13 @@
 
     start_run    gathers the facts, decides every case and stores the decisions; refuses a date
                  before the latest run and a second run while one is in progress
-    execute_run  applies the stored decisions in batches (case by case when a batch fails); can
-                 be stopped and started again: a decision is marked executed in the same
-                 transaction as its letter, and the database refuses a second letter of the
-                 same level for a case; one process at a time (``claim_execution``), which
-                 writes the run's progress with every batch and its failure when it stops
+    execute_run  starts (or resumes) executing the stored decisions in batches, one task each
+                 for any number of workers (``execute_batch``; case by case when a batch
+                 fails); can be stopped and started again: a decision is marked executed in
+                 the same transaction as its letter, a batch done twice changes nothing, and
+                 the database refuses a second letter of the same level for a case; one
+                 execution at a time (``claim_execution``), each batch writing the run's
+                 progress, the last one finishing the run, a failing case stopping it
     preview_run  the decisions without storing anything (``--dry-run``, the UI's preview)
 
 The command line, the web workspace and the schedule all call these functions.
@@ -327,52 +329,44 @@ def _record_failure(*, run: DunningRun, worker: str, error: BaseException, order
         failure=f"{type(error).__name__}: {error}"[:2000])
 
 
-@dataclass
-class _Tally:
-    """The run's progress as this process writes it: with each batch, in its transaction."""
+#: Hands the batches of a run's execution to workers (``dunning.tasks.enqueue_batches``: one
+#: Celery task per batch; without a broker the same tasks run here, in order). ``None``: this
+#: process executes them itself, one after the other (the tests' ``stop_after`` and
+#: ``progress``, the command line without a broker).
+#: Called as ``enqueue(run, worker, batches, actor, user_id)``.
+Enqueue = Callable[[DunningRun, str, list[list[int]], str, int | None], None]
 
-    run: DunningRun
-    worker: str
-    done: int
-    outcomes: Counter[str]
-    staged: tuple[int, Counter[str]] | None = None
 
-    def stage(self, rows: list[dict]) -> None:
-        """Inside the batch's transaction: the progress with this batch; renews the claim."""
-        outcomes = self.outcomes + Counter(
-            selectors.outcome_key(code=row["outcome_code"], params=row["outcome_params"])
-            for row in rows)
-        done = self.done + len(rows)
-        updated = DunningRun.objects.filter(pk=self.run.pk, worker=self.worker).update(
-            done=done, outcomes=dict(outcomes), heartbeat_at=timezone.now())
-        if not updated:  # another process took the run over after this one fell silent
-            raise RunBusy(_("Run #%(run)d was taken over by another process; this one stops.")
-                          % {"run": self.run.pk})
-        self.staged = (done, outcomes)
-
-    def commit(self) -> None:
-        """After the batch's transaction committed."""
-        if self.staged is not None:
-            self.done, self.outcomes = self.staged
-            self.staged = None
+def pending_batches(*, run: DunningRun) -> list[list[int]]:
+    """The ids of the run's decisions not yet executed, in batches of MAHNWERK_RUN_BATCH."""
+    pending = list(run.decisions.filter(executed_at__isnull=True).order_by("id")
+                   .values_list("id", flat=True))
+    size = max(1, settings.MAHNWERK_RUN_BATCH)
+    return [pending[start:start + size] for start in range(0, len(pending), size)]
 
 
 def execute_run(*, run: DunningRun, actor: str, user: AbstractBaseUser | None = None,
                 progress: Callable[[int, int], None] | None = None,
-                stop_after: int | None = None, worker: str = "") -> dict[str, int]:
-    """Apply the run's decisions not yet executed, a batch of cases per transaction.
+                stop_after: int | None = None, worker: str = "",
+                enqueue: Enqueue | None = None) -> dict[str, int]:
+    """Start (or resume) the execution of a run: its decisions not yet executed, a batch of
+    cases per transaction (``execute_batch``), each batch for any worker to take.
 
     Under a claim (``claim_execution``; ``worker`` is one taken before, e.g. by the web for its
-    background task): a second process refuses with ``RunBusy``. Each batch writes the run's
-    progress (``done``, ``outcomes``) in its own transaction; a case that fails stops the run,
-    which keeps the case and the error (``failed_order``, ``failure``) and raises it again.
+    background task): a second start while the claim is live refuses with ``RunBusy``. The
+    claim belongs to this execution, not to a process: every batch carries it, renews it and
+    writes the run's progress (``done``, ``outcomes``) in its own transaction; the batch that
+    leaves no decision pending finishes the run. With ``enqueue`` the batches are handed over
+    (one task each) and this returns at once with the claim still held by them; without, they
+    are executed here, one after the other, and a case that fails stops the run, which keeps
+    the case and the error (``failed_order``, ``failure``) and raises it again.
     ``stop_after`` stops after that many cases (as a crash would); calling again resumes.
     """
     if run.state in (RunState.DONE, RunState.DISCARDED):
         raise RunError(_("Run #%(run)d is %(state)s; start a new run.")
                        % {"run": run.pk, "state": run.get_state_display()})
     worker = claim_execution(run=run, worker=worker)
-    failed_order = ""
+    handed_over = False
     try:
         if run.state == RunState.DECIDING:
             decide_again(run=run, worker=worker)
@@ -384,47 +378,131 @@ def execute_run(*, run: DunningRun, actor: str, user: AbstractBaseUser | None = 
             if not started:
                 raise RunError(_("Run #%(run)d is %(state)s; start a new run.")
                                % {"run": run.pk, "state": run.get_state_display()})
-        policies = _Policies()
-        pending = list(run.decisions.filter(executed_at__isnull=True).order_by("id")
-                       .values_list("id", "case__order_id"))
-        tally = _Tally(run=run, worker=worker, done=run.done, outcomes=Counter(run.outcomes))
-        limit = len(pending) if stop_after is None else min(stop_after, len(pending))
-        size = max(1, settings.MAHNWERK_RUN_BATCH)
-        for start in range(0, limit, size):
-            batch = pending[start:min(limit, start + size)]
-            try:
-                failed_order = batch[0][1] if len(batch) == 1 else ""
-                _execute_batch(run=run, decision_ids=[d for d, _o in batch],
-                               policies=policies, actor=actor, user=user, tally=tally)
-            except RunBusy:
-                raise
-            except Exception:
-                if len(batch) == 1:
-                    raise
-                for decision_id, order_id in batch:  # find the case that fails; the others go
-                    failed_order = order_id
-                    _execute_batch(run=run, decision_ids=[decision_id], policies=policies,
-                                   actor=actor, user=user, tally=tally)
-            failed_order = ""
-            if progress:
-                progress(start + len(batch), len(pending))
-        if limit < len(pending):
-            return selectors.run_counts(run=run)
-        _vendor_tasks(run=run)
-        run.counts = selectors.run_counts(run=run)
-        DunningRun.objects.filter(pk=run.pk, worker=worker).update(
-            state=RunState.DONE, lock=None, finished_at=timezone.now(), counts=run.counts,
-            worker="")
+        batches = pending_batches(run=run)
+        if not batches:
+            _finish(run_id=run.pk, worker=worker)
+        elif enqueue is not None:
+            handed_over = True  # the batches hold the claim now; the last one gives it back
+            enqueue(run, worker, batches, actor, user.pk if user is not None else None)
+        else:
+            policies = _Policies()
+            total = sum(len(batch) for batch in batches)
+            limit = total if stop_after is None else min(stop_after, total)
+            done = 0
+            for batch in batches:
+                if done >= limit:
+                    break
+                batch = batch[:limit - done]
+                execute_batch(run=run, worker=worker, decision_ids=batch, actor=actor,
+                              user=user, policies=policies)
+                done += len(batch)
+                if progress:
+                    progress(done, total)
         run.refresh_from_db()
-        return run.counts
-    except RunError:  # a refusal (taken over, discarded meanwhile), not a failure of a case
+        return dict(run.counts) if run.state == RunState.DONE else selectors.run_counts(run=run)
+    except Exception:
+        handed_over = False
+        raise
+    finally:
+        if not handed_over:
+            release_execution(run=run, worker=worker)
+        run.refresh_from_db()
+
+
+def execute_batch(*, run: DunningRun, worker: str, decision_ids: list[int], actor: str,
+                  user: AbstractBaseUser | None = None, policies: _Policies | None = None
+                  ) -> bool:
+    """Apply one batch of a run's decisions under the execution's claim (one Celery task,
+    ``dunning.tasks.execute_batch``, or one step of ``execute_run`` in this process).
+
+    Done twice, or by two workers at once, it changes nothing the second time: decisions
+    already executed are skipped, and the batch locks its decisions and cases (on PostgreSQL
+    the second waits for the first and then finds them executed; on SQLite the single writer
+    does the same). A batch that fails is applied again case by case: the cases before the one
+    that fails are applied, each whole, and that one stops the run (kept on the run with its
+    order id and error, the claim given back: the execution's other batches stop too, and
+    *Fortsetzen* goes on from there). A batch whose claim is gone (the run finished, failed,
+    was taken over after this execution fell silent) writes nothing: ``RunBusy``. Returns
+    whether this batch finished the run."""
+    if not _claim_alive(run_id=run.pk, worker=worker):
+        raise RunBusy(_("Run #%(run)d was taken over by another process; this one stops.")
+                      % {"run": run.pk})
+    policies = policies or _Policies()
+    failed_order = ""
+    try:
+        try:
+            return _execute_batch(run=run, worker=worker, decision_ids=decision_ids,
+                                  policies=policies, actor=actor, user=user)
+        except RunBusy:
+            raise
+        except Exception:
+            if len(decision_ids) == 1:
+                failed_order = _order_of(decision_ids[0])
+                raise
+        finished = False
+        for decision_id in decision_ids:  # find the case that fails; the ones before it go
+            failed_order = _order_of(decision_id)
+            finished = _execute_batch(run=run, worker=worker, decision_ids=[decision_id],
+                                      policies=policies, actor=actor, user=user) or finished
+        return finished
+    except RunError:  # a refusal (taken over, finished meanwhile), not a failure of a case
         raise
     except Exception as exc:
         _record_failure(run=run, worker=worker, error=exc, order_id=failed_order)
-        raise
-    finally:
         release_execution(run=run, worker=worker)
-        run.refresh_from_db()
+        raise
+
+
+def _order_of(decision_id: int) -> str:
+    return (RunDecision.objects.filter(pk=decision_id).values_list("case__order_id", flat=True)
+            .first() or "")
+
+
+def _claim_alive(*, run_id: int, worker: str) -> bool:
+    return DunningRun.objects.filter(pk=run_id, worker=worker,
+                                     state=RunState.EXECUTING).exists()
+
+
+def _count_batch(*, run: DunningRun, worker: str, rows: list[dict]) -> bool:
+    """Inside the batch's transaction, at its end: add the batch to the run's progress and
+    renew the claim; finish the run when this batch left no decision pending. Returns whether
+    it finished the run.
+
+    The run's row is locked for this (``SELECT ... FOR UPDATE``, held only until the batch
+    commits): two workers' batches add their counts one after the other and never overwrite
+    each other's, and the batch that takes the lock last sees every other batch committed, so
+    exactly one finds nothing pending and finishes the run."""
+    locked = (DunningRun.objects.select_for_update()
+              .filter(pk=run.pk, worker=worker, state=RunState.EXECUTING)
+              .values_list("done", "total", "outcomes").first())
+    if locked is None:  # another process took the run over after this one fell silent
+        raise RunBusy(_("Run #%(run)d was taken over by another process; this one stops.")
+                      % {"run": run.pk})
+    done, total, outcomes = locked
+    outcomes = Counter(outcomes or {}) + Counter(
+        selectors.outcome_key(code=row["outcome_code"], params=row["outcome_params"])
+        for row in rows)
+    done += len(rows)
+    DunningRun.objects.filter(pk=run.pk).update(done=done, outcomes=dict(outcomes),
+                                                heartbeat_at=timezone.now())
+    if done < total or run.decisions.filter(executed_at__isnull=True).exists():
+        return False
+    return _finish(run_id=run.pk, worker=worker)
+
+
+def _finish(*, run_id: int, worker: str) -> bool:
+    """Mark the run done, exactly once (a conditional ``UPDATE`` under the execution's claim),
+    with its vendor tasks and counts, and give the claim back."""
+    with transaction.atomic():
+        won = DunningRun.objects.filter(pk=run_id, worker=worker,
+                                        state=RunState.EXECUTING).update(
+            state=RunState.DONE, lock=None, finished_at=timezone.now(), worker="")
+        if not won:
+            return False
+        run = DunningRun.objects.get(pk=run_id)
+        _vendor_tasks(run=run)
+        DunningRun.objects.filter(pk=run_id).update(counts=selectors.run_counts(run=run))
+    return True
 
 
 @dataclass
@@ -489,16 +567,25 @@ def levels_to_preview(*, case: DebtCase, policy: DunningPolicy,
     return [level for level in policy.levels.all() if level.number not in written]
 
 
-def _execute_batch(*, run: DunningRun, decision_ids: list[int], policies: _Policies,
-                   actor: str, user: AbstractBaseUser | None, tally: _Tally) -> None:
+def _execute_batch(*, run: DunningRun, worker: str, decision_ids: list[int],
+                   policies: _Policies, actor: str, user: AbstractBaseUser | None) -> bool:
+    """One transaction: the batch's letters, outbox messages, case changes with their events,
+    the decisions' marks and the run's progress. Returns whether it finished the run."""
     with transaction.atomic():
-        decisions = list(RunDecision.objects.filter(pk__in=decision_ids,
-                                                    executed_at__isnull=True).order_by("id"))
+        # The decisions are locked first and read as they are once the lock is held: a second
+        # worker on the same batch waits here for the first to commit, and PostgreSQL then
+        # leaves out the rows the first marked executed (it checks the condition again).
+        decisions = list(RunDecision.objects.select_for_update().filter(
+            pk__in=decision_ids, executed_at__isnull=True).order_by("id"))
+        if not decisions:
+            return False  # done before (a task delivered twice, a batch resumed)
         case_ids = [d.case_id for d in decisions]
-        # Locked, so that a payment arriving now waits for this batch (and then cancels the
-        # letter it finds in the outbox) instead of slipping in between.
+        # Locked (in the order of their ids, so that two batches never wait for each other in
+        # a circle), so that a payment arriving now waits for this batch (and then cancels
+        # the letter it finds in the outbox) instead of slipping in between.
         cases = {case.pk: case for case in DebtCase.objects.select_for_update(of=("self",))
-                 .select_related("order", "order__product", "vendor").filter(pk__in=case_ids)}
+                 .select_related("order", "order__product", "vendor").filter(pk__in=case_ids)
+                 .order_by("pk")}
         batch = _Batch(run=run, actor=actor, written_before=set(
             Letter.objects.filter(case_id__in=case_ids, withdrawn_at__isnull=True)
             .values_list("case_id", "cycle", "level")))
@@ -553,8 +640,7 @@ def _execute_batch(*, run: DunningRun, decision_ids: list[int], policies: _Polic
         CaseNote.objects.bulk_create(batch.notes)
         bulk.update_rows(RunDecision, outcomes, ["executed_at", "outcome_code",
                                                  "outcome_params"])
-        tally.stage(outcomes)
-    tally.commit()
+        return _count_batch(run=run, worker=worker, rows=outcomes)
 
 
 #: The decisions that change a case: execute checks each against the case as it is now.
@@ -669,35 +755,42 @@ def _vendor_tasks(*, run: DunningRun) -> None:
 
 
 def run_month(*, as_of: date, actor: str, vendor_id: str | None = None,
-              user: AbstractBaseUser | None = None) -> DunningRun:
-    """Decide and execute a run in one go (the schedule, and the CLI without --dry-run)."""
+              user: AbstractBaseUser | None = None, enqueue: Enqueue | None = None
+              ) -> DunningRun:
+    """Decide and execute a run in one go (the schedule, the demo); ``enqueue`` as for
+    ``execute_run``."""
     run = start_run(as_of=as_of, actor=actor, vendor_id=vendor_id, user=user)
-    execute_run(run=run, actor=actor, user=user)
+    execute_run(run=run, actor=actor, user=user, enqueue=enqueue)
     run.refresh_from_db()
     return run
 
 
-def resume_run(*, run_id: int, actor: str) -> DunningRun:
+def resume_run(*, run_id: int, actor: str, enqueue: Enqueue | None = None) -> DunningRun:
+    """Go on with an interrupted run: only its decisions still pending are executed (with
+    ``enqueue``: handed to the workers again, one task per batch)."""
     run = DunningRun.objects.filter(pk=run_id).first()
     if run is None:
         raise RunError(_("There is no run #%(run)d.") % {"run": run_id})
-    execute_run(run=run, actor=actor)
+    execute_run(run=run, actor=actor, enqueue=enqueue)
     run.refresh_from_db()
     return run
 
 
-def scheduled_run(*, today: date | None = None) -> DunningRun | None:
+def scheduled_run(*, today: date | None = None, enqueue: Enqueue | None = None
+                  ) -> DunningRun | None:
     """The monthly run of the schedule (beat calls it every day).
 
-    An unfinished run (killed while deciding or executing) is finished first, whatever the
-    day. Then, from the default policy's run day on, a month without a finished run gets one:
-    a day the machine was down or a run that died never makes the schedule skip a month."""
+    An unfinished run (killed while deciding or executing, or a batch task of it lost with its
+    worker) is finished first, whatever the day: once its claim is stale, its pending batches
+    are executed (handed to the workers again). Then, from the default policy's run day on, a
+    month without a finished run gets one: a day the machine was down or a run that died
+    never makes the schedule skip a month."""
     today = today or timezone.localdate()
     active = selectors.active_run()
     if active is not None:
-        # A process (the web's background task) may be executing it right now.
+        # Workers (or the web's background task) may be executing it right now.
         with contextlib.suppress(RunBusy):
-            execute_run(run=active, actor="schedule")
+            execute_run(run=active, actor="schedule", enqueue=enqueue)
         active.refresh_from_db()
         return active
     policy = selectors.default_policy()
@@ -708,7 +801,7 @@ def scheduled_run(*, today: date | None = None) -> DunningRun | None:
         as_of__month=today.month).exists()
     if done_this_month:
         return None
-    return run_month(as_of=today, actor="schedule")
+    return run_month(as_of=today, actor="schedule", enqueue=enqueue)
 
 
 # -- Direct-collection vendors (process.md section 4, "Important!") ---------------------------

@@ -1,20 +1,28 @@
 """Celery tasks of the dunning cycle; the logic stays in the services.
 
-Nothing in the app imports this module but its ``AppConfig.ready``: the outbox announces queued
+Nothing in the app imports this module but its ``AppConfig.ready`` and the ``dunning-run``
+command (which hands a run's batches to ``enqueue_batches``): the outbox announces queued
 letters (``signals.letters_queued``) and ``deliver_soon`` below asks a worker to deliver them.
-The workspace (an app to the right) hands a run to ``execute_in_background``.
+The workspace (an app to the right) hands a run to ``execute_in_background``; executing it is
+one task per batch of its decisions (``execute_batch``, ``enqueue_batches``).
 """
+
+from __future__ import annotations
 
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 
-from celery import shared_task
+from celery import group, shared_task
 from django.conf import settings
 from django.db import connections
 from django.dispatch import receiver
 
 from mahnwerk.dunning.signals import letters_queued
+
+if TYPE_CHECKING:
+    from mahnwerk.dunning.models import DunningRun
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +94,11 @@ def deliver_chunk() -> dict[str, int]:
 
 @shared_task(name="mahnwerk.dunning.tasks.monthly_run")
 def monthly_run() -> int | None:
-    """Daily: finishes an interrupted run, and starts the month's run from the policy's run
-    day on (once a month)."""
+    """Daily: finishes an interrupted run (its pending batches enqueued again), and starts the
+    month's run from the policy's run day on (once a month), its batches enqueued."""
     from mahnwerk.dunning.services import scheduled_run
 
-    run = scheduled_run()
+    run = scheduled_run(enqueue=enqueue_batches)
     return run.pk if run else None
 
 
@@ -113,10 +121,13 @@ def deliver_soon(sender: object, **kwargs: object) -> None:
 
 @shared_task(name="mahnwerk.dunning.tasks.execute_run", max_retries=0)
 def execute_run(*, run_id: int, worker: str, actor: str, user_id: int | None = None) -> str:
-    """Execute a run under the claim the caller took (``services.claim_execution``).
+    """Start executing a run under the claim the caller took (``services.claim_execution``):
+    the run moves to executing and each batch of its pending decisions becomes a task of its
+    own (``execute_batch``, ``enqueue_batches``), for any number of workers.
 
     Not retried: a failure is kept on the run (its page shows the case and the error) and a
-    person resumes it, or the schedule does. Returns the run's state."""
+    person resumes it, or the schedule does. Returns the run's state (without a broker the
+    batches ran here already: done, or stopped at a failure)."""
     from django.contrib.auth import get_user_model
 
     from mahnwerk.dunning.models import DunningRun
@@ -128,12 +139,65 @@ def execute_run(*, run_id: int, worker: str, actor: str, user_id: int | None = N
         return "gone"
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     try:
-        execute(run=run, actor=actor, user=user, worker=worker)
+        execute(run=run, actor=actor, user=user, worker=worker, enqueue=enqueue_batches)
     except RunError as exc:
         log.warning("run #%s was not executed: %s", run_id, exc)
     except Exception:
         log.exception("run #%s stopped; its page shows where and why", run_id)
     return str(run.state)
+
+
+# Why one task per batch and no chord: a chord's callback waits for every member's result in
+# the result backend, and a member lost with its worker leaves the callback waiting for ever.
+# Here no task waits for another: each batch is one transaction that adds its counts to the
+# run, and the batch that leaves no decision pending finishes the run (services._count_batch).
+# A lost batch leaves its decisions pending and the run's claim unrenewed; the run then shows
+# as interrupted, and resume, *Fortsetzen* or the schedule enqueue only the pending batches
+# again. acks_late with reject_on_worker_lost also hands a batch whose worker was killed to
+# another worker (Redis: after its visibility timeout); done twice, a batch changes nothing.
+@shared_task(name="mahnwerk.dunning.tasks.execute_batch", max_retries=0, acks_late=True,
+             reject_on_worker_lost=True)
+def execute_batch(*, run_id: int, worker: str, decision_ids: list[int], actor: str,
+                  user_id: int | None = None) -> str:
+    """Apply one batch of a run's decisions under the execution's claim; says what became of
+    it: "finished" (this batch finished the run), "done", "stopped" (the claim was gone: the
+    run was taken over, stopped or finished; nothing written), "failed" (a case failed: the
+    run keeps it and stops), "gone" (no such run)."""
+    from django.contrib.auth import get_user_model
+
+    from mahnwerk.dunning import services
+    from mahnwerk.dunning.models import DunningRun
+
+    run = DunningRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return "gone"
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    try:
+        finished = services.execute_batch(run=run, worker=worker, decision_ids=decision_ids,
+                                          actor=actor, user=user)
+    except services.RunError as exc:
+        log.info("run #%s: a batch was not executed: %s", run_id, exc)
+        return "stopped"
+    except Exception:
+        log.exception("run #%s stopped at a case; its page shows where and why", run_id)
+        return "failed"
+    return "finished" if finished else "done"
+
+
+def enqueue_batches(run: DunningRun, worker: str, batches: list[list[int]], actor: str,
+                    user_id: int | None) -> None:
+    """Hand each batch to ``execute_batch``: with a broker one message each (a group, no
+    chord), taken by whichever worker is free; without one (CELERY_TASK_ALWAYS_EAGER) the
+    same tasks run here, in order, and stop at the first that does not go through."""
+    signatures = [execute_batch.s(run_id=run.pk, worker=worker, decision_ids=batch,
+                                  actor=actor, user_id=user_id) for batch in batches]
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        queue = {"queue": settings.MAHNWERK_RUN_QUEUE} if settings.MAHNWERK_RUN_QUEUE else {}
+        group(signatures).apply_async(**queue)
+        return
+    for signature in signatures:
+        if signature.apply().get() in ("stopped", "failed", "gone"):
+            return
 
 
 @shared_task(name="mahnwerk.dunning.tasks.decide_run", max_retries=0)

@@ -2,13 +2,15 @@
 
 import getpass
 import sys
+import time
 from datetime import date
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from tqdm import tqdm
 
-from mahnwerk.dunning import selectors, services
+from mahnwerk.dunning import selectors, services, tasks
 from mahnwerk.intake.models import Vendor
 
 
@@ -51,8 +53,10 @@ class Command(BaseCommand):
                 self.stdout.write(_("Run #%(run)d discarded.") % {"run": run.pk})
                 return
             if resume:
-                run = services.resume_run(run_id=resume, actor=actor)
-                self._summary(run)
+                run = services.DunningRun.objects.filter(pk=resume).first()
+                if run is None:
+                    raise services.RunError(_("There is no run #%(run)d.") % {"run": resume})
+                self._execute(run, actor=actor, no_progress=no_progress)
                 return
             day = iso_date(as_of) if as_of else date.today()
             if vendor and not Vendor.objects.filter(pk=vendor).exists():
@@ -72,24 +76,50 @@ class Command(BaseCommand):
             self.stdout.write(_("Run #%(run)d as of %(date)s decided: %(counts)s")
                               % {"run": run.pk, "date": day.isoformat(),
                                  "counts": selectors.describe_counts(run.counts)})
-            bar = None if no_progress else tqdm(total=0, desc=_("executing"), file=sys.stderr,
-                                                disable=None, leave=False)
-
-            def progress(done: int, total: int) -> None:
-                if bar is not None:
-                    bar.total = total
-                    bar.n = done
-                    bar.refresh()
-
-            try:
-                services.execute_run(run=run, actor=actor, progress=progress)
-            finally:
-                if bar is not None:
-                    bar.close()
-            run.refresh_from_db()
-            self._summary(run)
+            self._execute(run, actor=actor, no_progress=no_progress)
         except services.RunError as exc:
             raise CommandError(str(exc)) from None
+
+    def _execute(self, run, *, actor: str, no_progress: bool) -> None:
+        """Execute the run: with a broker its batches go to the Celery workers and this
+        follows the run's progress until it ends; without one, here and now, batch by batch."""
+        bar = None if no_progress else tqdm(total=run.total, desc=_("executing"),
+                                            file=sys.stderr, disable=None, leave=False)
+
+        def progress(done: int, total: int) -> None:
+            if bar is not None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+        try:
+            if settings.CELERY_TASK_ALWAYS_EAGER:
+                services.execute_run(run=run, actor=actor, progress=progress)
+            else:
+                services.execute_run(run=run, actor=actor, enqueue=tasks.enqueue_batches)
+                while True:
+                    run.refresh_from_db()
+                    state = selectors.run_progress(run=run)
+                    progress(state.done, state.total)
+                    if not state.polling:
+                        break
+                    time.sleep(1)
+                if state.phase == "failed":
+                    raise CommandError(_("Run #%(run)d stopped at order %(order)s: %(error)s; "
+                                         "resume it with --resume %(run)d.")
+                                       % {"run": run.pk, "order": state.failed_order or "–",
+                                          "error": state.failure})
+                if state.phase == "interrupted":
+                    raise CommandError(_("Run #%(run)d was interrupted (no worker took its "
+                                         "batches for %(seconds)d s); resume it with --resume "
+                                         "%(run)d.")
+                                       % {"run": run.pk,
+                                          "seconds": settings.MAHNWERK_RUN_STALE_SECONDS})
+        finally:
+            if bar is not None:
+                bar.close()
+        run.refresh_from_db()
+        self._summary(run)
 
     def _summary(self, run) -> None:
         self.stdout.write(_("Run #%(run)d as of %(date)s is %(state)s: %(counts)s")
