@@ -307,6 +307,32 @@ def release_stuck(*, message: OutboxMessage, actor: str) -> None:
         DeliveryStatus.QUEUED, None, note
 
 
+def confirm_stuck_sent(*, message: OutboxMessage, actor: str) -> None:
+    """Record a stuck message as sent, after a person found its Message-ID in the mail
+    server's log (the worker died after the server took it, before it wrote that down).
+
+    The other half of ``release_stuck``: without it such a letter would never count as left
+    and its case would wait for ever. It counts from the run's date if this was its first
+    attempt, else from the day it was claimed (as ``delivery.dispatch_day``)."""
+    with transaction.atomic():
+        current = (OutboxMessage.objects.select_for_update().select_related("letter", "case")
+                   .filter(pk=message.pk, status=DeliveryStatus.SENDING).first())
+        if current is None:
+            raise OutboxError(_("Only a message stuck in sending can be confirmed as sent."))
+        claimed = current.next_attempt_at or timezone.now()
+        letter = current.letter
+        on = letter.letter_date if current.attempts == 0 else max(
+            letter.letter_date, timezone.localdate(claimed))
+        OutboxMessage.objects.filter(pk=current.pk).update(
+            status=DeliveryStatus.SENT, sent_at=claimed, attempts=current.attempts + 1,
+            next_attempt_at=None,
+            last_error=(_("confirmed as sent by %(who)s from the mail server's log")
+                        % {"who": actor})[:2000])
+        record_left(letter=letter, on=on, reason=Reason(why.LETTER_LEFT, {
+            "level": letter.level, "to": current.to_address, "date": on.isoformat()}))
+    message.status = DeliveryStatus.SENT
+
+
 def record_bounce(*, message_id: str, reason: str) -> bool:
     """The mail provider reports a sent message as bounced (or rejected); False if unknown.
 
