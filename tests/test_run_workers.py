@@ -170,6 +170,34 @@ def test_a_case_that_fails_stops_the_batches_after_it_and_resume_enqueues_only_t
     counts_add_up(run)
 
 
+@pytest.mark.django_db
+def test_the_schedule_takes_up_a_run_whose_batches_were_lost_within_minutes(settings):
+    """A batch task lost with its worker (or with Redis) leaves the run executing with a claim
+    nobody renews; every five minutes the schedule hands its pending batches out again, once
+    the claim is stale, and not before."""
+    settings.MAHNWERK_RUN_BATCH = 3
+    cases = month(7)
+    run, _worker, _batches = started()
+    assert services.resume_interrupted_run(enqueue=tasks.enqueue_batches) is None, \
+        "its workers may still be at it"
+    assert not Letter.objects.exists()
+    assert settings.CELERY_BEAT_SCHEDULE["resume-runs"]["schedule"] <= 300
+    settings.MAHNWERK_RUN_STALE_SECONDS = 0  # the claim is stale at once
+    assert tasks.resume_runs() == run.pk
+    each_letter_once(cases)
+    counts_add_up(run)
+
+
+@pytest.mark.django_db
+def test_the_schedule_leaves_a_decided_run_waiting_for_support_alone(settings):
+    month(4)
+    run = services.start_run(as_of=AS_OF, actor="anna")
+    settings.MAHNWERK_RUN_STALE_SECONDS = 0
+    assert tasks.resume_runs() is None
+    run.refresh_from_db()
+    assert run.state == RunState.DECIDED and not Letter.objects.exists()
+
+
 # -- With Redis and real worker processes, on PostgreSQL --------------------------------------
 
 

@@ -300,6 +300,7 @@ CELERY_BEAT_SCHEDULE = {
     "deliver-outbox": {"task": "mahnwerk.dunning.tasks.deliver_outbox", "schedule": 60.0},
     "monthly-dunning-run": {"task": "mahnwerk.dunning.tasks.monthly_run",
                             "schedule": 3600.0 * 6},
+    "resume-runs": {"task": "mahnwerk.dunning.tasks.resume_runs", "schedule": 300.0},
     "approvals": {"task": "mahnwerk.collection.tasks.approvals", "schedule": 3600.0 * 4},
     "retention": {"task": "mahnwerk.ops.tasks.retention", "schedule": 3600.0 * 24},
     "import-uploads": {"task": "mahnwerk.intake.tasks.clean_imports",

@@ -776,6 +776,27 @@ def resume_run(*, run_id: int, actor: str, enqueue: Enqueue | None = None) -> Du
     return run
 
 
+def resume_interrupted_run(*, enqueue: Enqueue | None = None,
+                           now: datetime | None = None) -> DunningRun | None:
+    """Hand the pending batches of an executing run whose claim went stale to the workers
+    again (the schedule, every few minutes): a batch task lost with its worker or with the
+    broker's memory is then taken up within minutes, not at the next monthly pass. A run that
+    is deciding or decided, waiting for support to look at its preview, is not touched, nor a
+    run whose workers are still renewing its claim. Returns the run resumed, if any."""
+    now = now or timezone.now()
+    run = selectors.active_run()
+    if run is None or run.state != RunState.EXECUTING:
+        return None
+    if run.worker and run.heartbeat_at is not None and run.heartbeat_at >= _stale_before(now):
+        return None
+    try:
+        execute_run(run=run, actor="schedule", enqueue=enqueue)
+    except RunBusy:  # a worker renewed the claim in the meantime
+        return None
+    run.refresh_from_db()
+    return run
+
+
 def scheduled_run(*, today: date | None = None, enqueue: Enqueue | None = None
                   ) -> DunningRun | None:
     """The monthly run of the schedule (beat calls it every day).

@@ -102,6 +102,16 @@ def monthly_run() -> int | None:
     return run.pk if run else None
 
 
+@shared_task(name="mahnwerk.dunning.tasks.resume_runs", max_retries=0)
+def resume_runs() -> int | None:
+    """Every few minutes: an executing run whose claim went stale (a batch task lost with its
+    worker, or with Redis) gets its pending batches enqueued again."""
+    from mahnwerk.dunning.services import resume_interrupted_run
+
+    run = resume_interrupted_run(enqueue=enqueue_batches)
+    return run.pk if run else None
+
+
 @receiver(letters_queued, dispatch_uid="mahnwerk.dunning.deliver_soon")
 def deliver_soon(sender: object, **kwargs: object) -> None:
     """Ask a worker to deliver now; never fails the caller (beat delivers every minute)."""
