@@ -604,3 +604,59 @@ def test_when_the_first_letter_bounces_a_second_that_has_not_left_is_withdrawn(s
     dispatch.post_letters(messages=[first], on=date(2026, 10, 16), actor="anna")
     assert decision_of(run(date(2026, 10, 20)), case).code == "run.not_due", \
         "letter 2 waits its 14 days from the day letter 1 was posted"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_block_made_while_a_payment_import_is_between_reading_and_writing_the_case_waits(
+        monkeypatch):
+    """The payment import has read the case and is about to write it when support blocks it:
+    the block waits for the import (the case is locked) and is then refused, instead of the
+    import failing with "changed meanwhile" and the platform's payment being lost."""
+    import threading
+
+    from django.db import connection
+
+    _postgres_only()
+    order = OrderFactory()
+    case = incident(order, at=INCIDENT)
+    read_the_case, block_done = threading.Event(), threading.Event()
+    real_follow = case_services._follow
+    outcomes: dict[str, str] = {}
+
+    def follow(**kwargs):
+        read_the_case.set()
+        block_done.wait(timeout=3)  # the block, if it could, commits now
+        return real_follow(**kwargs)
+
+    monkeypatch.setattr(case_services, "_follow", follow)
+
+    def pay() -> None:
+        try:
+            payment(order, amount="300.00", at=datetime(2026, 9, 10, tzinfo=BERLIN))
+            outcomes["pay"] = "done"
+        except Exception as exc:  # shown in the assertion
+            outcomes["pay"] = f"failed: {exc!r}"
+        finally:
+            connection.close()
+
+    def block() -> None:
+        stale = DebtCase.objects.get(pk=case.pk)
+        read_the_case.wait(timeout=30)
+        try:
+            case_services.block_case(case=stale, reason="Anwaltsschreiben", actor="anna")
+            outcomes["block"] = "done"
+        except case_services.CaseError as exc:
+            outcomes["block"] = f"refused: {exc}"
+        finally:
+            block_done.set()
+            connection.close()
+
+    threads = [threading.Thread(target=pay), threading.Thread(target=block)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert outcomes["pay"] == "done", outcomes
+    assert outcomes["block"].startswith("refused"), outcomes
+    case.refresh_from_db()
+    assert case.state == CaseState.PAID

@@ -256,7 +256,11 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
         for payment in Payment.objects.filter(order_id__in=list(latest)).values_list(
                 "order_id", "paid_at", "amount", named=True):
             payments[payment.order_id].append(payment)
-        cases = {c.order_id: c for c in DebtCase.objects.filter(order_id__in=list(latest))}
+        # Locked (in id order, as a run's batch locks them), so that a change support makes at
+        # this moment (a block, a cancel) either commits before and is read here, or waits and
+        # then finds the case changed: never a payment refused as "changed meanwhile".
+        cases = {c.order_id: c for c in DebtCase.objects.select_for_update()
+                 .filter(order_id__in=list(latest)).order_by("pk")}
         # Named rows again: an Order instance per new case cost more than the case itself.
         orders = {o.order_id: o for o in Order.objects.filter(
             pk__in=[k for k in latest if k not in cases]).values_list(*_NEW_CASE_ORDER_FIELDS,
