@@ -5,6 +5,7 @@ letters (``signals.letters_queued``) and ``deliver_soon`` below asks a worker to
 The workspace (an app to the right) hands a run to ``execute_in_background``.
 """
 
+import contextvars
 import logging
 import threading
 import time
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.db import connections
 from django.dispatch import receiver
 
+from mahnwerk import telemetry
 from mahnwerk.dunning.signals import letters_queued
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,11 @@ def deliver_outbox() -> dict[str, int]:
     next pass picks up whatever this one left; errors are kept on the messages themselves."""
     from mahnwerk.dunning.delivery import deliver_due
 
-    return deliver_due()
+    counts = deliver_due()
+    # Every minute: a pass that did nothing is no moment of the domain.
+    (telemetry.log.info if any(counts.values()) else telemetry.log.debug)(
+        "outbox pass", **counts)
+    return counts
 
 
 @shared_task(name="mahnwerk.dunning.tasks.monthly_run")
@@ -80,6 +86,9 @@ def execute_run(*, run_id: int, worker: str, actor: str, user_id: int | None = N
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     try:
         execute(run=run, actor=actor, user=user, worker=worker)
+        run.refresh_from_db(fields=["state", "counts", "outcomes", "done", "total"])
+        telemetry.log.info("run executed", run_id=run.pk, state=run.state, done=run.done,
+                           total=run.total, outcomes=run.outcomes)
     except RunError as exc:
         log.warning("run #%s was not executed: %s", run_id, exc)
     except Exception:
@@ -102,6 +111,9 @@ def decide_run(*, run_id: int, worker: str) -> str:
         return "gone"
     try:
         decide(run=run, worker=worker)
+        run.refresh_from_db(fields=["state", "counts", "total"])
+        telemetry.log.info("run decided", run_id=run.pk, as_of=run.as_of.isoformat(),
+                           state=run.state, total=run.total, counts=run.counts)
     except RunError as exc:
         log.warning("run #%s was not decided: %s", run_id, exc)
     except Exception:
@@ -128,7 +140,9 @@ def _hand_over(task, thread_target, *, name: str, kwargs: dict) -> str:
         task.apply_async(kwargs=kwargs)
         return "worker"
     if settings.MAHNWERK_RUN_IN_THREAD:
-        threading.Thread(target=thread_target, kwargs=kwargs, name=name, daemon=True).start()
+        # The thread's log lines carry the request's id (its context, copied).
+        threading.Thread(target=contextvars.copy_context().run, args=(thread_target,),
+                         kwargs=kwargs, name=name, daemon=True).start()
         return "thread"
     task.apply(kwargs=kwargs)
     return "here"
