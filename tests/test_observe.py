@@ -169,7 +169,8 @@ def test_the_probes_take_no_post(client):
 
 
 def test_every_line_of_a_request_carries_its_request_id_and_the_answer_names_it(
-        client, json_lines, admin_user):
+        client, json_lines, admin_user, settings):
+    settings.MAHNWERK_LOG_FORMAT = "json"  # production: a line per request
     client.force_login(admin_user)
     response = client.get("/gibt-es-nicht/", HTTP_X_REQUEST_ID="proxy-4f2a9c")
     assert response["X-Request-ID"] == "proxy-4f2a9c"

@@ -104,12 +104,18 @@ def request_id_of(header: str | None) -> str:
 
 class RequestIdMiddleware:
     """Binds ``request_id`` for every log line of the request, answers it in ``X-Request-ID``
-    and writes one line per request (method, path, status, duration)."""
+    and writes one line per request (method, path, status, duration; at INFO with JSON logs,
+    at DEBUG for the console)."""
 
     log = structlog.get_logger("mahnwerk.request")
 
     def __init__(self, get_response):
+        from django.conf import settings
+
         self.get_response = get_response
+        # The demo's server (runserver) writes a line per request itself: the request line is
+        # for production's JSON logs.
+        self.level = logging.INFO if settings.MAHNWERK_LOG_FORMAT == "json" else logging.DEBUG
 
     def __call__(self, request):
         # Cleared when the next request begins, not when this one ends: Django logs a 4xx or
@@ -122,7 +128,7 @@ class RequestIdMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
-        level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
+        level = logging.DEBUG if request.path in QUIET_PATHS else self.level
         self.log.log(level, "request", method=request.method, path=request.path,
                      status=response.status_code,
                      duration_ms=round((time.perf_counter() - started) * 1000, 1))
