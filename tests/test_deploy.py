@@ -10,6 +10,7 @@ letter queued from the command line is delivered by the worker.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -192,10 +193,8 @@ def json_lines(path: Path) -> list[dict]:
     lines = []
     for line in path.read_text(errors="replace").splitlines():
         if line.startswith("{"):
-            try:
+            with contextlib.suppress(json.JSONDecodeError):  # a line cut by the process's end
                 lines.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass
     return lines
 
 
