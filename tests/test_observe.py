@@ -364,3 +364,19 @@ def test_a_case_waiting_for_approval_is_counted(client):
                               reason="test")
     text = client.get("/metrics").content.decode()
     assert sample(text, "mahnwerk_cases_waiting_for_approval") == 1
+
+
+def test_the_schedules_monthly_run_is_a_line_with_its_outcomes(json_lines):
+    from mahnwerk.dunning import selectors
+
+    policy = selectors.default_policy()
+    policy.run_day = 1
+    policy.save()
+    incident(OrderFactory(), open_amount="300.00", at=INCIDENT)
+    run_id = tasks.monthly_run.apply().get()
+    executed = [line for line in json_lines() if line.get("event") == "run executed"]
+    assert len(executed) == 1
+    line = executed[0]
+    assert line["run_id"] == run_id and line["source"] == "schedule"
+    assert line["outcomes"] == {"email1": 1} and line["state"] == "done"
+    assert line["task"] == "mahnwerk.dunning.tasks.monthly_run"

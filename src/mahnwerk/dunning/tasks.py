@@ -48,6 +48,10 @@ def monthly_run() -> int | None:
     from mahnwerk.dunning.services import scheduled_run
 
     run = scheduled_run()
+    if run is not None:
+        telemetry.log.info("run executed", run_id=run.pk, as_of=run.as_of.isoformat(),
+                           state=run.state, done=run.done, total=run.total, counts=run.counts,
+                           outcomes=run.outcomes, source="schedule")
     return run.pk if run else None
 
 
