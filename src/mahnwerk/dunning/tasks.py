@@ -5,7 +5,6 @@ letters (``signals.letters_queued``) and ``deliver_soon`` below asks a worker to
 The workspace (an app to the right) hands a run to ``execute_in_background``.
 """
 
-import contextvars
 import logging
 import threading
 import time
@@ -144,9 +143,7 @@ def _hand_over(task, thread_target, *, name: str, kwargs: dict) -> str:
         task.apply_async(kwargs=kwargs)
         return "worker"
     if settings.MAHNWERK_RUN_IN_THREAD:
-        # The thread's log lines carry the request's id (its context, copied).
-        threading.Thread(target=contextvars.copy_context().run, args=(thread_target,),
-                         kwargs=kwargs, name=name, daemon=True).start()
+        threading.Thread(target=thread_target, kwargs=kwargs, name=name, daemon=True).start()
         return "thread"
     task.apply(kwargs=kwargs)
     return "here"
