@@ -108,7 +108,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First and last: the request metrics see every answer (django-prometheus).
+    # First (and near the end, below): the request metrics see every answer (django-prometheus).
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # A request id on every log line of the request and in the X-Request-ID answer header.
     "mahnwerk.ops.logs.RequestIdMiddleware",
@@ -124,9 +124,10 @@ MIDDLEWARE = [
     # A GET on a form-only address gets a page that says so, not a blank 405.
     "mahnwerk.web.middleware.FormOnlyAddressMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # django-prometheus' counterpart of the first (latency of the view and the inner layers).
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 # A Content-Security-Policy on every response (django-csp): scripts, styles, images and fonts
