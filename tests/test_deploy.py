@@ -319,6 +319,14 @@ def test_the_units_processes_serve_deliver_a_letter_and_stop_cleanly(tmp_path,
         assert status == 200, ready
         assert {name: check["status"] for name, check in ready["checks"].items()} == dict.fromkeys(
             ("database", "migrations", "broker", "cache", "mail"), "ok"), ready
+        # The compose file's health check of the web, run against these processes.
+        test = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))["services"]["web"][
+            "healthcheck"]["test"]
+        assert test[:3] == ["CMD", "python", "-c"]
+        healthcheck = subprocess.run(
+            [sys.executable, "-c", test[3].replace("127.0.0.1:8000", f"127.0.0.1:{port}")],
+            env=process_env, capture_output=True, text=True, timeout=60, check=False)
+        assert healthcheck.returncode == 0, healthcheck.stderr
 
         wait_for("the letter at the SMTP server", lambda: inbox.messages, seconds=90,
                  processes=processes)
