@@ -309,6 +309,11 @@ ROLE_TABLE: dict[str, Rule] = {
     "api-v1:post_platform_webhook": everyone((NOT_ALLOWED, NO_KEY)),
     **{f"api-v1:get_{record}": everyone((NO_KEY, NOT_ALLOWED))
        for record in ("vendor", "product", "order", "incident", "payment")},
+    # Probes and Prometheus (issue 12): public like the login page, GET only; /metrics is
+    # open to this machine (the test client asks from 127.0.0.1), a token elsewhere.
+    "ops:healthz": everyone((OK, NOT_ALLOWED)),
+    "ops:readyz": everyone((OK, NOT_ALLOWED)),
+    "ops:metrics": everyone((OK, NOT_ALLOWED)),
     # The language switch (a GET changes nothing and goes back).
     "set_language": everyone(OK),
     # Bounces: only a provider configured with a proof of its sender answers (none here).

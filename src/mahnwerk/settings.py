@@ -12,6 +12,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from mahnwerk import bank_account
+from mahnwerk.ops import logs
 
 BASE_DIR = Path(__file__).resolve().parent
 # The checkout's root (where pyproject.toml is) when run from a checkout, else the current
@@ -77,6 +78,9 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 # separate, deliberate step (hstspreload.org).
 SECURE_HSTS_PRELOAD = HTTPS
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+#: The probes and Prometheus ask the process itself over plain HTTP (docs/operations.md,
+#: "Health and metrics"): no redirect to HTTPS for them.
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)$"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -91,6 +95,8 @@ INSTALLED_APPS = [
     "ninja",
     # htmx (its static file, vendored in the package) for pages that follow a background task.
     "django_htmx",
+    # Prometheus metrics of requests and database queries (/metrics, ops.metrics).
+    "django_prometheus",
     "mahnwerk.intake",
     "mahnwerk.cases",
     "mahnwerk.banking",
@@ -102,6 +108,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First (and near the end, below): the request metrics see every answer (django-prometheus).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # A request id on every log line of the request and in the X-Request-ID answer header.
+    "mahnwerk.ops.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -114,6 +124,8 @@ MIDDLEWARE = [
     # A GET on a form-only address gets a page that says so, not a blank 405.
     "mahnwerk.web.middleware.FormOnlyAddressMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # django-prometheus' counterpart of the first (latency of the view and the inner layers).
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -193,6 +205,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 30,
         }
     )
+# PostgreSQL (production) through django-prometheus' backend: query counts, durations and
+# errors in /metrics. The embedded SQLite keeps Django's own backend: tools recognise SQLite by
+# the engine's name (pytest-django's per-worker test databases would get a broken file name).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -239,12 +256,25 @@ MAHNWERK_DEFAULT_COUNTRY = env.str("MAHNWERK_DEFAULT_COUNTRY", default="DE")
 # docs/process-reading.md, "Fees and interest"); a level's fee above it is refused.
 MAHNWERK_DUNNING_FEE_CAP = env.str("MAHNWERK_DUNNING_FEE_CAP", default="2.50")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("MAHNWERK_LOG_LEVEL", default="WARNING")},
-}
+# Logs (ops.logs, structlog): one JSON object a line in production (MAHNWERK_LOG_FORMAT=json,
+# the default with MAHNWERK_HTTPS), readable lines for the demo (console). Mahnwerk's own and
+# Celery's lines from MAHNWERK_LOG_LEVEL (INFO: the domain's moments), other libraries' from
+# MAHNWERK_LOG_LEVEL_OTHERS (WARNING).
+MAHNWERK_LOG_FORMAT = env.str("MAHNWERK_LOG_FORMAT", default="json" if HTTPS else "console")
+if MAHNWERK_LOG_FORMAT not in logs.FORMATS:
+    raise ImproperlyConfigured(
+        f"MAHNWERK_LOG_FORMAT={MAHNWERK_LOG_FORMAT!r} is not a log format: set it to "
+        f"{' or '.join(logs.FORMATS)}.")
+LOGGING = logs.logging_config(
+    log_format=MAHNWERK_LOG_FORMAT, level=env.str("MAHNWERK_LOG_LEVEL", default="INFO"),
+    root_level=env.str("MAHNWERK_LOG_LEVEL_OTHERS", default="WARNING"))
+logs.configure()
+
+# /metrics (ops.metrics): open from this machine (loopback, not through a proxy) and with
+# DJANGO_DEBUG; from elsewhere only with "Authorization: Bearer <MAHNWERK_METRICS_TOKEN>".
+MAHNWERK_METRICS_TOKEN = env.str("MAHNWERK_METRICS_TOKEN", default="")
+#: Seconds each reachability check of /readyz may take (broker, cache, mail server).
+MAHNWERK_READY_TIMEOUT = env.float("MAHNWERK_READY_TIMEOUT", default=3.0)
 
 # The vendor's approval before collection (docs/operations.md).
 MAHNWERK_APPROVAL_REMINDER_DAYS = env.int("MAHNWERK_APPROVAL_REMINDER_DAYS", default=7)
@@ -294,6 +324,8 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+#: The worker logs through Django's LOGGING (structured, with the task's run and request ids).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = TIME_ZONE
 #: Add entries by name; beat reads the whole dict.
 CELERY_BEAT_SCHEDULE = {
@@ -313,7 +345,9 @@ CELERY_BEAT_SCHEDULE = {
 MAHNWERK_CACHE_URL = env.str("MAHNWERK_CACHE_URL", default=CELERY_BROKER_URL
                              if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                      "LOCATION": MAHNWERK_CACHE_URL} if MAHNWERK_CACHE_URL else
+                      "LOCATION": MAHNWERK_CACHE_URL,
+                      # An unreachable Redis fails a page (and /readyz) in seconds, not never.
+                      "OPTIONS": {"socket_connect_timeout": 3}} if MAHNWERK_CACHE_URL else
           {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Data protection (docs/operations.md, "Data protection").

@@ -3,6 +3,8 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Probes and Prometheus (docs/operations.md, "Health and metrics").
+    path("", include("mahnwerk.ops.urls")),
     path("", include("mahnwerk.web.urls")),
 ]
 

@@ -34,7 +34,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mahnwerk import bulk, reasons
+from mahnwerk import bulk, reasons, telemetry
 from mahnwerk.banking import camt
 from mahnwerk.banking import reasons as why
 from mahnwerk.banking.camt import Entry, StatementError
@@ -227,8 +227,8 @@ def import_statement(*, data: bytes, name: str, actor: str, dry_run: bool = Fals
         report.statement_id = earlier.statement_id
         return report
     try:
-        return _read(parsed, report=report, digest=digest, name=name, actor=actor,
-                     dry_run=dry_run, progress=progress)
+        report = _read(parsed, report=report, digest=digest, name=name, actor=actor,
+                       dry_run=dry_run, progress=progress)
     except IntegrityError:
         # Two imports of one statement at the same moment: both found no earlier import, the
         # first inserted the statement (or its bookings), the unique constraints stop the
@@ -238,6 +238,12 @@ def import_statement(*, data: bytes, name: str, actor: str, dry_run: bool = Fals
             "the same statement or of the same bookings ran at the same moment); nothing was "
             "booked by this one. Look at the list of statements read; read the file again "
             "only if it is not there.") % {"file": name}) from None
+    if not dry_run:
+        telemetry.log.info("bank statement imported", file=name,
+                           statement_id=report.statement_id,
+                           lines={str(state): count for state, count in report.counts.items()},
+                           paid_in_full=report.paid_in_full, applied=str(report.applied))
+    return report
 
 
 def _earlier(*, digest: str, account: str | None = None,

@@ -15,8 +15,10 @@ from collections import defaultdict
 from typing import Any
 
 from anymail.signals import EventType, tracking
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from mahnwerk import telemetry
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.signals import cases_changed
 
@@ -45,3 +47,11 @@ def record_bounces(sender: Any, event: Any, esp_name: str, **kwargs: Any) -> Non
     detail = event.mta_response or event.description or event.reject_reason or ""
     record_bounce(message_id=str(event.message_id),
                   reason=f"{esp_name}: {event.event_type}: {detail}".rstrip(": "))
+
+
+@receiver(post_save, sender="dunning.DunningRun", dispatch_uid="mahnwerk.dunning.run_created")
+def run_created(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    """A moment of the domain in the log: a run was created (its decisions follow)."""
+    if created:
+        telemetry.log.info("run created", run_id=instance.pk, as_of=str(instance.as_of),
+                           vendor=instance.vendor_id, started_by=instance.started_by)

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connections
 from django.dispatch import receiver
 
+from mahnwerk import telemetry
 from mahnwerk.dunning.signals import letters_queued
 
 if TYPE_CHECKING:
@@ -89,7 +90,11 @@ def deliver_chunk() -> dict[str, int]:
 
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         _pending(-1)
-    return delivery.deliver_chunk().counts
+    counts = delivery.deliver_chunk().counts
+    # Every minute: a pass that did nothing is no moment of the domain.
+    (telemetry.log.info if any(counts.values()) else telemetry.log.debug)(
+        "outbox pass", **counts)
+    return counts
 
 
 @shared_task(name="mahnwerk.dunning.tasks.monthly_run")
@@ -99,6 +104,13 @@ def monthly_run() -> int | None:
     from mahnwerk.dunning.services import scheduled_run
 
     run = scheduled_run(enqueue=enqueue_batches)
+    if run is not None:
+        # With a broker its batches are with the workers now: the batch that finishes
+        # the run logs "run executed" (execute_batch below).
+        telemetry.log.info("run executed" if run.state == "done" else "run started",
+                           run_id=run.pk, as_of=run.as_of.isoformat(), state=run.state,
+                           done=run.done, total=run.total, counts=run.counts,
+                           outcomes=run.outcomes, source="schedule")
     return run.pk if run else None
 
 
@@ -109,6 +121,9 @@ def resume_runs() -> int | None:
     from mahnwerk.dunning.services import resume_interrupted_run
 
     run = resume_interrupted_run(enqueue=enqueue_batches)
+    if run is not None:
+        telemetry.log.info("run resumed", run_id=run.pk, state=run.state,
+                           done=run.done, total=run.total, source="schedule")
     return run.pk if run else None
 
 
@@ -150,6 +165,10 @@ def execute_run(*, run_id: int, worker: str, actor: str, user_id: int | None = N
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     try:
         execute(run=run, actor=actor, user=user, worker=worker, enqueue=enqueue_batches)
+        run.refresh_from_db(fields=["state", "counts", "outcomes", "done", "total"])
+        telemetry.log.info("run executed" if run.state == "done" else "run started",
+                           run_id=run.pk, state=run.state, done=run.done, total=run.total,
+                           outcomes=run.outcomes)
     except RunError as exc:
         log.warning("run #%s was not executed: %s", run_id, exc)
     except Exception:
@@ -191,6 +210,10 @@ def execute_batch(*, run_id: int, worker: str, decision_ids: list[int], actor: s
     except Exception:
         log.exception("run #%s stopped at a case; its page shows where and why", run_id)
         return "failed"
+    if finished:
+        run.refresh_from_db(fields=["state", "counts", "outcomes", "done", "total"])
+        telemetry.log.info("run executed", run_id=run.pk, state=run.state, done=run.done,
+                           total=run.total, outcomes=run.outcomes)
     return "finished" if finished else "done"
 
 
@@ -225,6 +248,9 @@ def decide_run(*, run_id: int, worker: str) -> str:
         return "gone"
     try:
         decide(run=run, worker=worker)
+        run.refresh_from_db(fields=["state", "counts", "total"])
+        telemetry.log.info("run decided", run_id=run.pk, as_of=run.as_of.isoformat(),
+                           state=run.state, total=run.total, counts=run.counts)
     except RunError as exc:
         log.warning("run #%s was not decided: %s", run_id, exc)
     except Exception:

@@ -4,6 +4,7 @@ once, in the request that asks for them."""
 
 from celery import shared_task
 
+from mahnwerk import telemetry
 from mahnwerk.intake import import_jobs
 
 
@@ -16,7 +17,15 @@ def check_import(token: str) -> str:
 @shared_task(name="mahnwerk.intake.tasks.apply_import")
 def apply_import(token: str) -> str:
     """Import an uploaded file that was checked: one transaction, all or nothing."""
-    return import_jobs.apply(token=token).state
+    job = import_jobs.apply(token=token)
+    if job.state in (import_jobs.JobState.APPLIED, import_jobs.JobState.FAILED):
+        counts = job.counts or {}
+        telemetry.import_finished(
+            feed=job.feed, file=job.file_name, created=counts.get("created", 0),
+            updated=counts.get("updated", 0), unchanged=counts.get("unchanged", 0),
+            refused=job.problem_count, committed=job.state == import_jobs.JobState.APPLIED,
+            source="import page")
+    return job.state
 
 
 @shared_task(name="mahnwerk.intake.tasks.clean_imports")

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from tqdm import tqdm
 
+from mahnwerk import telemetry
 from mahnwerk.dunning import selectors, services, tasks
 from mahnwerk.intake.models import Vendor
 
@@ -73,6 +74,8 @@ class Command(BaseCommand):
                                      "counts": selectors.describe_counts(counts)})
                 return
             run = services.start_run(as_of=day, vendor_id=vendor, actor=actor)
+            telemetry.log.info("run decided", run_id=run.pk, as_of=day.isoformat(),
+                               state=run.state, total=run.total, counts=run.counts)
             self.stdout.write(_("Run #%(run)d as of %(date)s decided: %(counts)s")
                               % {"run": run.pk, "date": day.isoformat(),
                                  "counts": selectors.describe_counts(run.counts)})
@@ -122,6 +125,8 @@ class Command(BaseCommand):
         self._summary(run)
 
     def _summary(self, run) -> None:
+        telemetry.log.info("run executed", run_id=run.pk, state=run.state, done=run.done,
+                           total=run.total, outcomes=run.outcomes)
         self.stdout.write(_("Run #%(run)d as of %(date)s is %(state)s: %(counts)s")
                           % {"run": run.pk, "date": run.as_of.isoformat(),
                              "state": run.get_state_display(),

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from tqdm import tqdm
 
+from mahnwerk import telemetry
 from mahnwerk.intake.feeds import FEEDS
 from mahnwerk.intake.importing import ImportFileError, import_file
 
@@ -61,6 +62,10 @@ class Command(BaseCommand):
                                        "... and %(count)d more problems.", hidden)
                               % {"count": hidden})
         counts = report.applied
+        telemetry.import_finished(
+            feed=feed, file=file.name, created=counts.created, updated=counts.updated,
+            unchanged=counts.unchanged, refused=report.rejected_rows or len(report.problems),
+            committed=report.committed, source="command")
         if report.problems and not skip_invalid:
             raise CommandError(
                 _("%(file)s: nothing was imported (problems: %(problems)d, rows affected: "
