@@ -292,24 +292,27 @@ def test_the_units_processes_serve_deliver_a_letter_and_stop_cleanly(tmp_path,
             assert result.returncode == 0, f"{line}:\n{result.stderr[-3000:]}"
         assert Path(env["PROMETHEUS_MULTIPROC_DIR"]).is_dir()
 
-        # The platform's files and the month's run, from the command line (as a person or
-        # cron would), before the processes start: the letter waits in the outbox and the
-        # broker holds the request to deliver it. (Started first, beat's own monthly run
-        # would race the command for the month's run.)
-        for feed, text in (("vendors", VENDORS), ("products", PRODUCTS), ("orders", ORDERS),
-                           ("incidents", INCIDENTS)):
-            path = tmp_path / f"{feed}.csv"
-            path.write_text(text, encoding="utf-8")
-            mahnwerk("import", feed, str(path), "--no-progress")
-        mahnwerk("dunning-run", "--as-of", date.today().isoformat(), "--no-progress")
-        assert not inbox.messages
-
-        for name in PROCESSES:
+        def start(name: str) -> None:
             (argv,) = [command_of(line, env) for line in unit(name)["ExecStart"]]
             log = tmp_path / f"{name}.log"
             processes[name] = (subprocess.Popen(argv, env=process_env, cwd=home,
                                                 stdout=log.open("wb"),
                                                 stderr=subprocess.STDOUT), log)
+
+        # The platform's files, from the command line (as a person or cron would).
+        for feed, text in (("vendors", VENDORS), ("products", PRODUCTS), ("orders", ORDERS),
+                           ("incidents", INCIDENTS)):
+            path = tmp_path / f"{feed}.csv"
+            path.write_text(text, encoding="utf-8")
+            mahnwerk("import", feed, str(path), "--no-progress")
+        # The web and the worker; the month's run from the command line, which hands its
+        # batches to the worker and follows the run to its end. Beat after it: started first,
+        # its own monthly run would race the command for the month's run.
+        for name in PROCESSES:
+            if name != "beat":
+                start(name)
+        mahnwerk("dunning-run", "--as-of", date.today().isoformat(), "--no-progress")
+        start("beat")
         base = f"http://127.0.0.1:{port}"
         wait_for("/healthz", lambda: _answers(f"{base}/healthz"), seconds=60,
                  processes=processes)
@@ -341,7 +344,7 @@ def test_the_units_processes_serve_deliver_a_letter_and_stop_cleanly(tmp_path,
             for line in json_lines(worker_log)), seconds=30, processes=processes)
         passed = next(line for line in json_lines(worker_log)
                       if line.get("event") == "outbox pass" and line.get("sent") == 1)
-        assert passed["task"] == "mahnwerk.dunning.tasks.deliver_outbox" and passed["task_id"]
+        assert passed["task"] == "mahnwerk.dunning.tasks.deliver_chunk" and passed["task_id"]
 
         # A task queued inside a request carries the request id to the worker, and the
         # worker's lines carry the run id it works on.

@@ -374,9 +374,14 @@ def test_the_schedules_monthly_run_is_a_line_with_its_outcomes(json_lines):
     policy.save()
     incident(OrderFactory(), open_amount="300.00", at=INCIDENT)
     run_id = tasks.monthly_run.apply().get()
-    executed = [line for line in json_lines() if line.get("event") == "run executed"]
+    lines = json_lines()
+    started = [line for line in lines if line.get("event") == "run started"]
+    assert len(started) == 1 and started[0]["run_id"] == run_id
+    assert started[0]["task"] == "mahnwerk.dunning.tasks.monthly_run"
+    # The batch that finished the run says so (with a broker: in the worker that ran it).
+    executed = [line for line in lines if line.get("event") == "run executed"]
     assert len(executed) == 1
     line = executed[0]
     assert line["run_id"] == run_id and line["source"] == "schedule"
     assert line["outcomes"] == {"email1": 1} and line["state"] == "done"
-    assert line["task"] == "mahnwerk.dunning.tasks.monthly_run"
+    assert line["task"] == "mahnwerk.dunning.tasks.execute_batch"

@@ -105,12 +105,11 @@ def monthly_run() -> int | None:
 
     run = scheduled_run(enqueue=enqueue_batches)
     if run is not None:
-        # With a broker its batches are with the workers now: the batch that finishes
-        # the run logs "run executed" (execute_batch below).
-        telemetry.log.info("run executed" if run.state == "done" else "run started",
-                           run_id=run.pk, as_of=run.as_of.isoformat(), state=run.state,
-                           done=run.done, total=run.total, counts=run.counts,
-                           outcomes=run.outcomes, source="schedule")
+        # Its batches are with the workers now (without a broker: done already); the batch
+        # that finishes the run logs "run executed" (execute_batch below).
+        telemetry.log.info("run started", run_id=run.pk, as_of=run.as_of.isoformat(),
+                           state=run.state, done=run.done, total=run.total,
+                           source="schedule")
     return run.pk if run else None
 
 
@@ -165,10 +164,9 @@ def execute_run(*, run_id: int, worker: str, actor: str, user_id: int | None = N
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     try:
         execute(run=run, actor=actor, user=user, worker=worker, enqueue=enqueue_batches)
-        run.refresh_from_db(fields=["state", "counts", "outcomes", "done", "total"])
-        telemetry.log.info("run executed" if run.state == "done" else "run started",
-                           run_id=run.pk, state=run.state, done=run.done, total=run.total,
-                           outcomes=run.outcomes)
+        run.refresh_from_db(fields=["state", "done", "total"])
+        telemetry.log.info("run started", run_id=run.pk, state=run.state, done=run.done,
+                           total=run.total)
     except RunError as exc:
         log.warning("run #%s was not executed: %s", run_id, exc)
     except Exception:
@@ -213,7 +211,8 @@ def execute_batch(*, run_id: int, worker: str, decision_ids: list[int], actor: s
     if finished:
         run.refresh_from_db(fields=["state", "counts", "outcomes", "done", "total"])
         telemetry.log.info("run executed", run_id=run.pk, state=run.state, done=run.done,
-                           total=run.total, outcomes=run.outcomes)
+                           total=run.total, outcomes=run.outcomes,
+                           source="schedule" if actor == "schedule" else "person", actor=actor)
     return "finished" if finished else "done"
 
 
