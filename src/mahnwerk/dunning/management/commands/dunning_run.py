@@ -1,18 +1,17 @@
 """``mahnwerk dunning-run --as-of YYYY-MM-DD [--vendor ID] [--dry-run] [--resume RUN]``"""
 
 import getpass
-import sys
 import time
 from datetime import date
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from tqdm import tqdm
 
 from mahnwerk import telemetry
 from mahnwerk.dunning import selectors, services, tasks
 from mahnwerk.intake.models import Vendor
+from mahnwerk.progress import ProgressBar
 
 
 def iso_date(value: str) -> date:
@@ -86,15 +85,7 @@ class Command(BaseCommand):
     def _execute(self, run, *, actor: str, no_progress: bool) -> None:
         """Execute the run: with a broker its batches go to the Celery workers and this
         follows the run's progress until it ends; without one, here and now, batch by batch."""
-        bar = None if no_progress else tqdm(total=run.total, desc=_("executing"),
-                                            file=sys.stderr, disable=None, leave=False)
-
-        def progress(done: int, total: int) -> None:
-            if bar is not None:
-                bar.total = total
-                bar.n = done
-                bar.refresh()
-
+        progress = ProgressBar(enabled=not no_progress, total=run.total, desc=_("executing"))
         try:
             if settings.CELERY_TASK_ALWAYS_EAGER:
                 services.execute_run(run=run, actor=actor, progress=progress)
@@ -119,8 +110,7 @@ class Command(BaseCommand):
                                        % {"run": run.pk,
                                           "seconds": settings.MAHNWERK_RUN_STALE_SECONDS})
         finally:
-            if bar is not None:
-                bar.close()
+            progress.close()
         run.refresh_from_db()
         self._summary(run)
 

@@ -3,7 +3,6 @@
 
 import getpass
 import json
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -11,12 +10,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from tqdm import tqdm
 
 from mahnwerk.cases import access_log
 from mahnwerk.cases.display import NONE, day, format_table, yes_no
 from mahnwerk.cases.models import AccessKind
 from mahnwerk.dunning import dispatch, letters, outbox, selectors
+from mahnwerk.progress import ProgressBar
 
 FORMATS = ("table", "json")
 
@@ -97,14 +96,7 @@ class Command(BaseCommand):
         # Written beside the file and renamed once the letters are marked posted: the file
         # appears only if they were, and they are marked only if it could be written.
         partial = file.with_name(f".{file.name}.partial")
-        bar = None if no_progress else tqdm(total=0, desc=_("printing"), unit=_("letters"),
-                                            file=sys.stderr, disable=None, leave=False)
-
-        def progress(done: int, total: int) -> None:
-            if bar is not None:
-                bar.total = total
-                bar.n = done
-                bar.refresh()
+        progress = ProgressBar(enabled=not no_progress, desc=_("printing"), unit=_("letters"))
 
         try:
             posted = dispatch.print_and_post(on=on, actor=actor, save=partial.write_bytes,
@@ -121,8 +113,7 @@ class Command(BaseCommand):
             partial.unlink(missing_ok=True)
             raise
         finally:
-            if bar is not None:
-                bar.close()
+            progress.close()
         if posted:
             access_log.record(kind=AccessKind.EXPORT, target=str(file), actor=actor,
                               order_ids=selectors.order_ids_of(messages=posted),

@@ -1,16 +1,15 @@
 """``mahnwerk import vendors|products|orders|incidents|payments FILE``"""
 
-import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from tqdm import tqdm
 
 from mahnwerk import telemetry
 from mahnwerk.intake.feeds import FEEDS
 from mahnwerk.intake.importing import ImportFileError, import_file
+from mahnwerk.progress import ProgressBar
 
 
 class Command(BaseCommand):
@@ -33,16 +32,8 @@ class Command(BaseCommand):
                no_progress, **options):
         if skip_invalid and not rejects:
             raise CommandError(_("--skip-invalid needs --rejects FILE, so that no row is lost."))
-        bar = None
-        if not no_progress:
-            bar = tqdm(total=0, unit="B", unit_scale=True, desc=file.name, file=sys.stderr,
-                       disable=None, leave=False)
-
-        def progress(done: int, total: int) -> None:
-            if bar is not None:
-                bar.total = total
-                bar.n = done
-                bar.refresh()
+        progress = ProgressBar(enabled=not no_progress, unit="B", unit_scale=True,
+                               desc=file.name)
 
         try:
             report = import_file(path=file, feed=FEEDS[feed], actor=f"import:{file.name}",
@@ -51,8 +42,7 @@ class Command(BaseCommand):
         except ImportFileError as exc:
             raise CommandError(str(exc)) from None
         finally:
-            if bar is not None:
-                bar.close()
+            progress.close()
 
         for problem in report.problems[:max_problems]:
             self.stderr.write(str(problem))
