@@ -110,3 +110,17 @@ def scan(pdf: bytes, tmp_path: Path) -> list[str]:
     assert found.returncode in (0, 4), found.stderr  # 4: no code on the page
     symbols = ElementTree.fromstring(found.stdout).iter(f"{{{ZBAR}}}data")
     return [symbol.text or "" for symbol in symbols]
+
+
+def stop_processes(processes) -> None:
+    """SIGTERM to every process still running, then wait for each (30 s, then SIGKILL): how
+    the tests end the worker processes they started."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -38,6 +38,7 @@ from mahnwerk.dunning.models import (
     RunDecision,
     RunState,
 )
+from tests.helpers import stop_processes
 from tests.test_outbox import Inbox, free_port, queued_letter, use_smtp
 from tests.test_run_workers import AS_OF, counts_add_up, each_letter_once, month, wait_until
 
@@ -117,15 +118,7 @@ class Workers:
         return self.processes[name][1].read_text()
 
     def stop(self) -> None:
-        for process, _log in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process, _log in self.processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes([process for process, _log in self.processes.values()])
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from mahnwerk.dunning.models import (
     VendorTask,
 )
 from tests.factories import BERLIN, OrderFactory, ProductFactory, VendorFactory
-from tests.helpers import incident
+from tests.helpers import incident, stop_processes
 
 REDIS = "redis://127.0.0.1:6379/7"
 INCIDENT = datetime(2026, 9, 1, 9, 0, tzinfo=BERLIN)
@@ -246,14 +246,7 @@ class Workers:
                    if "mahnwerk.dunning.tasks.execute_batch[" in line and "succeeded" in line)
 
     def stop(self) -> None:
-        for _name, process, _log in self.processes:
-            process.terminate()
-        for _name, process, _log in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes([process for _name, process, _log in self.processes])
 
 
 @pytest.fixture
