@@ -52,7 +52,11 @@ def logging_config(*, log_format: str, level: str, root_level: str) -> dict[str,
         renderer: Any = structlog.processors.JSONRenderer()
         extra = [structlog.processors.dict_tracebacks]
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=False)
+        # Plain tracebacks: with `rich` installed (a test tool brings it) structlog would draw
+        # each one as a framed panel, which cost the test suite minutes (every 4xx the fuzzing
+        # tests provoke is a warning with its exception).
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback)
         extra = []
     return {
         "version": 1,
