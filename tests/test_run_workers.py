@@ -262,6 +262,10 @@ def workers(settings, tmp_path):
     settings.MAHNWERK_RUN_QUEUE = queue
     was = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
     app.conf.update(broker_url=REDIS, task_always_eager=False)
+    # Producers bound to the broker of a test before (in this process) are not reused: the
+    # batches would go there and no worker of this test would ever see them.
+    app._pool = None
+    app.amqp._producer_pool = None
     client = redis.Redis.from_url(REDIS)
     client.delete(queue)
     pool = Workers(queue, tmp_path)
@@ -272,6 +276,8 @@ def workers(settings, tmp_path):
     # delivers them here.
     client.delete("celery")
     app.conf.update(was)
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 def wait_until(condition, *, seconds: float = 120) -> None:
