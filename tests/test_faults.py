@@ -442,7 +442,11 @@ def test_the_run_process_killed_at_20_random_points_sends_each_letter_once(setti
     SIGKILL 20 times, each time a random moment (seeded, printed) after it has written a
     batch, and resumed with ``--resume`` after each (its claim made stale first, as
     MAHNWERK_RUN_STALE_SECONDS passing). Real-time kills, no hook: waiting for the next batch
-    in the database before the random pause makes each kill land inside execute. At the end:
+    in the database before the random pause makes each kill land inside execute. The pause is
+    a random part of one batch's time, measured on the first process before the first kill, so
+    that it covers every point of a batch's cycle (inside its transaction and between two) on a
+    fast or a loaded machine alike, and the 20 kills use at most about 40 of the 73 batches (a
+    fixed pause of up to 0.12 s let a fast machine finish the run before kill 16). At the end:
     every decision executed once, one letter per (case, cycle, level) the run decided to send,
     one outbox message per letter, one letter event per letter on the cases."""
     postgres_only()
@@ -451,7 +455,7 @@ def test_the_run_process_killed_at_20_random_points_sends_each_letter_once(setti
     chance = random.Random(seed)
     cases = month(150, held=5, without_email=10)
     env = {**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": "",
-           "MAHNWERK_RUN_BATCH": "3", "MAHNWERK_RUN_IN_THREAD": "false",
+           "MAHNWERK_RUN_BATCH": "2", "MAHNWERK_RUN_IN_THREAD": "false",
            "PYTHONPATH": os.pathsep.join(sys.path), "DJANGO_SETTINGS_MODULE": "mahnwerk.settings"}
     command = [sys.executable, "-m", "django", "dunning_run", "--no-progress", "--as", "anna"]
     log = (tmp_path / "runs.log").open("w")
@@ -460,20 +464,29 @@ def test_the_run_process_killed_at_20_random_points_sends_each_letter_once(setti
         return subprocess.Popen([*command, *arguments], env=env, cwd=ROOT, stdout=log,
                                 stderr=subprocess.STDOUT)
 
-    kills = []
-    process = launch("--as-of", AS_OF.isoformat())
-    for number in range(20):
+    def next_batch(process: subprocess.Popen, number: int) -> DunningRun:
+        """Waits until ``process`` has written a batch (one more than when it was called)."""
         run = DunningRun.objects.order_by("-pk").first()
         before = run.done if run is not None and run.state == RunState.EXECUTING else 0
         deadline = time.monotonic() + 60
-        while True:  # until this process has written a batch
+        while True:
             run = DunningRun.objects.order_by("-pk").first()
             if run is not None and run.state == RunState.EXECUTING and run.done > before:
-                break
+                return run
             assert process.poll() is None, f"the run ended before kill {number + 1}"
             assert time.monotonic() < deadline, "the run does not move"
-            time.sleep(0.01)
-        pause = chance.uniform(0, 0.12)
+            time.sleep(0.002)
+
+    kills = []
+    process = launch("--as-of", AS_OF.isoformat())
+    next_batch(process, 0)
+    started = time.monotonic()
+    for _ in range(3):
+        next_batch(process, 0)
+    batch_seconds = (time.monotonic() - started) / 3
+    for number in range(20):
+        run = next_batch(process, number)
+        pause = chance.uniform(0, batch_seconds)
         time.sleep(pause)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
@@ -483,7 +496,7 @@ def test_the_run_process_killed_at_20_random_points_sends_each_letter_once(setti
         stale(run, settings)
         process = launch("--resume", str(run.pk))
     assert process.wait(timeout=120) == 0, (tmp_path / "runs.log").read_text()[-3000:]
-    print("kills (pause after a batch, cases done):", kills)
+    print(f"one batch {batch_seconds:.3f} s; kills (pause after a batch, cases done):", kills)
     run.refresh_from_db()
     counts_add_up(run)
     sending = RunDecision.objects.filter(run=run, action="send")
