@@ -50,7 +50,15 @@ def setup(postgres: str | None, *, sqlite: Path, database: str, fresh: bool = Tr
     if str(SRC) not in sys.path:
         sys.path.insert(0, str(SRC))
     import django
+    from django.conf import settings
 
+    if settings.configured:  # a second database in the same process (scaling_benchmark)
+        from django.db import connections
+
+        connections.close_all()
+        name = database if postgres else str(sqlite)
+        settings.DATABASES["default"]["NAME"] = name
+        connections.settings["default"]["NAME"] = name
     django.setup()
     from django.core.management import call_command
 
