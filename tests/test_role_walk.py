@@ -236,6 +236,7 @@ ROLE_TABLE: dict[str, Rule] = {
     "web:outbox-print-all": WORK,
     "web:outbox-printed": WORK,
     "web:outbox-release": WORK,
+    "web:outbox-confirm-sent": WORK,
     "web:outbox-post": WORK,
     "web:handover-export": WORK,
     "web:report-row-clear": WORK,
@@ -598,6 +599,7 @@ def world(django_user_model, settings, tmp_path):
              "web:run-progress": run.pk, "web:run-decide": run.pk, "web:run-execute": run.pk,
              "web:run-discard": run.pk, "web:run-export": run.pk,
              "web:outbox-printed": message.pk, "web:outbox-release": message.pk,
+             "web:outbox-confirm-sent": message.pk,
              "web:outbox-post": message.pk, "web:handover-file": handover.pk,
              "web:report-row-clear": row.pk,
              **{f"web:bank-line-{action}": bank_line.pk

@@ -370,6 +370,32 @@ def test_a_stuck_message_is_queued_again_only_after_the_check_is_confirmed(suppo
     assert message.status == DeliveryStatus.QUEUED
 
 
+def test_a_stuck_message_found_in_the_mail_log_is_confirmed_as_sent_and_counts_as_left(
+        support, market):
+    """The worker died after the mail server took the message: support finds its Message-ID
+    in the log and confirms it on the outbox page, only with the check ticked; the letter then
+    counts as left, with a line on the case's timeline, and nothing is sent again."""
+    done_run()
+    message = OutboxMessage.objects.filter(channel="email").first()
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        status=DeliveryStatus.SENDING, message_id="<abc@mahnwerk>",
+        next_attempt_at=timezone.now() - timedelta(hours=1))
+    page = support.get(reverse("web:outbox")).content.decode()
+    assert reverse("web:outbox-confirm-sent", args=[message.pk]) in page
+    refused = support.post(reverse("web:outbox-confirm-sent", args=[message.pk]), follow=True)
+    assert "Protokoll des Mailservers" in refused.content.decode()
+    message.refresh_from_db()
+    assert message.status == DeliveryStatus.SENDING
+    support.post(reverse("web:outbox-confirm-sent", args=[message.pk]), {"checked": "on"})
+    message.refresh_from_db()
+    assert message.status == DeliveryStatus.SENT
+    assert CaseEvent.objects.filter(case_id=message.case_id, code="letter.left").count() == 1
+    again = support.post(reverse("web:outbox-confirm-sent", args=[message.pk]),
+                         {"checked": "on"}, follow=True)
+    assert 'class="error"' in again.content.decode()
+    assert CaseEvent.objects.filter(case_id=message.case_id, code="letter.left").count() == 1
+
+
 # -- The offer page ------------------------------------------------------------------------------
 
 

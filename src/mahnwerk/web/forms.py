@@ -118,6 +118,11 @@ class ReleaseForm(forms.Form):
         label=_("I looked the Message-ID up in the mail server's log: it was not delivered."))
 
 
+class ConfirmSentForm(forms.Form):
+    checked = forms.BooleanField(
+        label=_("I found the Message-ID in the mail server's log: it was delivered."))
+
+
 # -- Collection ----------------------------------------------------------------------------------
 
 

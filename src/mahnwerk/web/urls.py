@@ -69,6 +69,8 @@ pages = [
     path("ausgang/drucken/", outbox.outbox_print_all, name="outbox-print-all"),
     path("ausgang/<int:pk>/gedruckt/", outbox.outbox_printed, name="outbox-printed"),
     path("ausgang/<int:pk>/erneut/", outbox.outbox_release, name="outbox-release"),
+    path("ausgang/<int:pk>/gesendet/", outbox.outbox_confirm_sent,
+         name="outbox-confirm-sent"),
     path("ausgang/<int:pk>/per-post/", outbox.outbox_post, name="outbox-post"),
     path("freigaben/", collection.approval_list_page, name="approvals"),
     path("freigaben.xlsx", collection.approvals_xlsx, name="approvals-xlsx"),

@@ -21,7 +21,7 @@ from mahnwerk.dunning import selectors as dunning_selectors
 from mahnwerk.dunning.models import DeliveryStatus, Letter, OutboxMessage
 from mahnwerk.web import access, list_tables, portal_lists, reads
 from mahnwerk.web.filters import OutboxFilterSet
-from mahnwerk.web.forms import PrintAllForm, ReleaseForm
+from mahnwerk.web.forms import ConfirmSentForm, PrintAllForm, ReleaseForm
 from mahnwerk.web.models import SavedList
 from mahnwerk.web.views import lists, saved_filters
 from mahnwerk.web.views.common import render_workspace
@@ -66,6 +66,7 @@ def outbox_page(request: HttpRequest) -> HttpResponse:
         "print_overdue": len(dunning_selectors.print_overdue()),
         "print_form": PrintAllForm(),
         "stuck": outbox.stuck(), "release_form": ReleaseForm(),
+        "confirm_form": ConfirmSentForm(),
     }, section="outbox")
 
 
@@ -165,6 +166,19 @@ def outbox_release(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("web:outbox")
     return _act(request, pk, dispatch.release_stuck,
                 _("Letter %(level)d of case %(order)s is queued again."))
+
+
+@require_POST
+@access.workspace_view(permission=access.can_work)
+def outbox_confirm_sent(request: HttpRequest, pk: int) -> HttpResponse:
+    """The other half of "Queue again": the message was delivered before its worker died."""
+    _message_or_404(pk)
+    if not ConfirmSentForm(request.POST).is_valid():
+        messages.error(request, _("First find the Message-ID in the mail server's log to make "
+                                  "sure it was delivered, and confirm it."))
+        return redirect("web:outbox")
+    return _act(request, pk, dispatch.confirm_stuck_sent,
+                _("Letter %(level)d of case %(order)s is recorded as sent."))
 
 
 @require_POST
