@@ -37,7 +37,7 @@ def setup(postgres: str | None, *, sqlite: Path, database: str, fresh: bool = Tr
             import psycopg
 
             with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
-                admin.execute(f"DROP DATABASE IF EXISTS {database}")
+                admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
                 admin.execute(f"CREATE DATABASE {database}")
         os.environ["DATABASE_URL"] = f"{server}/{database}"
     else:
