@@ -9,7 +9,9 @@ so that nobody waits for the whole platform's cold read: the page then reads the
 cache, not from the database.
 """
 
+import time
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.core.cache import cache
@@ -20,7 +22,7 @@ from django.utils import timezone
 
 from mahnwerk.cases import services as case_services
 from mahnwerk.cases.states import CaseState
-from mahnwerk.collection import approvals
+from mahnwerk.collection import approvals, economics
 from mahnwerk.collection.models import ApprovalRequest
 from mahnwerk.dunning import services as dunning
 from mahnwerk.dunning.models import DunningRun
@@ -162,6 +164,30 @@ def test_the_schedule_reads_the_figures_afresh_every_minute(support):
     with CaptureQueriesContext(connection) as queries:
         tasks.keep_overview()
     assert figure_queries([query["sql"] for query in queries])
+
+
+def economics_queries(sql: list[str]) -> list[str]:
+    return [query for query in sql if "on_letter1" in query]
+
+
+def test_the_schedule_reads_the_route_economics_afresh_only_every_five_minutes(support):
+    """The economics are the history of every case (a minute hardly changes them) and the
+    schedule's heaviest read; it reads them again once the kept ones are five minutes old, and
+    a visitor never finds them gone."""
+    cache.clear()
+    with CaptureQueriesContext(connection) as first:
+        tasks.keep_overview()
+    assert economics_queries([query["sql"] for query in first])
+    with CaptureQueriesContext(connection) as next_minute:
+        tasks.keep_overview()
+    assert figure_queries([query["sql"] for query in next_minute]), "the other figures: yes"
+    assert not economics_queries([query["sql"] for query in next_minute])
+    later = time.time() + economics.REFRESH_SECONDS + 1
+    with mock.patch("mahnwerk.collection.economics.time.time", return_value=later), \
+            CaptureQueriesContext(connection) as five_minutes_later:
+        tasks.keep_overview()
+    assert economics_queries([query["sql"] for query in five_minutes_later])
+    assert economics.REFRESH_SECONDS < economics.KEEP_SECONDS
 
 
 def test_without_the_schedule_the_first_visit_reads_the_figures(support):

@@ -23,6 +23,7 @@ the partner's withdrawal fee when the vendor takes back a case already handed ov
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -505,23 +506,32 @@ def expected_text(estimates_: list[Estimate]) -> str:
     return _("expected: %(steps)s") % {"steps": "; ".join(describe(e) for e in estimates_)}
 
 
-#: How long the observed figures are kept between two readings (the Übersicht's schedule
-#: reads them afresh every minute; a case page or an approval e-mail reads the kept ones).
+#: How long the observed figures are kept between two readings (a case page or an approval
+#: e-mail reads the kept ones).
 KEEP_SECONDS = 600
+#: The Übersicht's schedule (every minute) reads them afresh only when the kept ones are older
+#: than this: they are the history of every case (recovery rates by route, trigger and band),
+#: which a minute hardly changes, and they are the schedule's heaviest read (2 of its 2.2 s at
+#: 100,000 cases on PostgreSQL, docs/scaling.md). Still inside KEEP_SECONDS, so that no
+#: visitor finds them gone.
+REFRESH_SECONDS = 300
 
 
-def kept_statistics(*, vendor_id: str | None = None, today: date | None = None, fresh: bool = False
-               ) -> RouteStatistics:
-    """``route_statistics`` kept in the cache (``fresh``: read again): a case page asks for
-    them on every visit, and at 100,000 cases they are two heavy grouped queries."""
+def kept_statistics(*, vendor_id: str | None = None, today: date | None = None, fresh: bool = False,
+                    fresh_after: int | None = None) -> RouteStatistics:
+    """``route_statistics`` kept in the cache: a case page asks for them on every visit, and at
+    100,000 cases they are two heavy grouped queries. ``fresh``: read them again, or with
+    ``fresh_after`` (seconds) only if the kept ones are older than that."""
     from django.core.cache import cache
 
     today = today or timezone.localdate()
-    key = f"mahnwerk:economics:1:{vendor_id or ''}:{today}:{min_cases()}"
-    found = None if fresh else cache.get(key)
-    if found is None:
-        found = route_statistics(vendor_id=vendor_id, today=today)
-        cache.set(key, found, KEEP_SECONDS)
+    key = f"mahnwerk:economics:2:{vendor_id or ''}:{today}:{min_cases()}"
+    kept = cache.get(key)
+    now = time.time()
+    if kept is not None and not (fresh and (fresh_after is None or now - kept[0] > fresh_after)):
+        return kept[1]
+    found = route_statistics(vendor_id=vendor_id, today=today)
+    cache.set(key, (now, found), KEEP_SECONDS)
     return found
 
 

@@ -649,7 +649,8 @@ def read(filters: Filters, *, fresh: bool = False, keep_seconds: int = CACHE_SEC
             runs=figures.run_rates(since=since, until=until, vendor_id=vendor),
             vendors=figures.by_vendor(since=since, until=until, vendor_id=vendor),
             economics=economics.kept_statistics(vendor_id=vendor, today=filters.today,
-                                                fresh=fresh),
+                                                fresh=fresh,
+                                                fresh_after=economics.REFRESH_SECONDS),
             at=timezone.now())
         cache.set(key, found, keep_seconds)
     return found
