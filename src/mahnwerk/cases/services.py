@@ -224,8 +224,14 @@ def _claim_changes(claim: Claim, charges: Sequence[dict[str, Any]]) -> dict[str,
 @transaction.atomic(savepoint=False)
 def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
                         received: Mapping[str, datetime] | None = None,
-                        sources: Mapping[str, Mapping[str, str]] | None = None) -> None:
-    """Open or update the cases of these orders from their incidents and payments.
+                        sources: Mapping[str, Mapping[str, str]] | None = None,
+                        addresses: bool = False) -> None:
+    """Open or update the cases of these orders from their incidents and payments; look for a
+    later order of the same buyer and product for each case opened (``mark_reorders``); with
+    ``addresses`` (an incident), compute afresh the address flag of every case still worked on
+    (``recompute_address_flags``): a case opens with its own order's address, but the buyer may
+    have given a newer one since, and a debt that comes back follows the address again. The
+    buyers' orders are read once for both (``selectors.buyer_orders``).
 
     ``sources``: for an order paid by bank transfer, the statement and booking it was read
     from (``{"statement": ..., "entry": ...}``); the payment's event names them.
@@ -262,9 +268,10 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
         cases = {c.order_id: c for c in DebtCase.objects.select_for_update()
                  .filter(order_id__in=list(latest)).order_by("pk")}
         # Named rows again: an Order instance per new case cost more than the case itself.
+        # Every case's order when the addresses are followed, else the new cases' orders.
         orders = {o.order_id: o for o in Order.objects.filter(
-            pk__in=[k for k in latest if k not in cases]).values_list(*_NEW_CASE_ORDER_FIELDS,
-                                                                       named=True)}
+            pk__in=[k for k in latest if addresses or k not in cases]).values_list(
+            *_CASE_ORDER_FIELDS, named=True)}
         new_cases: list[DebtCase] = []
         items: list[CaseChange] = []
         for order_id, incident in latest.items():
@@ -296,8 +303,22 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
         if new_cases:
             _create_cases(new_cases, actor=actor)
         change_cases(items=items, actor=actor)
+        # After the changes above: a case just paid no longer follows the address.
+        followed = [c for c in [*cases.values(), *new_cases]
+                    if c.state not in selectors.SETTLED_STATES] if addresses else []
+        if not new_cases and not followed:
+            continue
+        buyers = selectors.buyer_orders(of=[orders[c.order_id] for c in {
+            c.order_id: c for c in [*new_cases, *followed]}.values()])
         if new_cases:
-            mark_reorders(cases=new_cases, actor=actor)
+            # A case opened just now has no reorder match that support undid.
+            matches = {c.order_id: later for c in new_cases
+                       if (later := buyers.later_order(orders[c.order_id])) is not None}
+            mark_reorders(cases=new_cases, actor=actor, matches=matches)
+        if followed:
+            change_cases(items=_address_changes(followed, {
+                c.pk: buyers.newest_address(orders[c.order_id]) for c in followed}),
+                actor=actor)
 
 
 #: States whose debt was settled: a newer incident starts a new dunning cycle.
@@ -376,6 +397,10 @@ def _create_cases(cases: list[DebtCase], *, actor: str) -> None:
 _NEW_CASE_ORDER_FIELDS = tuple(dict.fromkeys((
     "order_id", "vendor_id", "street", "house_number", "postcode", "city", "country",
     "first_invoice_number", *search.ORDER_FIELDS, *search.SORT_FIELDS)))
+#: What following a case reads of its order: the above, and what the reorder match and the
+#: address flag compare (``selectors.BuyerOrders``).
+_CASE_ORDER_FIELDS = tuple(dict.fromkeys((*_NEW_CASE_ORDER_FIELDS,
+                                          *selectors.BUYER_ORDER_FIELDS)))
 
 
 def _new_case(order: Any, incident: IncidentFacts, open_amount: Decimal) -> DebtCase:
@@ -393,14 +418,18 @@ def _new_case(order: Any, incident: IncidentFacts, open_amount: Decimal) -> Debt
     )
 
 
-def mark_reorders(*, cases: Sequence[DebtCase], actor: str) -> int:
+def mark_reorders(*, cases: Sequence[DebtCase], actor: str,
+                  matches: Mapping[str, selectors.LaterOrder] | None = None) -> int:
     """Mark each case whose buyer later ordered the same product again (process.md §6).
 
     A case that is still being dunned goes grey and into state reopened, with an internal note;
     one that is further on (blocked, with the agency, paid) only records the new order, which the
-    handover file passes on as ``reopened``.
+    handover file passes on as ``reopened``. ``matches`` (by the case's order id): the later
+    orders when the caller has found them already (``follow_orders_debts``), else
+    ``_reorder_matches`` looks for them.
     """
-    matches = _reorder_matches(cases=[c for c in cases if not c.reopened])
+    if matches is None:
+        matches = _reorder_matches(cases=[c for c in cases if not c.reopened])
     items = []
     notes = []
     now = timezone.now()
@@ -660,20 +689,27 @@ def recompute_address_flags(*, cases: Sequence[DebtCase], actor: str) -> int:
     for start in range(0, len(cases), 900):
         chunk = [c for c in cases[start:start + 900]
                  if c.state not in selectors.SETTLED_STATES]
-        addresses = selectors.newest_addresses(cases=chunk)
-        items = []
-        for case in chunk:
-            address = addresses.get(case.pk)
-            if address is None:
-                continue
-            computed = _computed_address(case, address)
-            if (computed["invalid_address_computed"], computed["address_problems"]) == (
-                    case.invalid_address_computed, case.address_problems):
-                continue
-            items.append(CaseChange(case=case, kind=EventKind.ADDRESS, changes=computed,
-                                    reason=_address_reason(case, address, computed)))
-        changed += change_cases(items=items, actor=actor)
+        changed += change_cases(items=_address_changes(
+            chunk, selectors.newest_addresses(cases=chunk)), actor=actor)
     return changed
+
+
+def _address_changes(cases: Iterable[DebtCase],
+                     addresses: Mapping[int, selectors.KnownAddress]) -> list[CaseChange]:
+    """The change of each case whose flag or problems differ from what the buyer's newest
+    known address (``addresses``, by case pk) gives."""
+    items = []
+    for case in cases:
+        address = addresses.get(case.pk)
+        if address is None:
+            continue
+        computed = _computed_address(case, address)
+        if (computed["invalid_address_computed"], computed["address_problems"]) == (
+                case.invalid_address_computed, case.address_problems):
+            continue
+        items.append(CaseChange(case=case, kind=EventKind.ADDRESS, changes=computed,
+                                reason=_address_reason(case, address, computed)))
+    return items
 
 
 @transaction.atomic(savepoint=False)
@@ -684,20 +720,6 @@ def follow_buyer_addresses(*, order_ids: Sequence[str], actor: str) -> int:
     changed = 0
     for start in range(0, len(order_ids), 900):
         cases = selectors.open_cases_of_buyers(order_ids=list(order_ids[start:start + 900]))
-        if cases:
-            changed += recompute_address_flags(cases=cases, actor=actor)
-    return changed
-
-
-@transaction.atomic(savepoint=False)
-def follow_case_addresses(*, order_ids: Sequence[str], actor: str) -> int:
-    """Cases of these orders were opened or updated (``intake.signals.incidents_applied``):
-    a case opens with its own order's address, but the buyer may have given a newer one since.
-    Returns how many cases changed."""
-    changed = 0
-    for start in range(0, len(order_ids), 900):
-        cases = list(DebtCase.objects.filter(order_id__in=list(order_ids[start:start + 900]))
-                     .exclude(state__in=selectors.SETTLED_STATES))
         if cases:
             changed += recompute_address_flags(cases=cases, actor=actor)
     return changed
