@@ -174,6 +174,21 @@ def test_a_new_case_reordered_and_with_a_newer_address_is_opened_matched_then_co
     assert CaseNote.objects.filter(case=case).count() == 1
 
 
+def test_a_case_opened_on_an_incident_finds_the_buyer_by_email_under_another_buyer_id():
+    """The later order carries another buyer id but the same normalised e-mail: the new case
+    is matched to it as a reorder and takes its address, both from the one reading of the
+    buyer's orders."""
+    order = OrderFactory(street="", buyer_email="Erika.M@Example.org")
+    other = OrderFactory.build(product=order.product, buyer_email="erika.m+kurs@example.org",
+                               created_at=LATER)
+    assert other.buyer_id != order.buyer_id
+    send("orders", order_record(other))
+    case = incident(order)
+    assert (case.reopened_id, case.invalid_address) == (other.order_id, False)
+    assert [e.kind for e in case.events.order_by("at", "id")] == [
+        EventKind.OPENED, EventKind.REORDERED, EventKind.ADDRESS]
+
+
 def test_an_incident_file_opens_many_cases_with_the_same_few_queries():
     """Opening cases reads the buyers' orders once for the reorder match and the address flag:
     the number of queries does not grow with the cases (within one batch)."""
