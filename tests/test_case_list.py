@@ -5,13 +5,18 @@ a search that ignores case and accents, saved filters, exports and bulk actions.
 import csv
 import io
 import re
+import unicodedata
 from datetime import date, datetime, timedelta
 
 import pytest
 from django.apps import apps as django_apps
 from django.urls import reverse
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 
+from mahnwerk.cases import search
 from mahnwerk.cases import services as case_services
 from mahnwerk.cases.models import AccessKind, AccessRecord, DebtCase
 from mahnwerk.cases.states import CaseState
@@ -226,6 +231,16 @@ def test_a_wrong_amount_is_named_in_german_and_that_filter_left_out(support, mar
                                   "beispiel.de", "o-zae"])
 def test_the_search_finds_the_buyer_whatever_the_case_and_accents(support, market, text):
     assert listed(support, q=text) == ["O-ZAE"]
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_a_value_without_accents_is_folded_the_short_way_as_the_long_way(text):
+    """``search.fold`` takes ASCII text the short way (an import folds ten values for each
+    case it opens); it folds it, and writes it the German way, as the general path does."""
+    assert search.fold(text) == search._fold_any(text)
+    assert search._german(text) == search._fold_any(
+        unicodedata.normalize("NFC", text.casefold()).translate(search._GERMAN))
 
 
 def test_the_search_asks_for_every_word(support, market):

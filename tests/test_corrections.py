@@ -137,6 +137,84 @@ def test_a_paid_case_keeps_its_flag():
     assert address_events(case) == []
 
 
+def test_a_debt_that_comes_back_on_a_paid_case_follows_the_newer_address_again():
+    """A paid case keeps its flag while the buyer corrects the address; an incident that opens
+    a new cycle looks at the buyer's newest address again."""
+    order = OrderFactory(street="")
+    incident(order, open_amount="100.00", at=datetime(2025, 6, 1, 9, 0, tzinfo=BERLIN))
+    payment(order, amount="100.00", at=datetime(2025, 6, 10, 9, 0, tzinfo=BERLIN))
+    later_order(order, other_product=True)
+    case = incident(order, open_amount="50.00", at=EVEN_LATER)
+    assert (case.state, case.cycle, case.invalid_address) == (CaseState.OPEN, 2, False)
+    assert [e.kind for e in case.events.order_by("at", "id")][-2:] == [EventKind.INCIDENT,
+                                                                       EventKind.ADDRESS]
+
+
+def test_an_incident_paid_at_once_leaves_the_flag_of_the_case_as_it_opened():
+    """A case opened on an incident that was already paid is settled: its flag no longer
+    follows the buyer's address."""
+    order = OrderFactory(street="")
+    later_order(order, other_product=True)
+    payment(order, amount="100.00", at=datetime(2025, 6, 20, 9, 0, tzinfo=BERLIN))
+    case = incident(order, open_amount="100.00")
+    assert (case.state, case.invalid_address) == (CaseState.PAID, True)
+    assert address_events(case) == []
+
+
+def test_a_new_case_reordered_and_with_a_newer_address_is_opened_matched_then_corrected():
+    """One incident file: the case opens with its own order's address, the later order of the
+    same product marks it reordered, then its address follows the later order's."""
+    order = OrderFactory(street="")
+    later_order(order)
+    case = incident(order)
+    assert (case.state, case.reopened, case.invalid_address) == (CaseState.REOPENED, True,
+                                                                 False)
+    assert [e.kind for e in case.events.order_by("at", "id")] == [
+        EventKind.OPENED, EventKind.REORDERED, EventKind.ADDRESS]
+    assert CaseNote.objects.filter(case=case).count() == 1
+
+
+def test_a_case_opened_on_an_incident_finds_the_buyer_by_email_under_another_buyer_id():
+    """The later order carries another buyer id but the same normalised e-mail: the new case
+    is matched to it as a reorder and takes its address, both from the one reading of the
+    buyer's orders."""
+    order = OrderFactory(street="", buyer_email="Erika.M@Example.org")
+    other = OrderFactory.build(product=order.product, buyer_email="erika.m+kurs@example.org",
+                               created_at=LATER)
+    assert other.buyer_id != order.buyer_id
+    send("orders", order_record(other))
+    case = incident(order)
+    assert (case.reopened_id, case.invalid_address) == (other.order_id, False)
+    assert [e.kind for e in case.events.order_by("at", "id")] == [
+        EventKind.OPENED, EventKind.REORDERED, EventKind.ADDRESS]
+
+
+def test_an_incident_file_opens_many_cases_with_the_same_few_queries():
+    """Opening cases reads the buyers' orders once for the reorder match and the address flag:
+    the number of queries does not grow with the cases (within one batch)."""
+    vendor = VendorFactory()
+    product = ProductFactory(vendor=vendor)
+
+    def open_cases(count: int) -> int:
+        orders = [OrderFactory(product=product, street="") for _ in range(count)]
+        for order in orders[::2]:
+            later_order(order)
+        records = [{"incident_id": f"I-{count}-{n}", "order_id": o.order_id,
+                    "kind": "stopped_installments", "occurred_at": "2025-06-01T09:00:00+02:00",
+                    "open_amount": "300.00", "currency": o.currency}
+                   for n, o in enumerate(orders)]
+        with CaptureQueriesContext(connection) as queries:
+            send("incidents", *records)
+        cases = DebtCase.objects.filter(order__in=orders)
+        assert cases.filter(reopened=True, invalid_address_computed=False).count() == \
+            len(orders[::2])
+        assert cases.filter(reopened=False, invalid_address_computed=True).count() == \
+            count - len(orders[::2])
+        return len(queries)
+
+    assert open_cases(4) == open_cases(40)
+
+
 def test_a_flag_set_by_hand_survives_a_corrected_address():
     order = OrderFactory(street="")
     case = incident(order)

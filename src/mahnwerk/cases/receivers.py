@@ -19,7 +19,7 @@ from mahnwerk.intake.models import Incident, Payment
 def incidents_applied(sender, ids, actor, **kwargs):
     with translation.override(settings.LANGUAGE_CODE):
         services.follow_orders_debts(order_ids=_orders_of(Incident, ids), actor=actor,
-                                     kind=EventKind.INCIDENT)
+                                     kind=EventKind.INCIDENT, addresses=True)
 
 
 @receiver(signals.payments_applied)
@@ -58,8 +58,9 @@ def _orders_of(model, ids):
 
 
 # -- Corrections: the address flag follows the buyer's newest address ---------------------------
-# Connected after the receivers above, so Django calls these after them: the reorder match and
-# the case opened from an incident come first, then the address is looked at.
+# Connected after the receivers above, so Django calls these after them: the reorder match of a
+# new order comes first, then the address is looked at. A case opened or followed from an
+# incident looks at the buyer's newest address itself (``follow_orders_debts(addresses=True)``).
 
 
 @receiver(signals.orders_applied)
@@ -67,13 +68,6 @@ def orders_applied_addresses(sender, ids, actor, **kwargs):
     """A new order, or an order sent again, may carry the buyer's corrected address."""
     with translation.override(settings.LANGUAGE_CODE):
         services.follow_buyer_addresses(order_ids=ids, actor=actor)
-
-
-@receiver(signals.incidents_applied)
-def incidents_applied_addresses(sender, ids, actor, **kwargs):
-    """A case opens with its own order's address; the buyer may have given a newer one."""
-    with translation.override(settings.LANGUAGE_CODE):
-        services.follow_case_addresses(order_ids=_orders_of(Incident, ids), actor=actor)
 
 
 @receiver(signals.orders_applied)

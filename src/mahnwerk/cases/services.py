@@ -224,8 +224,14 @@ def _claim_changes(claim: Claim, charges: Sequence[dict[str, Any]]) -> dict[str,
 @transaction.atomic(savepoint=False)
 def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
                         received: Mapping[str, datetime] | None = None,
-                        sources: Mapping[str, Mapping[str, str]] | None = None) -> None:
-    """Open or update the cases of these orders from their incidents and payments.
+                        sources: Mapping[str, Mapping[str, str]] | None = None,
+                        addresses: bool = False) -> None:
+    """Open or update the cases of these orders from their incidents and payments; look for a
+    later order of the same buyer and product for each case opened (``mark_reorders``); with
+    ``addresses`` (an incident), compute afresh the address flag of every case still worked on
+    (``recompute_address_flags``): a case opens with its own order's address, but the buyer may
+    have given a newer one since, and a debt that comes back follows the address again. The
+    buyers' orders are read once for both (``selectors.buyer_orders``).
 
     ``sources``: for an order paid by bank transfer, the statement and booking it was read
     from (``{"statement": ..., "entry": ...}``); the payment's event names them.
@@ -262,10 +268,12 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
         cases = {c.order_id: c for c in DebtCase.objects.select_for_update()
                  .filter(order_id__in=list(latest)).order_by("pk")}
         # Named rows again: an Order instance per new case cost more than the case itself.
+        # Every case's order when the addresses are followed, else the new cases' orders.
         orders = {o.order_id: o for o in Order.objects.filter(
-            pk__in=[k for k in latest if k not in cases]).values_list(*_NEW_CASE_ORDER_FIELDS,
-                                                                       named=True)}
-        new_cases: list[DebtCase] = []
+            pk__in=[k for k in latest if addresses or k not in cases]).values_list(
+            *_CASE_ORDER_FIELDS, named=True)}
+        new_rows: list[dict[str, Any]] = []
+        paid_at_once: list[tuple[dict[str, Any], Reason, datetime]] = []
         items: list[CaseChange] = []
         for order_id, incident in latest.items():
             case = cases.get(order_id)
@@ -283,21 +291,48 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
                 (p.paid_at for p in payments[order_id] if p.paid_at >= incident.occurred_at),
                 default=None)
             if case is None:
-                case = _new_case(orders[order_id], incident, open_amount)
-                new_cases.append(case)
+                row = _new_case(orders[order_id], incident, open_amount)
+                new_rows.append(row)
                 if open_amount == ZERO:
-                    items.append(CaseChange(case=case, reason=paid_reason, kind=kind,
-                                            to_state=CaseState.PAID,
-                                            effective=paid_on or incident.occurred_at))
+                    paid_at_once.append((row, paid_reason, paid_on or incident.occurred_at))
                 continue
             items.append(_follow(case=case, incident=incident, claim=claim, charges=charges,
                                  paid_reason=paid_reason, kind=kind, paid_on=paid_on,
                                  source=source))
-        if new_cases:
-            _create_cases(new_cases, actor=actor)
+        # A new case is a row; the few that change again below (paid at once, reordered, their
+        # address) become a DebtCase, one per case, so each change sees the one before.
+        opened: dict[str, DebtCase] = {}
+        if new_rows:
+            _create_cases(new_rows, actor=actor)
+        items += [CaseChange(case=_case_of(row, opened), reason=reason, kind=kind,
+                             to_state=CaseState.PAID, effective=effective)
+                  for row, reason, effective in paid_at_once]
         change_cases(items=items, actor=actor)
-        if new_cases:
-            mark_reorders(cases=new_cases, actor=actor)
+        # After the changes above: a case just paid no longer follows the address.
+        followed = [c for c in cases.values()
+                    if c.state not in selectors.SETTLED_STATES] if addresses else []
+        followed_rows = [row for row in new_rows
+                         if row["order_id"] not in opened] if addresses else []
+        if not new_rows and not followed:
+            continue
+        buyers = selectors.buyer_orders(of=[orders[order_id] for order_id in {
+            *(row["order_id"] for row in new_rows), *(c.order_id for c in followed)}])
+        if new_rows:
+            # A case opened just now has no reorder match that support undid.
+            matches = {row["order_id"]: later for row in new_rows
+                       if (later := buyers.later_order(orders[row["order_id"]])) is not None}
+            mark_reorders(cases=[_case_of(row, opened) for row in new_rows
+                                 if row["order_id"] in matches], actor=actor, matches=matches)
+        if addresses:
+            known = {c.pk: buyers.newest_address(orders[c.order_id]) for c in followed}
+            for row in followed_rows:
+                address = buyers.newest_address(orders[row["order_id"]])
+                if address.order_id != row["order_id"] and _address_fields(address) != (
+                        row["invalid_address_computed"], row["address_problems"]):
+                    case = _case_of(row, opened)
+                    followed.append(case)
+                    known[case.pk] = address
+            change_cases(items=_address_changes(followed, known), actor=actor)
 
 
 #: States whose debt was settled: a newer incident starts a new dunning cycle.
@@ -349,58 +384,78 @@ def _follow(*, case: DebtCase, incident: IncidentFacts, claim: Claim,
                       effective=incident.occurred_at)
 
 
-def _create_cases(cases: list[DebtCase], *, actor: str) -> None:
-    """Insert new cases, give them their ids, and write each one's "opened" event."""
+def _create_cases(rows: list[dict[str, Any]], *, actor: str) -> None:
+    """Insert new cases (rows of ``_new_case``), give each row its id and the moment it was
+    written (``updated_at``), and write each one's "opened" event."""
     now = timezone.now()
-    names = ("order_id", "vendor_id", "state", "trigger", "open_amount", "currency", "pursue",
-             "first_invoice_number", "invalid_address_computed", "address_problems",
-             "opened_at", "cycle", "cycle_started_at", "search_text", *search.SORT_FIELDS)
-    bulk.insert_rows(DebtCase, [{**{n: getattr(c, n) for n in names}, "updated_at": now,
-                                 "reopened": False, "reopened_id": "", "offer_link": "",
-                                 "invalid_address_set_by": "", "block_reason": "",
-                                 "blocked_from_state": ""} for c in cases])
-    ids = dict(DebtCase.objects.filter(order_id__in=[c.order_id for c in cases])
+    for row in rows:
+        row["updated_at"] = now
+    bulk.insert_rows(DebtCase, rows)
+    ids = dict(DebtCase.objects.filter(order_id__in=[row["order_id"] for row in rows])
                .values_list("order_id", "id"))
-    for case in cases:
-        case.pk = ids[case.order_id]
-        case.updated_at = now
-        case._state.adding = False
+    for row in rows:
+        row["id"] = ids[row["order_id"]]
     bulk.insert_rows(CaseEvent, [{
-        "case_id": c.pk, "at": now, "kind": EventKind.OPENED, "actor": actor, "user_id": None,
-        "from_state": CaseState.OPEN, "to_state": CaseState.OPEN, "code": case_reasons.OPENED,
-        "params": {"kind": c.trigger, "amount": reasons.money_param(c.open_amount, c.currency)},
-        "changes": {}, "effective_on": business_day(c.opened_at)} for c in cases])
+        "case_id": row["id"], "at": now, "kind": EventKind.OPENED, "actor": actor,
+        "user_id": None, "from_state": CaseState.OPEN, "to_state": CaseState.OPEN,
+        "code": case_reasons.OPENED,
+        "params": {"kind": row["trigger"],
+                   "amount": reasons.money_param(row["open_amount"], row["currency"])},
+        "changes": {}, "effective_on": business_day(row["opened_at"])} for row in rows])
+
+
+def _case_of(row: dict[str, Any], opened: dict[str, DebtCase]) -> DebtCase:
+    """The written case of a row of ``_new_case`` (after ``_create_cases``): made once, kept in
+    ``opened`` (by order id), so that every later change sees the changes before it."""
+    case = opened.get(row["order_id"])
+    if case is None:
+        case = opened[row["order_id"]] = DebtCase(**row)
+        case._state.adding = False
+    return case
 
 
 #: What opening a case reads of its order (``_new_case``, ``search.for_new_case``).
 _NEW_CASE_ORDER_FIELDS = tuple(dict.fromkeys((
     "order_id", "vendor_id", "street", "house_number", "postcode", "city", "country",
     "first_invoice_number", *search.ORDER_FIELDS, *search.SORT_FIELDS)))
+#: What following a case reads of its order: the above, and what the reorder match and the
+#: address flag compare (``selectors.BuyerOrders``).
+_CASE_ORDER_FIELDS = tuple(dict.fromkeys((*_NEW_CASE_ORDER_FIELDS,
+                                          *selectors.BUYER_ORDER_FIELDS)))
 
 
-def _new_case(order: Any, incident: IncidentFacts, open_amount: Decimal) -> DebtCase:
-    """A new case of ``order`` (an ``Order`` or a named row of ``_NEW_CASE_ORDER_FIELDS``)."""
+def _new_case(order: Any, incident: IncidentFacts, open_amount: Decimal) -> dict[str, Any]:
+    """The row of a new case of ``order`` (an ``Order`` or a named row of
+    ``_NEW_CASE_ORDER_FIELDS``): the columns ``_create_cases`` writes, the others left to
+    their defaults. A row, not a ``DebtCase``: an import opens a hundred thousand cases, and
+    only the few that change again in the same call need an instance (``_case_of``)."""
     problems = address_problems(street=order.street, house_number=order.house_number,
                                 postcode=order.postcode, city=order.city, country=order.country)
-    return DebtCase(
-        order_id=order.order_id, vendor_id=order.vendor_id, state=CaseState.OPEN,
-        trigger=incident.kind, open_amount=open_amount, currency=incident.currency,
-        pursue=True, first_invoice_number=order.first_invoice_number,
-        invalid_address_computed=bool(problems), address_problems=",".join(problems),
-        opened_at=incident.occurred_at, cycle=1, cycle_started_at=incident.occurred_at,
-        search_text=search.for_new_case(order, order.first_invoice_number),
+    return {
+        "order_id": order.order_id, "vendor_id": order.vendor_id, "state": CaseState.OPEN,
+        "trigger": incident.kind, "open_amount": open_amount, "currency": incident.currency,
+        "pursue": True, "first_invoice_number": order.first_invoice_number,
+        "invalid_address_computed": bool(problems), "address_problems": ",".join(problems),
+        "opened_at": incident.occurred_at, "cycle": 1, "cycle_started_at": incident.occurred_at,
+        "search_text": search.for_new_case(order, order.first_invoice_number),
         **search.sort_fields_of(order),
-    )
+        "reopened": False, "reopened_id": "", "offer_link": "", "invalid_address_set_by": "",
+        "block_reason": "", "blocked_from_state": "",
+    }
 
 
-def mark_reorders(*, cases: Sequence[DebtCase], actor: str) -> int:
+def mark_reorders(*, cases: Sequence[DebtCase], actor: str,
+                  matches: Mapping[str, selectors.LaterOrder] | None = None) -> int:
     """Mark each case whose buyer later ordered the same product again (process.md §6).
 
     A case that is still being dunned goes grey and into state reopened, with an internal note;
     one that is further on (blocked, with the agency, paid) only records the new order, which the
-    handover file passes on as ``reopened``.
+    handover file passes on as ``reopened``. ``matches`` (by the case's order id): the later
+    orders when the caller has found them already (``follow_orders_debts``), else
+    ``_reorder_matches`` looks for them.
     """
-    matches = _reorder_matches(cases=[c for c in cases if not c.reopened])
+    if matches is None:
+        matches = _reorder_matches(cases=[c for c in cases if not c.reopened])
     items = []
     notes = []
     now = timezone.now()
@@ -613,8 +668,14 @@ def _computed_address(case: DebtCase,
         address = selectors.newest_addresses(cases=[case]).get(case.pk)
     if address is None:  # pragma: no cover - every case has its order
         return {}
+    invalid, problems = _address_fields(address)
+    return {"invalid_address_computed": invalid, "address_problems": problems}
+
+
+def _address_fields(address: selectors.KnownAddress) -> tuple[bool, str]:
+    """The computed flag and the problems (comma-separated codes) of an address."""
     problems = address_problems(**address.parts())
-    return {"invalid_address_computed": bool(problems), "address_problems": ",".join(problems)}
+    return bool(problems), ",".join(problems)
 
 
 def _address_reason(case: DebtCase, address: selectors.KnownAddress,
@@ -660,20 +721,27 @@ def recompute_address_flags(*, cases: Sequence[DebtCase], actor: str) -> int:
     for start in range(0, len(cases), 900):
         chunk = [c for c in cases[start:start + 900]
                  if c.state not in selectors.SETTLED_STATES]
-        addresses = selectors.newest_addresses(cases=chunk)
-        items = []
-        for case in chunk:
-            address = addresses.get(case.pk)
-            if address is None:
-                continue
-            computed = _computed_address(case, address)
-            if (computed["invalid_address_computed"], computed["address_problems"]) == (
-                    case.invalid_address_computed, case.address_problems):
-                continue
-            items.append(CaseChange(case=case, kind=EventKind.ADDRESS, changes=computed,
-                                    reason=_address_reason(case, address, computed)))
-        changed += change_cases(items=items, actor=actor)
+        changed += change_cases(items=_address_changes(
+            chunk, selectors.newest_addresses(cases=chunk)), actor=actor)
     return changed
+
+
+def _address_changes(cases: Iterable[DebtCase],
+                     addresses: Mapping[int, selectors.KnownAddress]) -> list[CaseChange]:
+    """The change of each case whose flag or problems differ from what the buyer's newest
+    known address (``addresses``, by case pk) gives."""
+    items = []
+    for case in cases:
+        address = addresses.get(case.pk)
+        if address is None:
+            continue
+        computed = _computed_address(case, address)
+        if (computed["invalid_address_computed"], computed["address_problems"]) == (
+                case.invalid_address_computed, case.address_problems):
+            continue
+        items.append(CaseChange(case=case, kind=EventKind.ADDRESS, changes=computed,
+                                reason=_address_reason(case, address, computed)))
+    return items
 
 
 @transaction.atomic(savepoint=False)
@@ -684,20 +752,6 @@ def follow_buyer_addresses(*, order_ids: Sequence[str], actor: str) -> int:
     changed = 0
     for start in range(0, len(order_ids), 900):
         cases = selectors.open_cases_of_buyers(order_ids=list(order_ids[start:start + 900]))
-        if cases:
-            changed += recompute_address_flags(cases=cases, actor=actor)
-    return changed
-
-
-@transaction.atomic(savepoint=False)
-def follow_case_addresses(*, order_ids: Sequence[str], actor: str) -> int:
-    """Cases of these orders were opened or updated (``intake.signals.incidents_applied``):
-    a case opens with its own order's address, but the buyer may have given a newer one since.
-    Returns how many cases changed."""
-    changed = 0
-    for start in range(0, len(order_ids), 900):
-        cases = list(DebtCase.objects.filter(order_id__in=list(order_ids[start:start + 900]))
-                     .exclude(state__in=selectors.SETTLED_STATES))
         if cases:
             changed += recompute_address_flags(cases=cases, actor=actor)
     return changed
