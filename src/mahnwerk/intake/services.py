@@ -7,7 +7,7 @@ The file import, the intake API and the demo data all call ``check_references`` 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -71,11 +71,16 @@ def _digester(fields: tuple[str, ...]) -> Callable[[dict[str, Any]], str]:
 def _stored(model: type[models.Model], keys: Sequence[str], extra: str | None
             ) -> dict[str, tuple[Any, ...]]:
     """pk -> (content_hash[, extra column as stored]) for the keys that exist."""
+    return _by_pk(model, keys, "content_hash", *([extra] if extra else []))
+
+
+def _by_pk(model: type[models.Model], keys: Collection[str], *fields: str
+           ) -> dict[str, tuple[Any, ...]]:
+    """pk -> (the fields' columns as stored: raw values) for the keys that exist."""
     meta = model._meta
     quote = connection.ops.quote_name
-    columns = [quote(meta.pk.column), quote("content_hash")]
-    if extra:
-        columns.append(quote(meta.get_field(extra).column))
+    columns = [quote(meta.pk.column), *(quote(meta.get_field(f).column) for f in fields)]
+    keys = list(keys)
     found: dict[str, tuple[Any, ...]] = {}
     with connection.cursor() as cursor:
         for start in range(0, len(keys), 900):  # SQLite allows 999 parameters per query
@@ -159,10 +164,11 @@ def check_references(*, feed: Feed, records: Sequence[dict[str, Any]]) -> list[l
                 problems[i].append(Problem("vendor_id", record["vendor_id"],
                                            _("unknown vendor; import the vendors first")))
     elif feed.name == "orders":
-        vendors = set(Vendor.objects.filter(
-            pk__in={r["vendor_id"] for r in records}).values_list("pk", flat=True))
-        products = dict(Product.objects.filter(
-            pk__in={r["product_id"] for r in records}).values_list("pk", "vendor_id"))
+        # Plain queries (``_by_pk``): the ORM's, with a thousand ids in each, were 5 % of an
+        # order import's writer.
+        vendors = set(_by_pk(Vendor, {r["vendor_id"] for r in records}))
+        products = {pk: found[0] for pk, found in _by_pk(
+            Product, {r["product_id"] for r in records}, "vendor_id").items()}
         for i, record in enumerate(records):
             if record["vendor_id"] not in vendors:
                 problems[i].append(Problem("vendor_id", record["vendor_id"],
