@@ -256,3 +256,36 @@ def test_a_reader_whose_writer_is_gone_ends_by_itself(tmp_path):
     receiver.close()
     process.join(timeout=30)
     assert process.exitcode == 1
+
+
+def test_a_reader_forked_from_a_worker_that_ignores_sigterm_still_ends_on_it(shop, monkeypatch):
+    """A web or Celery worker has its own SIGTERM handler; the reader forked from it does not
+    keep it, so the writer's ``terminate`` ends it (not only the ``kill`` after 5 s)."""
+    ended = []
+    real_stop = importing._Reader.stop
+
+    def stop(self):
+        real_stop(self)
+        ended.append(self.process.exitcode)
+
+    def cancel(report, done, total):
+        raise RuntimeError("abgebrochen")
+
+    monkeypatch.setattr(importing._Reader, "stop", stop)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with pytest.raises(RuntimeError):
+            orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS)), on_batch=cancel)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert ended in ([-signal.SIGTERM], [0])  # 0: it had sent its last chunk and ended
+    assert nothing_written()
+
+
+def test_a_process_that_may_not_fork_a_reader_reads_the_file_itself(shop, monkeypatch):
+    def refused(self):
+        raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(multiprocessing.get_context("fork").Process, "start", refused)
+    report = orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS)))
+    assert report.committed and report.applied.created == ROWS == Order.objects.count()

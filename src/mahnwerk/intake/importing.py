@@ -14,8 +14,10 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import logging
 import multiprocessing
 import os
+import signal
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -39,6 +41,7 @@ from mahnwerk.intake.services import (
 from mahnwerk.spreadsheet_safety import csv_row
 
 BOM = b"\xef\xbb\xbf"
+log = logging.getLogger(__name__)
 
 
 class ImportFileError(Exception):
@@ -368,8 +371,14 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
 
     reader = None
     if _in_a_second_process(path):
-        reader = _Reader(source, feed, name=name, batch_size=batch_size,
-                         keep_cells=rejects is not None)
+        try:
+            reader = _Reader(source, feed, name=name, batch_size=batch_size,
+                             keep_cells=rejects is not None)
+        except (AssertionError, OSError) as exc:
+            # A daemonic process may not start one (AssertionError), or the system cannot
+            # fork now: this process reads the file itself, as it does a small one.
+            log.warning("import of %s reads in one process: %s", name, _reason(exc))
+    if reader:
         chunks: Iterator[_Chunk] = reader.chunks()
     else:
         chunks = _chunks(source, feed, batch_size=batch_size, keep_cells=True, digest=False,
@@ -427,13 +436,17 @@ class _Reader:
             self.process.start()
         finally:
             sender.close()
-            source.rows.close()  # the child reads on; this process never will
+        source.rows.close()  # the child reads on; this process never will
 
     @staticmethod
     def _run(sender: Connection, source: _Source, feed: Feed, batch_size: int,
              keep_cells: bool, receiver: Connection | None = None) -> None:
         if receiver is not None:
             receiver.close()  # the writer's end: once the writer is gone, sending fails
+        # Not the handlers of the process it was forked from (a web or Celery worker's): the
+        # writer ends it with SIGTERM, and Ctrl-C is the writer's to handle.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         gc.freeze()  # the heap inherited from the parent: out of the collector's walk
 
         def send(message: tuple[Any, ...]) -> None:
@@ -499,9 +512,9 @@ class _Reader:
 
     def stop(self) -> None:
         """End the reader (done, or the writer gave up) and wait for it; never blocks long."""
-        self.receiver.close()
         if self.process.is_alive():
             self.process.terminate()
+        self.receiver.close()  # and if it did not end: its next send fails
         self.process.join(timeout=5)
         if self.process.is_alive():
             self.process.kill()
