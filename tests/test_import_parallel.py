@@ -289,3 +289,15 @@ def test_a_process_that_may_not_fork_a_reader_reads_the_file_itself(shop, monkey
     monkeypatch.setattr(multiprocessing.get_context("fork").Process, "start", refused)
     report = orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS)))
     assert report.committed and report.applied.created == ROWS == Order.objects.count()
+
+
+def test_vendors_and_products_first_named_in_a_later_batch_are_found_and_checked(shop):
+    """The writer remembers the vendors and products it found in earlier batches of the file;
+    one named first in a later batch is still looked up, and still has to fit its vendor."""
+    lines = (ORDER_HEADER + order_rows(ROWS)).splitlines(keepends=True)
+    lines[650] = lines[650].replace(",48213,77120,", ",48214,77121,")  # fits: line 651
+    lines[660] = lines[660].replace(",48213,77120,", ",48213,77121,")  # does not: line 661
+    report = orders(write(shop, "orders.csv", "".join(lines)))
+    assert [(p.line, p.column, p.value) for p in report.problems] == [
+        (661, "product_id", "77121")]
+    assert "das Produkt gehört zu Vendor 48214, nicht zu 48213" in report.problems[0].reason

@@ -34,6 +34,7 @@ from mahnwerk import bulk
 from mahnwerk.intake.feeds import Feed, Problem
 from mahnwerk.intake.services import (
     ApplyResult,
+    References,
     apply_records,
     check_references,
     digest_records,
@@ -336,6 +337,7 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
 
     rejects = _Rejects(rejects_path, source.header) if rejects_path else None
     duplicates: dict[str, list[int]] = {}
+    known = References()
 
     def reject(line: int, raw: list[Any] | None, problems: list[Problem]) -> None:
         report.rejected_rows += 1
@@ -356,7 +358,8 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
         records = [record for _line, record, _raw in batch]
         good = []
         for (line, record, raw), problems in zip(
-                batch, check_references(feed=feed, records=records), strict=True):
+                batch, check_references(feed=feed, records=records, known=known),
+                strict=True):
             if problems:
                 reject(line, raw, problems)
             else:
