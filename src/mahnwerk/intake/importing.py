@@ -12,12 +12,17 @@ nothing and says what applying would do.
 from __future__ import annotations
 
 import csv
+import gc
 import io
+import logging
+import multiprocessing
 import os
+import signal
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +32,17 @@ from django.utils.translation import gettext as _
 
 from mahnwerk import bulk
 from mahnwerk.intake.feeds import Feed, Problem
-from mahnwerk.intake.services import ApplyResult, apply_records, check_references
+from mahnwerk.intake.services import (
+    ApplyResult,
+    References,
+    apply_records,
+    check_references,
+    digest_records,
+)
 from mahnwerk.spreadsheet_safety import csv_row
 
 BOM = b"\xef\xbb\xbf"
+log = logging.getLogger(__name__)
 
 
 class ImportFileError(Exception):
@@ -233,6 +245,69 @@ def _cell_problems(values: list[Any], header: list[str], *, formulas: bool) -> l
     return problems
 
 
+@dataclass(slots=True)
+class _Chunk:
+    """What reading hands the writer: the rows refused while reading (line, cells, problems),
+    then a batch of parsed records (line, record, cells or None), the rows read so far and the
+    position for the progress bar; the last chunk also carries the ids seen twice."""
+
+    rows: int
+    position: int
+    rejected: list[tuple[int, list[Any], list[Problem]]]
+    batch: list[tuple[int, dict[str, Any], list[Any] | None]]
+    duplicates: dict[str, list[int]] | None = None
+
+
+def _chunks(source: _Source, feed: Feed, *, batch_size: int, keep_cells: bool,
+            digest: bool, at: list[int]) -> Iterator[_Chunk]:
+    """Read, parse and check the rows (everything that needs no database), batch by batch.
+
+    ``keep_cells``: keep each good row's cells (for the rejects file); ``digest``: compute what
+    the writer would compute from each record (``services.digest_records``); ``at[0]`` is the
+    line being read, for a reader that stops unexpectedly."""
+    header = source.header
+    width = len(header)
+    is_workbook = source.workbook
+    key_name = feed.key
+    parse = feed.parse
+    seen: set[str] = set()
+    duplicates: dict[str, list[int]] = {}
+    rejected: list[tuple[int, list[Any], list[Problem]]] = []
+    batch: list[tuple[int, dict[str, Any], list[Any] | None]] = []
+    rows = 0
+    for line, values in source.rows:
+        at[0] = line
+        rows += 1
+        record, problems = parse(dict(zip(header, values, strict=False)))
+        if len(values) > width or is_workbook:
+            problems = _cell_problems(values, header, formulas=is_workbook) + problems
+        key = record.get(key_name)
+        if key and not problems:
+            if key in seen:
+                duplicates.setdefault(key, []).append(line)
+                problems.append(Problem(key_name, key,
+                                        _("the same id appears more than once in this file")))
+            else:
+                seen.add(key)
+        if problems:
+            rejected.append((line, values, problems))
+            continue
+        batch.append((line, record, values if keep_cells else None))
+        if len(batch) >= batch_size:
+            if digest:
+                digest_records(feed=feed, records=[record for _l, record, _c in batch])
+            yield _Chunk(rows, source.position(), rejected, batch)
+            rejected, batch = [], []
+    if digest and batch:
+        digest_records(feed=feed, records=[record for _l, record, _c in batch])
+    yield _Chunk(rows, source.position(), rejected, batch, duplicates)
+
+
+def _in_a_second_process(path: Path) -> bool:
+    limit = settings.MAHNWERK_IMPORT_PARALLEL_BYTES
+    return limit >= 0 and os.path.getsize(path) >= limit
+
+
 def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = False,
                 rejects_path: Path | None = None, batch_size: int | None = None,
                 progress: Callable[[int, int], None] | None = None,
@@ -244,7 +319,11 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
     ``progress(done, total)`` and ``on_batch(report, done, total)`` are called after each batch
     (bytes of a CSV, rows of a workbook; the report so far has the rows read and the problems
     found); ``dry_run`` rolls everything back at the end (``committed`` stays False) and keeps
-    the counts of what would have been applied when the file is clean."""
+    the counts of what would have been applied when the file is clean.
+
+    A file of ``MAHNWERK_IMPORT_PARALLEL_BYTES`` or more is read, parsed and digested in a
+    second process (``_Reader``) while this one checks the references and writes; the report
+    is the same either way."""
     batch_size = batch_size or settings.MAHNWERK_IMPORT_BATCH_SIZE
     source = open_source(path)
     name = path.name
@@ -257,64 +336,60 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
         return report
 
     rejects = _Rejects(rejects_path, source.header) if rejects_path else None
-    width = len(source.header)
-    is_workbook = source.workbook
-    seen: set[str] = set()
     duplicates: dict[str, list[int]] = {}
-    batch: list[tuple[int, dict[str, Any], list[Any]]] = []
+    known = References()
 
-    def reject(line: int, raw: list[Any], problems: list[Problem]) -> None:
+    def reject(line: int, raw: list[Any] | None, problems: list[Problem]) -> None:
         report.rejected_rows += 1
         report.problems.extend(RowProblem(name, line, p.column, p.value, p.reason)
                                for p in problems)
         if rejects:
-            rejects.write(line, raw, problems)
+            rejects.write(line, raw or [], problems)
 
-    def flush() -> None:
+    def apply(chunk: _Chunk) -> None:
+        report.rows = chunk.rows
+        for line, raw, problems in chunk.rejected:
+            reject(line, raw, problems)
+        if chunk.duplicates:
+            duplicates.update(chunk.duplicates)
+        batch = chunk.batch
         if not batch:
             return
         records = [record for _line, record, _raw in batch]
         good = []
         for (line, record, raw), problems in zip(
-                batch, check_references(feed=feed, records=records), strict=True):
+                batch, check_references(feed=feed, records=records, known=known),
+                strict=True):
             if problems:
                 reject(line, raw, problems)
             else:
                 good.append(record)
         if skip_invalid or not report.problems:
             report.applied.add(apply_records(feed=feed, records=good, actor=actor))
-        batch.clear()
         bulk.keep_long_lived()  # the ids read so far stay to the end: out of the GC's walk
         if progress:
-            progress(source.position(), source.total)
+            progress(chunk.position, source.total)
         if on_batch:
-            on_batch(report, source.position(), source.total)
+            on_batch(report, chunk.position, source.total)
 
+    reader = None
+    if _in_a_second_process(path):
+        try:
+            reader = _Reader(source, feed, name=name, batch_size=batch_size,
+                             keep_cells=rejects is not None)
+        except (AssertionError, OSError) as exc:
+            # A daemonic process may not start one (AssertionError), or the system cannot
+            # fork now: this process reads the file itself, as it does a small one.
+            log.warning("import of %s reads in one process: %s", name, _reason(exc))
+    if reader:
+        chunks: Iterator[_Chunk] = reader.chunks()
+    else:
+        chunks = _chunks(source, feed, batch_size=batch_size, keep_cells=True, digest=False,
+                         at=[1])
     try:
         with transaction.atomic(), bulk.long_lived_heap():
-            for line, values in source.rows:
-                report.rows += 1
-                raw = dict(zip(source.header, values, strict=False))
-                record, problems = feed.parse(raw)
-                if len(values) > width or is_workbook:
-                    problems = _cell_problems(values, source.header,
-                                              formulas=is_workbook) + problems
-                key = record.get(feed.key)
-                if key and not problems:
-                    if key in seen:
-                        duplicates.setdefault(key, []).append(line)
-                        problems.append(Problem(feed.key, key,
-                                                _("the same id appears more than once in "
-                                                  "this file")))
-                    else:
-                        seen.add(key)
-                if problems:
-                    reject(line, values, problems)
-                    continue
-                batch.append((line, record, values))
-                if len(batch) >= batch_size:
-                    flush()
-            flush()
+            for chunk in chunks:
+                apply(chunk)
             if dry_run or (report.problems and not skip_invalid):
                 raise _Rollback
             report.committed = True
@@ -322,11 +397,131 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
         if not (dry_run and report.ok):
             report.applied = ApplyResult()
     finally:
+        if reader:
+            reader.stop()
         if rejects:
             rejects.close()
     if duplicates:
         _name_first_lines(report, path, feed, duplicates)
     return report
+
+
+class _Reader:
+    """The reading, parsing and digesting of a file (``_chunks``) in a second process beside
+    the writer, so that the two use both cores; the chunks come back through a pipe.
+
+    The process is forked after the file was opened and its header checked: it reads on from
+    there and never touches the database (the writer's connection stays the parent's; the
+    child ends with ``os._exit``, closing nothing). A full pipe holds it back, so it reads at
+    most a chunk or two ahead of the writer and memory stays flat. It is a daemon (ended when
+    the importing process ends normally) and ends by itself when the writer's end of the pipe
+    is gone (the writer killed). Whatever it raises comes back as the same located
+    ``ImportFileError``; if it dies, the writer says so with the last line it got, and never
+    waits for it for ever: each side closes its copy of the other's end, so a reader that dies
+    in the middle of a chunk is seen as the end of the pipe."""
+
+    #: How often the writer looks whether the reader is still there (seconds).
+    POLL = 1.0
+    #: A reader that sends nothing for this long is stopped (a chunk takes well under a second).
+    STALLED_AFTER = 600.0
+
+    def __init__(self, source: _Source, feed: Feed, *, name: str, batch_size: int,
+                 keep_cells: bool) -> None:
+        context = multiprocessing.get_context("fork")
+        self.name = name
+        self.line = 1  # the last line the writer got
+        self.receiver, sender = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=self._run, args=(sender, source, feed, batch_size, keep_cells,
+                                    self.receiver),
+            name=f"mahnwerk import reader ({name})", daemon=True)
+        try:
+            self.process.start()
+        finally:
+            sender.close()
+        source.rows.close()  # the child reads on; this process never will
+
+    @staticmethod
+    def _run(sender: Connection, source: _Source, feed: Feed, batch_size: int,
+             keep_cells: bool, receiver: Connection | None = None) -> None:
+        if receiver is not None:
+            receiver.close()  # the writer's end: once the writer is gone, sending fails
+        # Not the handlers of the process it was forked from (a web or Celery worker's): the
+        # writer ends it with SIGTERM, and Ctrl-C is the writer's to handle.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        gc.freeze()  # the heap inherited from the parent: out of the collector's walk
+
+        def send(message: tuple[Any, ...]) -> None:
+            try:
+                sender.send(message)
+            except OSError:  # the writer is gone (BrokenPipeError): nobody reads any more
+                os._exit(1)
+
+        at = [1]
+        try:
+            for chunk in _chunks(source, feed, batch_size=batch_size, keep_cells=keep_cells,
+                                 digest=True, at=at):
+                send(("chunk", chunk))
+                gc.freeze()  # the ids read so far, as keep_long_lived in the writer
+        except ImportFileError as exc:
+            send(("error", str(exc)))
+        except Exception as exc:  # a fault in reading: said with its line, as the writer
+            send(("fault", at[0], _reason(exc)))
+        send(("end",))
+
+    def chunks(self) -> Iterator[_Chunk]:
+        while True:
+            message = self._next()
+            if message[0] == "end":
+                return
+            if message[0] == "error":
+                raise ImportFileError(message[1])
+            if message[0] == "fault":
+                raise ImportFileError(
+                    _("%(file)s:%(line)d: the file could not be read from this row on "
+                      "(%(error)s); nothing was imported.")
+                    % {"file": self.name, "line": message[1], "error": message[2]})
+            chunk = message[1]
+            if chunk.batch:
+                self.line = chunk.batch[-1][0]
+            if chunk.rejected:
+                self.line = max(self.line, chunk.rejected[-1][0])
+            yield chunk
+
+    def _next(self) -> tuple[Any, ...]:
+        waited = 0.0
+        while True:
+            try:
+                if self.receiver.poll(self.POLL):
+                    return self.receiver.recv()
+            except EOFError:  # every sending end is closed: the reader is gone
+                self.process.join(timeout=self.POLL)
+                raise self._stopped(self.process.exitcode) from None
+            if not self.process.is_alive():
+                raise self._stopped(self.process.exitcode)
+            waited += self.POLL
+            if waited >= self.STALLED_AFTER:
+                raise self._stopped(None)
+
+    def _stopped(self, code: int | None) -> ImportFileError:
+        reason = (_("it sent nothing for %(seconds)d seconds") % {
+                      "seconds": self.STALLED_AFTER} if code is None
+                  else _("it ended with exit code %(code)d") % {"code": code})
+        return ImportFileError(
+            _("%(file)s:%(line)d: the process reading the file stopped after this line "
+              "(%(reason)s); nothing was imported.")
+            % {"file": self.name, "line": self.line, "reason": reason})
+
+    def stop(self) -> None:
+        """End the reader (done, or the writer gave up) and wait for it; never blocks long."""
+        if self.process.is_alive():
+            self.process.terminate()
+        self.receiver.close()  # and if it did not end: its next send fails
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)
 
 
 def _name_first_lines(report: ImportReport, path: Path, feed: Feed,

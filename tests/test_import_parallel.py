@@ -1,0 +1,303 @@
+"""A large file is read in a second process beside the writer (issue 12, point 4): reading,
+parsing and digesting there, checking references and writing here. The import keeps its word
+all the same: all or nothing, every problem with file, line, column and value, the rejects
+file, the dry run, progress after each batch; and a reader that fails or dies is reported with
+its line, never waited for for ever. ``MAHNWERK_IMPORT_PARALLEL_BYTES = 0`` sends even these
+small files through the second process."""
+
+import csv
+import multiprocessing
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from openpyxl import Workbook
+
+from mahnwerk.cases.models import DebtCase
+from mahnwerk.intake import importing
+from mahnwerk.intake.feeds import FEEDS
+from mahnwerk.intake.importing import ImportFileError, import_file
+from mahnwerk.intake.models import Buyer, Order
+from tests.test_bulk_import import incident_rows, order_rows
+from tests.test_import import ORDER_HEADER, PRODUCTS, VENDORS, write
+
+pytestmark = pytest.mark.django_db
+
+#: Rows for several batches of BATCH, and a file far larger than one read buffer (8 KB), so
+#: the reader goes on reading where the writer's process opened the file.
+ROWS = 700
+BATCH = 200
+
+
+@pytest.fixture(autouse=True)
+def _every_file_in_a_second_process(settings):
+    settings.MAHNWERK_IMPORT_PARALLEL_BYTES = 0
+
+
+@pytest.fixture
+def shop(tmp_path):
+    call_command("import", "vendors", str(write(tmp_path, "vendors.csv", VENDORS)),
+                 "--no-progress")
+    call_command("import", "products", str(write(tmp_path, "products.csv", PRODUCTS)),
+                 "--no-progress")
+    return tmp_path
+
+
+def orders(path: Path, **kwargs):
+    return import_file(path=path, feed=FEEDS["orders"], actor="test",
+                       batch_size=BATCH, **kwargs)
+
+
+def nothing_written() -> bool:
+    return (Order.objects.count(), Buyer.objects.count()) == (0, 0)
+
+
+def test_a_large_order_file_read_beside_the_writer_is_applied_as_in_one_process(
+        shop, settings):
+    path = write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS))
+    assert os.path.getsize(path) > 8 * 8192
+    report = orders(path)
+    assert report.committed and report.ok
+    assert (report.rows, report.applied.created) == (ROWS, ROWS)
+    assert Order.objects.count() == ROWS
+    assert Order.objects.get(pk="o699").first_invoice_number == "RE-699"
+    newest = Order.objects.filter(buyer_id="b3").order_by("-created_at").first()
+    assert Buyer.objects.get(pk="b3").last_order_at == newest.created_at
+
+    # The digests the reader computed are the ones the writer computes: the same file read in
+    # one process changes nothing, neither the orders nor their buyers.
+    stamps = (dict(Order.objects.values_list("pk", "updated_at")),
+              dict(Buyer.objects.values_list("pk", "updated_at")))
+    settings.MAHNWERK_IMPORT_PARALLEL_BYTES = -1
+    again = orders(path)
+    assert (again.applied.created, again.applied.updated, again.applied.unchanged) == (
+        0, 0, ROWS)
+    assert stamps == (dict(Order.objects.values_list("pk", "updated_at")),
+                      dict(Buyer.objects.values_list("pk", "updated_at")))
+    assert multiprocessing.active_children() == [], "the reader is gone once the file is read"
+
+
+def test_a_file_sent_again_through_the_second_process_changes_nothing(shop):
+    path = write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS))
+    orders(path)
+    report = orders(path)
+    assert (report.applied.created, report.applied.updated, report.applied.unchanged) == (
+        0, 0, ROWS)
+
+
+def test_incidents_read_beside_the_writer_open_their_cases(shop):
+    orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS)))
+    report = import_file(path=write(shop, "incidents.csv", incident_rows(ROWS)),
+                         feed=FEEDS["incidents"], actor="test", batch_size=BATCH)
+    assert report.committed and report.applied.created == ROWS
+    assert DebtCase.objects.count() == ROWS
+
+
+def test_a_bad_row_after_good_batches_leaves_nothing_behind(shop, capsys):
+    bad = order_rows(ROWS + 1, start=ROWS).replace(",DE,", ",XX,")
+    path = write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS) + bad)
+    with pytest.raises(CommandError, match="nichts wurde importiert"):
+        call_command("import", "orders", str(path), "--no-progress",
+                     "--batch-size", str(BATCH))
+    assert f"orders.csv:{ROWS + 2}: Spalte country, Wert 'XX'" in capsys.readouterr().err
+    assert nothing_written()
+
+
+def test_an_unknown_product_found_by_the_writer_is_named_with_its_line(shop):
+    text = ORDER_HEADER + order_rows(ROWS)
+    lines = text.splitlines(keepends=True)
+    lines[451] = lines[451].replace(",77120,", ",99999,")
+    report = orders(write(shop, "orders.csv", "".join(lines)))
+    assert [(p.line, p.column, p.value) for p in report.problems] == [
+        (452, "product_id", "99999")]
+    assert "unbekanntes Produkt" in report.problems[0].reason
+    assert not report.committed and nothing_written()
+
+
+def test_the_same_id_twice_is_named_with_the_line_it_first_appeared_on(shop):
+    text = ORDER_HEADER + order_rows(ROWS) + order_rows(501, start=500)
+    report = orders(write(shop, "orders.csv", text))
+    assert [(p.line, p.value) for p in report.problems] == [(ROWS + 2, "o500")]
+    assert "dieselbe ID wie in Zeile 502" in report.problems[0].reason
+    assert nothing_written()
+
+
+def test_skip_invalid_applies_the_good_rows_and_writes_the_bad_ones_with_their_lines(shop):
+    lines = (ORDER_HEADER + order_rows(ROWS)).splitlines(keepends=True)
+    lines[10] = lines[10].replace(",DE,", ",XX,")  # refused by the reader (line 11)
+    lines[600] = lines[600].replace(",77120,", ",99999,")  # by the writer (line 601)
+    rejects = shop / "rejects.csv"
+    report = orders(write(shop, "orders.csv", "".join(lines)), skip_invalid=True,
+                    rejects_path=rejects)
+    assert report.committed and report.rejected_rows == 2
+    assert report.applied.created == ROWS - 2 == Order.objects.count()
+    rows = list(csv.DictReader(rejects.open(encoding="utf-8")))
+    assert [(r["order_id"], r["line"]) for r in rows] == [("o9", "11"), ("o599", "601")]
+    assert "unbekanntes Produkt" in rows[1]["problems"]
+    assert rows[1]["city"] == "Köln", "the rejected row is written as it came"
+
+
+def test_a_broken_csv_line_after_good_batches_is_named_and_nothing_is_applied(shop):
+    text = ORDER_HEADER + order_rows(ROWS) + 'o9999,"48213,77120\n'
+    with pytest.raises(ImportFileError, match=rf"orders.csv:{ROWS + 2}: .*CSV"):
+        orders(write(shop, "orders.csv", text))
+    assert nothing_written()
+    assert multiprocessing.active_children() == []
+
+
+def test_a_byte_that_is_not_utf8_is_named_with_its_line(shop):
+    path = shop / "orders.csv"
+    path.write_bytes((ORDER_HEADER + order_rows(ROWS)).encode()
+                     + order_rows(ROWS + 1, start=ROWS).encode("latin-1"))
+    with pytest.raises(ImportFileError,  # the ß of Heidestraße in Latin-1
+                       match=rf"orders.csv:{ROWS + 2}: die Bytes df sind kein UTF-8"):
+        orders(path)
+    assert nothing_written()
+
+
+def test_a_dry_run_says_what_would_change_and_writes_nothing(shop):
+    report = orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS)), dry_run=True)
+    assert report.ok and not report.committed
+    assert report.applied.created == ROWS
+    assert nothing_written()
+
+
+def test_progress_and_each_batch_are_reported_as_the_writer_goes(shop):
+    path = write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS))
+    seen, rows = [], []
+    orders(path, progress=lambda done, total: seen.append((done, total)),
+           on_batch=lambda report, done, total: rows.append(report.rows))
+    assert len(seen) == 4  # batches of 200, 200, 200 and 100
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert seen[-1] == (os.path.getsize(path), os.path.getsize(path))
+    assert rows == [200, 400, 600, 700]
+
+
+def test_a_workbook_is_read_in_the_second_process_too(shop):
+    workbook = Workbook()
+    for row in csv.reader((ORDER_HEADER + order_rows(ROWS)).splitlines()):
+        workbook.active.append(row)
+    workbook.active["N3"] = 99.5  # a number cell
+    workbook.save(shop / "orders.xlsx")
+    report = orders(shop / "orders.xlsx")
+    assert report.committed and report.applied.created == ROWS
+    assert str(Order.objects.get(pk="o1").amount_total) == "99.50"
+
+
+def test_a_reader_that_dies_is_reported_with_the_line_it_reached_and_nothing_is_applied(
+        shop, monkeypatch):
+    real, calls = importing.digest_records, []
+
+    def dying(**kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # in the reader: the third batch is never sent
+            os.kill(os.getpid(), signal.SIGKILL)
+        real(**kwargs)
+
+    monkeypatch.setattr(importing, "digest_records", dying)
+    with pytest.raises(ImportFileError) as error:
+        orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS)))
+    assert "orders.csv:401:" in str(error.value)  # the last line of the second batch
+    assert "-9" in str(error.value)
+    assert nothing_written()
+    assert multiprocessing.active_children() == []
+
+
+def test_a_reader_that_fails_unexpectedly_is_reported_with_its_line(shop, monkeypatch):
+    real = FEEDS["orders"].parse
+
+    def failing(raw):
+        if raw["order_id"] == "o300":
+            raise TypeError("kaputt")
+        return real(raw)
+
+    monkeypatch.setattr(importing, "_chunks", _with_parse(importing._chunks, failing))
+    with pytest.raises(ImportFileError, match=r"orders.csv:302: .*TypeError: kaputt"):
+        orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS)))
+    assert nothing_written()
+
+
+def _with_parse(chunks, parse):
+    """``_chunks`` reading with another ``parse`` (the feed itself is frozen)."""
+
+    class Feed:
+        def __init__(self, feed):
+            self.name, self.key, self.parse = feed.name, feed.key, parse
+
+    def reading(source, feed, **kwargs):
+        return chunks(source, Feed(feed), **kwargs)
+
+    return reading
+
+
+def test_a_writer_that_gives_up_stops_its_reader(shop):
+    def cancel(report, done, total):
+        raise RuntimeError("abgebrochen")
+
+    with pytest.raises(RuntimeError, match="abgebrochen"):
+        orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS)), on_batch=cancel)
+    assert multiprocessing.active_children() == []
+    assert nothing_written()
+
+
+def test_a_reader_whose_writer_is_gone_ends_by_itself(tmp_path):
+    """The writer's end of the pipe is closed (as when the writer was killed): the reader ends
+    at its next chunk instead of waiting for ever."""
+    path = write(tmp_path, "orders.csv", ORDER_HEADER + order_rows(ROWS))
+    source = importing.open_source(path)
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=importing._Reader._run,
+                              args=(sender, source, FEEDS["orders"], 10, False, receiver))
+    process.start()
+    sender.close()
+    receiver.close()
+    process.join(timeout=30)
+    assert process.exitcode == 1
+
+
+def test_a_reader_forked_from_a_worker_that_ignores_sigterm_still_ends_on_it(shop, monkeypatch):
+    """A web or Celery worker has its own SIGTERM handler; the reader forked from it does not
+    keep it, so the writer's ``terminate`` ends it (not only the ``kill`` after 5 s)."""
+    ended = []
+    real_stop = importing._Reader.stop
+
+    def stop(self):
+        real_stop(self)
+        ended.append(self.process.exitcode)
+
+    def cancel(report, done, total):
+        raise RuntimeError("abgebrochen")
+
+    monkeypatch.setattr(importing._Reader, "stop", stop)
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with pytest.raises(RuntimeError):
+            orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS)), on_batch=cancel)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert ended in ([-signal.SIGTERM], [0])  # 0: it had sent its last chunk and ended
+    assert nothing_written()
+
+
+def test_a_process_that_may_not_fork_a_reader_reads_the_file_itself(shop, monkeypatch):
+    def refused(self):
+        raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(multiprocessing.get_context("fork").Process, "start", refused)
+    report = orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS)))
+    assert report.committed and report.applied.created == ROWS == Order.objects.count()
+
+
+def test_vendors_and_products_first_named_in_a_later_batch_are_found_and_checked(shop):
+    """The writer remembers the vendors and products it found in earlier batches of the file;
+    one named first in a later batch is still looked up, and still has to fit its vendor."""
+    lines = (ORDER_HEADER + order_rows(ROWS)).splitlines(keepends=True)
+    lines[650] = lines[650].replace(",48213,77120,", ",48214,77121,")  # fits: line 651
+    lines[660] = lines[660].replace(",48213,77120,", ",48213,77121,")  # does not: line 661
+    report = orders(write(shop, "orders.csv", "".join(lines)))
+    assert [(p.line, p.column, p.value) for p in report.problems] == [
+        (661, "product_id", "77121")]
+    assert "das Produkt gehört zu Vendor 48214, nicht zu 48213" in report.problems[0].reason
