@@ -15,7 +15,8 @@
    orders (and the incidents of some of them) without a pause, then ``--agents`` support
    agents signed in to the workspace reading the case list;
 4. prints requests and records per second, the 50th/95th/99th percentiles, the failures, the
-   web processes' CPU time and the machine's load, and stops everything it started.
+   web processes' and their PostgreSQL backends' CPU time and the machine's load, and stops
+   everything it started.
 
 Targets (issue 12): at least 1,000 records a second through the API with its 99th percentile
 under 50 ms and no error; the case list with 20 concurrent users at a 95th percentile under
@@ -117,6 +118,26 @@ def cpu_seconds(root: int) -> float:
     return total
 
 
+def database_cpu(server: str, database: str) -> float:
+    """CPU time so far of the PostgreSQL backends connected to ``database`` (the web processes
+    keep theirs, so they live through a run; read from ``/proc``, so only for a server on this
+    machine: 0 otherwise)."""
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        pids = [row[0] for row in admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])]
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def locust(user: str, users: int, run_time: int, host: str, env: dict[str, str],
            prefix: Path) -> dict[str, dict[str, str]]:
     """One headless locust run; returns its statistics by request name."""
@@ -177,6 +198,7 @@ def main() -> None:
            "MAHNWERK_LOAD_VENDORS": str(max(10, args.orders // 1000))}
     if args.redis:
         env["MAHNWERK_CACHE_URL"] = args.redis
+    server = args.postgres.rstrip("/").rsplit("/", 1)[0]
     port = free_port()
     host = f"http://127.0.0.1:{port}"
     web = start_web(env, args.workers, port)
@@ -187,8 +209,10 @@ def main() -> None:
             print(f"{label}: {users} users for {args.run_time} s against {args.workers} "
                   f"web processes ...", flush=True)
             cpu_before, load_before = cpu_seconds(web.pid), os.getloadavg()[0]
+            db_before = database_cpu(server, args.database)
             stats = locust(user, users, args.run_time, host, env, OUT / f"locust-{user}")
             cpu = cpu_seconds(web.pid) - cpu_before
+            db_cpu = database_cpu(server, args.database) - db_before
             show(stats, args.run_time)
             total = stats["Aggregated"]
             requests = int(total["Request Count"])
@@ -196,6 +220,9 @@ def main() -> None:
             print(f"  web processes' CPU time {cpu:.1f} s for {requests:,} requests{signed} "
                   f"({1000 * cpu / max(requests, 1):.1f} ms each); load average "
                   f"{load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            print(f"  PostgreSQL backends' CPU time {db_cpu:.1f} s "
+                  f"({1000 * db_cpu / max(requests, 1):.1f} ms a request; backends that "
+                  "ended during the run are not counted)")
             failures = int(total["Failure Count"])
             if user == "IntakeClient":
                 records = (requests - failures) * args.batch

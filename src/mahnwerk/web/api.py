@@ -20,6 +20,9 @@ answers `{"created": n, "updated": n, "unchanged": n}`. All or nothing: if any r
 problem, nothing is written and the answer is 422 with every problem:
 `{"detail": [{"record": 0, "id": "...", "column": "...", "value": "...", "reason": "..."}]}`
 (`record` is the 0-based index in `records`). Sending the same record again changes nothing.
+Send 10 to 50 records a request (10 for the shortest answers, 50 for the most records a
+second): a request has a fixed cost besides its records', and at most as many requests at once
+as the server has web processes.
 
 **Values.** Amounts are strings with a point, like `"12.50"` (a JSON integer is accepted, a JSON
 number with a fraction is not); booleans are `true`/`false`; date-times ISO 8601 (without an

@@ -33,7 +33,7 @@ from mahnwerk.dunning.models import (
 )
 from mahnwerk.intake.models import IncidentKind
 from mahnwerk.web import reads
-from mahnwerk.web.forms import PlainSelect
+from mahnwerk.web.forms import OneQueryChoiceIterator, PlainSelect
 
 YES_NO = [("yes", _("yes")), ("no", _("no"))]
 DATE_FORMATS = ["%Y-%m-%d", "%d.%m.%Y"]
@@ -59,6 +59,16 @@ class AmountField(forms.DecimalField):
             return super().to_python(value)
         except forms.ValidationError:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class OneQueryChoiceField(django_filters.fields.ModelChoiceField):
+    iterator = OneQueryChoiceIterator
+
+
+class ModelChoiceFilter(django_filters.ModelChoiceFilter):
+    """django-filter's, with the options read in one query (``forms.OneQueryChoiceIterator``)."""
+
+    field_class = OneQueryChoiceField
 
 
 class AmountFilter(django_filters.NumberFilter):
@@ -178,7 +188,7 @@ class CaseFilterSet(ListFilterSet):
         label=_("state"), method="filter_state", empty_label=_("all states"),
         choices=[("active", _("all open cases (in work)")),
                  ("closed", _("closed (paid, cancelled, reordered)")), *CaseState.choices])
-    vendor = django_filters.ModelChoiceFilter(  # hundreds of vendors: options drawn in Python
+    vendor = ModelChoiceFilter(  # hundreds of vendors: options drawn in Python
         label=_("vendor"), queryset=reads.vendors(), empty_label=_("all vendors"),
         widget=PlainSelect)
     pursue = _pursue()
@@ -188,7 +198,7 @@ class CaseFilterSet(ListFilterSet):
                  for key in case_selectors.AGE_BUCKETS])
     trigger = django_filters.ChoiceFilter(label=_("trigger"), choices=IncidentKind.choices,
                                           empty_label=_("all triggers"))
-    partner = django_filters.ModelChoiceFilter(
+    partner = ModelChoiceFilter(
         label=_("collection partner"), queryset=reads.active_partners(),
         method="filter_partner", empty_label=_("all partners"))
     amount_min = _amount("gte", _("open amount from"))
@@ -312,7 +322,7 @@ class DecisionFilterSet(ListFilterSet):
     q = _search()
     action = django_filters.ChoiceFilter(label=_("action"), choices=Action.choices,
                                          empty_label=_("all actions"))
-    vendor = django_filters.ModelChoiceFilter(
+    vendor = ModelChoiceFilter(
         label=_("vendor"), field_name="case__vendor", queryset=reads.vendors(),
         empty_label=_("all vendors"))
     trigger = django_filters.ChoiceFilter(label=_("trigger"), field_name="case__trigger",
@@ -406,7 +416,7 @@ class OutboxFilterSet(ListFilterSet):
                                          empty_label=_("all"))
     channel = django_filters.ChoiceFilter(label=_("channel"), choices=Channel.choices,
                                           empty_label=_("all"))
-    vendor = django_filters.ModelChoiceFilter(
+    vendor = ModelChoiceFilter(
         label=_("vendor"), field_name="case__vendor", queryset=reads.vendors(),
         empty_label=_("all vendors"))
     level = django_filters.NumberFilter(
@@ -443,7 +453,7 @@ class ApprovalFilterSet(ListFilterSet):
     SORTS = APPROVAL_SORTS
 
     q = _search()
-    vendor = django_filters.ModelChoiceFilter(
+    vendor = ModelChoiceFilter(
         label=_("vendor"), queryset=reads.vendors(), empty_label=_("all vendors"))
     asked = django_filters.ChoiceFilter(
         label=_("vendor asked"), choices=ASKED_CHOICES, method="filter_asked",
@@ -476,14 +486,14 @@ class CollectionFilterSet(ListFilterSet):
     SORTS = COLLECTION_SORTS
 
     q = _search()
-    vendor = django_filters.ModelChoiceFilter(
+    vendor = ModelChoiceFilter(
         label=_("vendor"), queryset=reads.vendors(), empty_label=_("all vendors"))
     state = django_filters.ChoiceFilter(
         label=_("state"), empty_label=_("all states"),
         choices=[(state.value, state.label) for state in (
             CaseState.ON_HOLD, CaseState.APPROVED, CaseState.SENT_FOR_COLLECTION,
             CaseState.BLOCKED)])
-    partner = django_filters.ModelChoiceFilter(
+    partner = ModelChoiceFilter(
         label=_("collection partner"), queryset=reads.active_partners(),
         method="filter_partner", empty_label=_("all partners"))
     amount_min = _amount("gte", _("open amount from"))
