@@ -217,6 +217,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # server closed meanwhile, before a request uses it.
     DATABASES["default"].setdefault("CONN_MAX_AGE", 600)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # No JIT: PostgreSQL compiles a query it costs high (the route economics, with its
+    # correlated subqueries) to machine code first, 711 ms for a query that then ran in 5 ms at
+    # 10,000 cases (docs/scaling.md). Mahnwerk's queries are short; JIT pays off only for long
+    # analytical ones. Its other options from DATABASE_URL stay.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
