@@ -524,3 +524,16 @@ def test_the_page_asks_the_database_a_fixed_number_of_questions(
         assert support.get(reverse("web:cases"), {
             "state": "active", "sort": "-buyer", "q": "o-", "per_page": 50,
             "age": "0-30"}).status_code == 200
+
+
+def test_the_currencies_in_use_are_each_currency_of_the_cases_once_sorted(market):
+    """The case list's totals start from the currencies in use; on PostgreSQL they are read by
+    jumping through the index from one currency to the next (a recursive query), which must
+    give what DISTINCT gives."""
+    from mahnwerk.cases import selectors
+
+    expected = sorted(set(DebtCase.objects.values_list("currency", flat=True)))
+    assert len(expected) >= 2
+    assert selectors.currencies_in_use() == expected
+    DebtCase.objects.filter(currency="CHF").update(currency="USD")
+    assert selectors.currencies_in_use() == sorted({"USD", *expected} - {"CHF"})

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 
+from django.db import connection
 from django.db.models import (
     Count,
     F,
@@ -131,6 +132,27 @@ def with_age(cases: QuerySet[DebtCase], bucket: str, *, today: date | None = Non
     return cases
 
 
+def currencies_in_use() -> list[str]:
+    """The currencies of all cases, sorted, from the ``case_totals`` index (currency first).
+
+    SQLite answers ``DISTINCT`` with a skip over the index. PostgreSQL (before 18) reads the
+    whole index for it, 46 ms on every case list page at 100,000 cases and ten times that at a
+    million: there, a recursive query jumps from one currency to the next in the index (the
+    "loose index scan" of PostgreSQL's wiki), a handful of index probes whatever the count."""
+    if connection.vendor != "postgresql":
+        return sorted(DebtCase.objects.order_by().values_list("currency", flat=True).distinct())
+    table = connection.ops.quote_name(DebtCase._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH RECURSIVE found(currency) AS ("
+            f"  (SELECT currency FROM {table} ORDER BY currency LIMIT 1)"
+            f"  UNION ALL"
+            f"  SELECT (SELECT currency FROM {table} WHERE currency > found.currency"
+            f"          ORDER BY currency LIMIT 1) FROM found WHERE found.currency IS NOT NULL"
+            f") SELECT currency FROM found WHERE currency IS NOT NULL")
+        return [row[0] for row in cursor.fetchall()]
+
+
 class CurrencyTotal(NamedTuple):
     currency: str
     count: int
@@ -145,8 +167,7 @@ def totals_by_currency(cases: QuerySet[DebtCase]) -> list[CurrencyTotal]:
     for a grouping even when the filter must then read every row from the table, which made a
     search's totals ten times slower (docs/benchmarks.md). The currencies in use come from
     that index first (a skip over it, no table read)."""
-    currencies = sorted(DebtCase.objects.order_by().values_list("currency", flat=True)
-                        .distinct())
+    currencies = currencies_in_use()
     if not currencies:
         return []
     figures = cases.order_by().aggregate(**{
