@@ -566,3 +566,27 @@ def test_a_block_decided_on_a_page_that_is_out_of_date_is_refused_with_what_the_
     assert "inzwischen geändert: Er ist jetzt Bezahlt" in response.content.decode()
     yellow.refresh_from_db()
     assert yellow.state == CaseState.PAID and yellow.block_reason == ""
+
+
+def test_the_line_under_the_navigation_counts_only_the_open_cases_and_the_waiting_messages(
+        market):
+    """The paid, cancelled and reordered cases and the sent messages only grow and the line
+    shows neither: they are not counted (at a million cases the counting was most of every
+    page). What it shows stays right."""
+    from mahnwerk.cases.states import ACTIVE_STATES
+    from mahnwerk.dunning import outbox
+    from mahnwerk.web.views.common import dashboard
+
+    done_run()
+    OutboxMessage.objects.filter(pk=OutboxMessage.objects.first().pk).update(
+        status=DeliveryStatus.SENT)
+    states, statuses, _rate = outbox.case_and_message_counts(
+        states=ACTIVE_STATES, statuses=(DeliveryStatus.QUEUED, DeliveryStatus.FAILED))
+    assert set(states) <= ACTIVE_STATES
+    assert statuses[DeliveryStatus.SENT] == 0, "sent messages are not counted"
+    all_states, all_statuses, _ = outbox.case_and_message_counts()
+    assert all_statuses[DeliveryStatus.SENT] == 1
+    line = dashboard()
+    assert line["open"] == sum(n for state, n in all_states.items() if state in ACTIVE_STATES)
+    assert line["queued"] == all_statuses[DeliveryStatus.QUEUED]
+    assert line["dunning"] == all_states.get(CaseState.DUNNING, 0)

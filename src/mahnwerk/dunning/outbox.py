@@ -19,7 +19,7 @@ also checks the case's state once more right before sending.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -173,16 +173,26 @@ def status_counts() -> dict[str, int]:
     return counts
 
 
-def case_and_message_counts(*, today: date | None = None
+def case_and_message_counts(*, today: date | None = None,
+                            states: Collection[str] | None = None,
+                            statuses: Collection[str] | None = None
                             ) -> tuple[dict[str, int], dict[str, int], bool]:
     """How many cases are in each state (``cases.selectors.count_by_state``), how many
     messages in each status (``status_counts``), and whether the base-rate table has a rate for
     the current half-year (``today``'s), in one query: the line under every workspace page's
-    navigation and its warning."""
+    navigation and its warning. ``states`` and ``statuses`` count only those: the closed cases
+    and the sent messages only grow, and the navigation shows neither (at a million cases the
+    counting was most of every page, docs/scaling.md)."""
     kind = CharField()
-    cases = (DebtCase.objects.order_by().values("state").annotate(
-        n=Count("id"), side=Value("case", output_field=kind)).values_list("side", "state", "n"))
-    messages = (OutboxMessage.objects.order_by().values("status").annotate(
+    cases = DebtCase.objects.order_by()
+    if states is not None:
+        cases = cases.filter(state__in=sorted(states))
+    cases = cases.values("state").annotate(
+        n=Count("id"), side=Value("case", output_field=kind)).values_list("side", "state", "n")
+    messages = OutboxMessage.objects.order_by()
+    if statuses is not None:
+        messages = messages.filter(status__in=sorted(statuses))
+    messages = (messages.values("status").annotate(
         n=Count("id"), side=Value("message", output_field=kind))
         .values_list("side", "status", "n"))
     half_year = half_year_start(today or timezone.localdate())

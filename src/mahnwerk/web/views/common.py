@@ -24,7 +24,8 @@ PAGE_SIZE = 50
 def dashboard() -> dict[str, Any]:
     """The numbers of the line under the navigation: two grouped counts, one query; with them
     whether the current half-year has a base rate (``no_base_rate``: the warning)."""
-    states, messages, has_rate = outbox.case_and_message_counts()
+    states, messages, has_rate = outbox.case_and_message_counts(
+        states=ACTIVE_STATES, statuses=(DeliveryStatus.QUEUED, DeliveryStatus.FAILED))
     return {
         "no_base_rate": not has_rate,
         "half_year": half_year_start(timezone.localdate()),
