@@ -156,29 +156,33 @@ def outbox_printed(request: HttpRequest, pk: int) -> HttpResponse:
                 _("Letter %(level)d of case %(order)s marked printed."))
 
 
+def _act_checked(request: HttpRequest, pk: int, form: type, refusal: str, action: Any,
+                 done: str) -> HttpResponse:
+    """A stuck message's action, only with its check ticked (the mail server's log read)."""
+    _message_or_404(pk)  # an unknown message is a 404 before anything else
+    if not form(request.POST).is_valid():
+        messages.error(request, refusal)
+        return redirect("web:outbox")
+    return _act(request, pk, action, done)
+
+
 @require_POST
 @access.workspace_view(permission=access.can_work)
 def outbox_release(request: HttpRequest, pk: int) -> HttpResponse:
-    _message_or_404(pk)  # an unknown message is a 404 before anything else
-    if not ReleaseForm(request.POST).is_valid():
-        messages.error(request, _("First check in the mail server's log that the message was "
-                                  "not delivered, and confirm it."))
-        return redirect("web:outbox")
-    return _act(request, pk, dispatch.release_stuck,
-                _("Letter %(level)d of case %(order)s is queued again."))
+    return _act_checked(request, pk, ReleaseForm,
+                        _("First check in the mail server's log that the message was "
+                          "not delivered, and confirm it."), dispatch.release_stuck,
+                        _("Letter %(level)d of case %(order)s is queued again."))
 
 
 @require_POST
 @access.workspace_view(permission=access.can_work)
 def outbox_confirm_sent(request: HttpRequest, pk: int) -> HttpResponse:
     """The other half of "Queue again": the message was delivered before its worker died."""
-    _message_or_404(pk)
-    if not ConfirmSentForm(request.POST).is_valid():
-        messages.error(request, _("First find the Message-ID in the mail server's log to make "
-                                  "sure it was delivered, and confirm it."))
-        return redirect("web:outbox")
-    return _act(request, pk, dispatch.confirm_stuck_sent,
-                _("Letter %(level)d of case %(order)s is recorded as sent."))
+    return _act_checked(request, pk, ConfirmSentForm,
+                        _("First find the Message-ID in the mail server's log to make "
+                          "sure it was delivered, and confirm it."), dispatch.confirm_stuck_sent,
+                        _("Letter %(level)d of case %(order)s is recorded as sent."))
 
 
 @require_POST
