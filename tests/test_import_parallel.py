@@ -79,6 +79,38 @@ def test_a_large_order_file_read_beside_the_writer_is_applied_as_in_one_process(
     assert multiprocessing.active_children() == [], "the reader is gone once the file is read"
 
 
+def test_values_the_reader_puts_in_the_databases_form_are_stored_as_in_one_process(
+        shop, settings):
+    """The reader hands the writer an order's moment and amounts in the form the database is
+    sent (on SQLite, text); what is stored is what an import in one process stores: an offset
+    and fractions of a second, cents, an empty instalment count, and the buyer as on their
+    newest order when an order half a second older follows it in the batch."""
+    rows = (order_rows(ROWS)
+            + "o-x1,48213,77120,b-x,x@example.org,Ada,Xu,Weg,1,10115,Berlin,DE,installments,"
+              "1234.05,EUR,6,,2025-07-01T14:30:00.5+02:00,,RE-x1\n"
+            + "o-x2,48213,77120,b-x,x@example.org,Ada,Yu,Gasse,2,10115,Berlin,DE,one_time,"
+              "0.10,EUR,,,2025-07-01T12:30:00+00:00,,RE-x2\n")
+    path = write(shop, "orders.csv", ORDER_HEADER + rows)
+    fields = [f.attname for f in Order._meta.concrete_fields if f.name != "updated_at"]
+    buyer_fields = [f.attname for f in Buyer._meta.concrete_fields if f.name != "updated_at"]
+
+    def stored():
+        return (list(Order.objects.order_by("pk").values_list(*fields)),
+                list(Buyer.objects.order_by("pk").values_list(*buyer_fields)))
+
+    assert orders(path).committed
+    beside = stored()
+    Order.objects.all().delete()
+    Buyer.objects.all().delete()
+    settings.MAHNWERK_IMPORT_PARALLEL_BYTES = -1
+    assert orders(path).committed
+    assert stored() == beside
+    buyer = Buyer.objects.get(pk="b-x")
+    assert (buyer.last_name, str(buyer.last_order_at)) == ("Xu",
+                                                           "2025-07-01 12:30:00.500000+00:00")
+    assert str(Order.objects.get(pk="o-x1").amount_total) == "1234.05"
+
+
 def test_a_file_sent_again_through_the_second_process_changes_nothing(shop):
     path = write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS))
     orders(path)

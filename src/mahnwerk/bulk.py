@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from operator import itemgetter
@@ -48,16 +48,38 @@ def _column(model: type[models.Model], name: str) -> models.Field:
     return model._meta.get_field(name)
 
 
-def _params(model: type[models.Model], names: Sequence[str], rows: Sequence[dict[str, Any]]
-            ) -> list[list[Any]]:
-    """The rows' values of ``names``, adapted for the backend. An ``itemgetter`` takes them out
-    of each row at once and only the columns that need it are adapted (a loop over every column
-    of every row was 13 % of the order import's writer, docs/benchmarks.md)."""
+def stored_forms(model: type[models.Model], names: Sequence[str]
+                 ) -> list[tuple[str, Callable[[Any], Any]]]:
+    """For the fields ``names``, those whose values ``insert_rows`` would adapt, with the
+    adapter; on SQLite a ``Decimal`` too (to ``str``, as the sqlite3 module does with the
+    adapter Django registers). For a caller that prepares rows ahead, in another process (the
+    file import's reader): it passes the adapted names to ``insert_rows(adapted=...)``, whose
+    writer then neither adapts them (13 % of an order import's writer) nor receives a
+    ``datetime`` or ``Decimal`` through the pipe (a ``str`` unpickles several times cheaper)."""
+    sqlite = connection.vendor == "sqlite"
+    forms = []
+    for name in names:
+        field = _column(model, name)
+        adapt = _adapter(field)
+        if adapt is None and sqlite and isinstance(field, models.DecimalField):
+            adapt = str
+        if adapt is not None:
+            forms.append((name, adapt))
+    return forms
+
+
+def _params(model: type[models.Model], names: Sequence[str], rows: Sequence[dict[str, Any]],
+            adapted: Collection[str] = ()) -> list[Sequence[Any]]:
+    """The rows' values of ``names``, adapted for the backend (but the names in ``adapted``,
+    whose values the caller adapted already: ``stored_forms``). An ``itemgetter`` takes them
+    out of each row at once and only the columns that need it are adapted (a loop over every
+    column of every row was 13 % of the order import's writer, docs/benchmarks.md)."""
     getter = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
-    plan = [(i, adapt) for i, adapt in enumerate(_adapter(_column(model, n)) for n in names)
-            if adapt is not None]
+    plan = [(i, adapt) for i, (name, adapt) in enumerate(
+                (n, _adapter(_column(model, n))) for n in names)
+            if adapt is not None and name not in adapted]
     if not plan:
-        return [list(getter(row)) for row in rows]
+        return [getter(row) for row in rows]
     params = []
     last: dict[int, tuple[Any, Any]] = {}  # the same object (e.g. "now") is adapted once
     for row in rows:
@@ -69,9 +91,9 @@ def _params(model: type[models.Model], names: Sequence[str], rows: Sequence[dict
                 if seen is not None and seen[0] is value:
                     values[i] = seen[1]
                 else:
-                    adapted = adapt(value)
-                    last[i] = (value, adapted)
-                    values[i] = adapted
+                    form = adapt(value)
+                    last[i] = (value, form)
+                    values[i] = form
         params.append(values)
     return params
 
@@ -80,7 +102,7 @@ def insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]], *,
                 conflict: str | None = None, update: Sequence[str] = (),
                 update_when_newer: str | None = None,
                 update_when_digest_differs: str | None = None, compare: Sequence[str] = (),
-                names: Sequence[str] | None = None) -> None:
+                names: Sequence[str] | None = None, adapted: Collection[str] = ()) -> None:
     """Insert ``rows`` (dicts of field attnames; with ``names``, those keys of them, else all
     keys of the first row). With ``conflict`` (a unique column's field), an existing row is
     updated with the fields in ``update`` instead; with ``update_when_newer`` (a field name)
@@ -88,13 +110,15 @@ def insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]], *,
     of a digest of the values, as ``intake.services._upsert`` keeps) only if the stored digest
     differs, and a stored row without a digest (``""``) only if one of the fields in
     ``compare`` differs: so a caller need not read the stored rows to leave equal ones alone.
-    On PostgreSQL, many rows go through ``COPY`` (``COPY_FROM``, ``COPY_UPSERT_FROM``)."""
+    On PostgreSQL, many rows go through ``COPY`` (``COPY_FROM``, ``COPY_UPSERT_FROM``).
+    ``adapted``: fields whose values the caller adapted for the backend already
+    (``stored_forms``)."""
     if not rows:
         return
     _insert_rows(model, rows, conflict=conflict, update=update,
                  update_when_newer=update_when_newer,
                  update_when_digest_differs=update_when_digest_differs, compare=compare,
-                 names=names)
+                 names=names, adapted=adapted)
     if connection.vendor == "postgresql":
         _grown(model._meta.db_table, len(rows))
 
@@ -102,7 +126,7 @@ def insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]], *,
 def _insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]], *,
                  conflict: str | None, update: Sequence[str], update_when_newer: str | None,
                  update_when_digest_differs: str | None, compare: Sequence[str],
-                 names: Sequence[str] | None) -> None:
+                 names: Sequence[str] | None, adapted: Collection[str]) -> None:
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     names = list(names or rows[0])
@@ -129,7 +153,7 @@ def _insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]], *,
         if conditions:
             on_conflict += " WHERE " + " AND ".join(conditions)
     if connection.vendor == "postgresql" and not conflict and len(rows) >= COPY_FROM:
-        _copy(table, quoted, _params(model, names, rows))
+        _copy(table, quoted, _params(model, names, rows, adapted))
         return
     if connection.vendor == "postgresql" and conflict and len(rows) >= COPY_UPSERT_FROM:
         # An upsert through COPY: the rows into a temporary table of the same columns (the
@@ -144,14 +168,14 @@ def _insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]], *,
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} AS "
                            f"SELECT {quoted} FROM {table} WITH NO DATA")
-            _copy(staging, quoted, _params(model, names, rows))
+            _copy(staging, quoted, _params(model, names, rows, adapted))
             cursor.execute(f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM {staging}"
                            f"{on_conflict}")
             cursor.execute(f"TRUNCATE {staging}")
         return
     sql = f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(['%s'] * len(columns))})"
     with connection.cursor() as cursor:
-        cursor.executemany(sql + on_conflict, _params(model, names, rows))
+        cursor.executemany(sql + on_conflict, _params(model, names, rows, adapted))
 
 
 #: From this many rows a write on PostgreSQL goes through COPY (an upsert through COPY into a
@@ -210,7 +234,7 @@ def _last_of_each(rows: Sequence[dict[str, Any]], key: str, newer: str | None
     return list(kept.values()) if len(kept) < len(rows) else list(rows)
 
 
-def _copy(table: str, columns: str, params: list[list[Any]]) -> None:
+def _copy(table: str, columns: str, params: list[Sequence[Any]]) -> None:
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no copy()
         with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:

@@ -312,6 +312,10 @@ class Feed:  # not slotted: ``_plan`` is cached on the instance
         record: dict[str, Any] = {}
         problems: list[Problem] = []
         get = raw.get
+        # One search over all the texts at once instead of one per value (a control character
+        # is all but never there); only a record with one looks at each value.
+        control = _CONTROL.search("".join(
+            [v for v in raw.values() if v.__class__ is str])) is not None
         for name, convert, required, default in self._plan:
             value = get(name)
             if value is None or value == "" or (value.__class__ is str and value.isspace()):
@@ -319,7 +323,7 @@ class Feed:  # not slotted: ``_plan`` is cached on the instance
                     problems.append(Problem(name, "", _("required value missing")))
                 record[name] = default
                 continue
-            if value.__class__ is str and _CONTROL.search(value):
+            if control and value.__class__ is str and _CONTROL.search(value):
                 problems.append(_control_problem(name, value))
                 continue
             try:

@@ -101,14 +101,16 @@ def _aware(value: datetime | str) -> datetime:
 
 
 def _upsert(model: type[models.Model], rows: list[dict[str, Any]], fields: Sequence[str],
-            *, keep_newer: str | None = None) -> tuple[list[str], ApplyResult]:
+            *, keep_newer: str | None = None, adapted: bool = False
+            ) -> tuple[list[str], ApplyResult]:
     """Insert new rows (dicts the caller owns: they get ``content_hash`` and ``updated_at``)
     and update changed ones; rows equal to what is stored are not touched,
     so sending the same data twice changes nothing (not even ``updated_at``). With
     ``keep_newer`` (a date-time field), a stored row with a later value is kept as it is.
 
     Equality is judged by a digest of the values kept beside each row (``content_hash``): one
-    plain query per batch instead of loading and comparing every stored field."""
+    plain query per batch instead of loading and comparing every stored field. ``adapted``:
+    the rows' values are in the form the database is sent (``adapt_records``)."""
     pk = model._meta.pk.attname
     stored = _stored(model, [row[pk] for row in rows], keep_newer)
     unhashed = [key for key, found in stored.items() if not found[0]]
@@ -118,11 +120,7 @@ def _upsert(model: type[models.Model], rows: list[dict[str, Any]], fields: Seque
             stored[key] = (_digest(values, fields), *stored[key][1:])
     result = ApplyResult()
     to_write = []
-    now = timezone.now()
-    # Changed data for a row whose personal data was anonymised (ops.privacy) brings that data
-    # back: the row no longer says it is anonymised. The same data sent again changes nothing.
-    revived = {"anonymised_at": None} if any(
-        f.name == "anonymised_at" for f in model._meta.concrete_fields) else {}
+    now, revived, prepared = _written_now(model, fields, adapted)
     digest_of = _digester(tuple(fields))
     # The rows are the caller's own copies: they get their digest and time in place, and
     # insert_rows reads the named keys of them (a new dict per row cost 2 % of an import).
@@ -147,8 +145,27 @@ def _upsert(model: type[models.Model], rows: list[dict[str, Any]], fields: Seque
         to_write.append(row)
     bulk.insert_rows(model, to_write, conflict=pk,
                      update=[*fields, "content_hash", "updated_at", *revived],
-                     names=[pk, *fields, "content_hash", "updated_at", *revived])
+                     names=[pk, *fields, "content_hash", "updated_at", *revived],
+                     adapted=prepared)
     return [row[pk] for row in to_write], result
+
+
+def _written_now(model: type[models.Model], fields: Sequence[str], adapted: bool
+                 ) -> tuple[Any, dict[str, None], frozenset[str]]:
+    """What every written row gets: the moment (``updated_at``) and, for a model whose
+    personal data can be anonymised, ``anonymised_at`` cleared: changed data for a row whose
+    personal data was anonymised (ops.privacy) brings that data back, so the row no longer says
+    it is anonymised (the same data sent again changes nothing). With ``adapted`` (rows in the
+    database's form, ``adapt_records``) the moment is adapted once here, and the fields that
+    need no adapting per row are returned for ``insert_rows(adapted=...)``."""
+    now = timezone.now()
+    revived = {"anonymised_at": None} if any(
+        f.name == "anonymised_at" for f in model._meta.concrete_fields) else {}
+    if not adapted:
+        return now, revived, frozenset()
+    for _name, form in bulk.stored_forms(model, ["updated_at"]):
+        now = form(now)
+    return now, revived, frozenset((*fields, "updated_at", *revived))
 
 
 @dataclass
@@ -209,11 +226,9 @@ def check_references(*, feed: Feed, records: Sequence[dict[str, Any]],
                     _("the product belongs to vendor %(owner)s, not to %(vendor)s")
                     % {"owner": owner, "vendor": record["vendor_id"]}))
     elif feed.name in ("incidents", "payments"):
-        order_ids = list({r["order_id"] for r in records})
-        currencies = {}
-        for start in range(0, len(order_ids), 900):
-            currencies.update(Order.objects.filter(
-                pk__in=order_ids[start:start + 900]).values_list("pk", "currency"))
+        # A plain query, as for the orders' references.
+        currencies = {pk: found[0] for pk, found in _by_pk(
+            Order, {r["order_id"] for r in records}, "currency").items()}
         for i, record in enumerate(records):
             order_currency = currencies.get(record["order_id"])
             if order_currency is None:
@@ -241,6 +256,13 @@ _INCIDENT_FIELDS = ("order_id", "kind", "occurred_at", "open_amount", "currency"
 _PAYMENT_FIELDS = ("order_id", "amount", "currency", "paid_at", "channel")
 
 
+#: The order's field each of a buyer's fields is taken from (``_buyer_of``).
+_BUYER_SOURCES = {"email": "buyer_email", "email_normalized": "buyer_email_normalized",
+                  "first_name": "buyer_first_name", "last_name": "buyer_last_name",
+                  "street": "street", "house_number": "house_number", "postcode": "postcode",
+                  "city": "city", "country": "country", "last_order_at": "created_at"}
+
+
 def _buyer_of(r: Mapping[str, Any]) -> dict[str, Any]:
     """The buyer as an order names them."""
     return {
@@ -253,8 +275,9 @@ def _buyer_of(r: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _apply_buyers(records: Sequence[dict[str, Any]]) -> None:
-    """The buyer as seen on their newest order."""
+def _apply_buyers(records: Sequence[dict[str, Any]], *, adapted: bool = False) -> None:
+    """The buyer as seen on their newest order. (With ``adapted`` an order's ``created_at``
+    is the database's text, naive UTC on SQLite: such texts sort as the moments do.)"""
     newest: dict[str, Mapping[str, Any]] = {}
     for r in records:
         current = newest.get(r["buyer_id"])
@@ -266,20 +289,18 @@ def _apply_buyers(records: Sequence[dict[str, Any]]) -> None:
         if BUYER_DIGEST in r:
             buyer[DIGEST] = r[BUYER_DIGEST]
         buyers.append(buyer)
-    _write_changed(Buyer, buyers, _BUYER_FIELDS, keep_newer="last_order_at")
+    _write_changed(Buyer, buyers, _BUYER_FIELDS, keep_newer="last_order_at", adapted=adapted)
 
 
 def _write_changed(model: type[models.Model], rows: list[dict[str, Any]],
-                   fields: Sequence[str], *, keep_newer: str) -> None:
+                   fields: Sequence[str], *, keep_newer: str, adapted: bool = False) -> None:
     """``_upsert`` without its counts, in one statement: the database leaves a stored row
     alone whose digest is the same (or, without a digest, whose fields are), or whose
     ``keep_newer`` is later. Reading the stored buyers first cost 8 % of an order import's
     writer (docs/benchmarks.md), for counts nobody reads."""
     pk = model._meta.pk.attname
-    now = timezone.now()
+    now, revived, prepared = _written_now(model, fields, adapted)
     digest_of = _digester(tuple(fields))
-    revived = {"anonymised_at": None} if any(
-        f.name == "anonymised_at" for f in model._meta.concrete_fields) else {}
     for row in rows:
         row["content_hash"] = row.get(DIGEST) or digest_of(row)
         row["updated_at"] = now
@@ -288,7 +309,8 @@ def _write_changed(model: type[models.Model], rows: list[dict[str, Any]],
     bulk.insert_rows(model, rows, conflict=pk,
                      update=[*fields, "content_hash", "updated_at", *revived],
                      update_when_newer=keep_newer, update_when_digest_differs="content_hash",
-                     compare=fields, names=[pk, *fields, "content_hash", "updated_at", *revived])
+                     compare=fields, names=[pk, *fields, "content_hash", "updated_at", *revived],
+                     adapted=prepared)
 
 
 #: Keys ``digest_records`` adds to a record: its digest, and for an order the normalised
@@ -308,49 +330,92 @@ def digest_records(*, feed: Feed, records: Sequence[dict[str, Any]]) -> None:
 
     Pure, so the file import runs it in its reading process beside the writer (11 % of an
     order import's time); ``apply_records`` computes whatever a record does not bring."""
-    digest_of = _digester(_DIGEST_FIELDS[feed.name])
     if feed.name != "orders":
+        digest_of = _digester(_DIGEST_FIELDS[feed.name])
         for r in records:
             r[DIGEST] = digest_of(r)
         return
-    buyer_digest = _digester(_BUYER_FIELDS)
+    # The texts of an order's values are made once for both digests: the buyer's values are
+    # the order's (``_buyer_of``), so its digest is of a part of the same texts (``_digest``
+    # of both, the same result: the digests are what ``apply_records`` computes without them).
+    order_values = itemgetter(*_ORDER_FIELDS)
+    buyer_texts = itemgetter(*(_ORDER_FIELDS.index(_BUYER_SOURCES[name])
+                               for name in _BUYER_FIELDS))
+    blake2b = hashlib.blake2b
     for r in records:
         normalized = normalize_email(r["buyer_email"])
-        r[NORMALIZED] = normalized
-        r[DIGEST] = digest_of({**r, "buyer_email_normalized": normalized})
-        r[BUYER_DIGEST] = buyer_digest(_buyer_of(r))
+        r[NORMALIZED] = r["buyer_email_normalized"] = normalized
+        texts = list(map(str, order_values(r)))
+        r[DIGEST] = blake2b("\x1f".join(texts).encode(), digest_size=16).hexdigest()
+        r[BUYER_DIGEST] = blake2b("\x1f".join(buyer_texts(texts)).encode(),
+                                  digest_size=16).hexdigest()
+
+
+_FEED_MODELS: dict[str, tuple[type[models.Model], Sequence[str]]] = {
+    "vendors": (Vendor, _VENDOR_FIELDS), "products": (Product, _PRODUCT_FIELDS),
+    "orders": (Order, _ORDER_FIELDS), "incidents": (Incident, _INCIDENT_FIELDS),
+    "payments": (Payment, _PAYMENT_FIELDS)}
+
+
+def adapt_records(*, feed: Feed, records: Sequence[dict[str, Any]]) -> None:
+    """Put each record's values (in place) into the form the database is sent
+    (``bulk.stored_forms``: on SQLite a date-time as naive UTC text, an amount as text), for
+    ``apply_records(adapted=True)``. After ``digest_records``: a digest is of the parsed values.
+
+    Pure, so the file import runs it in its reading process: the writer then neither adapts
+    the values nor unpickles a ``datetime`` or ``Decimal`` per value (both together were a
+    fifth of an order import's writer, docs/benchmarks.md). What the writer still compares
+    (an order's ``created_at``, to find a buyer's newest order in a batch) sorts the same."""
+    model, fields = _FEED_MODELS[feed.name]
+    forms = bulk.stored_forms(model, fields)
+    if not forms:
+        return
+    for r in records:
+        for name, form in forms:
+            value = r[name]
+            if value is not None:
+                r[name] = form(value)
 
 
 # savepoint=False: inside a file import's transaction, a savepoint per batch made SQLite's
 # inserts slower with every batch (docs/benchmarks.md); the import rolls back as a whole anyway.
 @transaction.atomic(savepoint=False)
 def apply_records(*, feed: Feed, records: Sequence[dict[str, Any]], actor: str,
-                  sources: Mapping[str, Mapping[str, str]] | None = None) -> ApplyResult:
+                  sources: Mapping[str, Mapping[str, str]] | None = None,
+                  adapted: bool = False) -> ApplyResult:
     """Upsert checked records of one feed and announce what changed, in one transaction.
 
-    ``records`` are the output of ``Feed.parse`` that passed ``check_references``. For
-    payments, ``sources`` may name where each order's payment was read (a bank statement's
-    ``statement`` and ``entry``): the case's timeline names it.
+    ``records`` are the output of ``Feed.parse`` that passed ``check_references`` (with
+    ``adapted``, then put into the database's form by ``adapt_records``). For payments,
+    ``sources`` may name where each order's payment was read (a bank statement's ``statement``
+    and ``entry``): the case's timeline names it.
     """
     if not records:
         return ApplyResult()
     if feed.name == "vendors":
-        _, result = _upsert(Vendor, [dict(r) for r in records], _VENDOR_FIELDS)
+        _, result = _upsert(Vendor, [dict(r) for r in records], _VENDOR_FIELDS,
+                            adapted=adapted)
     elif feed.name == "products":
-        _, result = _upsert(Product, [dict(r) for r in records], _PRODUCT_FIELDS)
+        _, result = _upsert(Product, [dict(r) for r in records], _PRODUCT_FIELDS,
+                            adapted=adapted)
     elif feed.name == "orders":
-        _apply_buyers(records)
-        rows = [{**r, "buyer_email_normalized": r.get(NORMALIZED)
-                 or normalize_email(r["buyer_email"])} for r in records]
-        ids, result = _upsert(Order, rows, _ORDER_FIELDS)
+        _apply_buyers(records, adapted=adapted)
+        # Records put into the database's form (the file import's reader) are this call's own
+        # and carry their normalised e-mail; others are the caller's, so they are copied.
+        rows = list(records) if adapted else [
+            {**r, "buyer_email_normalized": r.get(NORMALIZED)
+             or normalize_email(r["buyer_email"])} for r in records]
+        ids, result = _upsert(Order, rows, _ORDER_FIELDS, adapted=adapted)
         if ids:
             signals.orders_applied.send(sender=Order, ids=ids, actor=actor)
     elif feed.name == "incidents":
-        ids, result = _upsert(Incident, [dict(r) for r in records], _INCIDENT_FIELDS)
+        ids, result = _upsert(Incident, [dict(r) for r in records], _INCIDENT_FIELDS,
+                              adapted=adapted)
         if ids:
             signals.incidents_applied.send(sender=Incident, ids=ids, actor=actor)
     elif feed.name == "payments":
-        ids, result = _upsert(Payment, [dict(r) for r in records], _PAYMENT_FIELDS)
+        ids, result = _upsert(Payment, [dict(r) for r in records], _PAYMENT_FIELDS,
+                              adapted=adapted)
         if ids:
             signals.payments_applied.send(sender=Payment, ids=ids, actor=actor,
                                           sources=sources or {})
