@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/load_benchmark.py --postgres postgres://postgres@127.0.0.1:5432/x \\
         [--database intake_bench] [--orders 50000] [--incidents 10000] [--workers 4] \\
-        [--api-users 8] [--batch 50] [--agents 20] [--run-time 30]
+        [--api-users 8] [--batch 50] [--rate 1000] [--agents 20] [--run-time 30]
 
 1. builds a fresh PostgreSQL database (``--database`` on the server of ``--postgres``) and fills
    it through the file import with a synthetic platform export (bench/platform_export.py): the
@@ -12,8 +12,10 @@
    when ``--redis`` is given, as in production), and waits until it answers;
 3. runs locust headless twice, each bounded by ``--run-time`` seconds and a fixed number of
    users (bench/locustfile.py): ``--api-users`` API clients posting batches of ``--batch``
-   orders (and the incidents of some of them) without a pause, then ``--agents`` support
-   agents signed in to the workspace reading the case list;
+   orders (and the incidents of some of them) without a pause, or with ``--rate`` paced to
+   send that many records a second together (the target is a latency *at* 1,000 records a
+   second: without a pause, the users queue up and the percentiles measure the queue), then
+   ``--agents`` support agents signed in to the workspace reading the case list;
 4. prints requests and records per second, the 50th/95th/99th percentiles, the failures, the
    web processes' and their PostgreSQL backends' CPU time and the machine's load, and stops
    everything it started.
@@ -180,6 +182,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--api-users", type=int, default=8)
     parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--rate", type=int, default=0,
+                        help="records a second the API users send together, paced (0: as "
+                             "fast as the server answers)")
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--run-time", type=int, default=30)
     args = parser.parse_args()
@@ -196,6 +201,8 @@ def main() -> None:
            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "MAHNWERK_LOAD_API_KEY": key,
            "MAHNWERK_LOAD_BATCH": str(args.batch),
            "MAHNWERK_LOAD_VENDORS": str(max(10, args.orders // 1000))}
+    if args.rate:  # each user starts its requests at its share of the rate
+        env["MAHNWERK_LOAD_PACE"] = str(args.rate / args.batch / args.api_users)
     if args.redis:
         env["MAHNWERK_CACHE_URL"] = args.redis
     server = args.postgres.rstrip("/").rsplit("/", 1)[0]

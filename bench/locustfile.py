@@ -3,7 +3,9 @@
 * ``IntakeClient`` posts the platform's records through the intake API as the platform does:
   batches of new orders (``MAHNWERK_LOAD_BATCH`` records each, default 50) and, for every
   fourth batch, the incidents of some of its orders (opening their cases), with the API key in
-  ``MAHNWERK_LOAD_API_KEY``; no pause between requests.
+  ``MAHNWERK_LOAD_API_KEY``; no pause between requests, or, with ``MAHNWERK_LOAD_PACE`` (the
+  requests a second each user starts), paced: the platform sends records as its buyers order,
+  at a rate, not as fast as the server answers (locust's ``constant_throughput``).
 * ``SupportAgent`` signs in to the workspace with the demo's support login (a real login:
   the form, its CSRF token, the session cookie) and reads the case list, the first page and
   then a filter, pausing like a person (0.5 to 1.5 s). The statistics start anew once every
@@ -19,16 +21,17 @@ import itertools
 import os
 import random
 
-from locust import HttpUser, between, constant, task
+from locust import HttpUser, between, constant, constant_throughput, task
 
 BATCH = int(os.environ.get("MAHNWERK_LOAD_BATCH", "50"))
+PACE = float(os.environ.get("MAHNWERK_LOAD_PACE", "0"))
 VENDORS = int(os.environ.get("MAHNWERK_LOAD_VENDORS", "50"))
 _users = itertools.count()
 _signed_in = 0
 
 
 class IntakeClient(HttpUser):
-    wait_time = constant(0)
+    wait_time = constant_throughput(PACE) if PACE else constant(0)
 
     def on_start(self) -> None:
         self.prefix = f"L{os.getpid()}-{next(_users)}"
