@@ -212,6 +212,7 @@ def test_an_incident_file_opens_many_cases_with_the_same_few_queries():
             count - len(orders[::2])
         return len(queries)
 
+    open_cases(2)  # a process's first write of a table asks once for its size (bulk._grown)
     assert open_cases(4) == open_cases(40)
 
 

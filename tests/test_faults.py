@@ -445,8 +445,10 @@ def test_the_run_process_killed_at_20_random_points_sends_each_letter_once(setti
     in the database before the random pause makes each kill land inside execute. The pause is
     a random part of one batch's time, measured on the first process before the first kill, so
     that it covers every point of a batch's cycle (inside its transaction and between two) on a
-    fast or a loaded machine alike, and the 20 kills use at most about 40 of the 73 batches (a
-    fixed pause of up to 0.12 s let a fast machine finish the run before kill 16). At the end:
+    fast or a loaded machine alike, and a batch written during the pause ends it, so the 20
+    kills use at most 40 of the 73 batches (a fixed pause of up to 0.12 s let a fast machine
+    finish the run before kill 16; a pause measured while the machine was busier let the run
+    end before kill 20). At the end:
     every decision executed once, one letter per (case, cycle, level) the run decided to send,
     one outbox message per letter, one letter event per letter on the cases."""
     postgres_only()
@@ -487,7 +489,14 @@ def test_the_run_process_killed_at_20_random_points_sends_each_letter_once(setti
     for number in range(20):
         run = next_batch(process, number)
         pause = chance.uniform(0, batch_seconds)
-        time.sleep(pause)
+        # A pause never spans a whole batch more: on a machine whose load changes, the first
+        # batches can take many times as long as the later ones, and the run ended before kill
+        # 20 (CI on a loaded machine). A batch written during the pause ends it: the kill then
+        # lands just after that batch, which is a point of the cycle too.
+        deadline = time.monotonic() + pause
+        while time.monotonic() < deadline and not DunningRun.objects.filter(
+                pk=run.pk, done__gt=run.done).exists():
+            time.sleep(0.002)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
         run.refresh_from_db()
