@@ -1,0 +1,64 @@
+"""The workspace's forms draw their plain inputs and selects in Python (``FORM_RENDERER``,
+``mahnwerk.web.form_renderer``): the HTML is the one Django's templates draw, character for
+character, for every field of the workspace's filters and forms."""
+
+import pytest
+from django import forms
+from django.forms.renderers import DjangoTemplates
+from django.utils.safestring import mark_safe
+
+from mahnwerk.web import filters
+from mahnwerk.web.form_renderer import PythonWidgets
+from mahnwerk.web.forms import OverviewFilterForm
+from tests.factories import VendorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class Everything(forms.Form):
+    """A value to escape, a bare attribute, a False one, groups of options, a lazy label."""
+
+    text = forms.CharField(initial='a "quoted" <value> & more',
+                           widget=forms.TextInput(attrs={"placeholder": "x<y", "autofocus": True,
+                                                         "hidden": False, "size": 0}))
+    number = forms.IntegerField(initial=0, widget=forms.NumberInput(attrs={"min": 1}))
+    day = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    hidden = forms.CharField(initial="-amount", widget=forms.HiddenInput)
+    safe = forms.CharField(initial=mark_safe("<b>kept</b>"))
+    empty = forms.CharField(required=False)
+    grouped = forms.ChoiceField(initial="b", choices=[
+        ("", "– all –"), ("Eins & zwei", [("a", "A <1>"), ("b", "B")]), ("c", "C")])
+    multiple = forms.MultipleChoiceField(initial=["x", "z"], choices=[
+        ("x", "X"), ("y", "Y"), ("z", "Z")])
+    flag = forms.BooleanField(required=False)
+    note = forms.CharField(widget=forms.Textarea, initial="line\nline")
+    how = forms.ChoiceField(widget=forms.RadioSelect, choices=[("a", "A"), ("b", "B")])
+
+
+def drawn(form: forms.BaseForm, renderer) -> list[str]:
+    form.renderer = renderer
+    return [str(form[name]) for name in form.fields]
+
+
+@pytest.mark.parametrize("bound", [False, True])
+def test_every_widget_is_drawn_as_djangos_templates_draw_it(bound):
+    data = {"text": "<script>", "number": "x", "grouped": "a", "multiple": ["y"],
+            "day": "2026-12-01", "how": "b"} if bound else None
+    assert drawn(Everything(data), PythonWidgets()) == drawn(Everything(data), DjangoTemplates())
+
+
+def test_the_case_lists_filter_and_the_overview_are_drawn_as_before():
+    VendorFactory(name='Akademie "Müller" & Söhne')
+    VendorFactory(name="Coaching <Nord>")
+    for data in (None, {"state": "open", "q": "<Müller>", "amount_min": "abc", "cycle": "2",
+                        "sort": "-amount"}):
+        ours = filters.CaseFilterSet(data).form
+        theirs = filters.CaseFilterSet(data).form
+        assert drawn(ours, PythonWidgets()) == drawn(theirs, DjangoTemplates())
+    ours, theirs = OverviewFilterForm({"since": "2026-01-01"}), OverviewFilterForm(
+        {"since": "2026-01-01"})
+    assert drawn(ours, PythonWidgets()) == drawn(theirs, DjangoTemplates())
+
+
+def test_the_workspace_uses_it(settings):
+    assert settings.FORM_RENDERER == "mahnwerk.web.form_renderer.PythonWidgets"
