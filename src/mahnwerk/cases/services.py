@@ -434,7 +434,13 @@ def _create_cases(rows: list[dict[str, Any]], *, actor: str) -> None:
         "code": case_reasons.OPENED,
         "params": {"kind": row["trigger"],
                    "amount": reasons.money_param(row["open_amount"], row["currency"])},
-        "changes": {}, "effective_on": business_day(row["opened_at"], tz)} for row in rows])
+        "changes": _NO_CHANGES, "effective_on": business_day(row["opened_at"], tz)}
+        for row in rows])
+
+
+#: The changes of an "opened" event: one object for every row, which ``bulk.insert_rows``
+#: turns into JSON once (it adapts the same object in a column once) instead of per case.
+_NO_CHANGES: dict[str, Any] = {}
 
 
 def _case_of(row: dict[str, Any], opened: dict[str, DebtCase]) -> DebtCase:
