@@ -368,8 +368,10 @@ _ADDRESS_FIELDS = ("order_id", "created_at", "street", "house_number", "postcode
 
 def _given(order: Any) -> bool:
     """Whether an order (or its address) carries an address at all (``KnownAddress.given``)."""
-    return any((part or "").strip() for part in (order.street, order.house_number,
-                                                order.postcode, order.city))
+    # Spelled out rather than any() over a generator: called for each order of each buyer
+    # when an import opens its cases.
+    return bool((order.street or "").strip() or (order.house_number or "").strip()
+                or (order.postcode or "").strip() or (order.city or "").strip())
 
 
 class KnownAddress(NamedTuple):
@@ -468,9 +470,12 @@ class BuyerOrders:
         order time."""
         newest = None
         for row in self.of(order):
-            if (newest is None or (row.created_at, row.order_id) > (
-                    newest.created_at, newest.order_id)) \
-                    and _given(row):
+            # Not newer than the newest so far: (created_at, order_id) compared without making
+            # two tuples for each of the buyer's orders (an import asks this for every case).
+            if newest is not None and (row.created_at < newest.created_at or (
+                    row.created_at == newest.created_at and row.order_id <= newest.order_id)):
+                continue
+            if _given(row):
                 newest = row
         found = newest or order
         return KnownAddress(found.order_id, found.created_at, found.street, found.house_number,
