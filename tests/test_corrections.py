@@ -75,6 +75,20 @@ def test_a_later_order_with_a_broken_address_flags_the_buyers_case():
     assert "Ort fehlt" in address_events(case)[-1].reason
 
 
+def test_of_two_orders_placed_at_the_same_moment_the_higher_order_ids_address_counts():
+    order = OrderFactory(order_id="O-2025-1", street="")
+    case = incident(order)
+    assert case.invalid_address is True
+    later_order(order, at=order.created_at, other_product=True, order_id="O-2025-2")
+    case.refresh_from_db()
+    assert case.invalid_address is False
+    # Placed at the same moment too, with a broken address, but under a lower order id.
+    later_order(order, at=order.created_at, other_product=True, order_id="O-2025-0", city="")
+    case.refresh_from_db()
+    assert case.invalid_address is False
+    assert "O-2025-2" in address_events(case)[-1].reason
+
+
 def test_the_buyer_is_also_matched_by_normalised_email():
     order = OrderFactory(street="", buyer_email="Erika.M@Example.org")
     case = incident(order)

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.dispatch import receiver
 from django.utils import translation
 
+from mahnwerk import bulk
 from mahnwerk.cases import search, services
 from mahnwerk.cases.models import EventKind
 from mahnwerk.intake import signals
@@ -39,22 +40,19 @@ def orders_applied(sender, ids, actor, **kwargs):
 
 def _latest_payments(ids):
     """For each order, the latest day of the payments that came in: the business date of the
-    line the payments write on its case's timeline."""
+    line the payments write on its case's timeline. A plain query (``bulk.select_rows``), as
+    ``follow_orders_debts`` reads."""
     latest = {}
-    for start in range(0, len(ids), 900):
-        for order_id, paid_at in Payment.objects.filter(pk__in=ids[start:start + 900]) \
-                .values_list("order_id", "paid_at"):
-            if order_id not in latest or paid_at > latest[order_id]:
-                latest[order_id] = paid_at
+    for order_id, paid_at in bulk.select_rows(Payment, ("order_id", "paid_at"),
+                                              where="payment_id", keys=ids):
+        if order_id not in latest or paid_at > latest[order_id]:
+            latest[order_id] = paid_at
     return latest
 
 
 def _orders_of(model, ids):
-    order_ids: set[str] = set()
-    for start in range(0, len(ids), 900):
-        order_ids.update(model.objects.filter(pk__in=ids[start:start + 900])
-                         .values_list("order_id", flat=True))
-    return sorted(order_ids)
+    return sorted({order_id for (order_id,) in bulk.select_rows(
+        model, ("order_id",), where=model._meta.pk.attname, keys=ids)})
 
 
 # -- Corrections: the address flag follows the buyer's newest address ---------------------------

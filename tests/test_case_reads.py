@@ -1,0 +1,133 @@
+"""An import follows tens of thousands of cases, so the case work reads the platform's data and
+the cases by plain queries (``mahnwerk.bulk.select_rows``, ``bulk.fetch``) rather than through
+the ORM (issue 12). What it reads must be exactly what the ORM would have given, on SQLite as
+on PostgreSQL: the same values of the same types (aware date-times in the same zone, Decimals
+with their places, parsed JSON), or a comparison somewhere else goes wrong; and a payment still
+locks the cases it follows, in id order, where the database has row locks."""
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from mahnwerk import bulk
+from mahnwerk.cases import selectors
+from mahnwerk.cases import services as case_services
+from mahnwerk.cases.models import DebtCase
+from mahnwerk.intake.models import Incident, Order, Payment
+from tests.factories import BERLIN, BuyerFactory, OrderFactory, ProductFactory
+from tests.helpers import incident, payment, send
+
+pytestmark = pytest.mark.django_db
+
+
+def columns(model):
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+def as_read(rows):
+    """Each value with its type, places and time zone (``repr``): Decimal("0.1") equals
+    Decimal("0.10"), and an aware date-time equals the same moment in another zone."""
+    return [[repr(value) for value in row] for row in rows]
+
+
+@pytest.fixture
+def case_with_everything():
+    """A case whose columns hold a value of every kind the case table has: costs and interest
+    with their places, charges, letter dates, a hand-set flag, date-times with and without
+    microseconds."""
+    order = OrderFactory()
+    incident(order, open_amount="120.10")
+    DebtCase.objects.filter(order=order).update(
+        open_amount=Decimal("0.10"), fees=Decimal("2.50"), interest=Decimal("0.88"),
+        charges=[{"on": "2025-07-01", "level": 1, "costs": "2.50", "interest": "0.88"}],
+        first_dunning_letter=date(2025, 7, 1), invalid_address_override=True,
+        anonymised_at=datetime(2025, 8, 1, 12, 30, 5, 123456, tzinfo=BERLIN),
+        offer_link="https://pay.example/zänker")
+    return DebtCase.objects.get(order=order)
+
+
+def test_a_plain_read_of_a_case_gives_every_column_as_the_orm_does(case_with_everything):
+    names = columns(DebtCase)
+    orm = list(DebtCase.objects.filter(pk=case_with_everything.pk).values_list(*names))
+    plain = bulk.select_rows(DebtCase, names, where="order_id",
+                             keys=[case_with_everything.order_id])
+    assert as_read(plain) == as_read(orm)
+    assert "Decimal('0.10')" in as_read(plain)[0]  # not Decimal('0.1'): places kept
+
+
+def test_a_locked_case_is_the_instance_the_orm_would_give(case_with_everything):
+    names = columns(DebtCase)
+    orm = DebtCase.objects.get(pk=case_with_everything.pk)
+    (locked,) = case_services._locked_cases([case_with_everything.order_id])
+    assert [repr(getattr(locked, name)) for name in names] == [
+        repr(getattr(orm, name)) for name in names]
+    assert (locked._state.adding, locked._state.db) == (False, orm._state.db)
+
+
+def test_plain_reads_of_orders_incidents_and_payments_give_what_the_orm_gives():
+    order = OrderFactory(amount_total=Decimal("600.10"), installments_total=None)
+    incident(order, open_amount="99.90")
+    payment(order, amount="10.00",
+            at=datetime(2025, 6, 20, 9, 0, 0, 654321, tzinfo=BERLIN))
+    for model in (Order, Incident, Payment):
+        names = columns(model)
+        orm = list(model.objects.filter(order_id=order.order_id).values_list(*names))
+        plain = bulk.select_rows(model, names, where="order_id", keys=[order.order_id])
+        assert as_read(plain) == as_read(orm), model
+
+
+def test_a_read_of_more_keys_than_a_query_may_carry_takes_one_query_per_900_in_its_order():
+    order = OrderFactory()
+    incident(order)
+    for day in (3, 1, 2):
+        payment(order, amount="1.00", at=datetime(2025, 6, day, 9, tzinfo=UTC))
+    keys = [f"missing-{n}" for n in range(950)] + [order.order_id]
+    with CaptureQueriesContext(connection) as queries:
+        found = bulk.select_rows(Payment, ("order_id", "paid_at"), where="order_id", keys=keys,
+                                 order_by=("-paid_at",))
+    assert len(queries) == 2
+    assert [paid_at.day for _, paid_at in found] == [3, 2, 1]
+
+
+def test_a_payment_locks_the_cases_it_follows_in_id_order_where_rows_can_be_locked():
+    order = OrderFactory()
+    incident(order)
+    with CaptureQueriesContext(connection) as queries:
+        send("payments", {"payment_id": "PAY-LOCK", "order_id": order.order_id,
+                          "amount": "10.00", "currency": "EUR",
+                          "paid_at": "2025-06-20T09:00:00+02:00", "channel": "offer_link"})
+    table = connection.ops.quote_name(DebtCase._meta.db_table)
+    (read,) = [q["sql"] for q in queries.captured_queries
+               if re.match(rf"SELECT .* FROM {re.escape(table)} WHERE .* IN \(", q["sql"])
+               and "ORDER BY" in q["sql"]]
+    locked = connection.features.has_select_for_update  # SQLite: a writer locks the database
+    assert re.search(rf'ORDER BY (\S+\.)?"id"( ASC)?{" FOR UPDATE" if locked else ""}$', read)
+
+
+def test_a_buyers_orders_are_found_by_buyer_id_and_by_e_mail_each_once():
+    product = ProductFactory()
+    buyer = BuyerFactory()
+    own = OrderFactory(product=product, buyer=buyer,
+                       created_at=datetime(2025, 5, 1, 10, tzinfo=BERLIN))
+    same_id = OrderFactory(product=product, buyer=buyer,
+                           created_at=datetime(2025, 5, 3, 10, tzinfo=BERLIN))
+    # The same person under another buyer id, found by the e-mail.
+    same_mail = OrderFactory(product=product, buyer=BuyerFactory(),
+                             buyer_email=own.buyer_email.upper(),
+                             created_at=datetime(2025, 5, 2, 10, tzinfo=BERLIN))
+    OrderFactory(product=product)  # somebody else
+    own_row = Order.objects.filter(pk=own.pk).values_list(
+        *selectors.BUYER_ORDER_FIELDS, named=True).get()
+
+    orders = selectors.buyer_orders(of=[own_row])
+
+    assert {o.order_id for o in orders.of(own_row)} == {
+        own.order_id, same_id.order_id, same_mail.order_id}
+    assert sum(map(len, orders.by_buyer.values())) == 3  # each order read once
+    later = orders.later_order(own_row)
+    assert (later.order_id, later.created_at) == (same_mail.order_id, same_mail.created_at)
+    assert selectors.buyer_orders(of=[own_row], products={"no-such-product"}).of(own_row) == []
