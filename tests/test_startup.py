@@ -2,7 +2,8 @@
 
 Every command pays its start before it does any work, and the platform's import runs one
 process per file. A command loads Django, the apps' models and what it uses itself; Celery
-(with kombu) and the API's django-ninja (with pydantic) wait until a process uses them.
+(with kombu), the API's django-ninja (with pydantic), the letters and the approvals wait until
+a process uses them.
 Whenever a task is sent or run, it goes through the configured app (``mahnwerk.celery``), from
 any thread, also in a process that started without it. Each test starts a fresh process, as a
 command does.
@@ -20,7 +21,8 @@ import pytest
 #: Loaded at a command's start before, never used by a command that sends no task or serves no
 #: page (the import of a file above all).
 NOT_AT_START = ("celery", "kombu", "ninja", "pydantic", "mahnwerk.celery",
-                "mahnwerk.dunning.tasks")
+                "mahnwerk.dunning.tasks", "mahnwerk.dunning.letters",
+                "mahnwerk.dunning.template_checks", "mahnwerk.collection.approvals")
 
 
 def python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -34,7 +36,7 @@ def python(code: str, **env: str) -> subprocess.CompletedProcess:
     return result
 
 
-def test_the_import_command_starts_without_celery_or_the_api():
+def test_the_import_command_starts_without_celery_the_api_or_the_letters():
     """What ``mahnwerk import`` has loaded when its command is ready to run: Django set up
     (settings, logging, every app's models and ``ready``, the admin) and the command's own
     module, with stderr no terminal (a script's, a cron job's)."""
