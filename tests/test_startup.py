@@ -3,14 +3,14 @@
 Every command pays its start before it does any work, and the platform's import runs one
 process per file. A command loads Django, the apps' models and what it uses itself; Celery
 (with kombu), the API's django-ninja (with pydantic), the letters and the approvals wait until
-a process uses them.
-Whenever a task is sent or run, it goes through the configured app (``mahnwerk.celery``), from
-any thread, also in a process that started without it. Each test starts a fresh process, as a
-command does.
+a process uses them. Celery above all: whenever a task is sent or run, it goes through the
+configured app (``mahnwerk.celery``), from any thread, also in a process that started without
+it. Each test starts a fresh process, as a command does.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -22,7 +22,7 @@ import pytest
 #: page (the import of a file above all).
 NOT_AT_START = ("celery", "kombu", "ninja", "pydantic", "mahnwerk.celery",
                 "mahnwerk.dunning.tasks", "mahnwerk.dunning.letters",
-                "mahnwerk.dunning.template_checks", "mahnwerk.collection.approvals")
+                "mahnwerk.dunning.template_checks", "mahnwerk.collection.approvals", "tqdm")
 
 
 def python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -36,7 +36,7 @@ def python(code: str, **env: str) -> subprocess.CompletedProcess:
     return result
 
 
-def test_the_import_command_starts_without_celery_the_api_or_the_letters():
+def test_the_import_command_starts_without_celery_the_api_the_letters_or_a_progress_bar():
     """What ``mahnwerk import`` has loaded when its command is ready to run: Django set up
     (settings, logging, every app's models and ``ready``, the admin) and the command's own
     module, with stderr no terminal (a script's, a cron job's)."""
@@ -112,3 +112,26 @@ def test_the_package_hands_out_the_configured_app_when_asked():
     assert mahnwerk.celery_app is app
     with pytest.raises(AttributeError, match="no attribute 'celery_ap'"):
         mahnwerk.celery_ap  # noqa: B018
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal_and_not_into_a_pipe(monkeypatch):
+    from mahnwerk.progress import ProgressBar
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    with ProgressBar(enabled=True, desc="vendors.csv") as bar:
+        bar(3, 10)
+    assert "vendors.csv" in sys.stderr.getvalue() and "3/10" in sys.stderr.getvalue()
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    with ProgressBar(enabled=True, desc="vendors.csv") as bar:
+        bar(3, 10)
+    assert sys.stderr.getvalue() == ""
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    with ProgressBar(enabled=False, desc="vendors.csv") as bar:  # --no-progress
+        bar(3, 10)
+    assert sys.stderr.getvalue() == ""
