@@ -414,6 +414,10 @@ def _queue_decide_task_inside_a_request(*, run_id: int, request_id: str) -> None
     import structlog
     from celery import Celery
 
+    # The web sends its tasks through the configured app, which it loads with its first task
+    # module; loading it connects Mahnwerk's publish signal (mahnwerk.celery), here as there.
+    import mahnwerk.celery  # noqa: F401
+
     app = Celery("mahnwerk-test-sender", broker=REDIS)
     structlog.contextvars.bind_contextvars(request_id=request_id)
     try:

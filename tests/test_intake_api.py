@@ -4,6 +4,7 @@ headers, keys, columns), as they are translated."""
 
 import hashlib
 import json
+import re
 import time
 from decimal import Decimal
 
@@ -116,6 +117,20 @@ def test_the_docs_page_is_served():
     response = Client().get("/api/v1/docs")
     assert response.status_code == 200
     assert b"openapi.json" in response.content
+
+
+def test_the_docs_page_loads_swagger_ui_from_this_site_and_its_files_are_there():
+    """The bundled Swagger UI of django-ninja, served as this site's static files (collected
+    by collectstatic), never a CDN's: the page works without a network."""
+    from django.contrib.staticfiles import finders
+
+    page = Client().get("/api/v1/docs").content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert "/static/ninja/swagger-ui-bundle.js" in assets
+    assert "/static/ninja/swagger-ui.css" in assets
+    assert [url for url in assets if not url.startswith("/static/")] == []
+    for url in assets:
+        assert finders.find(url.removeprefix("/static/")), url
 
 
 def test_the_ids_in_the_read_paths_follow_the_id_rule(settings):

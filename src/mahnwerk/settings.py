@@ -5,6 +5,7 @@ for the embedded set-up: SQLite under ``var/``, debug off unless asked for, Germ
 """
 
 from datetime import timedelta
+from importlib.util import find_spec
 from pathlib import Path
 
 import environ
@@ -91,8 +92,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "simple_history",
     "axes",
-    # The API's docs page (/api/v1/docs) from ninja's own static files, not from a CDN.
-    "ninja",
     # htmx (its static file, vendored in the package) for pages that follow a background task.
     "django_htmx",
     # Prometheus metrics of requests and database queries (/metrics, ops.metrics).
@@ -172,10 +171,19 @@ AXES_CLIENT_IP_CALLABLE = "mahnwerk.web.middleware.client_address"
 ROOT_URLCONF = "mahnwerk.urls"
 WSGI_APPLICATION = "mahnwerk.wsgi.application"
 
+#: django-ninja's own folder, found without importing it. ninja is no installed app: Django
+#: imports every installed app at each process's start, and ninja with pydantic cost every
+#: ``mahnwerk`` command a quarter of a second there, though only the web serves the API (it
+#: imports ninja with its URLs). The API's docs page (/api/v1/docs) still comes from ninja's
+#: bundled Swagger UI, not from a CDN: its templates and static files are found here
+#: (TEMPLATES' DIRS, STATICFILES_DIRS) and ``web.api`` renders the bundled page.
+NINJA_DIR = Path(find_spec("ninja").origin).parent
+STATICFILES_DIRS = [NINJA_DIR / "static"]
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [NINJA_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

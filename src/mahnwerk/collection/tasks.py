@@ -2,6 +2,8 @@
 
 from celery import shared_task
 
+from mahnwerk.celery import app  # noqa: F401  (the configured app: mahnwerk/__init__.py)
+
 
 @shared_task(name="mahnwerk.collection.tasks.approvals")
 def approvals() -> dict[str, int]:

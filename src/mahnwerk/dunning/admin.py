@@ -18,7 +18,9 @@ the words make, for the sample case or a chosen one (an order id), from the chan
 for words not saved yet; a policy's levels link to the preview of their letter.
 """
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -34,7 +36,6 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from mahnwerk.cases import access_log
 from mahnwerk.cases.models import AccessKind, DebtCase
-from mahnwerk.dunning import letters, template_checks
 from mahnwerk.dunning.models import (
     BaseRate,
     DunningLevel,
@@ -44,6 +45,12 @@ from mahnwerk.dunning.models import (
 )
 from mahnwerk.dunning.rates import deletable
 from mahnwerk.intake.models import Vendor
+
+# The letters and their checks (with babel, segno, the selectors) are imported where a page
+# needs them: Django imports every admin module at each process's start (admin.autodiscover),
+# also for a command that never shows a page.
+if TYPE_CHECKING:
+    from mahnwerk.dunning.letters import Words
 
 
 def preview_url(*, template: str, language: str = "de", vendor_id: str | None = None) -> str:
@@ -94,6 +101,8 @@ class LevelInline(admin.TabularInline):
 
     @admin.display(description=gettext_lazy("letter"))
     def letter_preview(self, obj: DunningLevel) -> str:
+        from mahnwerk.dunning import letters
+
         if obj is None or obj.pk is None:
             return "–"
         return format_html_join(" · ", '<a href="{}">{}</a>', (
@@ -164,6 +173,8 @@ class LetterTemplateForm(forms.ModelForm):
         fields = ("template", "language", "vendor", "subject", "body_html", "body_text")
 
     def clean(self) -> dict[str, Any]:
+        from mahnwerk.dunning import letters, template_checks
+
         data = super().clean()
         parts = [part for part, _html in template_checks.PARTS]
         if any(part in self.errors for part in parts) or not all(part in data for part in parts):
@@ -203,6 +214,8 @@ class LetterTemplateAdmin(SimpleHistoryAdmin):
         """The letter of a template: GET for saved words (``?template=PK`` or ``?kind=…&
         language=…&vendor=…``), POST from the change form for words not saved yet; with
         ``case`` (an order id) for that case, else for the sample case. Stores nothing."""
+        from mahnwerk.dunning import template_checks
+
         if not self.has_view_permission(request):
             raise PermissionDenied
         data = request.POST if request.method == "POST" else request.GET
@@ -233,8 +246,10 @@ class LetterTemplateAdmin(SimpleHistoryAdmin):
         }
         return TemplateResponse(request, "admin/dunning/lettertemplate/preview.html", context)
 
-    def _words(self, data) -> tuple[letters.Words, str, str, Vendor | None, LetterTemplate | None]:
+    def _words(self, data) -> tuple[Words, str, str, Vendor | None, LetterTemplate | None]:
         """The words to preview and their kind, language and vendor, from the request."""
+        from mahnwerk.dunning import letters
+
         saved = None
         if data.get("template", "").isdigit():
             saved = LetterTemplate.objects.select_related("vendor").filter(

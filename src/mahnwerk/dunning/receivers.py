@@ -4,6 +4,9 @@
   at once: a letter still in the outbox for that case is cancelled, not sent (issue 3, item 5).
   The cancellation happens inside the transaction that changed the case, so it commits or rolls
   back with it.
+- Letters were queued (``signals.letters_queued``, after the commit): a worker is asked to
+  deliver them (``tasks.deliver_soon``). The tasks module, and Celery with it, is loaded then,
+  not at every process's start.
 - A mail provider reports a bounce through django-anymail's tracking webhook: the message is
   marked bounced (set ``EMAIL_BACKEND`` to an anymail backend and the ``ANYMAIL`` settings with
   the webhook's secret; dunning.webhooks mounts it, see settings.py).
@@ -21,6 +24,7 @@ from django.dispatch import receiver
 from mahnwerk import telemetry
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.cases.signals import cases_changed
+from mahnwerk.dunning.signals import letters_queued
 
 #: Provider events that mean the message did not reach the buyer.
 UNDELIVERED = frozenset({EventType.BOUNCED, EventType.REJECTED, EventType.FAILED})
@@ -36,6 +40,13 @@ def stop_letters(sender: Any, changes: list[tuple[DebtCase, str, str]], **kwargs
             by_state[to_state].append(case)
     for to_state, cases in by_state.items():
         cancel_for_cases(cases=cases, reason=str(STOP_REASONS[to_state]))
+
+
+@receiver(letters_queued, dispatch_uid="mahnwerk.dunning.deliver_soon")
+def deliver_soon(sender: Any, **kwargs: Any) -> None:
+    from mahnwerk.dunning import tasks
+
+    tasks.deliver_soon(sender, **kwargs)
 
 
 @receiver(tracking, dispatch_uid="mahnwerk.dunning.record_bounces")

@@ -1,8 +1,8 @@
 """What the dunning app announces.
 
 ``letters_queued``: letters are waiting in the outbox for delivery (sent after the transaction
-that queued them committed). The tasks module asks a worker to deliver; the outbox itself
-imports nothing of the tasks.
+that queued them committed). The receivers ask a worker to deliver, through the tasks module;
+the outbox itself imports nothing of the tasks.
 """
 
 from django.dispatch import Signal

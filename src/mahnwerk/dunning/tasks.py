@@ -1,8 +1,9 @@
 """Celery tasks of the dunning cycle; the logic stays in the services.
 
-Nothing in the app imports this module but its ``AppConfig.ready`` and the ``dunning-run``
-command (which hands a run's batches to ``enqueue_batches``): the outbox announces queued
-letters (``signals.letters_queued``) and ``deliver_soon`` below asks a worker to deliver them.
+Nothing imports this module at a process's start (it loads Celery): the ``dunning-run`` command
+does (it hands a run's batches to ``enqueue_batches``), and so does the receiver of the outbox's
+``signals.letters_queued`` (``receivers.deliver_soon``) when letters were queued, for
+``deliver_soon`` below to ask a worker to deliver them.
 The workspace (an app to the right) hands a run to ``execute_in_background``; executing it is
 one task per batch of its decisions (``execute_batch``, ``enqueue_batches``).
 """
@@ -17,10 +18,9 @@ from typing import TYPE_CHECKING
 from celery import group, shared_task
 from django.conf import settings
 from django.db import connections
-from django.dispatch import receiver
 
 from mahnwerk import telemetry
-from mahnwerk.dunning.signals import letters_queued
+from mahnwerk.celery import app  # noqa: F401  (the configured app: mahnwerk/__init__.py)
 
 if TYPE_CHECKING:
     from mahnwerk.dunning.models import DunningRun
@@ -126,7 +126,6 @@ def resume_runs() -> int | None:
     return run.pk if run else None
 
 
-@receiver(letters_queued, dispatch_uid="mahnwerk.dunning.deliver_soon")
 def deliver_soon(sender: object, **kwargs: object) -> None:
     """Ask a worker to deliver now; never fails the caller (beat delivers every minute)."""
     global _last_kick

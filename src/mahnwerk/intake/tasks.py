@@ -5,6 +5,7 @@ once, in the request that asks for them."""
 from celery import shared_task
 
 from mahnwerk import telemetry
+from mahnwerk.celery import app  # noqa: F401  (the configured app: mahnwerk/__init__.py)
 from mahnwerk.intake import import_jobs
 
 

@@ -11,6 +11,7 @@ class OpsConfig(AppConfig):
     verbose_name = _("Operations")
 
     def ready(self) -> None:
-        from mahnwerk.ops import logs, reasons  # noqa: F401  (registers the timeline's codes)
+        from mahnwerk.ops import reasons  # noqa: F401  (registers the timeline's codes)
 
-        logs.connect_celery_signals()
+        # The Celery signals of the structured logs (ops.logs) are connected by the Celery app
+        # when a process loads it (mahnwerk.celery), not here: most processes never use Celery.

@@ -8,7 +8,8 @@ library's loggers (``logging.getLogger(__name__)``, used across the apps) get th
 records pass the same processors (``ProcessorFormatter``'s ``foreign_pre_chain``).
 
 Settings call ``logging_config`` and ``configure`` (nothing of Django is imported here, so the
-settings module may import it); the ops app's ``ready`` connects the Celery signals.
+settings module may import it); the Celery app connects the Celery signals when a process
+loads it (``mahnwerk.celery``).
 """
 
 from __future__ import annotations

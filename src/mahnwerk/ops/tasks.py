@@ -3,6 +3,8 @@
 from celery import shared_task
 from django.conf import settings
 
+from mahnwerk.celery import app  # noqa: F401  (the configured app: mahnwerk/__init__.py)
+
 
 @shared_task(name="mahnwerk.ops.tasks.retention")
 def retention() -> dict[str, int]:

@@ -3,7 +3,8 @@
 Only the intake is exposed so far (``mahnwerk.intake.api``).
 """
 
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
+from ninja.openapi.docs import ABS_TPL_PATH
 
 from mahnwerk.intake.api.endpoints import router as intake_router
 from mahnwerk.intake.api.errors import install_error_handlers
@@ -47,8 +48,22 @@ wrong key or signature, 404 unknown id, 413 body too large, 415 not `application
 Messages are in the language of `Accept-Language` (German or English).
 """
 
+
+class BundledSwagger(Swagger):
+    """The docs page with ninja's bundled Swagger UI, from this site, never from a CDN.
+
+    ninja renders its bundled page only when "ninja" is an installed app, and its page that
+    loads Swagger UI from a CDN otherwise (``ninja.openapi.docs.render_template``). It is no
+    installed app (settings.py: it would be imported at every command's start); its templates
+    and static files are found through TEMPLATES' DIRS and STATICFILES_DIRS, so its bundled
+    page is the one to render either way."""
+
+    template_cdn = str(ABS_TPL_PATH / "swagger.html")
+
+
 api = NinjaAPI(
     title="Mahnwerk intake API",
+    docs=BundledSwagger(),
     version="1",
     description=DESCRIPTION,
     urls_namespace="api-v1",
