@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
@@ -193,20 +193,9 @@ def change_case(*, case: DebtCase, actor: str, reason: Reason | str,
 # -- Following the platform's data -------------------------------------------------------------
 
 
-class IncidentFacts(Protocol):
-    """What following a case reads of an incident: an ``Incident``, or the named row that
-    ``follow_orders_debts`` reads (100,000 model instances cost seconds in a bank import)."""
-
-    incident_id: str
-    order_id: str
-    kind: str
-    occurred_at: datetime
-    open_amount: Decimal
-    currency: str
-
-
-class _IncidentRow(NamedTuple):
-    """An incident as ``follow_orders_debts`` reads it (``IncidentFacts``)."""
+class IncidentFacts(NamedTuple):
+    """What following a case reads of an incident: a named row of these columns, not an
+    ``Incident`` (100,000 model instances cost seconds in a bank import)."""
 
     incident_id: str
     order_id: str
@@ -282,8 +271,8 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
         # Named rows of the columns read, not model instances (see IncidentFacts), by plain
         # queries (``bulk.select_rows``): the ORM's preparing of the parameters and converting
         # of each value cost more than the queries themselves.
-        for incident in map(_IncidentRow._make, bulk.select_rows(
-                Incident, _IncidentRow._fields, where="order_id", keys=chunk,
+        for incident in map(IncidentFacts._make, bulk.select_rows(
+                Incident, IncidentFacts._fields, where="order_id", keys=chunk,
                 order_by=("occurred_at", "incident_id"))):
             latest[incident.order_id] = incident
         if not latest:
