@@ -56,6 +56,18 @@ def test_the_import_command_starts_without_celery_the_api_the_letters_or_a_progr
                   if name.split(".")[0] in NOT_AT_START or name in NOT_AT_START) == []
 
 
+def test_a_web_process_loads_what_it_serves_while_it_boots():
+    """gunicorn's worker (and runserver) import ``mahnwerk.wsgi``: the URLs with their views,
+    the API and Celery are loaded then, so that the first request (a health probe with a
+    deadline, after every restart of a worker) does not wait for them."""
+    loaded = python("import json, sys\n"
+                    "import mahnwerk.wsgi\n"
+                    "print(json.dumps(sorted(sys.modules)))\n").stdout
+    modules = set(json.loads(loaded))
+    assert {"mahnwerk.urls", "mahnwerk.web.api", "ninja", "mahnwerk.celery",
+            "mahnwerk.dunning.tasks"} <= modules
+
+
 def test_a_task_sent_by_a_process_that_started_without_celery_goes_through_the_configured_app():
     """A process that loaded no Celery at its start (a command, the web before its first
     task) sends through the configured app: its broker from the settings, from the thread that
