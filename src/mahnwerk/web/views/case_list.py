@@ -25,8 +25,8 @@ from django_filters import FilterSet
 
 from mahnwerk.cases import bulk_actions, exports
 from mahnwerk.cases import selectors as case_selectors
-from mahnwerk.web import access
-from mahnwerk.web.filters import PAGE_SIZES, CaseFilterSet, case_queryset
+from mahnwerk.web import access, case_rows
+from mahnwerk.web.filters import PAGE_SIZES, CaseFilterSet
 from mahnwerk.web.forms import BulkActionForm
 from mahnwerk.web.models import SavedList
 from mahnwerk.web.views import lists, saved_filters
@@ -57,15 +57,15 @@ class CasePaginator(lists.CountedPaginator):
 
     A page is read in two steps: the ids of its cases (the filter and the sort on the cases
     table, joining only what the sort needs), then those cases with their order, product and
-    vendor. One query that joined and sorted every row of a 100,000-case list took 0.85 s on
-    SQLite; the two take a tenth of it (docs/benchmarks.md)."""
+    vendor (as plain values: ``case_rows.read``). One query that joined and sorted every row
+    of a 100,000-case list took 0.85 s on SQLite; the two take a tenth of it
+    (docs/benchmarks.md)."""
 
     def page(self, number: Any) -> Page:
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         ids = list(self.object_list.values_list("pk", flat=True)[bottom:bottom + self.per_page])
-        rows = {case.pk: case for case in case_queryset().filter(pk__in=ids)}
-        return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
+        return self._get_page(case_rows.read(ids), number, self)
 
 
 def _filter_query(data: QueryDict) -> str:
@@ -90,10 +90,14 @@ def case_list(request: HttpRequest) -> HttpResponse:
     page = CasePaginator(cases, per_page, count=count).get_page(request.GET.get("page"))
     query = _filter_query(request.GET)
     choices = bulk_choices(request)
+    case_url = reverse("web:cases")
     return render_workspace(request, "web/case_list.html", {
         "filters": filters,
         "form": filters.form,
         "page": page,
+        # Drawn in Python (``web.case_rows``): the template loop was a third of the page.
+        # A case's page is ``case_url`` plus its order id: one reverse() for the page.
+        "rows": case_rows.case_rows(page, case_url=case_url, pick=bool(choices)),
         "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2,
                                                             on_ends=1),
         "totals": totals,
@@ -105,8 +109,6 @@ def case_list(request: HttpRequest) -> HttpResponse:
         **saved_filters.context(request, SavedList.CASES, query),
         "bulk_form": BulkActionForm(actions=choices) if choices else None,
         "bulk_limit": bulk_actions.LIMIT,
-        # A case's page is this plus its order id: one reverse() for the page, not per row.
-        "case_url": reverse("web:cases"),
     }, section="cases")
 
 
