@@ -97,25 +97,28 @@ def _vendor(n: int, name: str, enrolled: bool = True) -> dict:
             "updated_at": datetime(2026, 1, 1, tzinfo=UTC)}
 
 
-def test_an_upsert_of_many_rows_updates_the_named_fields_and_keeps_the_others():
-    bulk.insert_rows(Vendor, [_vendor(n, f"Alt {n}") for n in range(MANY)])
-    rows = [_vendor(n, f"Neu {n}", enrolled=False) for n in range(0, MANY, 2)]
-    rows += [_vendor(MANY + n, f"Neu {MANY + n}") for n in range(10)]
+@pytest.mark.parametrize("many", [MANY, 60], ids=["a file's batch", "an API request's"])
+def test_an_upsert_of_many_rows_updates_the_named_fields_and_keeps_the_others(many):
+    bulk.insert_rows(Vendor, [_vendor(n, f"Alt {n}") for n in range(many)])
+    rows = [_vendor(n, f"Neu {n}", enrolled=False) for n in range(0, many, 2)]
+    rows += [_vendor(many + n, f"Neu {many + n}") for n in range(10)]
     bulk.insert_rows(Vendor, rows, conflict="vendor_id", update=["name"])
-    assert Vendor.objects.count() == MANY + 10
+    assert Vendor.objects.count() == many + 10
     assert Vendor.objects.get(pk="v2").name == "Neu 2"
     assert Vendor.objects.get(pk="v2").enrolled is True, "a field not named is not updated"
     assert Vendor.objects.get(pk="v3").name == "Alt 3"
 
 
-def test_an_upsert_that_names_a_row_twice_keeps_the_last_one_as_one_by_one_would():
-    rows = [_vendor(n % 20, f"Zeile {n}") for n in range(MANY)]
+@pytest.mark.parametrize("many", [MANY, 60], ids=["a file's batch", "an API request's"])
+def test_an_upsert_that_names_a_row_twice_keeps_the_last_one_as_one_by_one_would(many):
+    rows = [_vendor(n % 20, f"Zeile {n}") for n in range(many)]
     bulk.insert_rows(Vendor, rows, conflict="vendor_id", update=["name"])
     assert Vendor.objects.count() == 20
-    assert Vendor.objects.get(pk="v5").name == f"Zeile {max(range(5, MANY, 20))}"
+    assert Vendor.objects.get(pk="v5").name == f"Zeile {max(range(5, many, 20))}"
 
 
-def test_an_upsert_when_newer_keeps_a_stored_row_that_is_newer():
+@pytest.mark.parametrize("many", [MANY, 60], ids=["a file's batch", "an API request's"])
+def test_an_upsert_when_newer_keeps_a_stored_row_that_is_newer(many):
     def buyer(n: int, city: str, day: int) -> dict:
         return {"buyer_id": f"b{n}", "email": "", "email_normalized": "", "first_name": "",
                 "last_name": "", "street": "", "house_number": "", "postcode": "",
@@ -123,8 +126,8 @@ def test_an_upsert_when_newer_keeps_a_stored_row_that_is_newer():
                 "updated_at": datetime(2026, 1, 1, tzinfo=UTC),
                 "last_order_at": datetime(2025, 5, day, tzinfo=UTC)}
 
-    bulk.insert_rows(Buyer, [buyer(n, "Köln", 10) for n in range(MANY)])
-    rows = [buyer(n, "Berlin", 5 if n % 2 else 20) for n in range(MANY)]
+    bulk.insert_rows(Buyer, [buyer(n, "Köln", 10) for n in range(many)])
+    rows = [buyer(n, "Berlin", 5 if n % 2 else 20) for n in range(many)]
     bulk.insert_rows(Buyer, rows, conflict="buyer_id", update=["city", "last_order_at"],
                      update_when_newer="last_order_at")
     assert Buyer.objects.get(pk="b0").city == "Berlin"  # newer: updated
