@@ -62,3 +62,35 @@ def test_the_case_lists_filter_and_the_overview_are_drawn_as_before():
 
 def test_the_workspace_uses_it(settings):
     assert settings.FORM_RENDERER == "mahnwerk.web.form_renderer.PythonWidgets"
+
+
+def test_a_select_of_vendors_reads_rows_and_draws_what_it_drew_from_instances():
+    """The vendor filter's options come from named rows of the label's columns and a select
+    without groups is drawn straight from its choices: the HTML is the same as from model
+    instances through Django's option dicts, whichever option is chosen."""
+    from mahnwerk.intake.models import Vendor
+    from mahnwerk.web.forms import PlainSelect, VendorChoiceField
+
+    VendorFactory(vendor_id="V2", name='Zoë & "Söhne" <GmbH>')
+    VendorFactory(vendor_id="V1", name="Anna")
+
+    class FromInstances(VendorChoiceField):
+        label_fields = ()
+
+    for value in (None, "", "V2", "V9"):
+        drawn_now = drawn_before = None
+        for field_class in (VendorChoiceField, FromInstances):
+            field = field_class(queryset=Vendor.objects.order_by("name"),
+                                empty_label="– alle –", widget=PlainSelect)
+            field.widget.choices = field.choices
+            flat = field.widget.render("vendor", value, attrs={"id": "id_vendor"})
+            general = field.widget._render_groups("vendor", value, {"id": "id_vendor"})
+            assert flat == general
+            if field_class is VendorChoiceField:
+                drawn_now = flat
+            else:
+                drawn_before = general
+        assert drawn_now == drawn_before
+        if value == "V2":
+            assert 'value="V2" selected>Zoë &amp; &quot;Söhne&quot; &lt;GmbH&gt; (V2)' \
+                in drawn_now

@@ -160,8 +160,9 @@ class ListFilterSet(django_filters.FilterSet):
     def __init__(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
         super().__init__(data, *args, **kwargs)
         if "vendor" in self.form.fields:
-            self.form.fields["vendor"].label_from_instance = (
-                lambda obj: f"{obj.name} ({obj.vendor_id})")
+            field = self.form.fields["vendor"]
+            field.label_from_instance = lambda obj: f"{obj.name} ({obj.vendor_id})"
+            field.label_fields = ("name", "vendor_id")  # read as rows: OneQueryChoiceIterator
 
     def filter_search(self, rows: QuerySet, name: str, value: str) -> QuerySet:
         return search.matching(rows, value, field=self.SEARCH_FIELD)
