@@ -268,10 +268,11 @@ MAHNWERK_WEBHOOK_TOLERANCE_SECONDS = env.int("MAHNWERK_WEBHOOK_TOLERANCE_SECONDS
 MAHNWERK_IMPORT_BATCH_SIZE = env.int("MAHNWERK_IMPORT_BATCH_SIZE", default=2000)
 # A file of this many bytes or more is read, parsed and digested in a second process beside the
 # one that writes (intake.importing._Reader): the two use both cores. A small file (a test, an
-# upload of a few rows) stays in one process, where forking would cost more than it saves.
-# 0 sends every file through the second process; -1 none.
+# upload of a few rows) stays in one process, where forking would cost more than it saves;
+# from 1 MB on the second process helps (50,000 payments, 3.2 MB: 0.6-1.6 s less of 9 s;
+# docs/benchmarks.md). 0 sends every file through the second process; -1 none.
 MAHNWERK_IMPORT_PARALLEL_BYTES = env.int("MAHNWERK_IMPORT_PARALLEL_BYTES",
-                                         default=4 * 1_048_576)
+                                         default=1_048_576)
 # The import page (intake.import_jobs): where an upload waits between its check and its apply,
 # its largest size, and how long an upload and its report are kept.
 MAHNWERK_IMPORT_DIR = Path(env.str("MAHNWERK_IMPORT_DIR", default=str(VAR_DIR / "imports")))
