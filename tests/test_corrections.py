@@ -279,9 +279,9 @@ def test_an_import_recomputes_many_buyers_with_the_same_few_queries():
         records = [order_record(OrderFactory.build(product=other, buyer=o.buyer,
                                                    created_at=LATER)) for o in orders]
         with CaptureQueriesContext(connection) as queries:
-            changed = services.follow_buyer_addresses(
+            followed = services.follow_orders(
                 order_ids=[r["order_id"] for r in records], actor="t")
-            assert changed == 0  # the orders are not stored yet: nothing to follow
+            assert followed == (0, 0)  # the orders are not stored yet: nothing to follow
             send("orders", *records)
         assert DebtCase.objects.filter(order__in=orders, invalid_address_computed=False
                                        ).count() == count

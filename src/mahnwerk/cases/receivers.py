@@ -34,8 +34,10 @@ def payments_applied(sender, ids, actor, sources=None, **kwargs):
 
 @receiver(signals.orders_applied)
 def orders_applied(sender, ids, actor, **kwargs):
+    """A new order may be a later order of a debt of the same buyer and product, and may carry
+    the buyer's corrected address (an order sent again too): both from one read."""
     with translation.override(settings.LANGUAGE_CODE):
-        services.follow_new_orders(order_ids=ids, actor=actor)
+        services.follow_orders(order_ids=ids, actor=actor)
 
 
 def _latest_payments(ids):
@@ -53,19 +55,6 @@ def _latest_payments(ids):
 def _orders_of(model, ids):
     return sorted({order_id for (order_id,) in bulk.select_rows(
         model, ("order_id",), where=model._meta.pk.attname, keys=ids)})
-
-
-# -- Corrections: the address flag follows the buyer's newest address ---------------------------
-# Connected after the receivers above, so Django calls these after them: the reorder match of a
-# new order comes first, then the address is looked at. A case opened or followed from an
-# incident looks at the buyer's newest address itself (``follow_orders_debts(addresses=True)``).
-
-
-@receiver(signals.orders_applied)
-def orders_applied_addresses(sender, ids, actor, **kwargs):
-    """A new order, or an order sent again, may carry the buyer's corrected address."""
-    with translation.override(settings.LANGUAGE_CODE):
-        services.follow_buyer_addresses(order_ids=ids, actor=actor)
 
 
 @receiver(signals.orders_applied)

@@ -56,49 +56,54 @@ def later_orders_for(*, cases: Sequence[DebtCase],
     return result
 
 
-def cases_reordered_by(*, order_ids: Sequence[str]) -> list[DebtCase]:
-    """Cases not yet marked reordered whose buyer placed one of these orders for the same
-    product after the case's own order."""
-    if not DebtCase.objects.filter(reopened=False).exists():
-        return []
-    # Named rows of the four columns compared: an API request of 50 orders read 50 instances.
-    new_orders = list(Order.objects.filter(pk__in=order_ids).values_list(
-        "product_id", "buyer_id", "buyer_email_normalized", "created_at", named=True))
-    if not new_orders:
-        return []
-    products = {o.product_id for o in new_orders}
-    buyers = {o.buyer_id for o in new_orders}
-    emails = {o.buyer_email_normalized for o in new_orders if o.buyer_email_normalized}
-    found = _cases_of_orders(
-        DebtCase.objects.filter(reopened=False).exclude(order_id__in=order_ids)
-        .select_related("order"),
-        _orders_of_buyers(buyers=buyers, emails=emails, products=products))
-    return [c for c in found
-            if any(n.product_id == c.order.product_id and n.created_at > c.order.created_at
-                   and (n.buyer_id == c.order.buyer_id
-                        or (n.buyer_email_normalized
-                            and n.buyer_email_normalized == c.order.buyer_email_normalized))
-                   for n in new_orders)]
+class OrdersFollowed(NamedTuple):
+    """What orders that came in are followed with (``cases.services.follow_orders``): the
+    orders themselves, every order of their buyers (``BuyerOrders``, by buyer id and by
+    normalised e-mail) with each order's row by id, and the cases of those orders that a new
+    order can still change (not yet marked reordered, or still worked on), the newest opened
+    first."""
+
+    new: list[BuyerOrder]
+    orders: BuyerOrders
+    rows: dict[str, BuyerOrder]
+    cases: list[DebtCase]
+
+    def covers(self, rows: Iterable[BuyerOrder]) -> bool:
+        """Whether ``orders`` holds every order of the buyers of ``rows``: their buyer ids and
+        e-mails are among those it was read for (else a case's buyer, reached through an
+        e-mail, may have orders under another e-mail that were not read)."""
+        buyers = {n.buyer_id for n in self.new}
+        emails = {n.buyer_email_normalized for n in self.new if n.buyer_email_normalized}
+        return all(row.buyer_id in buyers and (
+            not row.buyer_email_normalized or row.buyer_email_normalized in emails)
+            for row in rows)
 
 
-def _orders_of_buyers(*, buyers: Collection[str], emails: Collection[str],
-                      products: Collection[str] | None = None) -> list[str]:
-    """The ids of every order of these buyers (by buyer id or normalised e-mail, process.md
-    §6), only of ``products`` if given: two plain queries rather than one with OR, each on its
-    index of the orders."""
-    rows = Order.objects.order_by()
-    if products is not None:
-        rows = rows.filter(product_id__in=products)
-    ids = set(rows.filter(buyer_id__in=buyers).values_list("order_id", flat=True))
-    if emails:
-        ids.update(rows.filter(buyer_email_normalized__in=emails)
-                   .values_list("order_id", flat=True))
-    return sorted(ids)
+def orders_followed(*, order_ids: Sequence[str]) -> OrdersFollowed | None:
+    """The orders ``order_ids`` (at most 900), their buyers' orders and those orders' cases
+    that a new order can change (``OrdersFollowed``); None when there are none to change.
+    Three queries: the orders, their buyers' orders (``buyer_orders``), the cases by their
+    order (``_cases_of_orders``); one when no case could change. An intake API request of 50
+    orders read the same orders and cases twice, once for the reorder match and once for the
+    address flag (docs/benchmarks.md)."""
+    # The cases a new order can change: a reorder match, or the flag of one still worked on.
+    followed = Q(reopened=False) | ~Q(state__in=SETTLED_STATES)
+    if not DebtCase.objects.filter(followed).exists():
+        return None
+    new = list(map(BuyerOrder._make, bulk.select_rows(Order, BUYER_ORDER_FIELDS,
+                                                      where="order_id", keys=order_ids)))
+    if not new:
+        return None
+    orders = buyer_orders(of=new)
+    rows = {row.order_id: row for found in (orders.by_buyer, orders.by_email)
+            for group in found.values() for row in group}
+    cases = _cases_of_orders(DebtCase.objects.filter(followed), sorted(rows))
+    return OrdersFollowed(new, orders, rows, cases) if cases else None
 
 
 def _cases_of_orders(cases: QuerySet[DebtCase], order_ids: Sequence[str]) -> list[DebtCase]:
     """The cases (of the queryset ``cases``) of these orders, read by their order (the unique
-    index), the newest opened first. The orders are read first (``_orders_of_buyers``), not
+    index), the newest opened first. The orders are read first (``buyer_orders``), not
     joined to the cases: PostgreSQL then read every case and hashed it (a plan it prefers while
     the cases are few or its statistics are old), 35 of the 51 ms an intake API request of 50
     orders spent in the database (docs/benchmarks.md)."""
@@ -373,10 +378,10 @@ def case_exists(*, order_id: str) -> bool:
 
 __all__ = ["AGE_BUCKETS", "REORDER_STATES", "BuyerOrder", "BuyerOrders", "CurrencyTotal",
            "KnownAddress", "LedgerLine", "RelatedOrder", "buyer_orders", "case_exists",
-           "case_list", "case_to_dict", "cases_reordered_by", "count_by_state", "get_case",
-           "later_orders_for", "newest_addresses", "notes", "open_cases_of_buyers",
-           "order_exists", "order_ledger", "rejected_reorders", "related_orders", "timeline",
-           "totals_by_currency", "vendor_exists", "with_age"]
+           "case_list", "case_to_dict", "count_by_state", "get_case", "later_orders_for",
+           "newest_addresses", "notes", "order_exists", "order_ledger", "orders_followed",
+           "rejected_reorders", "related_orders", "timeline", "totals_by_currency",
+           "vendor_exists", "with_age"]
 
 
 # -- Corrections: the buyer's newest known address, support's overrides --------------------------
@@ -567,24 +572,6 @@ def newest_addresses(*, cases: Sequence[DebtCase]) -> dict[int, KnownAddress]:
             if case.order_id in own:
                 result[case.pk] = orders.newest_address(own[case.order_id])
     return result
-
-
-def open_cases_of_buyers(*, order_ids: Sequence[str]) -> list[DebtCase]:
-    """The cases not paid or cancelled whose buyer (buyer id or normalised e-mail) placed one
-    of these orders; the cases of the orders themselves included."""
-    if not DebtCase.objects.exclude(state__in=SETTLED_STATES).exists():
-        return []
-    buyers: set[str] = set()
-    emails: set[str] = set()
-    for buyer, email in Order.objects.filter(pk__in=order_ids).values_list(
-            "buyer_id", "buyer_email_normalized"):
-        buyers.add(buyer)
-        if email:
-            emails.add(email)
-    if not buyers:
-        return []
-    return _cases_of_orders(DebtCase.objects.exclude(state__in=SETTLED_STATES),
-                            _orders_of_buyers(buyers=buyers, emails=emails))
 
 
 def rejected_reorders(*, case_ids: Sequence[int]) -> set[tuple[int, str]]:

@@ -7,10 +7,11 @@ cases from incidents, following payments and reorders, blocking, notes and the a
 from __future__ import annotations
 
 from collections import defaultdict, namedtuple
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
+from functools import partial
 from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -247,7 +248,7 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
     """Open or update the cases of these orders from their incidents and payments; look for a
     later order of the same buyer and product for each case opened (``mark_reorders``); with
     ``addresses`` (an incident), compute afresh the address flag of every case still worked on
-    (``recompute_address_flags``): a case opens with its own order's address, but the buyer may
+    (``_address_changes``): a case opens with its own order's address, but the buyer may
     have given a newer one since, and a debt that comes back follows the address again. The
     buyers' orders are read once for both (``selectors.buyer_orders``).
 
@@ -514,15 +515,58 @@ def mark_reorders(*, cases: Sequence[DebtCase], actor: str,
     return len(items)
 
 
-def follow_new_orders(*, order_ids: Sequence[str], actor: str) -> int:
-    """A new order may be a reorder of an earlier debt of the same buyer and product."""
-    marked = 0
+@transaction.atomic(savepoint=False)
+def follow_orders(*, order_ids: Sequence[str], actor: str) -> tuple[int, int]:
+    """Orders came in, new or sent again (``intake.signals.orders_applied``). Two questions
+    are asked of the same buyers' orders, read once for both (``selectors.orders_followed``):
+    is an order a later order of a case of the same buyer and product (the case is marked
+    reordered, ``mark_reorders``, process.md §6), and does it carry the buyer's newest address,
+    which the flag of every case of that buyer still worked on follows (``_address_changes``).
+    Reorders first: a case marked reordered is still worked on, and its flag follows.
+
+    Returns how many cases were marked reordered and how many flags changed."""
+    marked = changed = 0
     for start in range(0, len(order_ids), 900):
         chunk = list(order_ids[start:start + 900])
-        cases = selectors.cases_reordered_by(order_ids=chunk)
-        if cases:
-            marked += mark_reorders(cases=cases, actor=actor)
-    return marked
+        found = selectors.orders_followed(order_ids=chunk)
+        if found is None:
+            continue
+        rows = found.rows
+        case_rows = [rows[case.order_id] for case in found.cases]
+        # Every order of the cases' buyers: those read for the new orders, unless a case's
+        # buyer was reached through an e-mail they share with another buyer id.
+        orders = found.orders if found.covers(case_rows) else selectors.buyer_orders(
+            of=case_rows)
+        new_ids = set(chunk)
+        reordered = [case for case in found.cases
+                     if not case.reopened and case.order_id not in new_ids
+                     and _reordered_by(rows[case.order_id], found.new)]
+        if reordered:
+            marked += mark_reorders(cases=reordered, actor=actor, matches=_reorder_matches(
+                cases=reordered, later=partial(_later_orders, orders, rows)))
+        followed = [case for case in found.cases if case.state not in selectors.SETTLED_STATES]
+        changed += change_cases(items=_address_changes(followed, {
+            case.pk: orders.newest_address(rows[case.order_id]) for case in followed}),
+            actor=actor)
+    return marked, changed
+
+
+def _later_orders(orders: selectors.BuyerOrders, rows: Mapping[str, selectors.BuyerOrder], *,
+                  cases: Sequence[DebtCase], skip: Collection[tuple[str, str]] = ()
+                  ) -> dict[str, selectors.LaterOrder]:
+    """``selectors.later_orders_for`` from orders read already (``rows``: each case's order)."""
+    return {case.order_id: match for case in cases
+            if (match := orders.later_order(rows[case.order_id], skip=skip)) is not None}
+
+
+def _reordered_by(order: selectors.BuyerOrder, new: Iterable[selectors.BuyerOrder]) -> bool:
+    """Whether one of the orders ``new`` is a later order of ``order``'s buyer (by buyer id
+    or normalised e-mail) for the same product."""
+    return any(n.product_id == order.product_id and n.created_at > order.created_at
+               and (n.buyer_id == order.buyer_id
+                    or (n.buyer_email_normalized
+                        and n.buyer_email_normalized == order.buyer_email_normalized))
+               for n in new)
 
 
 # -- Support's actions ---------------------------------------------------------------------------
@@ -739,23 +783,6 @@ def _flag(invalid: bool) -> str:
     return "invalid" if invalid else "valid"
 
 
-def recompute_address_flags(*, cases: Sequence[DebtCase], actor: str) -> int:
-    """Compute each case's invalid-address flag afresh from the buyer's newest known address;
-    a case whose flag or problems change gets an event (kind ``address``). Cases paid or
-    cancelled are left as they are. Returns how many cases changed.
-
-    A few queries per 900 cases (three to read the addresses, then the bulk writes of
-    ``change_cases``), so an import of tens of thousands of orders stays fast.
-    """
-    changed = 0
-    for start in range(0, len(cases), 900):
-        chunk = [c for c in cases[start:start + 900]
-                 if c.state not in selectors.SETTLED_STATES]
-        changed += change_cases(items=_address_changes(
-            chunk, selectors.newest_addresses(cases=chunk)), actor=actor)
-    return changed
-
-
 def _address_changes(cases: Iterable[DebtCase],
                      addresses: Mapping[int, selectors.KnownAddress]) -> list[CaseChange]:
     """The change of each case whose flag or problems differ from what the buyer's newest
@@ -772,19 +799,6 @@ def _address_changes(cases: Iterable[DebtCase],
         items.append(CaseChange(case=case, kind=EventKind.ADDRESS, changes=computed,
                                 reason=_address_reason(case, address, computed)))
     return items
-
-
-@transaction.atomic(savepoint=False)
-def follow_buyer_addresses(*, order_ids: Sequence[str], actor: str) -> int:
-    """Orders were created or sent again (``intake.signals.orders_applied``): the buyers'
-    newest addresses may have changed, so recompute the flag of every case still worked on
-    of those buyers. Returns how many cases changed."""
-    changed = 0
-    for start in range(0, len(order_ids), 900):
-        cases = selectors.open_cases_of_buyers(order_ids=list(order_ids[start:start + 900]))
-        if cases:
-            changed += recompute_address_flags(cases=cases, actor=actor)
-    return changed
 
 
 def address_flag_refusal(case: DebtCase, value: bool | None) -> str | None:
@@ -819,11 +833,15 @@ def _address_flag_reason(*, case: DebtCase, value: bool | None, changes: dict[st
     return Reason(case_reasons.ADDRESS_COMPUTED, {"flag": _flag(computed), "reason": reason})
 
 
-def _reorder_matches(*, cases: Sequence[DebtCase]) -> dict[str, selectors.LaterOrder]:
-    """``selectors.later_orders_for``, without the matches support undid: a rejected match is
-    not made again when the platform sends that order again (a subscription's order changes
-    every month). Costs one more query only when a matched case has such a rejection."""
-    matches = selectors.later_orders_for(cases=cases)
+def _reorder_matches(*, cases: Sequence[DebtCase],
+                     later: Callable[..., dict[str, selectors.LaterOrder]] | None = None
+                     ) -> dict[str, selectors.LaterOrder]:
+    """``selectors.later_orders_for`` (or ``later``, the same from orders read already),
+    without the matches support undid: a rejected match is not made again when the platform
+    sends that order again (a subscription's order changes every month). Costs one more query
+    only when a matched case has such a rejection."""
+    later = later or selectors.later_orders_for
+    matches = later(cases=cases)
     if not matches:
         return matches
     matched = [c for c in cases if c.order_id in matches]
@@ -837,5 +855,5 @@ def _reorder_matches(*, cases: Sequence[DebtCase]) -> dict[str, selectors.LaterO
         return matches
     for case in again:
         del matches[case.order_id]
-    matches.update(selectors.later_orders_for(cases=again, skip=skip))
+    matches.update(later(cases=again, skip=skip))
     return matches
