@@ -221,3 +221,15 @@ def test_a_buyer_written_outside_the_intake_is_compared_by_their_fields(shop):
     kept, changed = Buyer.objects.get(pk="c0"), Buyer.objects.get(pk="c1")
     assert (kept.updated_at, kept.content_hash) == (at, "")
     assert changed.city == "Köln" and changed.content_hash and changed.updated_at > at
+
+
+def test_rows_found_missing_but_written_meanwhile_are_upserted_not_refused():
+    """An import finds these vendors missing and inserts them plainly (through COPY on
+    PostgreSQL); one was written meanwhile by another request: the batch goes as an upsert
+    instead, in the same transaction, and nothing is refused or lost."""
+    bulk.insert_rows(Vendor, [_vendor(7, "Schon da")])
+    rows = [_vendor(n, f"Neu {n}") for n in range(MANY)]
+    bulk.insert_new_rows(Vendor, rows, conflict="vendor_id", update=["name"])
+    assert Vendor.objects.count() == MANY
+    assert Vendor.objects.get(pk="v7").name == "Neu 7"
+    assert Vendor.objects.get(pk=f"v{MANY - 1}").name == f"Neu {MANY - 1}"

