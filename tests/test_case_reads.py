@@ -102,7 +102,8 @@ def test_a_payment_locks_the_cases_it_follows_in_id_order_where_rows_can_be_lock
                           "paid_at": "2025-06-20T09:00:00+02:00", "channel": "offer_link"})
     table = connection.ops.quote_name(DebtCase._meta.db_table)
     (read,) = [q["sql"] for q in queries.captured_queries
-               if re.match(rf"SELECT .* FROM {re.escape(table)} WHERE .* IN \(", q["sql"])
+               if re.match(rf"SELECT .* FROM {re.escape(table)} WHERE .* (IN|= ANY)\(?",
+                           q["sql"])
                and "ORDER BY" in q["sql"]]
     locked = connection.features.has_select_for_update  # SQLite: a writer locks the database
     assert re.search(rf'ORDER BY (\S+\.)?"id"( ASC)?{" FOR UPDATE" if locked else ""}$', read)

@@ -457,6 +457,17 @@ def _reader(model: type[models.Model], name: str) -> Converter | None:
     return convert
 
 
+def one_of(column: str, keys: Sequence[Any]) -> tuple[str, list[Any]]:
+    """``column`` (quoted SQL) is one of ``keys``: the condition and its parameters. On
+    PostgreSQL one array parameter (``= ANY(%s)``), which ``fetch`` sends bound on the server:
+    the statement's text is the same for any number of keys, so it is prepared once, and the
+    server no longer parses and plans a list of 900 values for every batch of an import
+    (its queries were a fifth of an incident file's time there). Elsewhere ``IN (%s, ...)``."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(keys)]
+    return f"{column} IN ({', '.join(['%s'] * len(keys))})", list(keys)
+
+
 def columns(model: type[models.Model], names: Sequence[str]) -> str:
     """The quoted columns of the fields ``names``, for the select list of ``fetch``."""
     quote = connection.ops.quote_name
@@ -474,9 +485,14 @@ def fetch(model: type[models.Model], names: Sequence[str], sql: str,
     through the backend's converters cost more than SQLite's executing of the query."""
     plan = [(i, read) for i, read in enumerate(_reader(model, name) for name in names)
             if read is not None]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    if connection.vendor == "postgresql":
+        with _bound_cursor() as cursor:  # the parameters bound on the server (``one_of``)
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
     if not plan:
         return rows
     found = []
@@ -505,11 +521,10 @@ def select_rows(model: type[models.Model], names: Sequence[str], *, where: str,
         f"{' DESC' if name.startswith('-') else ''}" for name in order_by)
     tail = (f" ORDER BY {order}" if order else "") + (
         " FOR UPDATE" if lock and connection.features.has_select_for_update else "")
-    select = f"SELECT {columns(model, names)} FROM {table} WHERE " \
-             f"{quote(_column(model, where).column)} IN "
+    select = f"SELECT {columns(model, names)} FROM {table} WHERE "
+    column = quote(_column(model, where).column)
     found: list[tuple[Any, ...]] = []
     for start in range(0, len(keys), 900):
-        chunk = list(keys[start:start + 900])
-        found += fetch(model, names, f"{select}({', '.join(['%s'] * len(chunk))}){tail}",
-                       chunk)
+        condition, params = one_of(column, keys[start:start + 900])
+        found += fetch(model, names, f"{select}{condition}{tail}", params)
     return found

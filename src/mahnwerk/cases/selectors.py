@@ -528,25 +528,26 @@ def buyer_orders(*, of: Iterable[BuyerOrder],
     # this read in a file of incidents (py-spy), SQLite's executing of it the rest.
     table = connection.ops.quote_name(Order._meta.db_table)
     select = f"SELECT {bulk.columns(Order, BUYER_ORDER_FIELDS)} FROM {table} WHERE "
-    of_products: tuple[str, list[str]] = ("", [])
+    of_buyers = _one_of("buyer_id", list(buyers))
+    of_products: tuple[str, list[Any]] = ("", [])
     if products is not None:
-        of_products = (f" AND {_in('product_id', len(products))}", list(products))
-    sql = select + _in("buyer_id", len(buyers)) + of_products[0]
-    params = [*buyers, *of_products[1]]
+        condition, values = _one_of("product_id", list(products))
+        of_products = (f" AND {condition}", values)
+    sql = select + of_buyers[0] + of_products[0]
+    params = [*of_buyers[1], *of_products[1]]
     if emails:
         # The e-mail part leaves out the orders the buyer-id part returns (most buyers keep
         # one e-mail): a fifth less time than reading them twice.
-        sql += (f" UNION ALL {select}{_in('buyer_email_normalized', len(emails))} AND NOT "
-                f"{_in('buyer_id', len(buyers))}{of_products[0]}")
-        params += [*emails, *buyers, *of_products[1]]
+        of_emails = _one_of("buyer_email_normalized", list(emails))
+        sql += f" UNION ALL {select}{of_emails[0]} AND NOT {of_buyers[0]}{of_products[0]}"
+        params += [*of_emails[1], *of_buyers[1], *of_products[1]]
     return BuyerOrders(map(BuyerOrder._make, bulk.fetch(Order, BUYER_ORDER_FIELDS, sql,
                                                         params)))
 
 
-def _in(name: str, count: int) -> str:
-    """``column IN (%s, ...)`` of an order's field, for ``count`` parameters."""
-    column = connection.ops.quote_name(Order._meta.get_field(name).column)
-    return f"{column} IN ({', '.join(['%s'] * count)})"
+def _one_of(name: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+    """An order's field is one of ``values`` (``bulk.one_of``)."""
+    return bulk.one_of(connection.ops.quote_name(Order._meta.get_field(name).column), values)
 
 
 def newest_addresses(*, cases: Sequence[DebtCase]) -> dict[int, KnownAddress]:

@@ -14,7 +14,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -76,21 +76,11 @@ def _stored(model: type[models.Model], keys: Sequence[str], extra: str | None
 
 def _by_pk(model: type[models.Model], keys: Collection[str], *fields: str
            ) -> dict[str, tuple[Any, ...]]:
-    """pk -> (the fields' columns as stored: raw values) for the keys that exist."""
-    meta = model._meta
-    quote = connection.ops.quote_name
-    columns = [quote(meta.pk.column), *(quote(meta.get_field(f).column) for f in fields)]
-    keys = list(keys)
-    found: dict[str, tuple[Any, ...]] = {}
-    with connection.cursor() as cursor:
-        for start in range(0, len(keys), 900):  # SQLite allows 999 parameters per query
-            chunk = keys[start:start + 900]
-            cursor.execute(
-                f"SELECT {', '.join(columns)} FROM {quote(meta.db_table)} "
-                f"WHERE {quote(meta.pk.column)} IN ({', '.join(['%s'] * len(chunk))})", chunk)
-            for row in cursor.fetchall():
-                found[row[0]] = row[1:]
-    return found
+    """pk -> (the fields' values) for the keys that exist: plain queries (``bulk.select_rows``),
+    not the ORM's, whose preparing of a thousand ids a batch was 5 % of an order import."""
+    pk = model._meta.pk.attname
+    return {row[0]: row[1:] for row in bulk.select_rows(model, (pk, *fields), where=pk,
+                                                        keys=list(keys))}
 
 
 def _aware(value: datetime | str) -> datetime:
