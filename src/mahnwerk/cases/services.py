@@ -105,6 +105,8 @@ def change_cases(*, items: Sequence[CaseChange], actor: str,
     updated in place. Writes go through ``mahnwerk.bulk`` because an import changes tens of
     thousands of cases in one call.
     """
+    if not items:  # nothing to check or write: not even a savepoint
+        return 0
     at = at or timezone.now()
     # Every move is checked before anything changes, so a refused change leaves no trace.
     for item in items:
