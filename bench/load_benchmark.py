@@ -213,6 +213,9 @@ def main() -> None:
     try:
         for user, users, label in (("IntakeClient", args.api_users, "intake API"),
                                    ("SupportAgent", args.agents, "case list")):
+            if users == 0:  # --api-users 0 or --agents 0: that run is left out
+                print(f"{label}: no users, not run", flush=True)
+                continue
             print(f"{label}: {users} users for {args.run_time} s against {args.workers} "
                   f"web processes ...", flush=True)
             cpu_before, load_before = cpu_seconds(web.pid), os.getloadavg()[0]

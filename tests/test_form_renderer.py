@@ -94,3 +94,62 @@ def test_a_select_of_vendors_reads_rows_and_draws_what_it_drew_from_instances():
         if value == "V2":
             assert 'value="V2" selected>Zoë &amp; &quot;Söhne&quot; &lt;GmbH&gt; (V2)' \
                 in drawn_now
+
+
+def _list_filter_sets():
+    return [value for value in vars(filters).values()
+            if isinstance(value, type) and issubclass(value, filters.ListFilterSet)
+            and value is not filters.ListFilterSet]
+
+
+@pytest.mark.parametrize("bound", [False, True])
+def test_every_select_of_every_list_draws_the_options_djangos_select_draws(bound):
+    """The lists' selects are drawn in Python straight from their choices
+    (``PlainSelect._render_flat``): the options, their order, which one is chosen and the
+    escaping are those of Django's own option dicts (``_render_groups``), for every select
+    of every list, before and after a filter is chosen."""
+    from mahnwerk.web.forms import PlainSelect
+
+    VendorFactory(vendor_id="V1", name='Akademie "Müller" & Söhne')
+    selects = 0
+    for filter_set in _list_filter_sets():
+        form = filter_set().form
+        for name, field in form.fields.items():
+            if isinstance(field.widget, forms.HiddenInput):
+                continue
+            assert type(field.widget) is not forms.Select, (filter_set.__name__, name)
+            if not isinstance(field.widget, PlainSelect):
+                continue
+            choices = [value for value, _label in field.widget.choices]
+            value = str(choices[-1]) if bound else None
+            flat = field.widget.render(name, value, attrs={"id": f"id_{name}"})
+            assert flat == field.widget._render_groups(name, value, {"id": f"id_{name}"}), \
+                (filter_set.__name__, name)
+            selects += 1
+    assert selects >= 20
+
+
+def test_a_select_escapes_lazy_and_safe_labels_as_django_does():
+    from django.utils.translation import gettext_lazy
+
+    from mahnwerk.web.forms import PlainSelect
+
+    widget = PlainSelect(choices=[("", gettext_lazy("all states")),
+                                  ("a&b", mark_safe("<b>kept</b>")), ("c", "<i>escaped</i>"),
+                                  ("c", "a second c is not chosen")])
+    drawn_flat = widget.render("state", "c")
+    assert drawn_flat == widget._render_groups("state", "c", None)
+    assert '<option value="a&amp;b"><b>kept</b></option>' in drawn_flat
+    assert '<option value="c" selected>&lt;i&gt;escaped&lt;/i&gt;</option>' in drawn_flat
+    assert drawn_flat.count(" selected") == 1
+
+
+def test_a_vendor_select_asks_the_database_once(django_assert_num_queries):
+    """Drawing a list of options asked Django's iterator for its length first: a COUNT
+    query of its own on every page of every list."""
+    VendorFactory(vendor_id="V1")
+    VendorFactory(vendor_id="V2")
+    form = filters.CaseFilterSet().form
+    with django_assert_num_queries(1):
+        drawn_select = str(form["vendor"])
+    assert drawn_select.count("<option") == 3

@@ -333,3 +333,65 @@ def test_vendors_and_products_first_named_in_a_later_batch_are_found_and_checked
     assert [(p.line, p.column, p.value) for p in report.problems] == [
         (661, "product_id", "77121")]
     assert "das Produkt gehört zu Vendor 48214, nicht zu 48213" in report.problems[0].reason
+
+
+def _buyer_row(order: str, last_name: str, created_at: str, product: str = "77120") -> str:
+    return (f"{order},48213,{product},b-x,x@example.org,Ada,{last_name},Weg,1,10115,Berlin,DE,"
+            f"one_time,10.00,EUR,,,{created_at},,RE-{order}\n")
+
+
+def _buyer_writes(monkeypatch) -> list[dict]:
+    """The buyer rows the writer sends to the database."""
+    from mahnwerk import bulk
+
+    written: list[dict] = []
+    insert_rows = bulk.insert_rows
+
+    def spying(model, rows, **kwargs):
+        if model is Buyer:
+            written.extend(rows)
+        return insert_rows(model, rows, **kwargs)
+
+    monkeypatch.setattr(bulk, "insert_rows", spying)
+    return written
+
+
+def test_a_buyer_is_written_once_from_their_newest_order_in_the_whole_file(
+        shop, settings, monkeypatch):
+    """The reader looks through the file first for each buyer's newest order, so the writer
+    writes each buyer once instead of once for every batch that holds one of their orders.
+    Newest by the moment, not by the text: an order at 12:30 UTC written with an offset is
+    newer than one at 13:00+02:00; of two at the same moment the later line wins. The buyers
+    stored are those an import in one process stores."""
+    rows = (_buyer_row("o-x1", "Newest", "2025-07-01T12:30:00+00:00")  # batch 1
+            + order_rows(BATCH)                                         # batch 1 and 2
+            + _buyer_row("o-x2", "Older", "2025-07-01T13:00:00+02:00")  # batch 2
+            + order_rows(2 * BATCH, start=BATCH)
+            + _buyer_row("o-x3", "Tie later line", "2025-07-01T14:30:00+02:00"))
+    path = write(shop, "orders.csv", ORDER_HEADER + rows)
+    written = _buyer_writes(monkeypatch)
+    assert orders(path).committed
+    buyer_fields = [f.attname for f in Buyer._meta.concrete_fields if f.name != "updated_at"]
+    beside = list(Buyer.objects.order_by("pk").values_list(*buyer_fields))
+    assert Buyer.objects.get(pk="b-x").last_name == "Tie later line"
+    assert sorted(row["buyer_id"] for row in written) == sorted(
+        Buyer.objects.values_list("pk", flat=True)), "each buyer written once"
+
+    Order.objects.all().delete()
+    Buyer.objects.all().delete()
+    settings.MAHNWERK_IMPORT_PARALLEL_BYTES = -1
+    assert orders(path).committed
+    assert list(Buyer.objects.order_by("pk").values_list(*buyer_fields)) == beside
+    assert len(written) > 2 * len(beside), "in one process, once a batch"
+
+
+def test_with_skip_invalid_a_refused_newest_order_leaves_the_buyer_of_the_next_newest(shop):
+    """Skipping invalid rows, the newest order of a buyer may be refused by the writer (here
+    its product is unknown): the buyer is then as their newest order that was applied."""
+    rows = (_buyer_row("o-x1", "Applied", "2025-07-01T10:00:00+00:00")
+            + order_rows(BATCH)
+            + _buyer_row("o-x2", "Refused", "2025-07-02T10:00:00+00:00", product="99999"))
+    path = write(shop, "orders.csv", ORDER_HEADER + rows)
+    report = orders(path, skip_invalid=True, rejects_path=shop / "rejects.csv")
+    assert report.committed and report.rejected_rows == 1
+    assert Buyer.objects.get(pk="b-x").last_name == "Applied"

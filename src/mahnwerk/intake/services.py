@@ -271,8 +271,12 @@ def _buyer_of(r: Mapping[str, Any]) -> dict[str, Any]:
 
 def _apply_buyers(records: Sequence[dict[str, Any]], *, adapted: bool = False) -> None:
     """The buyer as seen on their newest order. (With ``adapted`` an order's ``created_at``
-    is the database's text, naive UTC on SQLite: such texts sort as the moments do.)"""
+    is the database's text, naive UTC on SQLite: such texts sort as the moments do.) Orders
+    that say whether they are their buyer's newest in the whole file (``BUYER_NEWEST``, the
+    file import's reader) write the buyer only from that one."""
     newest: dict[str, Mapping[str, Any]] = {}
+    if records and BUYER_NEWEST in records[0]:
+        records = [r for r in records if r[BUYER_NEWEST]]
     for r in records:
         current = newest.get(r["buyer_id"])
         if current is None or r["created_at"] >= current["created_at"]:
@@ -313,6 +317,9 @@ def _write_changed(model: type[models.Model], rows: list[dict[str, Any]],
 DIGEST = "_digest"
 NORMALIZED = "_email_normalized"
 BUYER_DIGEST = "_buyer_digest"
+#: Whether an order is its buyer's newest in the file being imported (set by the file
+#: import's reader, ``importing._newest_orders``): only that one writes the buyer.
+BUYER_NEWEST = "_buyer_newest"
 _DIGEST_FIELDS = {"vendors": _VENDOR_FIELDS, "products": _PRODUCT_FIELDS,
                   "orders": _ORDER_FIELDS, "incidents": _INCIDENT_FIELDS,
                   "payments": _PAYMENT_FIELDS}
@@ -341,8 +348,9 @@ def digest_records(*, feed: Feed, records: Sequence[dict[str, Any]]) -> None:
         r[NORMALIZED] = r["buyer_email_normalized"] = normalized
         texts = list(map(str, order_values(r)))
         r[DIGEST] = blake2b("\x1f".join(texts).encode(), digest_size=16).hexdigest()
-        r[BUYER_DIGEST] = blake2b("\x1f".join(buyer_texts(texts)).encode(),
-                                  digest_size=16).hexdigest()
+        if r.get(BUYER_NEWEST, True):  # an order that does not write its buyer needs none
+            r[BUYER_DIGEST] = blake2b("\x1f".join(buyer_texts(texts)).encode(),
+                                      digest_size=16).hexdigest()
 
 
 _FEED_MODELS: dict[str, tuple[type[models.Model], Sequence[str]]] = {

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import html
+
 from django import forms
 from django.forms.utils import flatatt
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
@@ -202,11 +205,14 @@ class AgencyReportForm(forms.Form):
 
 class PlainSelect(forms.Select):
     """A select drawn in Python: Django draws each option through a template, which costs
-    a millisecond per vendor on a page that lists hundreds."""
+    a millisecond per vendor on a page that lists hundreds. The lists' filters draw every
+    select this way (``web.filters.ListFilterSet``)."""
 
     def render(self, name, value, attrs=None, renderer=None):
         if not self.allow_multiple_selected:
-            choices = list(self.choices)
+            # A comprehension, not list(): list() asks a model select's iterator for its
+            # length first, and Django answers that with a COUNT query of its own.
+            choices = [choice for choice in self.choices]
             if not any(isinstance(label, list | tuple) for _value, label in choices):
                 return self._render_flat(name, value, attrs, choices)
         return self._render_groups(name, value, attrs)
@@ -224,20 +230,32 @@ class PlainSelect(forms.Select):
 
     def _render_flat(self, name, value, attrs, choices):
         """The same HTML for a select without groups, straight from its choices: Django's
-        ``optgroups`` builds a dict of a dozen keys for every option first."""
+        ``optgroups`` builds a dict of a dozen keys for every option first, and
+        ``format_html`` checks every argument for a lazy text. Each value and label is
+        escaped as ``format_html`` does (``conditional_escape``: Django's ``escape`` is the
+        standard library's ``html.escape``, and a safe text is kept as it is)."""
         context = forms.Widget.get_context(self, name, value, attrs)["widget"]
         wanted = set(self.format_value(value))
-        options = []
+        parts = [f"<select{flatatt({**context['attrs'], 'name': context['name']})}>"]
         found = False
         for option_value, label in choices:
             option_value = "" if option_value is None else option_value
             selected = not found and str(option_value) in wanted
             found = found or selected
-            options.append((option_value, mark_safe(" selected") if selected else "",
-                            label))
-        attributes = flatatt({**context["attrs"], "name": context["name"]})
-        return format_html("<select{}>{}</select>", attributes, format_html_join(
-            "", '<option value="{}"{}>{}</option>', options))
+            parts.append(f'<option value="{_escaped(option_value)}"'
+                         f'{" selected" if selected else ""}>{_escaped(label)}</option>')
+        parts.append("</select>")
+        return mark_safe("".join(parts))
+
+
+def _escaped(value) -> str:
+    """``conditional_escape``, without ``keep_lazy``'s look through every argument for a lazy
+    text (a third of a select's time)."""
+    if isinstance(value, Promise):
+        value = str(value)
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    return html.escape(str(value))
 
 
 class OverviewFilterForm(forms.Form):
