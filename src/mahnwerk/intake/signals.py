@@ -8,10 +8,11 @@ Each signal is sent with ``ids`` (the platform ids that were created or changed)
 also carries ``sources``: for an order whose payment was read from a bank statement, the
 statement and booking (``{"statement": ..., "entry": ...}``), else nothing.
 
-There is no buyer feed: a buyer record is the data of the buyer's newest order, written by the
-same ``apply_records`` call as the orders, before ``orders_applied`` is sent. So
-``orders_applied`` also announces every change of a buyer (a new order, or an order sent again
-with a corrected address); the cases app follows the buyer's newest address from it.
+There is no buyer feed: a buyer record is the data of the buyer's newest order, written by an
+``apply_records`` call with the orders (the file import writes it once, with the batch that
+holds the buyer's newest order in the file). ``orders_applied`` announces every new or changed
+order (a new order, or an order sent again with a corrected address); the cases app follows a
+buyer's newest address from the orders themselves, never from the buyer record.
 """
 
 from django.dispatch import Signal
