@@ -97,7 +97,7 @@ def _date_filter(field: str, lookup: str, label: Any) -> django_filters.DateFilt
 
 def _yes_no(label: Any) -> ChoiceFilter:
     return ChoiceFilter(label=label, choices=YES_NO, method="filter_flag",
-                                       empty_label=_("all"))
+                        empty_label=_("all"))
 
 
 #: The list's columns: the ``sort`` value → the fields ordered by (the order id last, so that
@@ -210,7 +210,7 @@ class CaseFilterSet(ListFilterSet):
         choices=[(key, _("%(range)s days") % {"range": key.replace("-", "–")})
                  for key in case_selectors.AGE_BUCKETS])
     trigger = ChoiceFilter(label=_("trigger"), choices=IncidentKind.choices,
-                                          empty_label=_("all triggers"))
+                           empty_label=_("all triggers"))
     partner = ModelChoiceFilter(
         label=_("collection partner"), queryset=reads.active_partners(),
         method="filter_partner", empty_label=_("all partners"))
@@ -334,13 +334,13 @@ class DecisionFilterSet(ListFilterSet):
 
     q = _search()
     action = ChoiceFilter(label=_("action"), choices=Action.choices,
-                                         empty_label=_("all actions"))
+                          empty_label=_("all actions"))
     vendor = ModelChoiceFilter(
         label=_("vendor"), field_name="case__vendor", queryset=reads.vendors(),
         empty_label=_("all vendors"))
     trigger = ChoiceFilter(label=_("trigger"), field_name="case__trigger",
-                                          choices=IncidentKind.choices,
-                                          empty_label=_("all triggers"))
+                           choices=IncidentKind.choices,
+                           empty_label=_("all triggers"))
     amount_min = _amount("gte", _("open amount from"), field="case__open_amount")
     amount_max = _amount("lte", _("open amount up to"), field="case__open_amount")
     executed = _yes_no(_("executed"))
@@ -426,9 +426,9 @@ class OutboxFilterSet(ListFilterSet):
 
     q = _search()
     status = ChoiceFilter(label=_("status"), choices=DeliveryStatus.choices,
-                                         empty_label=_("all"))
+                          empty_label=_("all"))
     channel = ChoiceFilter(label=_("channel"), choices=Channel.choices,
-                                          empty_label=_("all"))
+                           empty_label=_("all"))
     vendor = ModelChoiceFilter(
         label=_("vendor"), field_name="case__vendor", queryset=reads.vendors(),
         empty_label=_("all vendors"))
@@ -476,7 +476,7 @@ class ApprovalFilterSet(ListFilterSet):
     amount_min = _amount("gte", _("open amount from"))
     amount_max = _amount("lte", _("open amount up to"))
     trigger = ChoiceFilter(label=_("trigger"), choices=IncidentKind.choices,
-                                          empty_label=_("all triggers"))
+                           empty_label=_("all triggers"))
     pursue = _pursue()
     sort = _sort(APPROVAL_SORTS, _("vendor, order id"))
 
@@ -512,7 +512,7 @@ class CollectionFilterSet(ListFilterSet):
     amount_min = _amount("gte", _("open amount from"))
     amount_max = _amount("lte", _("open amount up to"))
     trigger = ChoiceFilter(label=_("trigger"), choices=IncidentKind.choices,
-                                          empty_label=_("all triggers"))
+                           empty_label=_("all triggers"))
     pursue = _pursue()
     invalid_address = _yes_no(_("address incomplete or wrong"))
     blocked = _yes_no(_("blocked"))
@@ -540,7 +540,7 @@ class PortalApprovalFilterSet(ListFilterSet):
     amount_min = _amount("gte", _("open amount from"))
     amount_max = _amount("lte", _("open amount up to"))
     trigger = ChoiceFilter(label=_("trigger"), choices=IncidentKind.choices,
-                                          empty_label=_("all triggers"))
+                           empty_label=_("all triggers"))
     waiting_from = _date_filter("waiting_since", "gte", _("waiting since, from"))
     sort = _sort(SORTS, _("order id"))
 
@@ -564,7 +564,7 @@ class PortalOpenFilterSet(ListFilterSet):
         choices=[(state.value, state.label) for state in CaseState if state in ACTIVE_STATES])
     pursue = _pursue()
     trigger = ChoiceFilter(label=_("trigger"), choices=IncidentKind.choices,
-                                          empty_label=_("all triggers"))
+                           empty_label=_("all triggers"))
     amount_min = _amount("gte", _("open amount from"))
     amount_max = _amount("lte", _("open amount up to"))
     sort = _sort(PORTAL_OPEN_SORTS, _("oldest debt first"))
@@ -626,9 +626,9 @@ class PortalLetterFilterSet(ListFilterSet):
         error_messages={"invalid": _("Give the level as a whole number, 1 or more.")},
         widget=forms.NumberInput(attrs={"min": 1, "size": 4}))
     channel = ChoiceFilter(label=_("channel"), field_name="outbox__channel",
-                                          choices=Channel.choices, empty_label=_("all"))
+                           choices=Channel.choices, empty_label=_("all"))
     status = ChoiceFilter(label=_("status"), field_name="outbox__status",
-                                         choices=DeliveryStatus.choices, empty_label=_("all"))
+                          choices=DeliveryStatus.choices, empty_label=_("all"))
     letter_from = _date_filter("letter_date", "gte", _("letter date from"))
     letter_to = _date_filter("letter_date", "lte", _("letter date up to"))
     sort = _sort(PORTAL_LETTER_SORTS, _("newest first"))
