@@ -1,6 +1,8 @@
 """The workspace's forms draw their plain inputs and selects in Python (``FORM_RENDERER``,
 ``mahnwerk.web.form_renderer``): the HTML is the one Django's templates draw, character for
-character, for every field of the workspace's filters and forms."""
+character, for every field of the workspace's filters and forms; the lists' selects
+(``forms.PlainSelect``, without the templates' line breaks) draw the options Django's option
+dicts give, compared below."""
 
 import pytest
 from django import forms

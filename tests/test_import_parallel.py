@@ -335,9 +335,10 @@ def test_vendors_and_products_first_named_in_a_later_batch_are_found_and_checked
     assert "das Produkt gehört zu Vendor 48214, nicht zu 48213" in report.problems[0].reason
 
 
-def _buyer_row(order: str, last_name: str, created_at: str, product: str = "77120") -> str:
-    return (f"{order},48213,{product},b-x,x@example.org,Ada,{last_name},Weg,1,10115,Berlin,DE,"
-            f"one_time,10.00,EUR,,,{created_at},,RE-{order}\n")
+def _buyer_row(order: str, last_name: str, created_at: str, product: str = "77120",
+               buyer: str = "b-x") -> str:
+    return (f"{order},48213,{product},{buyer},{buyer}@example.org,Ada,{last_name},Weg,1,10115,"
+            f"Berlin,DE,one_time,10.00,EUR,,,{created_at},,RE-{order}\n")
 
 
 def _buyer_writes(monkeypatch) -> list[dict]:
@@ -361,11 +362,14 @@ def test_a_buyer_is_written_once_from_their_newest_order_in_the_whole_file(
     """The reader looks through the file first for each buyer's newest order, so the writer
     writes each buyer once instead of once for every batch that holds one of their orders.
     Newest by the moment, not by the text: an order at 12:30 UTC written with an offset is
-    newer than one at 13:00+02:00; of two at the same moment the later line wins. The buyers
-    stored are those an import in one process stores."""
+    newer than one at 13:00+02:00; of two at the same moment the later line wins; German clock
+    times without an offset in the hour skipped in spring (02:30 is 01:30 UTC, 03:00 is 01:00
+    UTC). The buyers stored are those an import in one process stores."""
     rows = (_buyer_row("o-x1", "Newest", "2025-07-01T12:30:00+00:00")  # batch 1
+            + _buyer_row("o-y1", "Newer", "2025-03-30T02:30:00", buyer="b-y")
             + order_rows(BATCH)                                         # batch 1 and 2
             + _buyer_row("o-x2", "Older", "2025-07-01T13:00:00+02:00")  # batch 2
+            + _buyer_row("o-y2", "Older", "2025-03-30T03:00:00", buyer="b-y")
             + order_rows(2 * BATCH, start=BATCH)
             + _buyer_row("o-x3", "Tie later line", "2025-07-01T14:30:00+02:00"))
     path = write(shop, "orders.csv", ORDER_HEADER + rows)
@@ -374,6 +378,7 @@ def test_a_buyer_is_written_once_from_their_newest_order_in_the_whole_file(
     buyer_fields = [f.attname for f in Buyer._meta.concrete_fields if f.name != "updated_at"]
     beside = list(Buyer.objects.order_by("pk").values_list(*buyer_fields))
     assert Buyer.objects.get(pk="b-x").last_name == "Tie later line"
+    assert Buyer.objects.get(pk="b-y").last_name == "Newer"
     assert sorted(row["buyer_id"] for row in written) == sorted(
         Buyer.objects.values_list("pk", flat=True)), "each buyer written once"
 
@@ -395,3 +400,25 @@ def test_with_skip_invalid_a_refused_newest_order_leaves_the_buyer_of_the_next_n
     report = orders(path, skip_invalid=True, rejects_path=shop / "rejects.csv")
     assert report.committed and report.rejected_rows == 1
     assert Buyer.objects.get(pk="b-x").last_name == "Applied"
+
+
+def test_rows_the_first_pass_did_not_see_still_write_their_buyers(shop, monkeypatch):
+    """A file that grew after the reader's first pass (or a pass that stopped early): the rows
+    after the last line it read write their buyers as every batch did before, so that no
+    order is left without its buyer."""
+    seen_until = BATCH  # the header and the first BATCH - 1 orders: not the order of b-z
+
+    def partly(handle, at):
+        found = newest_orders(handle, at)
+        return importing._NewestOrders({line for line in found.lines if line <= seen_until},
+                                       seen_until)
+
+    newest_orders = importing._newest_orders
+    monkeypatch.setattr(importing, "_newest_orders", partly)
+    rows = (order_rows(BATCH)
+            + _buyer_row("o-z1", "Only after", "2025-07-01T10:00:00+00:00", buyer="b-z")
+            + order_rows(2 * BATCH, start=BATCH))
+    report = orders(write(shop, "orders.csv", ORDER_HEADER + rows))
+    assert report.committed and report.ok
+    assert Buyer.objects.get(pk="b-z").last_name == "Only after"
+    assert Buyer.objects.count() == 41  # b0 … b39 of order_rows, and b-z

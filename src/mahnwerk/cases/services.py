@@ -727,9 +727,9 @@ def override_reorder(*, case: DebtCase, reason: str, actor: str,
 # buyer matched by buyer id or normalised e-mail as for reorders
 # (``selectors.newest_addresses``). So an address corrected on a later order, or on the order
 # itself when the platform sends it again, clears the flag; a later order with a broken address
-# sets it. The intake has no buyer feed of its own: the buyer record is the newest order's data,
-# written in the same ``apply_records`` as the orders, so ``orders_applied`` announces every
-# change of a buyer too.
+# sets it. The intake has no buyer feed of its own: the buyer record is the newest order's data
+# (the file import writes it with the batch that holds the buyer's newest order), and what a
+# case follows is read from the orders themselves, which ``orders_applied`` announces.
 #
 # Only cases still worked on follow (not paid or cancelled). A flag set by hand
 # (``invalid_address_override``) wins and stays: the computed value underneath is still kept up

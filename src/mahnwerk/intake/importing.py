@@ -1,12 +1,13 @@
 """Reading a platform file (CSV or XLSX) into the intake services, all or nothing.
 
 The file is streamed: rows are read, checked and written in batches, so memory stays flat however
-long the file is. Everything happens in one database transaction: if any row is bad, nothing is
-applied and every problem is reported with file, line, column, value and reason, unless the
-caller asks to skip invalid rows (then the good rows are applied and the bad ones written to a
-rejects file with their reasons). A dry run (``dry_run=True``, the import page's check) does the
-whole import, references and the cases' reactions included, and rolls it back: it writes
-nothing and says what applying would do.
+long the file is (but for the first pass over a large order file: a line number for each of
+its buyers, ``_newest_orders``). Everything happens in one database transaction: if any row is
+bad, nothing is applied and every problem is reported with file, line, column, value and
+reason, unless the caller asks to skip invalid rows (then the good rows are applied and the bad
+ones written to a rejects file with their reasons). A dry run (``dry_run=True``, the import
+page's check) does the whole import, references and the cases' reactions included, and rolls it
+back: it writes nothing and says what applying would do.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.db import transaction
@@ -282,7 +283,8 @@ class _Chunk:
 
 
 def _chunks(source: _Source, feed: Feed, *, batch_size: int, keep_cells: bool,
-            digest: bool, at: list[int], newest: set[int] | None = None) -> Iterator[_Chunk]:
+            digest: bool, at: list[int], newest: _NewestOrders | None = None
+            ) -> Iterator[_Chunk]:
     """Read, parse and check the rows (everything that needs no database), batch by batch.
 
     ``keep_cells``: keep each good row's cells (for the rejects file); ``digest``: compute what
@@ -331,15 +333,31 @@ def _chunks(source: _Source, feed: Feed, *, batch_size: int, keep_cells: bool,
     yield _Chunk(rows, source.position(), rejected, batch, duplicates)
 
 
-def _newest_orders(path: Path, at: list[int]) -> set[int] | None:
+@dataclass(frozen=True, slots=True)
+class _NewestOrders:
+    """What the first pass over an order file found (``_newest_orders``): the line of each
+    buyer's newest order, and the last line the pass read. A line after it (a file that grew
+    since) is taken as a buyer's newest too: writing a buyer from an older order as well is
+    harmless (the upsert keeps the newer one), leaving a buyer out is not."""
+
+    lines: set[int]
+    last: int
+
+    def __contains__(self, line: int) -> bool:
+        return line in self.lines or line > self.last
+
+
+def _newest_orders(handle: BinaryIO, at: list[int]) -> _NewestOrders | None:
     """The line of each buyer's newest order in an order file (a first pass over its CSV, in
-    the reader): the writer then writes each buyer once, from that order, instead of once for
-    every batch that holds one of their orders (about three times each, 16 % of a million-order
-    import's writer, docs/benchmarks.md). Newest as the writer compares them: the latest
-    ``created_at`` (``feeds.moment``: without an offset, German time), of equal ones the last
-    in the file. A row whose buyer or moment cannot be read is left out: reading the file
-    refuses it, and the import with it. A file this pass cannot read gives None (no marks):
-    reading it again names the line and the reason.
+    the reader, through ``handle``: the file opened beside the one the import reads): the writer
+    then writes each buyer once, from that order, instead of once for every batch that holds
+    one of their orders (about three times each, 16 % of a million-order import's writer,
+    docs/benchmarks.md). Newest as ``feeds.moment`` reads the moments, in UTC (without an
+    offset, German time: a clock time in the hour skipped in spring is an hour earlier than it
+    reads), of equal ones the last line in the file. A row without a buyer cell or a moment
+    that can be read is left out: reading the file refuses it, and the import with it. A file
+    this pass cannot read gives None (no marks): reading it again names the line and the
+    reason.
 
     Only the two columns are looked at, with ``csv.reader`` itself (the line numbers are
     its ``line_num``, as ``_open_csv`` gives them): 6 s of a million rows, against 8 s through
@@ -348,28 +366,29 @@ def _newest_orders(path: Path, at: list[int]) -> set[int] | None:
     berlin = feeds.BERLIN
     last: dict[str, tuple[datetime, int]] = {}
     get = last.get
+    line = 1
     try:
-        with path.open("rb") as raw:
-            reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", newline=""),
+        with handle:
+            reader = csv.reader(io.TextIOWrapper(handle, encoding="utf-8", newline=""),
                                 strict=True)
             header = next(reader)
             buyer_at, created_at = header.index("buyer_id"), header.index("created_at")
             for cells in reader:
+                at[0] = line = reader.line_num
                 try:
                     buyer, moment = cells[buyer_at].strip(), fromisoformat(
                         cells[created_at].strip())
-                except (IndexError, ValueError):
+                    if moment.tzinfo is None:
+                        moment = moment.replace(tzinfo=berlin).astimezone(UTC)
+                except (IndexError, ValueError, OverflowError):
                     continue
-                if moment.tzinfo is None:
-                    moment = moment.replace(tzinfo=berlin)
                 seen = get(buyer)
                 if seen is None or moment >= seen[0]:
-                    last[buyer] = (moment, reader.line_num)
-                    at[0] = reader.line_num
+                    last[buyer] = (moment, line)
     except (OSError, StopIteration, ValueError, csv.Error):  # ValueError: not UTF-8
         return None
     at[0] = 1
-    return {line for _moment, line in last.values()}
+    return _NewestOrders({newest for _moment, newest in last.values()}, line)
 
 
 def _prepare(feed: Feed, batch: list[tuple[int, dict[str, Any], list[Any] | None]]) -> None:
@@ -512,21 +531,26 @@ class _Reader:
         context = multiprocessing.get_context("fork")
         self.name = name
         self.line = 1  # the last line the writer got
+        # The first pass's own handle, opened now: the file the import opened a moment ago,
+        # even if another file takes its name while the import runs.
+        first_pass = buyers_once_from.open("rb") if buyers_once_from else None
         self.receiver, sender = context.Pipe(duplex=False)
         self.process = context.Process(
             target=self._run, args=(sender, source, feed, batch_size, keep_cells,
-                                    self.receiver, buyers_once_from),
+                                    self.receiver, first_pass),
             name=f"mahnwerk import reader ({name})", daemon=True)
         try:
             self.process.start()
         finally:
             sender.close()
+            if first_pass:
+                first_pass.close()
         source.rows.close()  # the child reads on; this process never will
 
     @staticmethod
     def _run(sender: Connection, source: _Source, feed: Feed, batch_size: int,
              keep_cells: bool, receiver: Connection | None = None,
-             buyers_once_from: Path | None = None) -> None:
+             first_pass: BinaryIO | None = None) -> None:
         if receiver is not None:
             receiver.close()  # the writer's end: once the writer is gone, sending fails
         # Not the handlers of the process it was forked from (a web or Celery worker's): the
@@ -543,7 +567,7 @@ class _Reader:
 
         at = [1]
         try:
-            newest = _newest_orders(buyers_once_from, at) if buyers_once_from else None
+            newest = _newest_orders(first_pass, at) if first_pass else None
             for chunk in _chunks(source, feed, batch_size=batch_size, keep_cells=keep_cells,
                                  digest=True, at=at, newest=newest):
                 send(("chunk", chunk))

@@ -327,7 +327,8 @@ _DIGEST_FIELDS = {"vendors": _VENDOR_FIELDS, "products": _PRODUCT_FIELDS,
 
 def digest_records(*, feed: Feed, records: Sequence[dict[str, Any]]) -> None:
     """Compute beside each record (in place) what ``apply_records`` would compute from it
-    without the database: the digests ``_upsert`` compares, and an order's normalised e-mail.
+    without the database: the digests ``_upsert`` compares, and an order's normalised e-mail
+    (the buyer's digest only for an order that writes its buyer: ``BUYER_NEWEST``).
 
     Pure, so the file import runs it in its reading process beside the writer (11 % of an
     order import's time); ``apply_records`` computes whatever a record does not bring."""

@@ -9,10 +9,10 @@ also carries ``sources``: for an order whose payment was read from a bank statem
 statement and booking (``{"statement": ..., "entry": ...}``), else nothing.
 
 There is no buyer feed: a buyer record is the data of the buyer's newest order, written by an
-``apply_records`` call with the orders (the file import writes it once, with the batch that
-holds the buyer's newest order in the file). ``orders_applied`` announces every new or changed
-order (a new order, or an order sent again with a corrected address); the cases app follows a
-buyer's newest address from the orders themselves, never from the buyer record.
+``apply_records`` call with the orders (a large order CSV applied whole writes it once, with
+the batch that holds the buyer's newest order in the file). ``orders_applied`` announces every
+new or changed order (a new order, or an order sent again with a corrected address); the cases
+app follows a buyer's newest address from the orders themselves, never from the buyer record.
 """
 
 from django.dispatch import Signal
