@@ -206,7 +206,7 @@ class AgencyReportForm(forms.Form):
 class PlainSelect(forms.Select):
     """A select drawn in Python: Django draws each option through a template, which costs
     a millisecond per vendor on a page that lists hundreds. The lists' filters draw every
-    select this way (``web.filters.ListFilterSet``)."""
+    select this way (``web.filters.ChoiceFilter``, ``OneQueryChoiceField``)."""
 
     def render(self, name, value, attrs=None, renderer=None):
         if not self.allow_multiple_selected:
