@@ -359,7 +359,7 @@ def _buyer_writes(monkeypatch) -> list[dict]:
 
 def test_a_buyer_is_written_once_from_their_newest_order_in_the_whole_file(
         shop, settings, monkeypatch):
-    """The reader looks through the file first for each buyer's newest order, so the writer
+    """The writer looks through the file first for each buyer's newest order, and so
     writes each buyer once instead of once for every batch that holds one of their orders.
     Newest by the moment, not by the text: an order at 12:30 UTC written with an offset is
     newer than one at 13:00+02:00; of two at the same moment the later line wins; German clock
@@ -403,13 +403,13 @@ def test_with_skip_invalid_a_refused_newest_order_leaves_the_buyer_of_the_next_n
 
 
 def test_rows_the_first_pass_did_not_see_still_write_their_buyers(shop, monkeypatch):
-    """A file that grew after the reader's first pass (or a pass that stopped early): the rows
+    """A file that grew after the writer's first pass (or a pass that stopped early): the rows
     after the last line it read write their buyers as every batch did before, so that no
     order is left without its buyer."""
     seen_until = BATCH  # the header and the first BATCH - 1 orders: not the order of b-z
 
-    def partly(handle, at):
-        found = newest_orders(handle, at)
+    def partly(handle):
+        found = newest_orders(handle)
         return importing._NewestOrders({line for line in found.lines if line <= seen_until},
                                        seen_until)
 

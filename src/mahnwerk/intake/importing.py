@@ -18,13 +18,16 @@ import io
 import logging
 import multiprocessing
 import os
+import queue
 import signal
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -283,16 +286,13 @@ class _Chunk:
 
 
 def _chunks(source: _Source, feed: Feed, *, batch_size: int, keep_cells: bool,
-            digest: bool, at: list[int], newest: _NewestOrders | None = None
-            ) -> Iterator[_Chunk]:
+            digest: bool, at: list[int]) -> Iterator[_Chunk]:
     """Read, parse and check the rows (everything that needs no database), batch by batch.
 
     ``keep_cells``: keep each good row's cells (for the rejects file); ``digest``: compute what
     the writer would compute from each record (``services.digest_records``) and put its values
     in the database's form (``services.adapt_records``); ``at[0]`` is the
-    line being read, for a reader that stops unexpectedly; ``newest``: the lines of each
-    buyer's newest order (``_newest_orders``): every order says whether it is one
-    (``services.BUYER_NEWEST``)."""
+    line being read, for a reader that stops unexpectedly."""
     header = source.header
     width = len(header)
     is_workbook = source.workbook
@@ -320,8 +320,6 @@ def _chunks(source: _Source, feed: Feed, *, batch_size: int, keep_cells: bool,
         if problems:
             rejected.append((line, values, problems))
             continue
-        if newest is not None:
-            record[BUYER_NEWEST] = line in newest
         batch.append((line, record, values if keep_cells else None))
         if len(batch) >= batch_size:
             if digest:
@@ -347,17 +345,17 @@ class _NewestOrders:
         return line in self.lines or line > self.last
 
 
-def _newest_orders(handle: BinaryIO, at: list[int]) -> _NewestOrders | None:
+def _newest_orders(handle: BinaryIO) -> _NewestOrders | None:
     """The line of each buyer's newest order in an order file (a first pass over its CSV, in
-    the reader, through ``handle``: the file opened beside the one the import reads): the writer
-    then writes each buyer once, from that order, instead of once for every batch that holds
-    one of their orders (about three times each, 16 % of a million-order import's writer,
-    docs/benchmarks.md). Newest as ``feeds.moment`` reads the moments, in UTC (without an
-    offset, German time: a clock time in the hour skipped in spring is an hour earlier than it
-    reads), of equal ones the last line in the file. A row without a buyer cell or a moment
-    that can be read is left out: reading the file refuses it, and the import with it. A file
-    this pass cannot read gives None (no marks): reading it again names the line and the
-    reason.
+    the writer while the reader parses the first chunks, through ``handle``: the file opened
+    beside the one the import reads): the writer then writes each buyer once, from that order,
+    instead of once for every batch that holds one of their orders (about three times each,
+    16 % of a million-order import's writer, docs/benchmarks.md). Newest as ``feeds.moment``
+    reads the moments, in UTC (without an offset, German time: a clock time in the hour
+    skipped in spring is an hour earlier than it reads), of equal ones the last line in the
+    file. A row without a buyer cell or a moment that can be read is left out: reading the
+    file refuses it, and the import with it. A file this pass cannot read gives None (no
+    marks): reading it again names the line and the reason.
 
     Only the two columns are looked at, with ``csv.reader`` itself (the line numbers are
     its ``line_num``, as ``_open_csv`` gives them): 6 s of a million rows, against 8 s through
@@ -374,7 +372,7 @@ def _newest_orders(handle: BinaryIO, at: list[int]) -> _NewestOrders | None:
             header = next(reader)
             buyer_at, created_at = header.index("buyer_id"), header.index("created_at")
             for cells in reader:
-                at[0] = line = reader.line_num
+                line = reader.line_num
                 try:
                     buyer, moment = cells[buyer_at].strip(), fromisoformat(
                         cells[created_at].strip())
@@ -387,7 +385,6 @@ def _newest_orders(handle: BinaryIO, at: list[int]) -> _NewestOrders | None:
                     last[buyer] = (moment, line)
     except (OSError, StopIteration, ValueError, csv.Error):  # ValueError: not UTF-8
         return None
-    at[0] = 1
     return _NewestOrders({newest for _moment, newest in last.values()}, line)
 
 
@@ -507,14 +504,34 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
     return report
 
 
+class _Budget:
+    """Bytes on their way (``_Reader``): ``take`` waits while what is on its way and this
+    much would exceed the limit (one message alone always goes), ``give_back`` once sent."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.changed = threading.Condition()
+
+    def take(self, size: int) -> None:
+        with self.changed:
+            self.changed.wait_for(lambda: self.used == 0 or self.used + size <= self.limit)
+            self.used += size
+
+    def give_back(self, size: int) -> None:
+        with self.changed:
+            self.used -= size
+            self.changed.notify_all()
+
+
 class _Reader:
     """The reading, parsing and digesting of a file (``_chunks``) in a second process beside
     the writer, so that the two use both cores; the chunks come back through a pipe.
 
     The process is forked after the file was opened and its header checked: it reads on from
     there and never touches the database (the writer's connection stays the parent's; the
-    child ends with ``os._exit``, closing nothing). A full pipe holds it back, so it reads at
-    most a chunk or two ahead of the writer and memory stays flat. It is a daemon (ended when
+    child ends with ``os._exit``, closing nothing). It reads at most ``AHEAD_BYTES`` of
+    chunks ahead of the writer, so memory stays bounded. It is a daemon (ended when
     the importing process ends normally) and ends by itself when the writer's end of the pipe
     is gone (the writer killed). Whatever it raises comes back as the same located
     ``ImportFileError``; if it dies, the writer says so with the last line it got, and never
@@ -532,20 +549,28 @@ class _Reader:
         self.name = name
         self.line = 1  # the last line the writer got
         # The first pass's own handle, opened now: the file the import opened a moment ago,
-        # even if another file takes its name while the import runs.
-        first_pass = buyers_once_from.open("rb") if buyers_once_from else None
+        # even if another file takes its name while the import runs. This process reads it
+        # (``chunks``) while the reader parses the first chunks.
+        self.first_pass = buyers_once_from.open("rb") if buyers_once_from else None
         self.receiver, sender = context.Pipe(duplex=False)
         self.process = context.Process(
             target=self._run, args=(sender, source, feed, batch_size, keep_cells,
-                                    self.receiver, first_pass),
+                                    self.receiver, self.first_pass),
             name=f"mahnwerk import reader ({name})", daemon=True)
         try:
             self.process.start()
+        except BaseException:
+            if self.first_pass:
+                self.first_pass.close()
+            raise
         finally:
             sender.close()
-            if first_pass:
-                first_pass.close()
         source.rows.close()  # the child reads on; this process never will
+
+    #: How far (bytes of pickled chunks) the reader may read ahead of the writer: enough for
+    #: the chunks it parses while the writer makes its first pass over an order file (a
+    #: million orders: about 7 s, some 50 chunks of 1 MB). Beyond it the reader waits.
+    AHEAD_BYTES = 64 * 1024 * 1024
 
     @staticmethod
     def _run(sender: Connection, source: _Source, feed: Feed, batch_size: int,
@@ -553,23 +578,40 @@ class _Reader:
              first_pass: BinaryIO | None = None) -> None:
         if receiver is not None:
             receiver.close()  # the writer's end: once the writer is gone, sending fails
+        if first_pass is not None:
+            first_pass.close()  # the writer's to read
         # Not the handlers of the process it was forked from (a web or Celery worker's): the
         # writer ends it with SIGTERM, and Ctrl-C is the writer's to handle.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         gc.freeze()  # the heap inherited from the parent: out of the collector's walk
+        # The chunks leave through a thread, up to AHEAD_BYTES ahead of the writer: while the
+        # writer makes its first pass over an order file, this process parses on instead of
+        # waiting at a full pipe (the pass and the parsing then share the two cores). The
+        # thread writes while this one parses (a write to the pipe waits without the GIL).
+        ahead = _Budget(_Reader.AHEAD_BYTES)
+        outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+
+        def deliver() -> None:
+            while (data := outbox.get()) is not None:
+                try:
+                    sender.send_bytes(data)
+                except OSError:  # the writer is gone (BrokenPipeError): nobody reads any more
+                    os._exit(1)
+                ahead.give_back(len(data))
+
+        courier = threading.Thread(target=deliver, name="import reader's sender", daemon=True)
+        courier.start()
 
         def send(message: tuple[Any, ...]) -> None:
-            try:
-                sender.send(message)
-            except OSError:  # the writer is gone (BrokenPipeError): nobody reads any more
-                os._exit(1)
+            data = bytes(ForkingPickler.dumps(message))
+            ahead.take(len(data))
+            outbox.put(data)
 
         at = [1]
         try:
-            newest = _newest_orders(first_pass, at) if first_pass else None
             for chunk in _chunks(source, feed, batch_size=batch_size, keep_cells=keep_cells,
-                                 digest=True, at=at, newest=newest):
+                                 digest=True, at=at):
                 send(("chunk", chunk))
                 gc.freeze()  # the ids read so far, as keep_long_lived in the writer
         except ImportFileError as exc:
@@ -577,8 +619,18 @@ class _Reader:
         except Exception as exc:  # a fault in reading: said with its line, as the writer
             send(("fault", at[0], _reason(exc)))
         send(("end",))
+        outbox.put(None)
+        courier.join()
 
     def chunks(self) -> Iterator[_Chunk]:
+        """The reader's chunks in order. For an order file read once for its buyers
+        (``buyers_once_from``), first the pass over it (``_newest_orders``), here while the
+        reader parses the first chunks; then every order says whether it is its buyer's
+        newest (``services.BUYER_NEWEST``)."""
+        newest = None
+        if self.first_pass is not None:
+            handle, self.first_pass = self.first_pass, None
+            newest = _newest_orders(handle)
         while True:
             message = self._next()
             if message[0] == "end":
@@ -595,6 +647,9 @@ class _Reader:
                 self.line = chunk.batch[-1][0]
             if chunk.rejected:
                 self.line = max(self.line, chunk.rejected[-1][0])
+            if newest is not None:
+                for line, record, _cells in chunk.batch:
+                    record[BUYER_NEWEST] = line in newest
             yield chunk
 
     def _next(self) -> tuple[Any, ...]:
@@ -623,6 +678,8 @@ class _Reader:
 
     def stop(self) -> None:
         """End the reader (done, or the writer gave up) and wait for it; never blocks long."""
+        if self.first_pass is not None:
+            self.first_pass.close()
         if self.process.is_alive():
             self.process.terminate()
         self.receiver.close()  # and if it did not end: its next send fails
