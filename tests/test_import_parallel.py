@@ -220,15 +220,25 @@ def test_a_workbook_is_read_in_the_second_process_too(shop):
 
 def test_a_reader_that_dies_is_reported_with_the_line_it_reached_and_nothing_is_applied(
         shop, monkeypatch):
-    real, calls = importing.digest_records, []
+    """The writer names the last line it got. (The reader sends from a thread, a few batches
+    ahead: here it dies once the two batches before were sent, so they are the ones got.)"""
+    real, calls, budgets = importing.digest_records, [], []
+
+    class Budget(importing._Budget):
+        def __init__(self, limit):
+            super().__init__(limit)
+            budgets.append(self)
 
     def dying(**kwargs):
         calls.append(1)
         if len(calls) == 3:  # in the reader: the third batch is never sent
+            with budgets[-1].changed:
+                assert budgets[-1].changed.wait_for(lambda: budgets[-1].used == 0, timeout=60)
             os.kill(os.getpid(), signal.SIGKILL)
         real(**kwargs)
 
     monkeypatch.setattr(importing, "digest_records", dying)
+    monkeypatch.setattr(importing, "_Budget", Budget)
     with pytest.raises(ImportFileError) as error:
         orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS)))
     assert "orders.csv:401:" in str(error.value)  # the last line of the second batch
