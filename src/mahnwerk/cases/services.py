@@ -292,10 +292,18 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
         # then finds the case changed: never a payment refused as "changed meanwhile".
         cases = {c.order_id: c for c in _locked_cases(list(latest))}
         # Named rows again: an Order instance per new case cost more than the case itself.
-        # Every case's order when the addresses are followed, else the new cases' orders.
-        orders = {o.order_id: o for o in map(_CaseOrder._make, bulk.select_rows(
-            Order, _CASE_ORDER_FIELDS, where="order_id",
-            keys=[k for k in latest if addresses or k not in cases], order_by=("order_id",)))}
+        # Every case's order when the addresses are followed, with all their buyers' orders
+        # (read once: nearly every case asks for them below), else the new cases' orders.
+        read: selectors.BuyerOrders | None = None
+        if addresses:
+            rows = list(map(_CaseOrder._make, selectors.orders_with_their_buyers(
+                order_ids=list(latest), fields=_CASE_ORDER_FIELDS)))
+            orders = {o.order_id: o for o in rows if o.order_id in latest}
+            read = selectors.BuyerOrders(rows)
+        else:
+            orders = {o.order_id: o for o in map(_CaseOrder._make, bulk.select_rows(
+                Order, _CASE_ORDER_FIELDS, where="order_id",
+                keys=[k for k in latest if k not in cases], order_by=("order_id",)))}
         new_rows: list[dict[str, Any]] = []
         paid_at_once: list[tuple[dict[str, Any], Reason, datetime]] = []
         items: list[CaseChange] = []
@@ -339,8 +347,9 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
                          if row["order_id"] not in opened] if addresses else []
         if not new_rows and not followed:
             continue
-        buyers = selectors.buyer_orders(of=[orders[order_id] for order_id in {
-            *(row["order_id"] for row in new_rows), *(c.order_id for c in followed)}])
+        buyers = read if read is not None else selectors.buyer_orders(of=[
+            orders[order_id] for order_id in {*(row["order_id"] for row in new_rows),
+                                              *(c.order_id for c in followed)}])
         if new_rows:
             # A case opened just now has no reorder match that support undid.
             matches = {row["order_id"]: later for row in new_rows
