@@ -132,3 +132,41 @@ def test_a_buyers_orders_are_found_by_buyer_id_and_by_e_mail_each_once():
     later = orders.later_order(own_row)
     assert (later.order_id, later.created_at) == (same_mail.order_id, same_mail.created_at)
     assert selectors.buyer_orders(of=[own_row], products={"no-such-product"}).of(own_row) == []
+
+
+def test_orders_read_with_their_buyers_in_one_query_answer_as_the_two_reads_did():
+    """An incident file reads a batch's orders with all their buyers' orders in one query
+    (``orders_with_their_buyers``): the same rows, each once, and the same answers (reorder
+    match, newest address) as reading the orders and then ``buyer_orders`` of them."""
+    product = ProductFactory()
+    buyer = BuyerFactory()
+    own = OrderFactory(product=product, buyer=buyer,
+                       created_at=datetime(2025, 5, 1, 10, tzinfo=BERLIN))
+    OrderFactory(product=product, buyer=buyer, street="Neue Straße", house_number="7",
+                 created_at=datetime(2025, 5, 3, 10, tzinfo=BERLIN))
+    same_mail = OrderFactory(product=product, buyer=BuyerFactory(),
+                             buyer_email=own.buyer_email.upper(),
+                             created_at=datetime(2025, 5, 2, 10, tzinfo=BERLIN))
+    no_mail = OrderFactory(product=product, buyer_email="",
+                           created_at=datetime(2025, 5, 4, 10, tzinfo=BERLIN))
+    OrderFactory(product=product, buyer=no_mail.buyer, buyer_email="",
+                 created_at=datetime(2025, 5, 5, 10, tzinfo=BERLIN))
+    OrderFactory(product=product)  # somebody else
+    asked = [own.order_id, no_mail.order_id]  # same_mail is found by its e-mail
+
+    with CaptureQueriesContext(connection) as queries:
+        rows = selectors.orders_with_their_buyers(order_ids=asked,
+                                                  fields=selectors.BUYER_ORDER_FIELDS)
+    assert len(queries) == 1
+    one = selectors.BuyerOrders(map(selectors.BuyerOrder._make, rows))
+    own_rows = [Order.objects.filter(pk=pk).values_list(
+        *selectors.BUYER_ORDER_FIELDS, named=True).get() for pk in asked]
+    two = selectors.buyer_orders(of=own_rows)
+
+    assert sorted(as_read(rows)) == sorted(as_read(
+        o for orders in two.by_buyer.values() for o in orders))
+    assert len({row[0] for row in rows}) == len(rows) == 5  # each once, the stranger not
+    for order in own_rows:
+        assert one.later_order(order) == two.later_order(order)
+        assert one.newest_address(order) == two.newest_address(order)
+    assert one.newest_address(own_rows[0]).street == "Neue Straße"
