@@ -9,6 +9,7 @@ import csv
 import multiprocessing
 import os
 import signal
+import struct
 from pathlib import Path
 
 import pytest
@@ -218,7 +219,7 @@ def test_a_workbook_is_read_in_the_second_process_too(shop):
     assert str(Order.objects.get(pk="o1").amount_total) == "99.50"
 
 
-def test_a_reader_that_dies_is_reported_with_the_line_it_reached_and_nothing_is_applied(
+def test_a_reader_that_dies_is_reported_with_the_last_line_the_writer_got_and_nothing_is_applied(
         shop, monkeypatch):
     """The writer names the last line it got. (The reader sends from a thread, a few batches
     ahead: here it dies once the two batches before were sent, so they are the ones got.)"""
@@ -418,8 +419,8 @@ def test_rows_the_first_pass_did_not_see_still_write_their_buyers(shop, monkeypa
     order is left without its buyer."""
     seen_until = BATCH  # the header and the first BATCH - 1 orders: not the order of b-z
 
-    def partly(handle):
-        found = newest_orders(handle)
+    def partly(handle, size):
+        found = newest_orders(handle, size)
         return importing._NewestOrders({line for line in found.lines if line <= seen_until},
                                        seen_until)
 
@@ -432,3 +433,52 @@ def test_rows_the_first_pass_did_not_see_still_write_their_buyers(shop, monkeypa
     assert report.committed and report.ok
     assert Buyer.objects.get(pk="b-z").last_name == "Only after"
     assert Buyer.objects.count() == 41  # b0 … b39 of order_rows, and b-z
+
+
+def test_an_order_added_to_the_file_after_the_reader_read_it_leaves_the_buyer_as_read(
+        shop, monkeypatch):
+    """The writer's pass reads the whole lines the file had when the import opened it. A line
+    added later, after the reader had read to the end, is not the buyer's newest order: the
+    buyer is written from the orders the reader sent (a pass that read the added line marked
+    it alone, which the reader never sent, and the buyer was not written at all)."""
+    path = write(shop, "orders.csv", ORDER_HEADER + order_rows(20)
+                 + _buyer_row("o-x1", "Read", "2025-07-01T10:00:00+00:00"))
+
+    def after_the_reader(handle, size):
+        for child in multiprocessing.active_children():  # it has sent everything and ended
+            child.join(timeout=60)
+        with path.open("a", encoding="utf-8") as grown:
+            grown.write(_buyer_row("o-x2", "Added", "2025-07-01T11:00:00+00:00"))
+        return newest_orders(handle, size)
+
+    newest_orders = importing._newest_orders
+    monkeypatch.setattr(importing, "_newest_orders", after_the_reader)
+    report = orders(path)
+    assert report.committed and report.ok and report.applied.created == 21
+    assert Buyer.objects.get(pk="b-x").last_name == "Read"
+    assert not Order.objects.filter(pk="o-x2").exists()
+
+
+def test_a_reader_that_dies_in_the_middle_of_a_chunk_is_reported_and_nothing_is_applied(
+        shop, monkeypatch):
+    """The reader's thread may be killed while it writes a chunk into the pipe: the writer
+    then finds the message cut off, and says so as for any reader that stopped (with the last
+    line it got), not with the pipe's own error."""
+    from multiprocessing.connection import Connection
+
+    send_bytes, sent = Connection.send_bytes, []
+
+    def cut_off(self, data, *args):
+        sent.append(1)
+        if len(sent) == 2:  # in the reader: half of the second chunk, then gone
+            self._send(struct.pack("!i", len(data)) + bytes(data)[:len(data) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+        send_bytes(self, data, *args)
+
+    monkeypatch.setattr(Connection, "send_bytes", cut_off)
+    with pytest.raises(ImportFileError) as error:
+        orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS)))
+    assert "orders.csv:201:" in str(error.value)  # the last line of the first batch
+    assert "-9" in str(error.value)
+    assert nothing_written()
+    assert multiprocessing.active_children() == []
