@@ -166,6 +166,7 @@ def test_orders_read_with_their_buyers_in_one_query_answer_as_the_two_reads_did(
     assert sorted(as_read(rows)) == sorted(as_read(
         o for orders in two.by_buyer.values() for o in orders))
     assert len({row[0] for row in rows}) == len(rows) == 5  # each once, the stranger not
+    assert same_mail.order_id in {row[0] for row in rows}
     for order in own_rows:
         assert one.later_order(order) == two.later_order(order)
         assert one.newest_address(order) == two.newest_address(order)

@@ -456,7 +456,8 @@ class BuyerOrders:
     buyer's orders: a case's reorder match and the buyer's newest known address.
 
     The buyer of an order is every order with its buyer id or its normalised e-mail
-    (process.md §6), the order itself included. Built by ``buyer_orders``."""
+    (process.md §6), the order itself included. Built by ``buyer_orders``, or from the rows of
+    ``orders_with_their_buyers``."""
 
     def __init__(self, rows: Iterable[BuyerOrder]) -> None:
         self.by_buyer: dict[str, list[BuyerOrder]] = {}

@@ -252,7 +252,8 @@ def follow_orders_debts(*, order_ids: Sequence[str], actor: str, kind: str,
     ``addresses`` (an incident), compute afresh the address flag of every case still worked on
     (``_address_changes``): a case opens with its own order's address, but the buyer may
     have given a newer one since, and a debt that comes back follows the address again. The
-    buyers' orders are read once for both (``selectors.buyer_orders``).
+    buyers' orders are read once for both (``selectors.buyer_orders``; for an incident with
+    the orders themselves, ``selectors.orders_with_their_buyers``).
 
     ``sources``: for an order paid by bank transfer, the statement and booking it was read
     from (``{"statement": ..., "entry": ...}``); the payment's event names them.

@@ -272,8 +272,8 @@ def _buyer_of(r: Mapping[str, Any]) -> dict[str, Any]:
 def _apply_buyers(records: Sequence[dict[str, Any]], *, adapted: bool = False) -> None:
     """The buyer as seen on their newest order. (With ``adapted`` an order's ``created_at``
     is the database's text, naive UTC on SQLite: such texts sort as the moments do.) Orders
-    that say whether they are their buyer's newest in the whole file (``BUYER_NEWEST``, the
-    file import's reader) write the buyer only from that one."""
+    that say whether they are their buyer's newest in the whole file (``BUYER_NEWEST``, set
+    by the file import as each chunk reaches the writer) write the buyer only from that one."""
     newest: dict[str, Mapping[str, Any]] = {}
     if records and BUYER_NEWEST in records[0]:
         records = [r for r in records if r[BUYER_NEWEST]]
@@ -318,7 +318,8 @@ DIGEST = "_digest"
 NORMALIZED = "_email_normalized"
 BUYER_DIGEST = "_buyer_digest"
 #: Whether an order is its buyer's newest in the file being imported (set by the file
-#: import's reader, ``importing._newest_orders``): only that one writes the buyer.
+#: import's writer from its first pass, ``importing._newest_orders``): only that one writes
+#: the buyer.
 BUYER_NEWEST = "_buyer_newest"
 _DIGEST_FIELDS = {"vendors": _VENDOR_FIELDS, "products": _PRODUCT_FIELDS,
                   "orders": _ORDER_FIELDS, "incidents": _INCIDENT_FIELDS,
@@ -327,8 +328,8 @@ _DIGEST_FIELDS = {"vendors": _VENDOR_FIELDS, "products": _PRODUCT_FIELDS,
 
 def digest_records(*, feed: Feed, records: Sequence[dict[str, Any]]) -> None:
     """Compute beside each record (in place) what ``apply_records`` would compute from it
-    without the database: the digests ``_upsert`` compares, and an order's normalised e-mail
-    (the buyer's digest only for an order that writes its buyer: ``BUYER_NEWEST``).
+    without the database: the digests ``_upsert`` compares (an order's and its buyer's), and
+    an order's normalised e-mail.
 
     Pure, so the file import runs it in its reading process beside the writer (11 % of an
     order import's time); ``apply_records`` computes whatever a record does not bring."""
@@ -349,9 +350,9 @@ def digest_records(*, feed: Feed, records: Sequence[dict[str, Any]]) -> None:
         r[NORMALIZED] = r["buyer_email_normalized"] = normalized
         texts = list(map(str, order_values(r)))
         r[DIGEST] = blake2b("\x1f".join(texts).encode(), digest_size=16).hexdigest()
-        if r.get(BUYER_NEWEST, True):  # an order that does not write its buyer needs none
-            r[BUYER_DIGEST] = blake2b("\x1f".join(buyer_texts(texts)).encode(),
-                                      digest_size=16).hexdigest()
+        # For every order: the reader does not know yet which one is its buyer's newest.
+        r[BUYER_DIGEST] = blake2b("\x1f".join(buyer_texts(texts)).encode(),
+                                  digest_size=16).hexdigest()
 
 
 _FEED_MODELS: dict[str, tuple[type[models.Model], Sequence[str]]] = {
