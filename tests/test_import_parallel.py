@@ -240,9 +240,15 @@ def test_a_reader_that_dies_is_reported_with_the_last_line_the_writer_got_and_no
 
     monkeypatch.setattr(importing, "digest_records", dying)
     monkeypatch.setattr(importing, "_Budget", Budget)
+    killed_reader_is_named_after(shop, 401)  # the last line of the second batch
+
+
+def killed_reader_is_named_after(shop: Path, line: int) -> None:
+    """An import of ROWS orders whose reader is killed (SIGKILL) fails, names ``line`` (the
+    last line the writer got) and the exit code, writes nothing and leaves no process."""
     with pytest.raises(ImportFileError) as error:
         orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS)))
-    assert "orders.csv:401:" in str(error.value)  # the last line of the second batch
+    assert f"orders.csv:{line}:" in str(error.value)
     assert "-9" in str(error.value)
     assert nothing_written()
     assert multiprocessing.active_children() == []
@@ -476,9 +482,4 @@ def test_a_reader_that_dies_in_the_middle_of_a_chunk_is_reported_and_nothing_is_
         send_bytes(self, data, *args)
 
     monkeypatch.setattr(Connection, "send_bytes", cut_off)
-    with pytest.raises(ImportFileError) as error:
-        orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS)))
-    assert "orders.csv:201:" in str(error.value)  # the last line of the first batch
-    assert "-9" in str(error.value)
-    assert nothing_written()
-    assert multiprocessing.active_children() == []
+    killed_reader_is_named_after(shop, 201)  # the last line of the first batch
