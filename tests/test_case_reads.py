@@ -10,8 +10,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from mahnwerk import bulk
 from mahnwerk.cases import selectors
@@ -171,3 +174,41 @@ def test_orders_read_with_their_buyers_in_one_query_answer_as_the_two_reads_did(
         assert one.later_order(order) == two.later_order(order)
         assert one.newest_address(order) == two.newest_address(order)
     assert one.newest_address(own_rows[0]).street == "Neue Straße"
+
+
+#: Orders of a small world: each a buyer id of three and an e-mail of three (or none), so that
+#: buyers share e-mails under other ids, and a moment of a few.
+WORLD_ORDER = st.tuples(st.sampled_from(["b1", "b2", "b3"]),
+                        st.sampled_from(["", "x@example.org", "Y@example.org", "y@example.org"]),
+                        st.integers(min_value=0, max_value=3))
+
+
+@hypothesis_settings(max_examples=40, deadline=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(WORLD_ORDER, min_size=1, max_size=10), st.data())
+def test_whatever_the_buyers_share_the_one_query_reads_what_the_two_reads_did(orders, data):
+    """For any orders of buyers who share e-mails in any way, and any of them asked: the one
+    query gives every order of the asked orders' buyers (by id or e-mail) once, the asked ones
+    included, as reading them and then ``buyer_orders`` did; and the same reorder match and
+    newest address for each asked order."""
+    asked_at = data.draw(st.sets(st.integers(0, len(orders) - 1), min_size=1))
+    with transaction.atomic():
+        product = ProductFactory()
+        made = [OrderFactory(product=product, buyer=BuyerFactory(buyer_id=buyer),
+                             buyer_email=email, street=f"Weg {n}",
+                             created_at=datetime(2025, 5, 1 + day, 10, tzinfo=BERLIN))
+                for n, (buyer, email, day) in enumerate(orders)]
+        asked = [made[i].order_id for i in sorted(asked_at)]
+        rows = selectors.orders_with_their_buyers(order_ids=asked,
+                                                  fields=selectors.BUYER_ORDER_FIELDS)
+        own = [Order.objects.filter(pk=pk).values_list(
+            *selectors.BUYER_ORDER_FIELDS, named=True).get() for pk in asked]
+        two = selectors.buyer_orders(of=own)
+        one = selectors.BuyerOrders(map(selectors.BuyerOrder._make, rows))
+        assert len({row[0] for row in rows}) == len(rows)
+        assert sorted(as_read(rows)) == sorted(as_read(
+            o for found in two.by_buyer.values() for o in found))
+        for order in own:
+            assert one.later_order(order) == two.later_order(order)
+            assert one.newest_address(order) == two.newest_address(order)
+        transaction.set_rollback(True)
