@@ -590,22 +590,22 @@ class _Reader:
         # The first pass's own handle, opened now: the file the import opened a moment ago,
         # even if another file takes its name while the import runs. This process reads it
         # (``chunks``) while the reader parses the first chunks.
-        self.first_pass = buyers_once_from.open("rb") if buyers_once_from else None
-        try:
-            self.first_pass_size = _whole_lines(self.first_pass) if self.first_pass else 0
-        except OSError:
-            self.first_pass.close()  # type: ignore[union-attr]
-            raise
+        self.first_pass: BinaryIO | None = None
+        self.first_pass_size = 0
         self.receiver, sender = context.Pipe(duplex=False)
-        self.process = context.Process(
-            target=self._run, args=(sender, source, feed, batch_size, keep_cells,
-                                    self.receiver, self.first_pass),
-            name=f"mahnwerk import reader ({name})", daemon=True)
         try:
+            if buyers_once_from:
+                self.first_pass = buyers_once_from.open("rb")
+                self.first_pass_size = _whole_lines(self.first_pass)
+            self.process = context.Process(
+                target=self._run, args=(sender, source, feed, batch_size, keep_cells,
+                                        self.receiver, self.first_pass),
+                name=f"mahnwerk import reader ({name})", daemon=True)
             self.process.start()
-        except BaseException:
+        except BaseException:  # no reader (import_file reads in this process): nothing open
             if self.first_pass:
                 self.first_pass.close()
+            self.receiver.close()
             raise
         finally:
             sender.close()
