@@ -37,6 +37,11 @@ def _sqlite_moment(value: datetime) -> str:
     return str(value)[:-6]
 
 
+#: ``json.dumps(value, ensure_ascii=False)`` without making its encoder anew for every value
+#: (2 of its 7 µs for a case event's facts; an import writes one for every case it opens).
+_json_text = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _adapter(field: models.Field) -> Adapter:
     sqlite = connection.vendor == "sqlite"
     if isinstance(field, models.DateTimeField):
@@ -44,7 +49,7 @@ def _adapter(field: models.Field) -> Adapter:
     if isinstance(field, models.DateField):
         return date.isoformat if sqlite else None
     if isinstance(field, models.JSONField):
-        return lambda value: json.dumps(value, ensure_ascii=False)
+        return _json_text
     return None
 
 
