@@ -545,7 +545,9 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
 
 class _Budget:
     """Bytes on their way (``_Reader``): ``take`` waits while what is on its way and this
-    much would exceed the limit (one message alone always goes), ``give_back`` once sent."""
+    much would exceed the limit (one message alone always goes), ``give_back`` once sent.
+    Bytes, not a count of chunks (a bounded ``queue.Queue``): a chunk's size follows
+    ``MAHNWERK_IMPORT_BATCH_SIZE`` and the file's rows, the memory it takes does not wait."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
