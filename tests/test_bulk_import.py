@@ -233,3 +233,17 @@ def test_rows_found_missing_but_written_meanwhile_are_upserted_not_refused():
     assert Vendor.objects.count() == MANY
     assert Vendor.objects.get(pk="v7").name == "Neu 7"
     assert Vendor.objects.get(pk=f"v{MANY - 1}").name == f"Neu {MANY - 1}"
+
+
+@pytest.mark.parametrize("many", [MANY, 3], ids=["a file's batch", "a few"])
+def test_the_same_id_twice_among_rows_found_missing_keeps_the_later_one(many):
+    """Rows found missing are inserted plainly; one id twice among them (an API request that
+    names an order twice) is refused by its unique column: everything goes as the upsert then,
+    the later row wins, and the rows inserted before the refused one are not there twice."""
+    rows = [_vendor(n, f"Neu {n}") for n in range(many)]
+    rows.append(_vendor(1, "Später"))
+    rows.append(_vendor(many, "Danach"))
+    bulk.insert_new_rows(Vendor, rows, conflict="vendor_id", update=["name"])
+    assert Vendor.objects.count() == many + 1
+    assert Vendor.objects.get(pk="v1").name == "Später"
+    assert Vendor.objects.get(pk=f"v{many}").name == "Danach"
