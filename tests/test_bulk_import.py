@@ -186,7 +186,14 @@ def own_buyer_rows(count: int, *, city: str = "Köln", hours: int = 0) -> str:
         f"RE-{n}\n" for n in range(count))
 
 
-def test_buyers_sent_again_with_the_same_orders_are_not_touched(shop):
+@pytest.fixture(params=["in one process", "beside a reader"])
+def reading(request, settings):
+    """A file read in the importing process (each batch writes its buyers), or in a second
+    process beside it (each buyer written once, from their newest order's row, at the end)."""
+    settings.MAHNWERK_IMPORT_PARALLEL_BYTES = -1 if request.param == "in one process" else 0
+
+
+def test_buyers_sent_again_with_the_same_orders_are_not_touched(shop, reading):
     path = write(shop, "orders.csv", own_buyer_rows(MANY))
     run_import("orders", path)
     stamps = dict(Buyer.objects.values_list("pk", "updated_at"))
@@ -194,7 +201,7 @@ def test_buyers_sent_again_with_the_same_orders_are_not_touched(shop):
     assert dict(Buyer.objects.values_list("pk", "updated_at")) == stamps
 
 
-def test_a_buyer_whose_stored_order_is_newer_keeps_the_address_of_that_order(shop):
+def test_a_buyer_whose_stored_order_is_newer_keeps_the_address_of_that_order(shop, reading):
     run_import("orders", write(shop, "new.csv", own_buyer_rows(MANY, city="Bonn", hours=48)))
     stamps = dict(Buyer.objects.values_list("pk", "updated_at"))
     run_import("orders", write(shop, "old.csv", own_buyer_rows(MANY, city="Köln")))
@@ -204,7 +211,7 @@ def test_a_buyer_whose_stored_order_is_newer_keeps_the_address_of_that_order(sho
     assert set(Buyer.objects.values_list("city", flat=True)) == {"Ulm"}
 
 
-def test_a_buyer_written_outside_the_intake_is_compared_by_their_fields(shop):
+def test_a_buyer_written_outside_the_intake_is_compared_by_their_fields(shop, reading):
     """A buyer without a digest (written by an older version, or by hand) that an order names
     with the same data is left as it is; one with other data takes the order's."""
     at = FIRST + timedelta(hours=-1)
@@ -221,6 +228,19 @@ def test_a_buyer_written_outside_the_intake_is_compared_by_their_fields(shop):
     kept, changed = Buyer.objects.get(pk="c0"), Buyer.objects.get(pk="c1")
     assert (kept.updated_at, kept.content_hash) == (at, "")
     assert changed.city == "Köln" and changed.content_hash and changed.updated_at > at
+
+
+def test_an_anonymised_buyer_named_anew_by_a_newer_order_is_no_longer_anonymised(
+        shop, reading):
+    """The platform sends changed data for a buyer whose data was anonymised: the buyer takes
+    it, and no longer says they are anonymised; the others stay as they were."""
+    run_import("orders", write(shop, "orders.csv", own_buyer_rows(MANY)))
+    Buyer.objects.filter(pk="c0").update(last_name="", street="", anonymised_at=FIRST)
+    run_import("orders", write(shop, "newer.csv", own_buyer_rows(MANY, city="Ulm", hours=1)))
+    buyer = Buyer.objects.get(pk="c0")
+    assert (buyer.last_name, buyer.street, buyer.city) == ("Muster", "Heidestraße", "Ulm")
+    assert buyer.anonymised_at is None
+    assert not Buyer.objects.filter(anonymised_at__isnull=False).exists()
 
 
 def test_rows_found_missing_but_written_meanwhile_are_upserted_not_refused():
