@@ -560,10 +560,21 @@ def orders_with_their_buyers(*, order_ids: Sequence[str], fields: Sequence[str]
                     for name in ("buyer_id", "buyer_email_normalized"))
     select = f"SELECT {bulk.columns(Order, fields)} FROM {table} WHERE "
     asked, params = _one_of("order_id", order_ids)
-    sql = (f"WITH own AS (SELECT {buyer}, {email} FROM {table} WHERE {asked}) "
-           f"{select}{buyer} IN (SELECT {buyer} FROM own) UNION ALL "
-           f"{select}{email} IN (SELECT {email} FROM own WHERE {email} <> '') "
-           f"AND {buyer} NOT IN (SELECT {buyer} FROM own)")
+    own = f"WITH own AS (SELECT {buyer}, {email} FROM {table} WHERE {asked}) "
+    if connection.vendor == "sqlite":
+        # SQLite finds the rows of both parts in its two indexes alone (each entry holds the
+        # row's rowid), then reads each row once, in the table's order: the e-mail part of
+        # the query below reads every row it finds to compare its buyer, most of them rows
+        # the buyer part has read already. An incident file's batch: 26 → 21 ms (SQLite
+        # alone, a million orders, docs/benchmarks.md). PostgreSQL has no rowid: it keeps
+        # the query below.
+        sql = (f"{own}{select}rowid IN (SELECT rowid FROM {table} WHERE {buyer} IN "
+               f"(SELECT {buyer} FROM own) UNION SELECT rowid FROM {table} WHERE {email} IN "
+               f"(SELECT {email} FROM own WHERE {email} <> ''))")
+    else:
+        sql = (f"{own}{select}{buyer} IN (SELECT {buyer} FROM own) UNION ALL "
+               f"{select}{email} IN (SELECT {email} FROM own WHERE {email} <> '') "
+               f"AND {buyer} NOT IN (SELECT {buyer} FROM own)")
     return bulk.fetch(Order, fields, sql, params)
 
 
