@@ -1,11 +1,17 @@
 """Locust users for bench/load_benchmark.py (issue 12, item 4): not run on its own.
 
-* ``IntakeClient`` posts the platform's records through the intake API as the platform does:
+* ``IntakeClient`` first sends ``MAHNWERK_LOAD_WARM_UP`` batches (3; not in the figures, which
+  start once every client has sent them), then posts the platform's records through the
+  intake API as the platform does:
   batches of new orders (``MAHNWERK_LOAD_BATCH`` records each, default 50) and, for every
   fourth batch, the incidents of some of its orders (opening their cases), with the API key in
   ``MAHNWERK_LOAD_API_KEY``; no pause between requests, or, with ``MAHNWERK_LOAD_PACE`` (the
   requests a second each user starts), paced: the platform sends records as its buyers order,
-  at a rate, not as fast as the server answers (locust's ``constant_throughput``).
+  at a rate, not as fast as the server answers. Paced either as independent senders
+  (``MAHNWERK_LOAD_ARRIVALS=independent``, the default: each client's requests start at the
+  moments of a Poisson process of that rate, ``_Independent``) or at fixed intervals
+  (``fixed``: locust's ``constant_throughput``, which lines the clients' requests up in bursts
+  of several at once, since they start within a second of each other).
 * ``SupportAgent`` signs in to the workspace with the demo's support login (a real login:
   the form, its CSRF token, the session cookie) and reads the case list, the first page and
   then a filter, pausing like a person (0.5 to 1.5 s). The statistics start anew once every
@@ -21,19 +27,57 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import time
+from collections.abc import Callable
 
 import gevent
 from locust import HttpUser, between, constant, constant_throughput, task
 
 BATCH = int(os.environ.get("MAHNWERK_LOAD_BATCH", "50"))
 PACE = float(os.environ.get("MAHNWERK_LOAD_PACE", "0"))
+ARRIVALS = os.environ.get("MAHNWERK_LOAD_ARRIVALS", "independent")
 VENDORS = int(os.environ.get("MAHNWERK_LOAD_VENDORS", "50"))
 _users = itertools.count()
 _signed_in = 0
+_warmed = 0
+#: Requests each API client sends before the figures start: every web process has then
+#: answered some (its first request imports and prepares what later ones reuse).
+WARM_UP = int(os.environ.get("MAHNWERK_LOAD_WARM_UP", "3"))
+
+
+class _Independent:
+    """A client's requests at the moments of a Poisson process of ``rate`` a second: the gap
+    from one start to the next drawn from the exponential distribution (the arrivals of many
+    independent senders, as the platform's are), each user with its own random stream. A
+    request that takes longer than its gap starts the next one at once, so the rate holds.
+    Written here because locust's wait times are either fixed or uniform between bounds."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+
+    def __call__(self, user: HttpUser) -> float:
+        now = time.monotonic()
+        due = getattr(user, "_due", now) + user.random.expovariate(self.rate)
+        user._due = due
+        return max(0.0, due - now)
+
+
+def _pacing() -> Callable[[HttpUser], float]:
+    if not PACE:
+        return constant(0)
+    if ARRIVALS == "fixed":
+        return constant_throughput(PACE)
+    if ARRIVALS != "independent":
+        raise SystemExit(f"MAHNWERK_LOAD_ARRIVALS={ARRIVALS!r}: write independent or fixed")
+    return _Independent(PACE)
+
+
+_PACING = _pacing()
 
 
 class IntakeClient(HttpUser):
-    wait_time = constant_throughput(PACE) if PACE else constant(0)
+    def wait_time(self) -> float:
+        return _PACING(self)
 
     def on_start(self) -> None:
         self.prefix = f"L{os.getpid()}-{next(_users)}"
@@ -41,6 +85,16 @@ class IntakeClient(HttpUser):
         self.headers = {"Authorization": f"Bearer {os.environ['MAHNWERK_LOAD_API_KEY']}"}
         self.random = random.Random(self.prefix)
         self.sent: list[str] = []
+        for _ in range(WARM_UP):
+            self.post_orders()
+        # As the agents' sign-ins: the figures start once every client has warmed up.
+        global _warmed
+        _warmed += 1
+        everyone = self.environment.runner.target_user_count
+        if _warmed == everyone:
+            self.environment.stats.reset_all()
+        while _warmed < everyone:
+            gevent.sleep(0.05)
 
     def _order(self) -> dict:
         n = next(self.counter)
