@@ -40,6 +40,7 @@ VENDORS = int(os.environ.get("MAHNWERK_LOAD_VENDORS", "50"))
 _users = itertools.count()
 _signed_in = 0
 _warmed = 0
+_warm_up_failed = False
 #: Requests each API client sends before the figures start: every web process has then
 #: answered some (its first request imports and prepares what later ones reuse).
 WARM_UP = int(os.environ.get("MAHNWERK_LOAD_WARM_UP", "3"))
@@ -85,13 +86,14 @@ class IntakeClient(HttpUser):
         self.headers = {"Authorization": f"Bearer {os.environ['MAHNWERK_LOAD_API_KEY']}"}
         self.random = random.Random(self.prefix)
         self.sent: list[str] = []
-        for _ in range(WARM_UP):
-            self.post_orders()
-        # As the agents' sign-ins: the figures start once every client has warmed up.
-        global _warmed
+        global _warmed, _warm_up_failed
+        if not all([self.post_orders() for _ in range(WARM_UP)]):
+            _warm_up_failed = True
+        # As the agents' sign-ins: the figures start once every client has warmed up (unless
+        # a warm-up request failed: then they keep it, and the run says so).
         _warmed += 1
         everyone = self.environment.runner.target_user_count
-        if _warmed == everyone:
+        if _warmed == everyone and not _warm_up_failed:
             self.environment.stats.reset_all()
         while _warmed < everyone:
             gevent.sleep(0.05)
@@ -109,20 +111,22 @@ class IntakeClient(HttpUser):
                 "created_at": "2026-01-15T10:00:00+01:00", "first_invoice_number": f"RE-{n}"}
 
     @task(4)
-    def post_orders(self) -> None:
+    def post_orders(self) -> bool:
         records = [self._order() for _ in range(BATCH)]
         with self.client.post("/api/v1/orders", json={"records": records},
                               headers=self.headers, name="POST /api/v1/orders",
                               catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(f"{response.status_code}: {response.text[:300]}")
-                return
+                return False
         self.sent.extend(r["order_id"] for r in records[: BATCH // 5])
+        return True
 
     @task(1)
     def post_incidents(self) -> None:
         if len(self.sent) < BATCH:
-            return self.post_orders()
+            self.post_orders()
+            return
         orders, self.sent = self.sent[:BATCH], self.sent[BATCH:]
         records = [{"incident_id": f"{order}-I", "order_id": order, "kind": "chargeback",
                     "occurred_at": "2026-02-15T09:00:00+01:00", "open_amount": "99.00",
