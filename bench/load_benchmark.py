@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/load_benchmark.py --postgres postgres://postgres@127.0.0.1:5432/x \\
         [--database intake_bench] [--orders 50000] [--incidents 10000] [--workers 4] \\
-        [--api-users 8] [--batch 50] [--rate 1000] [--arrivals independent|fixed] \\
+        [--api-users 8] [--batch 50] [--rate 1100] [--arrivals independent|fixed] \\
         [--agents 20] [--run-time 30]
 
 1. builds a fresh PostgreSQL database (``--database`` on the server of ``--postgres``) and fills

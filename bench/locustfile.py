@@ -56,6 +56,13 @@ class _Independent:
     def __init__(self, rate: float) -> None:
         self.rate = rate
 
+    def first(self, user: HttpUser) -> float:
+        """The wait before a client's first counted request: a gap of the process too, so
+        that the clients let go together by the warm-up's barrier do not send at once."""
+        gap = user.random.expovariate(self.rate)
+        user._due = time.monotonic() + gap
+        return gap
+
     def __call__(self, user: HttpUser) -> float:
         now = time.monotonic()
         due = getattr(user, "_due", now) + user.random.expovariate(self.rate)
@@ -87,16 +94,24 @@ class IntakeClient(HttpUser):
         self.random = random.Random(self.prefix)
         self.sent: list[str] = []
         global _warmed, _warm_up_failed
-        if not all([self.post_orders() for _ in range(WARM_UP)]):
-            _warm_up_failed = True
-        # As the agents' sign-ins: the figures start once every client has warmed up (unless
-        # a warm-up request failed: then they keep it, and the run says so).
-        _warmed += 1
+        try:
+            if not all([self.post_orders() for _ in range(WARM_UP)]):
+                _warm_up_failed = True
+        finally:
+            # As the agents' sign-ins: the figures start once every client has warmed up
+            # (unless a warm-up request failed: then the figures keep it, the benchmark lists
+            # the failure and the target is missed).
+            _warmed += 1
         everyone = self.environment.runner.target_user_count
         if _warmed == everyone and not _warm_up_failed:
             self.environment.stats.reset_all()
         while _warmed < everyone:
             gevent.sleep(0.05)
+        # Let go together, the clients would send their first counted requests at once.
+        if isinstance(_PACING, _Independent):
+            gevent.sleep(_PACING.first(self))
+        elif PACE:  # fixed intervals: each client at its own place in the interval
+            gevent.sleep(self.random.uniform(0, 1 / PACE))
 
     def _order(self) -> dict:
         n = next(self.counter)
