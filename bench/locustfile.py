@@ -10,8 +10,9 @@
   at a rate, not as fast as the server answers. Paced either as independent senders
   (``MAHNWERK_LOAD_ARRIVALS=independent``, the default: each client's requests start at the
   moments of a Poisson process of that rate, ``_Independent``) or at fixed intervals
-  (``fixed``: locust's ``constant_throughput``, which lines the clients' requests up in bursts
-  of several at once, since they start within a second of each other).
+  (``fixed``: locust's ``constant_throughput``, each client at a random place in its
+  interval: clients in lockstep sent their requests in bursts of several at once, which
+  queued on the two cores, docs/benchmarks.md).
 * ``SupportAgent`` signs in to the workspace with the demo's support login (a real login:
   the form, its CSRF token, the session cookie) and reads the case list, the first page and
   then a filter, pausing like a person (0.5 to 1.5 s). The statistics start anew once every
