@@ -5,6 +5,7 @@ on PostgreSQL: the same values of the same types (aware date-times in the same z
 with their places, parsed JSON), or a comparison somewhere else goes wrong; and a payment still
 locks the cases it follows, in id order, where the database has row locks."""
 
+import pickle
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -177,10 +178,17 @@ def test_orders_read_with_their_buyers_in_one_query_answer_as_the_two_reads_did(
 
 
 #: Orders of a small world: each a buyer id of three and an e-mail of three (or none), so that
-#: buyers share e-mails under other ids, and a moment of a few.
+#: buyers share e-mails under other ids, a moment of a few, and an address or none.
 WORLD_ORDER = st.tuples(st.sampled_from(["b1", "b2", "b3"]),
                         st.sampled_from(["", "x@example.org", "Y@example.org", "y@example.org"]),
-                        st.integers(min_value=0, max_value=3))
+                        st.integers(min_value=0, max_value=3), st.booleans())
+
+
+def world_address(n, given):
+    if given:
+        return {"street": f"Weg {n}", "house_number": str(n + 1), "postcode": "50667",
+                "city": "Köln"}
+    return {"street": "", "house_number": "", "postcode": "", "city": ""}
 
 
 @hypothesis_settings(max_examples=40, deadline=None,
@@ -190,14 +198,16 @@ def test_whatever_the_buyers_share_the_one_query_reads_what_the_two_reads_did(or
     """For any orders of buyers who share e-mails in any way, and any of them asked: the one
     query gives every order of the asked orders' buyers (by id or e-mail) once, the asked ones
     included, as reading them and then ``buyer_orders`` did; and the same reorder match and
-    newest address for each asked order."""
+    newest address for each asked order. The answers worked out ahead (``answer_for``, as an
+    incident file's reader sends them to the writer, pickled) are the same, asked together or
+    each order alone."""
     asked_at = data.draw(st.sets(st.integers(0, len(orders) - 1), min_size=1))
     with transaction.atomic():
         product = ProductFactory()
         made = [OrderFactory(product=product, buyer=BuyerFactory(buyer_id=buyer),
-                             buyer_email=email, street=f"Weg {n}",
+                             buyer_email=email, **world_address(n, given),
                              created_at=datetime(2025, 5, 1 + day, 10, tzinfo=BERLIN))
-                for n, (buyer, email, day) in enumerate(orders)]
+                for n, (buyer, email, day, given) in enumerate(orders)]
         asked = [made[i].order_id for i in sorted(asked_at)]
         rows = selectors.orders_with_their_buyers(order_ids=asked,
                                                   fields=selectors.BUYER_ORDER_FIELDS)
@@ -208,7 +218,17 @@ def test_whatever_the_buyers_share_the_one_query_reads_what_the_two_reads_did(or
         assert len({row[0] for row in rows}) == len(rows)
         assert sorted(as_read(rows)) == sorted(as_read(
             o for found in two.by_buyer.values() for o in found))
-        for order in own:
+        ahead = pickle.loads(pickle.dumps(selectors.answer_for(
+            order_ids=asked, fields=selectors.BUYER_ORDER_FIELDS,
+            make=selectors.BuyerOrder._make)))
+        alone = [selectors.answer_for(order_ids=[pk], fields=selectors.BUYER_ORDER_FIELDS,
+                                      make=selectors.BuyerOrder._make) for pk in asked]
+        assert ahead.covers(asked) and not ahead.covers([*asked, "not-stored"])
+        for order, answered_alone in zip(own, alone, strict=True):
             assert one.later_order(order) == two.later_order(order)
             assert one.newest_address(order) == two.newest_address(order)
+            for answers in (ahead, answered_alone):
+                assert tuple(answers.orders[order.order_id]) == tuple(order)
+                assert answers.later_order(order) == two.later_order(order)
+                assert answers.newest_address(order) == two.newest_address(order)
         transaction.set_rollback(True)

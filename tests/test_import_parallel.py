@@ -6,21 +6,27 @@ its line, never waited for for ever. ``MAHNWERK_IMPORT_PARALLEL_BYTES = 0`` send
 small files through the second process."""
 
 import csv
+import json
 import multiprocessing
 import os
 import signal
+import sqlite3
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext, override_settings
 from openpyxl import Workbook
 
 from mahnwerk.cases.models import DebtCase
 from mahnwerk.intake import importing
 from mahnwerk.intake.feeds import FEEDS
 from mahnwerk.intake.importing import ImportFileError, import_file
-from mahnwerk.intake.models import Buyer, Order
+from mahnwerk.intake.models import Buyer, Incident, Order
 from tests.test_bulk_import import incident_rows, order_rows
 from tests.test_import import ORDER_HEADER, PRODUCTS, VENDORS, write
 
@@ -126,6 +132,121 @@ def test_incidents_read_beside_the_writer_open_their_cases(shop):
                          feed=FEEDS["incidents"], actor="test", batch_size=BATCH)
     assert report.committed and report.applied.created == ROWS
     assert DebtCase.objects.count() == ROWS
+
+
+#: Orders whose cases' addresses and reorder marks depend on the buyers' other orders: a buyer
+#: whose older order lacks the address a newer one gives, a buyer known only by an address-less
+#: order, one who came back under another id with the same e-mail (in another spelling).
+ORDERS_OF_BUYERS = (
+    "ox1,48213,77120,bx,bx@example.org,Ada,Xu,,,,,DE,one_time,99.00,EUR,,,"
+    "2025-05-01T10:00:00+00:00,,RE-x1\n"
+    "ox2,48213,77120,bx,bx@example.org,Ada,Xu,Neue Straße,7,50667,Köln,DE,one_time,99.00,EUR,,,"
+    "2025-05-03T10:00:00+00:00,,RE-x2\n"
+    "oy1,48213,77120,by,by@example.org,Bo,Yu,,,,,DE,one_time,99.00,EUR,,,"
+    "2025-05-01T10:00:00+00:00,,RE-y1\n"
+    "oz1,48213,77120,bz,Z+shop@example.org,Cy,Zo,Weg,1,50667,Köln,DE,one_time,99.00,EUR,,,"
+    "2025-05-01T10:00:00+00:00,,RE-z1\n"
+    "oz2,48213,77120,bz2,z@EXAMPLE.org,Cy,Zo,Gasse,2,10115,Berlin,DE,one_time,99.00,EUR,,,"
+    "2025-05-04T10:00:00+00:00,ag-7,RE-z2\n")
+
+
+def incidents_of_buyers(count: int) -> str:
+    """An incident for each of ``count`` orders of ``order_rows`` and for the orders above;
+    then, in the last batch, a later incident for the first ten (their cases exist by then,
+    and follow the address again)."""
+    return incident_rows(count) + "".join(
+        f"i-{order},{order},chargeback,2025-06-01T09:00:00+02:00,99.00,EUR\n"
+        for order in ("ox1", "oy1", "oz1")) + "".join(
+        f"again{n},o{n},stopped_installments,2025-06-20T09:00:00+02:00,49.00,EUR\n"
+        for n in range(10))
+
+
+#: What an incident import leaves: each case with its reorder mark and address flag, and its
+#: events (their times and ids aside).
+OUTCOME = ("SELECT c.order_id, c.state, c.reopened, c.reopened_id, c.invalid_address_computed, "
+           "c.address_problems, c.open_amount, e.kind, e.code, e.params, e.changes "
+           "FROM cases_caseevent e JOIN cases_debtcase c ON c.id = e.case_id "
+           "ORDER BY c.order_id, e.id")
+
+#: The incident import in a process of its own, on the SQLite file named by DATABASE_URL (no
+#: other process can read an in-memory test database): prints whether it committed, the cases
+#: it opened and how often the writer read orders with their buyers' orders.
+IMPORT_INCIDENTS = """
+import json, sys
+from pathlib import Path
+import django
+django.setup()
+from django.db import connection
+from django.test.utils import CaptureQueriesContext, override_settings
+from mahnwerk.intake.feeds import FEEDS
+from mahnwerk.intake.importing import import_file
+reads = []
+def count(execute, sql, params, many, context):
+    if "WITH own AS" in sql:
+        reads.append(sql)
+    return execute(sql, params, many, context)
+with connection.execute_wrapper(count):
+    report = import_file(path=Path(sys.argv[1]), feed=FEEDS["incidents"], actor="test",
+                         batch_size=int(sys.argv[2]))
+print(json.dumps([report.committed, report.applied.created, len(reads),
+                  [str(p) for p in report.problems[:3]]]))
+"""
+
+
+def import_incidents(path: Path, parallel: int, tmp_path: Path) -> tuple[list, list]:
+    """Import the incident file (``MAHNWERK_IMPORT_PARALLEL_BYTES = parallel``) and undo it:
+    [committed, cases opened, the writer's reads of orders with their buyers' orders, its first
+    problems], and the cases and events it left (``OUTCOME``)."""
+    if connection.vendor == "sqlite":  # on a copy, in a process of its own
+        copy = tmp_path / f"mahnwerk-{parallel}.sqlite3"
+        with sqlite3.connect(copy) as target:
+            target.executescript("\n".join(connection.connection.iterdump()))
+        done = subprocess.run(
+            [sys.executable, "-c", IMPORT_INCIDENTS, str(path), str(BATCH)],
+            env={**os.environ, "DATABASE_URL": f"sqlite:///{copy}",
+                 "DJANGO_SETTINGS_MODULE": "mahnwerk.settings",
+                 "MAHNWERK_IMPORT_PARALLEL_BYTES": str(parallel)},
+            capture_output=True, text=True, timeout=120, check=True)
+        with sqlite3.connect(copy) as stored:
+            return json.loads(done.stdout.splitlines()[-1]), stored.execute(OUTCOME).fetchall()
+    with override_settings(MAHNWERK_IMPORT_PARALLEL_BYTES=parallel), \
+            CaptureQueriesContext(connection) as queries:
+        report = import_file(path=path, feed=FEEDS["incidents"], actor="test",
+                             batch_size=BATCH)
+    with connection.cursor() as cursor:
+        cursor.execute(OUTCOME)
+        outcome = cursor.fetchall()
+    DebtCase.objects.all().delete()
+    Incident.objects.all().delete()
+    return [report.committed, report.applied.created,
+            sum("WITH own AS" in q["sql"] for q in queries),
+            [str(p) for p in report.problems[:3]]], outcome
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_orders_an_incident_file_reads_are_read_ahead_and_open_the_same_cases(
+        shop, settings, tmp_path):
+    """The reader of an incident file reads what opening and following their cases reads of the
+    orders (their buyers' other orders: a later order of the product, the newest address),
+    with a connection of its own, while the writer writes: the writer reads none of it, and
+    the cases, reorder marks, address flags and events are those an import in one process
+    leaves. (SQLite's test database lives in memory, where no other process can read it: there
+    the imports run in a process of their own, each on a copy of it in a file.)"""
+    settings.MAHNWERK_IMPORT_PARALLEL_BYTES = -1
+    orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS) + ORDERS_OF_BUYERS))
+    path = write(shop, "incidents.csv", incidents_of_buyers(ROWS))
+    one, in_one = import_incidents(path, -1, tmp_path)
+    beside, read_beside = import_incidents(path, 0, tmp_path)
+
+    assert one[:2] == beside[:2] == [True, ROWS + 3 + 10], (one, beside)
+    assert one[2] > 0 and beside[2] == 0, "the writer read no order: the reader did"
+    assert read_beside == in_one
+    cases = {row[0]: row for row in read_beside}
+    assert tuple(cases["ox1"][4:6]) == (False, "")  # the newer order's address counts
+    assert cases["oy1"][4] and cases["oy1"][5]  # no address anywhere
+    assert tuple(cases["oz1"][2:4]) == (True, "oz2")  # the same e-mail, another id, again
+    assert tuple(cases["o1"][2:4]) == (True, "o41")  # order_rows: buyer b1 forty hours later
+    assert multiprocessing.active_children() == []
 
 
 def test_a_bad_row_after_good_batches_leaves_nothing_behind(shop, capsys):

@@ -17,10 +17,18 @@ from mahnwerk.intake.models import Incident, Payment
 
 
 @receiver(signals.incidents_applied)
-def incidents_applied(sender, ids, actor, **kwargs):
+def incidents_applied(sender, ids, actor, read_ahead=None, **kwargs):
     with translation.override(settings.LANGUAGE_CODE):
         services.follow_orders_debts(order_ids=_orders_of(Incident, ids), actor=actor,
-                                     kind=EventKind.INCIDENT, addresses=True)
+                                     kind=EventKind.INCIDENT, addresses=True,
+                                     read_ahead=read_ahead)
+
+
+@receiver(signals.incidents_read)
+def incidents_read(sender, order_ids, **kwargs):
+    """In an incident file's reading process: what following these orders' cases will read
+    of the orders, read ahead (``services.read_orders_ahead``)."""
+    return services.read_orders_ahead(order_ids=order_ids)
 
 
 @receiver(signals.payments_applied)

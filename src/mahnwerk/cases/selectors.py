@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
@@ -509,6 +509,72 @@ class BuyerOrders:
         found = newest or order
         return KnownAddress(found.order_id, found.created_at, found.street, found.house_number,
                             found.postcode, found.city, found.country)
+
+
+class BuyerAnswers:
+    """What ``BuyerOrders`` answers for some orders (``later_order`` without ``skip``, and
+    ``newest_address``), worked out once and kept with the orders themselves (``orders``, by
+    order id): small enough to travel through a pipe, where the buyers' orders behind the
+    answers are a few times as many rows. Built by ``answer_for``.
+
+    Only answers that differ from the usual are kept: ``later`` holds the orders that have a
+    later order, ``newest`` those whose buyer's newest address is another order's."""
+
+    __slots__ = ("later", "newest", "orders")
+
+    def __init__(self, orders: dict[str, Any], later: dict[str, LaterOrder],
+                 newest: dict[str, KnownAddress]) -> None:
+        self.orders = orders
+        self.later = later
+        self.newest = newest
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return self.orders, self.later, self.newest
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.orders, self.later, self.newest = state
+
+    def covers(self, order_ids: Iterable[str]) -> bool:
+        """Whether every one of these orders was answered (an order not stored when the
+        answers were read was not)."""
+        return all(order_id in self.orders for order_id in order_ids)
+
+    def later_order(self, order: BuyerOrder) -> LaterOrder | None:
+        return self.later.get(order.order_id)
+
+    def newest_address(self, order: BuyerOrder) -> KnownAddress:
+        found = self.newest.get(order.order_id)
+        if found is not None:
+            return found
+        return KnownAddress(order.order_id, order.created_at, order.street, order.house_number,
+                            order.postcode, order.city, order.country)
+
+
+def answer_for(*, order_ids: Sequence[str], fields: Sequence[str],
+               make: Callable[[Iterable[Any]], Any]) -> BuyerAnswers:
+    """``BuyerAnswers`` for these orders (any number), each order read as ``make`` of its
+    ``fields`` (``BUYER_ORDER_FIELDS`` among them): ``orders_with_their_buyers`` per 900 of
+    them. An order's answers depend on its buyer's orders alone, never on the other orders
+    asked with it, so they are the same whichever batch asks."""
+    orders: dict[str, Any] = {}
+    later: dict[str, LaterOrder] = {}
+    newest: dict[str, KnownAddress] = {}
+    for start in range(0, len(order_ids), 900):
+        chunk = order_ids[start:start + 900]
+        rows = list(map(make, orders_with_their_buyers(order_ids=chunk, fields=fields)))
+        asked = set(chunk)
+        buyers = BuyerOrders(rows)
+        for order in rows:
+            if order.order_id not in asked or order.order_id in orders:
+                continue
+            orders[order.order_id] = order
+            found = buyers.later_order(order)
+            if found is not None:
+                later[order.order_id] = found
+            address = buyers.newest_address(order)
+            if address.order_id != order.order_id:
+                newest[order.order_id] = address
+    return BuyerAnswers(orders, later, newest)
 
 
 def buyer_orders(*, of: Iterable[BuyerOrder],

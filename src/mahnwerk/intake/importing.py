@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils.translation import gettext as _
 
 from mahnwerk import bulk
-from mahnwerk.intake import feeds
+from mahnwerk.intake import feeds, signals
 from mahnwerk.intake.feeds import Feed, Problem
+from mahnwerk.intake.models import Incident
 from mahnwerk.intake.services import (
     BUYER_NEWEST,
     ApplyResult,
@@ -276,13 +277,15 @@ def _cell_problems(values: list[Any], header: list[str], *, formulas: bool) -> l
 class _Chunk:
     """What reading hands the writer: the rows refused while reading (line, cells, problems),
     then a batch of parsed records (line, record, cells or None), the rows read so far and the
-    position for the progress bar; the last chunk also carries the ids seen twice."""
+    position for the progress bar; the last chunk also carries the ids seen twice. A reader
+    may add what it read ahead for the batch's records (``_read_ahead``)."""
 
     rows: int
     position: int
     rejected: list[tuple[int, list[Any], list[Problem]]]
     batch: list[tuple[int, dict[str, Any], list[Any] | None]]
     duplicates: dict[str, list[int]] | None = None
+    read_ahead: Any = None
 
 
 def _chunks(source: _Source, feed: Feed, *, batch_size: int, keep_cells: bool,
@@ -435,6 +438,30 @@ def _prepare(feed: Feed, batch: list[tuple[int, dict[str, Any], list[Any] | None
     adapt_records(feed=feed, records=records)
 
 
+def _read_ahead(chunk: _Chunk) -> Any:
+    """In the reader of an incident file: the first answer of ``signals.incidents_read`` for
+    the orders of the chunk's incidents (what following their cases will read of them), read
+    with the reader's own connection; raises the database's error."""
+    order_ids = sorted({record["order_id"] for _line, record, _cells in chunk.batch})
+    if not order_ids:
+        return None
+    for _receiver, answer in signals.incidents_read.send(sender=Incident, order_ids=order_ids):
+        if answer is not None:
+            return answer
+    return None
+
+
+def _reads_beside() -> bool:
+    """Whether a reader may read the database with a connection of its own: such a connection
+    sees only what is committed, so not when the import runs inside a transaction of its
+    caller's (whose writes it would miss), and not an in-memory SQLite database (no other
+    process can open it)."""
+    if connection.in_atomic_block:
+        return False
+    in_memory = getattr(connection, "is_in_memory_db", None)
+    return not (in_memory and in_memory())
+
+
 def _in_a_second_process(path: Path) -> bool:
     limit = settings.MAHNWERK_IMPORT_PARALLEL_BYTES
     return limit >= 0 and os.path.getsize(path) >= limit
@@ -498,7 +525,8 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
                 good.append(record)
         if skip_invalid or not report.problems:
             report.applied.add(apply_records(feed=feed, records=good, actor=actor,
-                                             adapted=reader is not None))
+                                             adapted=reader is not None,
+                                             read_ahead=chunk.read_ahead))
         bulk.keep_long_lived()  # the ids read so far stay to the end: out of the GC's walk
         if progress:
             progress(chunk.position, source.total)
@@ -512,8 +540,11 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
         once = (path if feed.name == "orders" and not source.workbook and not skip_invalid
                 else None)
         try:
+            # The orders an incident's case opening reads, read ahead by the reader: an
+            # incident import does not change them.
             reader = _Reader(source, feed, name=name, batch_size=batch_size,
-                             keep_cells=rejects is not None, buyers_once_from=once)
+                             keep_cells=rejects is not None, buyers_once_from=once,
+                             read_ahead=feed.name == "incidents" and _reads_beside())
         except (AssertionError, OSError) as exc:
             # A daemonic process may not start one (AssertionError), or the system cannot
             # fork now: this process reads the file itself, as it does a small one.
@@ -585,7 +616,8 @@ class _Reader:
     STALLED_AFTER = 600.0
 
     def __init__(self, source: _Source, feed: Feed, *, name: str, batch_size: int,
-                 keep_cells: bool, buyers_once_from: Path | None = None) -> None:
+                 keep_cells: bool, buyers_once_from: Path | None = None,
+                 read_ahead: bool = False) -> None:
         context = multiprocessing.get_context("fork")
         self.name = name
         self.line = 1  # the last line the writer got
@@ -599,9 +631,15 @@ class _Reader:
             if buyers_once_from:
                 self.first_pass = buyers_once_from.open("rb")
                 self.first_pass_size = _whole_lines(self.first_pass)
+            if read_ahead:
+                # The reader opens a connection of its own: one that is open now would be
+                # shared by both processes (their messages mixed on one socket, or SQLite's
+                # file locks and memory map in a forked copy). This process opens a new one
+                # when it next queries.
+                connection.close()
             self.process = context.Process(
                 target=self._run, args=(sender, source, feed, batch_size, keep_cells,
-                                        self.receiver, self.first_pass),
+                                        self.receiver, self.first_pass, read_ahead),
                 name=f"mahnwerk import reader ({name})", daemon=True)
             self.process.start()
         except BaseException:  # no reader (import_file reads in this process): nothing open
@@ -621,7 +659,7 @@ class _Reader:
     @staticmethod
     def _run(sender: Connection, source: _Source, feed: Feed, batch_size: int,
              keep_cells: bool, receiver: Connection | None = None,
-             first_pass: BinaryIO | None = None) -> None:
+             first_pass: BinaryIO | None = None, read_ahead: bool = False) -> None:
         if receiver is not None:
             receiver.close()  # the writer's end: once the writer is gone, sending fails
         if first_pass is not None:
@@ -655,15 +693,25 @@ class _Reader:
             outbox.put(data)
 
         at = [1]
+        reading = read_ahead
         try:
             for chunk in _chunks(source, feed, batch_size=batch_size, keep_cells=keep_cells,
                                  digest=True, at=at):
+                if reading:
+                    try:
+                        chunk.read_ahead = _read_ahead(chunk)
+                    except DatabaseError as exc:  # the writer reads for itself what it lacks
+                        log.warning("import reader: the orders could not be read ahead (%s); "
+                                    "the writer reads them", _reason(exc))
+                        reading = False
                 send(("chunk", chunk))
                 gc.freeze()  # the ids read so far, as keep_long_lived in the writer
         except ImportFileError as exc:
             send(("error", str(exc)))
         except Exception as exc:  # a fault in reading: said with its line, as the writer
             send(("fault", at[0], _reason(exc)))
+        if read_ahead:
+            connection.close()  # its own (see __init__): said goodbye to, not dropped
         send(("end",))
         outbox.put(None)
         courier.join()

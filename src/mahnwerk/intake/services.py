@@ -386,13 +386,15 @@ def adapt_records(*, feed: Feed, records: Sequence[dict[str, Any]]) -> None:
 @transaction.atomic(savepoint=False)
 def apply_records(*, feed: Feed, records: Sequence[dict[str, Any]], actor: str,
                   sources: Mapping[str, Mapping[str, str]] | None = None,
-                  adapted: bool = False) -> ApplyResult:
+                  adapted: bool = False, read_ahead: Any = None) -> ApplyResult:
     """Upsert checked records of one feed and announce what changed, in one transaction.
 
     ``records`` are the output of ``Feed.parse`` that passed ``check_references`` (with
     ``adapted``, then put into the database's form by ``adapt_records``). For payments,
     ``sources`` may name where each order's payment was read (a bank statement's ``statement``
-    and ``entry``): the case's timeline names it.
+    and ``entry``): the case's timeline names it. For incidents, ``read_ahead`` is what a
+    receiver of ``signals.incidents_read`` answered for them (a file import's reader), passed
+    on with ``incidents_applied``.
     """
     if not records:
         return ApplyResult()
@@ -416,7 +418,8 @@ def apply_records(*, feed: Feed, records: Sequence[dict[str, Any]], actor: str,
         ids, result = _upsert(Incident, [dict(r) for r in records], _INCIDENT_FIELDS,
                               adapted=adapted)
         if ids:
-            signals.incidents_applied.send(sender=Incident, ids=ids, actor=actor)
+            signals.incidents_applied.send(sender=Incident, ids=ids, actor=actor,
+                                           read_ahead=read_ahead)
     elif feed.name == "payments":
         ids, result = _upsert(Payment, [dict(r) for r in records], _PAYMENT_FIELDS,
                               adapted=adapted)

@@ -13,10 +13,19 @@ There is no buyer feed: a buyer record is the data of the buyer's newest order, 
 the batch that holds the buyer's newest order in the file). ``orders_applied`` announces every
 new or changed order (a new order, or an order sent again with a corrected address); the cases
 app follows a buyer's newest address from the orders themselves, never from the buyer record.
+
+``incidents_read`` is sent by the reading process of a large incident file (a second process
+beside the one that writes, ``importing._Reader``) for each batch it has read, with
+``order_ids``: a receiver may answer with what it will want to know of those orders, read
+with that process's own connection (it sees only what is committed: the orders, which an
+incident import does not change). The first answer that is not None comes back to the writer
+with the batch and goes on as ``incidents_applied``'s ``read_ahead``; without one (a file read
+in one process, the intake API) it is None.
 """
 
 from django.dispatch import Signal
 
 orders_applied = Signal()
 incidents_applied = Signal()
+incidents_read = Signal()
 payments_applied = Signal()
