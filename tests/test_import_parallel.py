@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext, override_settings
 from openpyxl import Workbook
 
@@ -26,7 +26,7 @@ from mahnwerk.cases.models import DebtCase
 from mahnwerk.intake import importing
 from mahnwerk.intake.feeds import FEEDS
 from mahnwerk.intake.importing import ImportFileError, import_file
-from mahnwerk.intake.models import Buyer, Incident, Order
+from mahnwerk.intake.models import Buyer, Incident, Order, Payment
 from tests.test_bulk_import import incident_rows, order_rows
 from tests.test_import import ORDER_HEADER, PRODUCTS, VENDORS, write
 
@@ -168,41 +168,40 @@ OUTCOME = ("SELECT c.order_id, c.state, c.reopened, c.reopened_id, c.invalid_add
            "FROM cases_caseevent e JOIN cases_debtcase c ON c.id = e.case_id "
            "ORDER BY c.order_id, e.id")
 
-#: The incident import in a process of its own, on the SQLite file named by DATABASE_URL (no
-#: other process can read an in-memory test database): prints whether it committed, the cases
-#: it opened and how often the writer read orders with their buyers' orders.
-IMPORT_INCIDENTS = """
+#: A file's import in a process of its own, on the SQLite file named by DATABASE_URL (no other
+#: process can read an in-memory test database): prints whether it committed, the rows it
+#: created, how often the writer read the orders, and its problems.
+IMPORT_IN_A_PROCESS = """
 import json, sys
 from pathlib import Path
 import django
 django.setup()
 from django.db import connection
-from django.test.utils import CaptureQueriesContext, override_settings
 from mahnwerk.intake.feeds import FEEDS
 from mahnwerk.intake.importing import import_file
 reads = []
 def count(execute, sql, params, many, context):
-    if "WITH own AS" in sql:
+    if 'FROM "intake_order"' in sql:
         reads.append(sql)
     return execute(sql, params, many, context)
 with connection.execute_wrapper(count):
-    report = import_file(path=Path(sys.argv[1]), feed=FEEDS["incidents"], actor="test",
-                         batch_size=int(sys.argv[2]))
+    report = import_file(path=Path(sys.argv[1]), feed=FEEDS[sys.argv[2]], actor="test",
+                         batch_size=int(sys.argv[3]))
 print(json.dumps([report.committed, report.applied.created, len(reads),
-                  [str(p) for p in report.problems[:3]]]))
+                  [str(p) for p in report.problems]]))
 """
 
 
-def import_incidents(path: Path, parallel: int, tmp_path: Path) -> tuple[list, list]:
-    """Import the incident file (``MAHNWERK_IMPORT_PARALLEL_BYTES = parallel``) and undo it:
-    [committed, cases opened, the writer's reads of orders with their buyers' orders, its first
-    problems], and the cases and events it left (``OUTCOME``)."""
+def import_and_undo(path: Path, feed: str, parallel: int, tmp_path: Path) -> tuple[list, list]:
+    """Import the file (``MAHNWERK_IMPORT_PARALLEL_BYTES = parallel``) and undo it: [committed,
+    rows created, the writer's reads of the orders, its problems], and the cases and events it
+    left (``OUTCOME``)."""
     if connection.vendor == "sqlite":  # on a copy, in a process of its own
-        copy = tmp_path / f"mahnwerk-{parallel}.sqlite3"
+        copy = tmp_path / f"mahnwerk-{feed}-{parallel}.sqlite3"
         with sqlite3.connect(copy) as target:
             target.executescript("\n".join(connection.connection.iterdump()))
         done = subprocess.run(
-            [sys.executable, "-c", IMPORT_INCIDENTS, str(path), str(BATCH)],
+            [sys.executable, "-c", IMPORT_IN_A_PROCESS, str(path), feed, str(BATCH)],
             env={**os.environ, "DATABASE_URL": f"sqlite:///{copy}",
                  "DJANGO_SETTINGS_MODULE": "mahnwerk.settings",
                  "MAHNWERK_IMPORT_PARALLEL_BYTES": str(parallel)},
@@ -211,16 +210,16 @@ def import_incidents(path: Path, parallel: int, tmp_path: Path) -> tuple[list, l
             return json.loads(done.stdout.splitlines()[-1]), stored.execute(OUTCOME).fetchall()
     with override_settings(MAHNWERK_IMPORT_PARALLEL_BYTES=parallel), \
             CaptureQueriesContext(connection) as queries:
-        report = import_file(path=path, feed=FEEDS["incidents"], actor="test",
-                             batch_size=BATCH)
+        report = import_file(path=path, feed=FEEDS[feed], actor="test", batch_size=BATCH)
     with connection.cursor() as cursor:
         cursor.execute(OUTCOME)
         outcome = cursor.fetchall()
     DebtCase.objects.all().delete()
     Incident.objects.all().delete()
+    Payment.objects.all().delete()
     return [report.committed, report.applied.created,
-            sum("WITH own AS" in q["sql"] for q in queries),
-            [str(p) for p in report.problems[:3]]], outcome
+            sum('FROM "intake_order"' in q["sql"] for q in queries),
+            [str(p) for p in report.problems]], outcome
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -235,8 +234,8 @@ def test_the_orders_an_incident_file_reads_are_read_ahead_and_open_the_same_case
     settings.MAHNWERK_IMPORT_PARALLEL_BYTES = -1
     orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS) + ORDERS_OF_BUYERS))
     path = write(shop, "incidents.csv", incidents_of_buyers(ROWS))
-    one, in_one = import_incidents(path, -1, tmp_path)
-    beside, read_beside = import_incidents(path, 0, tmp_path)
+    one, in_one = import_and_undo(path, "incidents", -1, tmp_path)
+    beside, read_beside = import_and_undo(path, "incidents", 0, tmp_path)
 
     assert one[:2] == beside[:2] == [True, ROWS + 3 + 10], (one, beside)
     assert one[2] > 0 and beside[2] == 0, "the writer read no order: the reader did"
@@ -247,6 +246,67 @@ def test_the_orders_an_incident_file_reads_are_read_ahead_and_open_the_same_case
     assert tuple(cases["oz1"][2:4]) == (True, "oz2")  # the same e-mail, another id, again
     assert tuple(cases["o1"][2:4]) == (True, "o41")  # order_rows: buyer b1 forty hours later
     assert multiprocessing.active_children() == []
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_orders_found_by_the_reader_are_checked_as_the_writer_checks_them(
+        shop, settings, tmp_path):
+    """The reader of an incident or payment file finds the orders its rows name, with their
+    currency, so the writer reads none of them; a row naming an order that is not stored (the
+    writer asks for it once more), or in another currency than its order's, is still refused
+    with its line, as in one process. The payments then follow their cases as in one
+    process."""
+    settings.MAHNWERK_IMPORT_PARALLEL_BYTES = -1
+    orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS)))
+    lines = incident_rows(ROWS).splitlines(keepends=True)
+    lines[301] = lines[301].replace(",o300,", ",o-unknown,")
+    lines[602] = lines[602].replace(",EUR", ",CHF")
+    bad = write(shop, "incidents.csv", "".join(lines))
+    in_one = import_and_undo(bad, "incidents", -1, tmp_path)[0]
+    beside = import_and_undo(bad, "incidents", 0, tmp_path)[0]
+    assert in_one[3] == beside[3] and [p.split(": ")[0] for p in beside[3]] == [
+        "incidents.csv:302", "incidents.csv:603"]
+    assert "o-unknown" in beside[3][0] and "CHF" in beside[3][1]
+    assert not beside[0]
+    assert beside[2] == 1, "the writer asked only for the order the reader did not find"
+
+    incidents = write(shop, "incidents.csv", incident_rows(ROWS))
+    payments = write(shop, "payments.csv", "payment_id,order_id,amount,currency,paid_at,"
+                     "channel\n" + "".join(
+                         f"p{n},o{n},{'99.00' if n % 2 else '40.00'},EUR,"
+                         f"2025-06-10T09:00:00+02:00,other\n" for n in range(ROWS)))
+
+    def payments_on_their_cases(parallel):
+        import_file(path=incidents, feed=FEEDS["incidents"], actor="test", batch_size=BATCH)
+        return import_and_undo(payments, "payments", parallel, tmp_path)
+
+    (one, after_one), (read, after_read) = map(payments_on_their_cases, (-1, 0))
+    assert one[:2] == read[:2] == [True, ROWS], (one, read)
+    assert one[2] > 0 and read[2] == 0, "the writer read no order: the reader did"
+    assert after_read == after_one
+    assert {"paid", "open"} <= {row[1] for row in after_read}  # (others reordered)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_reader_that_cannot_read_the_orders_leaves_them_to_the_writer(
+        shop, settings, monkeypatch):
+    if connection.vendor == "sqlite":
+        pytest.skip("the reader reads ahead with a connection of its own, which SQLite's "
+                    "in-memory test database cannot give; CI runs this test on PostgreSQL")
+    settings.MAHNWERK_IMPORT_PARALLEL_BYTES = -1
+    orders(write(shop, "orders.csv", ORDER_HEADER + order_rows(ROWS)))
+
+    def unreachable(order_ids):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(importing, "order_currencies", unreachable)  # in the forked reader
+    settings.MAHNWERK_IMPORT_PARALLEL_BYTES = 0
+    with CaptureQueriesContext(connection) as queries:
+        report = import_file(path=write(shop, "incidents.csv", incident_rows(ROWS)),
+                             feed=FEEDS["incidents"], actor="test", batch_size=BATCH)
+    assert report.committed and report.applied.created == ROWS
+    assert DebtCase.objects.count() == ROWS
+    assert any('FROM "intake_order"' in q["sql"] for q in queries)
 
 
 def test_a_bad_row_after_good_batches_leaves_nothing_behind(shop, capsys):

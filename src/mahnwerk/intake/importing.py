@@ -47,6 +47,7 @@ from mahnwerk.intake.services import (
     apply_records,
     check_references,
     digest_records,
+    order_currencies,
 )
 from mahnwerk.spreadsheet_safety import csv_row
 
@@ -278,13 +279,16 @@ class _Chunk:
     """What reading hands the writer: the rows refused while reading (line, cells, problems),
     then a batch of parsed records (line, record, cells or None), the rows read so far and the
     position for the progress bar; the last chunk also carries the ids seen twice. A reader
-    may add what it read ahead for the batch's records (``_read_ahead``)."""
+    may add what it read ahead for the batch's records: the orders they name, with their
+    currency (``currencies``), and for incidents what their cases will read of those orders
+    (``read_ahead``, ``_read_ahead``)."""
 
     rows: int
     position: int
     rejected: list[tuple[int, list[Any], list[Problem]]]
     batch: list[tuple[int, dict[str, Any], list[Any] | None]]
     duplicates: dict[str, list[int]] | None = None
+    currencies: dict[str, str] | None = None
     read_ahead: Any = None
 
 
@@ -514,6 +518,8 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
         batch = chunk.batch
         if not batch:
             return
+        if chunk.currencies:
+            known.currencies.update(chunk.currencies)
         records = [record for _line, record, _raw in batch]
         good = []
         for (line, record, raw), problems in zip(
@@ -540,11 +546,12 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
         once = (path if feed.name == "orders" and not source.workbook and not skip_invalid
                 else None)
         try:
-            # The orders an incident's case opening reads, read ahead by the reader: an
-            # incident import does not change them.
+            # The orders that incidents and payments name, and what an incident's case
+            # opening reads of them, read ahead by the reader: neither import changes them.
             reader = _Reader(source, feed, name=name, batch_size=batch_size,
                              keep_cells=rejects is not None, buyers_once_from=once,
-                             read_ahead=feed.name == "incidents" and _reads_beside())
+                             read_ahead=feed.name in ("incidents", "payments")
+                             and _reads_beside())
         except (AssertionError, OSError) as exc:
             # A daemonic process may not start one (AssertionError), or the system cannot
             # fork now: this process reads the file itself, as it does a small one.
@@ -699,7 +706,10 @@ class _Reader:
                                  digest=True, at=at):
                 if reading:
                     try:
-                        chunk.read_ahead = _read_ahead(chunk)
+                        chunk.currencies = order_currencies(
+                            {record["order_id"] for _line, record, _cells in chunk.batch})
+                        if feed.name == "incidents":
+                            chunk.read_ahead = _read_ahead(chunk)
                     except DatabaseError as exc:  # the writer reads for itself what it lacks
                         log.warning("import reader: the orders could not be read ahead (%s); "
                                     "the writer reads them", _reason(exc))

@@ -165,17 +165,27 @@ def _written_now(model: type[models.Model], fields: Sequence[str], adapted: bool
 @dataclass
 class References:
     """The vendors and products (with their vendor) ``check_references`` has found in the
-    batches of one file of orders so far, so that it asks the database only for ids it has not
-    seen: the import writes nothing but its own feed, so what it found stays true to its end.
-    Their two queries per batch were 4.6 % of an order import's writer (docs/benchmarks.md)."""
+    batches of one file of orders so far, and the orders (with their currency) of a file of
+    incidents or payments, so that it asks the database only for ids it has not seen: the
+    import writes nothing but its own feed and the cases, so what it found stays true to its
+    end. Their two queries per batch were 4.6 % of an order import's writer
+    (docs/benchmarks.md). A file's reader may have found the orders already (``currencies``,
+    read with its own connection): the writer then asks only for those it did not find."""
 
     vendors: set[str] = field(default_factory=set)
     products: dict[str, str] = field(default_factory=dict)
+    currencies: dict[str, str] = field(default_factory=dict)
 
     def vendors_of(self, ids: set[str]) -> set[str]:
         if not ids <= self.vendors:
             self.vendors.update(_by_pk(Vendor, ids - self.vendors))
         return self.vendors
+
+    def currencies_of(self, ids: set[str]) -> dict[str, str]:
+        unseen = ids - self.currencies.keys()
+        if unseen:
+            self.currencies.update(order_currencies(unseen))
+        return self.currencies
 
     def products_of(self, ids: set[str]) -> dict[str, str]:
         unseen = ids - self.products.keys()
@@ -220,9 +230,7 @@ def check_references(*, feed: Feed, records: Sequence[dict[str, Any]],
                     _("the product belongs to vendor %(owner)s, not to %(vendor)s")
                     % {"owner": owner, "vendor": record["vendor_id"]}))
     elif feed.name in ("incidents", "payments"):
-        # A plain query, as for the orders' references.
-        currencies = {pk: found[0] for pk, found in _by_pk(
-            Order, {r["order_id"] for r in records}, "currency").items()}
+        currencies = (known or References()).currencies_of({r["order_id"] for r in records})
         for i, record in enumerate(records):
             order_currency = currencies.get(record["order_id"])
             if order_currency is None:
@@ -234,6 +242,12 @@ def check_references(*, feed: Feed, records: Sequence[dict[str, Any]],
                     _("the order is in %(order)s; amounts must be in the order's currency")
                     % {"order": order_currency}))
     return problems
+
+
+def order_currencies(order_ids: Collection[str]) -> dict[str, str]:
+    """The currency of each of these orders that is stored: a plain query, as for the orders'
+    references (``_by_pk``)."""
+    return {pk: found[0] for pk, found in _by_pk(Order, order_ids, "currency").items()}
 
 
 _VENDOR_FIELDS = ("name", "email", "enrolled", "collection_mode", "dunning_by",
