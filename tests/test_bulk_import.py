@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError, connection
 
 from mahnwerk import bulk
 from mahnwerk.cases.models import CaseEvent, DebtCase
@@ -266,3 +267,27 @@ def test_the_same_id_twice_among_rows_found_missing_keeps_the_later_one(many):
     assert Vendor.objects.count() == many + 1
     assert Vendor.objects.get(pk="v1").name == "Später"
     assert Vendor.objects.get(pk=f"v{many}").name == "Danach"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("before", [0, 40], ids=["into empty tables", "beside more rows"])
+def test_a_reference_to_a_row_that_was_never_written_refuses_the_whole_import(
+        shop, settings, monkeypatch, before):
+    """SQLite does not check each reference as a large import writes its rows; the import
+    checks the rows it wrote, all at once, before it commits (PostgreSQL checks them at the
+    commit). An order whose buyer was never written (a fault of the import's own, made here)
+    leaves nothing behind, and SQLite checks each row again afterwards."""
+    settings.MAHNWERK_IMPORT_PARALLEL_BYTES = -1
+    if before:
+        run_import("orders", write(shop, "orders.csv", ORDER_HEADER + order_rows(before)))
+    monkeypatch.setattr("mahnwerk.intake.services._apply_buyers",
+                        lambda records, adapted=False: None)
+    path = write(shop, "more.csv", ORDER_HEADER + order_rows(before + 5, start=before)
+                 .replace(",b", ",new-b"))
+    with pytest.raises(IntegrityError, match=r"(?i)foreign key"):
+        run_import("orders", path)
+    assert Order.objects.count() == before
+    assert not Buyer.objects.filter(buyer_id__startswith="new-").exists()
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            assert cursor.execute("PRAGMA foreign_keys").fetchone() == (1,)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -290,6 +291,7 @@ class _Chunk:
     duplicates: dict[str, list[int]] | None = None
     currencies: dict[str, str] | None = None
     read_ahead: Any = None
+    packed: tuple[Any, ...] | None = None
 
 
 def _chunks(source: _Source, feed: Feed, *, batch_size: int, keep_cells: bool,
@@ -562,11 +564,16 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
         chunks = _chunks(source, feed, batch_size=batch_size, keep_cells=True, digest=False,
                          at=[1])
     try:
-        with transaction.atomic(), bulk.long_lived_heap():
+        # SQLite's check of every reference as each row is written, once for all the rows at
+        # the end (bulk.references_checked_at_the_end): after the reader has its own
+        # connection, since a new one checks each row again.
+        with bulk.references_checked_at_the_end() as check_references_written, \
+                transaction.atomic(), bulk.long_lived_heap():
             for chunk in chunks:
                 apply(chunk)
             if dry_run or (report.problems and not skip_invalid):
                 raise _Rollback
+            check_references_written()
             report.committed = True
     except _Rollback:
         if not (dry_run and report.ok):
@@ -579,6 +586,61 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
     if duplicates:
         _name_first_lines(report, path, feed, duplicates)
     return report
+
+
+#: What joins the text values of a record, and the records, in a packed chunk (``_packed``):
+#: the unit and record separators, which no value of a parsed record holds (``feeds.Feed.parse``
+#: refuses every control character in a value).
+_UNIT, _RECORD = "\x1f", "\x1e"
+
+
+def _packed(chunk: _Chunk) -> _Chunk:
+    """The chunk as the reader sends it: its records' text values joined into one string (the
+    rest, numbers and None, as a list a key beside it), instead of a dict of twenty-odd values
+    for each record: pickling a million orders' dicts took the reader 3 s more
+    (docs/benchmarks.md). ``_unpacked`` makes the same dicts again (their keys in another
+    order, which nothing reads). Records whose keys or kinds of values differ go as they are."""
+    batch = chunk.batch
+    if not batch:
+        return chunk
+    first = batch[0][1]
+    names = list(first)
+    texts = [name for name in names if first[name].__class__ is str]
+    records = [record for _line, record, _cells in batch]
+    if len(texts) < 2 or any(len(record) != len(names) for record in records):
+        return chunk
+    try:
+        joined = _RECORD.join(map(_UNIT.join, map(itemgetter(*texts), records)))
+    except (KeyError, TypeError):  # a key missing, or a value that is not text
+        return chunk
+    others = {name: [record[name] for record in records]
+              for name in names if first[name].__class__ is not str}
+    chunk.batch = [(line, {}, cells) for line, _record, cells in batch]
+    chunk.packed = (texts, others, joined)
+    return chunk
+
+
+def _unpacked(chunk: _Chunk) -> _Chunk:
+    """The chunk with the records ``_packed`` joined made again."""
+    if chunk.packed is None:
+        return chunk
+    texts, others, joined = chunk.packed
+    rows = joined.split(_RECORD)
+    if len(rows) != len(chunk.batch):
+        raise ValueError("a packed chunk holds another number of records than its lines")
+    width = len(texts)
+    records = []
+    for values in map(methodcaller("split", _UNIT), rows):
+        if len(values) != width:
+            raise ValueError("a packed record holds another number of values than its names")
+        records.append(dict(zip(texts, values)))  # noqa: B905 (counted just above)
+    for name, values in others.items():
+        for record, value in zip(records, values, strict=True):
+            record[name] = value
+    chunk.batch = [(line, record, cells)
+                   for (line, _empty, cells), record in zip(chunk.batch, records, strict=True)]
+    chunk.packed = None
+    return chunk
 
 
 class _Budget:
@@ -714,7 +776,7 @@ class _Reader:
                         log.warning("import reader: the orders could not be read ahead (%s); "
                                     "the writer reads them", _reason(exc))
                         reading = False
-                send(("chunk", chunk))
+                send(("chunk", _packed(chunk)))
                 gc.freeze()  # the ids read so far, as keep_long_lived in the writer
         except ImportFileError as exc:
             send(("error", str(exc)))
@@ -746,7 +808,7 @@ class _Reader:
                     _("%(file)s:%(line)d: the file could not be read from this row on "
                       "(%(error)s); nothing was imported.")
                     % {"file": self.name, "line": message[1], "error": message[2]})
-            chunk = message[1]
+            chunk = _unpacked(message[1])
             if chunk.batch:
                 self.line = chunk.batch[-1][0]
             if chunk.rejected:
