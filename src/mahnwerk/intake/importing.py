@@ -488,7 +488,9 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
 
     A file of ``MAHNWERK_IMPORT_PARALLEL_BYTES`` or more is read, parsed and digested in a
     second process (``_Reader``) while this one checks the references and writes; the report
-    is the same either way."""
+    is the same either way. On SQLite, outside a transaction of the caller's, the database
+    checks the references of the rows written once, before the commit, not as each row is
+    written (``bulk.references_checked_at_the_end``)."""
     batch_size = batch_size or settings.MAHNWERK_IMPORT_BATCH_SIZE
     source = open_source(path)
     name = path.name
@@ -670,8 +672,13 @@ class _Reader:
     the writer, so that the two use both cores; the chunks come back through a pipe.
 
     The process is forked after the file was opened and its header checked: it reads on from
-    there and never touches the database (the writer's connection stays the parent's; the
-    child ends with ``os._exit``, closing nothing). It reads at most ``AHEAD_BYTES`` of
+    there. For an order file it never touches the database (the writer's connection stays the
+    parent's; the child ends with ``os._exit``, closing nothing). For incidents and payments
+    (``read_ahead``) it also reads the orders their rows name, and what the cases will read of
+    them, with a connection of its own, which sees only what is committed: the orders, which
+    neither import changes (the writer closes its own connection before the fork, so that no
+    connection is shared; only outside a transaction of the caller's, ``_reads_beside``). If
+    that read fails, the writer reads them itself. It reads at most ``AHEAD_BYTES`` of
     chunks ahead of the writer, so memory stays bounded. It is a daemon (ended when
     the importing process ends normally) and ends by itself when the writer's end of the pipe
     is gone (the writer killed). Whatever it raises comes back as the same located
