@@ -270,23 +270,28 @@ def test_the_same_id_twice_among_rows_found_missing_keeps_the_later_one(many):
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-@pytest.mark.parametrize("before", [0, 40], ids=["into empty tables", "beside more rows"])
+@pytest.mark.parametrize("sent", ["new orders", "new orders beside more",
+                                  "an order sent again"])
 def test_a_reference_to_a_row_that_was_never_written_refuses_the_whole_import(
-        shop, settings, monkeypatch, before):
+        shop, settings, monkeypatch, sent):
     """SQLite does not check each reference as a large import writes its rows; the import
-    checks the rows it wrote, all at once, before it commits (PostgreSQL checks them at the
-    commit). An order whose buyer was never written (a fault of the import's own, made here)
-    leaves nothing behind, and SQLite checks each row again afterwards."""
+    checks, before it commits, what the rows it wrote refer to: the new rows, and the rows it
+    updated (PostgreSQL checks them all at the commit). An order whose buyer was never written
+    (a fault of the import's own, made here) leaves nothing behind, and afterwards SQLite
+    checks each row again as it is written."""
     settings.MAHNWERK_IMPORT_PARALLEL_BYTES = -1
+    before = 0 if sent == "new orders" else 40
     if before:
         run_import("orders", write(shop, "orders.csv", ORDER_HEADER + order_rows(before)))
+    stored = dict(Order.objects.values_list("pk", "buyer_id"))
     monkeypatch.setattr("mahnwerk.intake.services._apply_buyers",
                         lambda records, adapted=False: None)
-    path = write(shop, "more.csv", ORDER_HEADER + order_rows(before + 5, start=before)
-                 .replace(",b", ",new-b"))
+    rows = (order_rows(2, start=1) if sent == "an order sent again"
+            else order_rows(before + 5, start=before))
+    path = write(shop, "more.csv", ORDER_HEADER + rows.replace(",b", ",new-b"))
     with pytest.raises(IntegrityError, match=r"(?i)foreign key"):
         run_import("orders", path)
-    assert Order.objects.count() == before
+    assert dict(Order.objects.values_list("pk", "buyer_id")) == stored
     assert not Buyer.objects.filter(buyer_id__startswith="new-").exists()
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:

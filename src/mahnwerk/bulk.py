@@ -231,8 +231,11 @@ def _insert_rows(model: type[models.Model], rows: Sequence[dict[str, Any]], *,
         _execute_bound(f"INSERT INTO {table} ({quoted}) SELECT * FROM unnest({arrays})"
                        f"{on_conflict}", [list(values) for values in zip(*params, strict=True)])
         return
+    params = _params(model, names, rows, adapted)
+    if conflict:  # rows that may be updated: what they refer to is checked at the end
+        _note_references(model, names, params)
     _executemany(f"INSERT INTO {table} ({quoted}) VALUES ({', '.join(['%s'] * len(columns))})"
-                 f"{on_conflict}", _params(model, names, rows, adapted))
+                 f"{on_conflict}", params)
 
 
 def _execute_bound(sql: str, params: Sequence[Any]) -> None:
@@ -367,6 +370,7 @@ def update_rows(model: type[models.Model], rows: Sequence[dict[str, Any]],
                            for name, adapt in zip(where, adapters, strict=True)}}
                 for row in rows]
     values_of = _params(model, [*fields, pk.attname], rows)
+    _note_references(model, fields, values_of)
     expected = [[row[f"{name}__was"] for name in where] for row in rows]
     # Rows that get the same values (a handover moving 50,000 cases to one state at one time)
     # go in one statement per chunk of ids instead of one statement each.
@@ -412,6 +416,7 @@ def references_checked_at_the_end() -> Iterator[Callable[[], None]]:
     Only outside a transaction (SQLite ignores the setting inside one); elsewhere, and on
     PostgreSQL (which checks every reference, deferred, at the commit), ``check`` does nothing.
     The setting is back on when the block ends, whatever happens."""
+    global _referred
     if connection.vendor != "sqlite" or connection.in_atomic_block:
         yield lambda: None
         return
@@ -422,11 +427,34 @@ def references_checked_at_the_end() -> Iterator[Callable[[], None]]:
             cursor.execute(f"SELECT MAX(rowid) FROM {connection.ops.quote_name(table)}")
             marks[table] = cursor.fetchone()[0] or 0
     disabled = connection.disable_constraint_checking()
+    referred: dict[tuple[str, str], set[Any]] = {}
+    _referred = referred if disabled else None
     try:
-        yield (lambda: _check_references_after(tables, marks)) if disabled else (lambda: None)
+        yield ((lambda: _check_references_after(tables, marks, referred)) if disabled
+               else (lambda: None))
     finally:
+        _referred = None
         if disabled:
             connection.enable_constraint_checking()
+
+
+#: While a ``references_checked_at_the_end`` block runs: the values that rows written by an
+#: upsert or an update refer to (which may be rows that were stored before, whose rowid does
+#: not mark them new), by (table referred to, its column); checked at the end too.
+_referred: dict[tuple[str, str], set[Any]] | None = None
+
+
+def _note_references(model: type[models.Model], names: Sequence[str],
+                     params: Sequence[Sequence[Any]]) -> None:
+    """Keep the values of the references among ``names`` (``_referred``)."""
+    if _referred is None:
+        return
+    for i, name in enumerate(names):
+        field = _column(model, name)
+        if field.is_relation and field.db_constraint and field.remote_field:
+            target = field.target_field
+            _referred.setdefault((target.model._meta.db_table, target.column), set()).update(
+                values[i] for values in params if values[i] is not None)
 
 
 def _referring_tables() -> dict[str, list[tuple[str, str, str]]]:
@@ -449,9 +477,11 @@ def _referring_tables() -> dict[str, list[tuple[str, str, str]]]:
 
 
 def _check_references_after(tables: dict[str, list[tuple[str, str, str]]],
-                            marks: dict[str, int]) -> None:
+                            marks: dict[str, int],
+                            referred: dict[tuple[str, str], set[Any]]) -> None:
     """Raise IntegrityError, naming the value, if a row written since ``marks`` (the largest
-    rowid of each table before) refers to a row that does not exist.
+    rowid of each table before) refers to a row that does not exist, or a value in
+    ``referred`` (what updated rows refer to) names no row.
 
     One query a reference. Where the rows written since are most of the table (a first
     import), each value referred to is looked up once (``DISTINCT``, in the column's index if
@@ -483,6 +513,18 @@ def _check_references_after(tables: dict[str, list[tuple[str, str, str]]],
                         f"FOREIGN KEY constraint failed: {table}.{column} = {found[0]!r}, "
                         f"written just now, refers to {parent}.{target}, which holds no such "
                         f"row")
+        for (parent, target), values in referred.items():
+            asked = list(values)
+            for start in range(0, len(asked), 900):
+                chunk = asked[start:start + 900]
+                condition, params = one_of(quote(target), chunk)
+                cursor.execute(f"SELECT {quote(target)} FROM {quote(parent)} WHERE {condition}",
+                               params)
+                missing = set(chunk) - {row[0] for row in cursor.fetchall()}
+                if missing:
+                    raise IntegrityError(
+                        f"FOREIGN KEY constraint failed: a row updated just now refers to "
+                        f"{parent}.{target} = {min(missing)!r}, which holds no such row")
 
 
 @contextmanager

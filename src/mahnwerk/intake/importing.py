@@ -12,6 +12,7 @@ back: it writes nothing and says what applying would do.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gc
 import io
@@ -33,7 +34,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import Error as DatabaseFault
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from mahnwerk import bulk
@@ -460,12 +462,16 @@ def _read_ahead(chunk: _Chunk) -> Any:
 def _reads_beside() -> bool:
     """Whether a reader may read the database with a connection of its own: such a connection
     sees only what is committed, so not when the import runs inside a transaction of its
-    caller's (whose writes it would miss), and not an in-memory SQLite database (no other
-    process can open it)."""
-    if connection.in_atomic_block:
+    caller's (whose writes it would miss); not an in-memory SQLite database (no other process
+    can open it); on SQLite, only in a process of one thread (the forked reader would inherit
+    SQLite's record of the file locks of another thread's open connection, which its own
+    connection must not share); and not with a pool of connections (the forked reader would
+    take the writer's connection from its copy of the pool)."""
+    if connection.in_atomic_block or connection.settings_dict.get("OPTIONS", {}).get("pool"):
         return False
-    in_memory = getattr(connection, "is_in_memory_db", None)
-    return not (in_memory and in_memory())
+    if connection.vendor == "sqlite":
+        return threading.active_count() == 1 and not connection.is_in_memory_db()
+    return True
 
 
 def _in_a_second_process(path: Path) -> bool:
@@ -571,6 +577,8 @@ def import_file(*, path: Path, feed: Feed, actor: str, skip_invalid: bool = Fals
         # connection, since a new one checks each row again.
         with bulk.references_checked_at_the_end() as check_references_written, \
                 transaction.atomic(), bulk.long_lived_heap():
+            if reader:
+                reader.begin()
             for chunk in chunks:
                 apply(chunk)
             if dry_run or (report.problems and not skip_invalid):
@@ -613,10 +621,13 @@ def _packed(chunk: _Chunk) -> _Chunk:
         return chunk
     try:
         joined = _RECORD.join(map(_UNIT.join, map(itemgetter(*texts), records)))
+        others = {name: [record[name] for record in records]
+                  for name in names if first[name].__class__ is not str}
     except (KeyError, TypeError):  # a key missing, or a value that is not text
         return chunk
-    others = {name: [record[name] for record in records]
-              for name in names if first[name].__class__ is not str}
+    if joined.count(_UNIT) != len(records) * (len(texts) - 1) \
+            or joined.count(_RECORD) != len(records) - 1:
+        return chunk  # a value holding a separator, which parsing never lets through
     chunk.batch = [(line, {}, cells) for line, _record, cells in batch]
     chunk.packed = (texts, others, joined)
     return chunk
@@ -703,6 +714,11 @@ class _Reader:
         self.first_pass: BinaryIO | None = None
         self.first_pass_size = 0
         self.receiver, sender = context.Pipe(duplex=False)
+        # Set by the writer once its transaction has begun (``begin``): the reader reads the
+        # database only then. On SQLite the writer then holds the database's one write lock,
+        # so no order can be committed between what the reader reads and what the writer
+        # writes.
+        self.began = context.Event()
         try:
             if buyers_once_from:
                 self.first_pass = buyers_once_from.open("rb")
@@ -715,7 +731,8 @@ class _Reader:
                 connection.close()
             self.process = context.Process(
                 target=self._run, args=(sender, source, feed, batch_size, keep_cells,
-                                        self.receiver, self.first_pass, read_ahead),
+                                        self.receiver, self.first_pass, read_ahead,
+                                        self.began),
                 name=f"mahnwerk import reader ({name})", daemon=True)
             self.process.start()
         except BaseException:  # no reader (import_file reads in this process): nothing open
@@ -735,7 +752,8 @@ class _Reader:
     @staticmethod
     def _run(sender: Connection, source: _Source, feed: Feed, batch_size: int,
              keep_cells: bool, receiver: Connection | None = None,
-             first_pass: BinaryIO | None = None, read_ahead: bool = False) -> None:
+             first_pass: BinaryIO | None = None, read_ahead: bool = False,
+             began: Any = None) -> None:
         if receiver is not None:
             receiver.close()  # the writer's end: once the writer is gone, sending fails
         if first_pass is not None:
@@ -773,13 +791,15 @@ class _Reader:
         try:
             for chunk in _chunks(source, feed, batch_size=batch_size, keep_cells=keep_cells,
                                  digest=True, at=at):
+                if reading and not began.is_set():
+                    reading = _Reader._wait_for(began)
                 if reading:
                     try:
                         chunk.currencies = order_currencies(
                             {record["order_id"] for _line, record, _cells in chunk.batch})
                         if feed.name == "incidents":
                             chunk.read_ahead = _read_ahead(chunk)
-                    except DatabaseError as exc:  # the writer reads for itself what it lacks
+                    except DatabaseFault as exc:  # any (InterfaceError too): the writer reads
                         log.warning("import reader: the orders could not be read ahead (%s); "
                                     "the writer reads them", _reason(exc))
                         reading = False
@@ -790,10 +810,26 @@ class _Reader:
         except Exception as exc:  # a fault in reading: said with its line, as the writer
             send(("fault", at[0], _reason(exc)))
         if read_ahead:
-            connection.close()  # its own (see __init__): said goodbye to, not dropped
+            with contextlib.suppress(Exception):  # its own (see __init__): goodbye, not dropped
+                connection.close()
         send(("end",))
         outbox.put(None)
         courier.join()
+
+    def begin(self) -> None:
+        """The writer's transaction has begun: the reader may read the database."""
+        self.began.set()
+
+    @staticmethod
+    def _wait_for(began: Any) -> bool:
+        """In the reader: wait until the writer's transaction has begun (True), or give up
+        reading ahead if the writer is gone meanwhile (False: it ends by itself at its next
+        send)."""
+        parent = os.getppid()
+        while not began.wait(_Reader.POLL):
+            if os.getppid() != parent:
+                return False
+        return True
 
     def chunks(self) -> Iterator[_Chunk]:
         """The reader's chunks in order. For an order file read once for its buyers
