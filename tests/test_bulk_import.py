@@ -11,6 +11,8 @@ from django.db import IntegrityError, connection
 
 from mahnwerk import bulk
 from mahnwerk.cases.models import CaseEvent, DebtCase
+from mahnwerk.intake.feeds import FEEDS
+from mahnwerk.intake.importing import import_file
 from mahnwerk.intake.models import Buyer, Incident, Order, Vendor
 from tests.test_import import ORDER_HEADER, PRODUCTS, VENDORS, write
 
@@ -293,6 +295,19 @@ def test_a_reference_to_a_row_that_was_never_written_refuses_the_whole_import(
         run_import("orders", path)
     assert dict(Order.objects.values_list("pk", "buyer_id")) == stored
     assert not Buyer.objects.filter(buyer_id__startswith="new-").exists()
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            assert cursor.execute("PRAGMA foreign_keys").fetchone() == (1,)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_dry_run_leaves_every_reference_checked_as_it_is_written_again(shop, settings):
+    """The references of a large import are checked once at its end; a dry run (rolled back)
+    leaves SQLite checking each one as it is written again, as a committed import does."""
+    settings.MAHNWERK_IMPORT_PARALLEL_BYTES = -1
+    path = write(shop, "orders.csv", ORDER_HEADER + order_rows(20))
+    report = import_file(path=path, feed=FEEDS["orders"], actor="test", dry_run=True)
+    assert report.ok and not report.committed and not Order.objects.exists()
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:
             assert cursor.execute("PRAGMA foreign_keys").fetchone() == (1,)

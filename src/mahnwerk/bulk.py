@@ -15,6 +15,7 @@ from __future__ import annotations
 import decimal
 import gc
 import json
+import threading
 import zlib
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -416,7 +417,6 @@ def references_checked_at_the_end() -> Iterator[Callable[[], None]]:
     Only outside a transaction (SQLite ignores the setting inside one); elsewhere, and on
     PostgreSQL (which checks every reference, deferred, at the commit), ``check`` does nothing.
     The setting is back on when the block ends, whatever happens."""
-    global _referred
     if connection.vendor != "sqlite" or connection.in_atomic_block:
         yield lambda: None
         return
@@ -428,32 +428,34 @@ def references_checked_at_the_end() -> Iterator[Callable[[], None]]:
             marks[table] = cursor.fetchone()[0] or 0
     disabled = connection.disable_constraint_checking()
     referred: dict[tuple[str, str], set[Any]] = {}
-    _referred = referred if disabled else None
+    _checking.referred = referred if disabled else None
     try:
         yield ((lambda: _check_references_after(tables, marks, referred)) if disabled
                else (lambda: None))
     finally:
-        _referred = None
+        _checking.referred = None
         if disabled:
             connection.enable_constraint_checking()
 
 
-#: While a ``references_checked_at_the_end`` block runs: the values that rows written by an
-#: upsert or an update refer to (which may be rows that were stored before, whose rowid does
-#: not mark them new), by (table referred to, its column); checked at the end too.
-_referred: dict[tuple[str, str], set[Any]] | None = None
+#: While a ``references_checked_at_the_end`` block runs in this thread (with its connection):
+#: ``referred``, the values that rows written by an upsert or an update refer to (which may be
+#: rows that were stored before, whose rowid does not mark them new), by (table referred to,
+#: its column); checked at the end too.
+_checking = threading.local()
 
 
 def _note_references(model: type[models.Model], names: Sequence[str],
                      params: Sequence[Sequence[Any]]) -> None:
-    """Keep the values of the references among ``names`` (``_referred``)."""
-    if _referred is None:
+    """Keep the values of the references among ``names`` (``_checking.referred``)."""
+    referred = getattr(_checking, "referred", None)
+    if referred is None:
         return
     for i, name in enumerate(names):
         field = _column(model, name)
         if field.is_relation and field.db_constraint and field.remote_field:
             target = field.target_field
-            _referred.setdefault((target.model._meta.db_table, target.column), set()).update(
+            referred.setdefault((target.model._meta.db_table, target.column), set()).update(
                 values[i] for values in params if values[i] is not None)
 
 
