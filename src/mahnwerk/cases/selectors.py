@@ -528,12 +528,6 @@ class BuyerAnswers:
         self.later = later
         self.newest = newest
 
-    def __getstate__(self) -> tuple[Any, ...]:
-        return self.orders, self.later, self.newest
-
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self.orders, self.later, self.newest = state
-
     def covers(self, order_ids: Iterable[str]) -> bool:
         """Whether every one of these orders was answered (an order not stored when the
         answers were read was not)."""
