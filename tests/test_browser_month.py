@@ -89,7 +89,8 @@ def test_a_support_agent_imports_a_file_fixes_the_located_problem_and_applies_it
     assert "vendors.csv eingelesen: 2 Zeilen; 2 neu" in page.locator(".messages").inner_text()
     assert page.locator("#import-applied").count() == 1
     assert Vendor.objects.get(pk="48213").relationship_manager == "Rita Reuter"
-    page.click("a:text-is('← Import')")
+    with page.expect_navigation():
+        page.click("a:text-is('← Import')")
     assert page.locator("#import-jobs tbody tr").count() == 2
 
 
