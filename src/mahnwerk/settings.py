@@ -203,6 +203,20 @@ FORM_RENDERER = "mahnwerk.web.form_renderer.PythonWidgets"
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'mahnwerk.sqlite3'}"),
 }
+# django-environ reads an empty DATABASE_URL as no settings at all and a misspelt kind as a
+# backend module of that name: both would fail later, far from the cause.
+_WRITE_DATABASE_URL = ("write postgres://user@host:5432/name for PostgreSQL or "
+                       "sqlite:///path/to/mahnwerk.sqlite3 for SQLite, or leave DATABASE_URL out "
+                       "for the embedded SQLite database in var/")
+_database_url = env.str("DATABASE_URL", default="sqlite:")
+if not _database_url.strip():
+    raise ImproperlyConfigured(
+        f"DATABASE_URL is set but empty ({_database_url!r}): {_WRITE_DATABASE_URL}.")
+if DATABASES["default"].get("ENGINE") not in ("django.db.backends.postgresql",
+                                              "django.db.backends.sqlite3"):
+    raise ImproperlyConfigured(
+        f"DATABASE_URL names the database kind {_database_url.split(':', 1)[0].strip()!r}, "
+        f"which Mahnwerk does not run on: {_WRITE_DATABASE_URL}.")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"].setdefault("OPTIONS", {}).update(
