@@ -20,6 +20,7 @@ PRODUCTION = {
     "DJANGO_SECRET_KEY": "q8Vb-3kXz_Lr7pWm2Yt9Nc4Hd6Jf1Gs5Ke0Ua7Zo3Xi8Qw2Ev9Rn4Tb6My1Pl5Sa",
     "DJANGO_ALLOWED_HOSTS": "mahnwerk.example",
     "DJANGO_DEBUG": "false",
+    "MAHNWERK_SITE_URL": "https://mahnwerk.example",
 }
 
 
@@ -52,6 +53,11 @@ def test_check_deploy_passes_with_the_documented_production_environment(tmp_path
     ({"DJANGO_DEBUG": "true"}, "DJANGO_DEBUG"),
     ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS"),
     ({"DJANGO_ALLOWED_HOSTS": None}, "DJANGO_ALLOWED_HOSTS"),
+    # The address printed in every letter's links and QR code: not the demo's 127.0.0.1:8000,
+    # not unencrypted, and a host this instance serves.
+    ({"MAHNWERK_SITE_URL": None}, "MAHNWERK_SITE_URL"),
+    ({"MAHNWERK_SITE_URL": "http://mahnwerk.example"}, "MAHNWERK_SITE_URL"),
+    ({"MAHNWERK_SITE_URL": "https://zahlung.example"}, "DJANGO_ALLOWED_HOSTS"),
 ])
 def test_production_refuses_to_start_unsafe_and_names_the_variable(tmp_path, overrides,
                                                                    variable):
@@ -59,7 +65,8 @@ def test_production_refuses_to_start_unsafe_and_names_the_variable(tmp_path, ove
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert "MAHNWERK_HTTPS=true" in result.stderr
-    assert f"set {variable}" in result.stderr, result.stderr
+    assert f"set {variable}" in result.stderr or f"to {variable}" in result.stderr, \
+        result.stderr
 
 
 def test_without_https_the_demo_set_up_still_starts(tmp_path):

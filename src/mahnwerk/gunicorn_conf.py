@@ -8,9 +8,12 @@ From the environment: ``MAHNWERK_BIND`` (default 127.0.0.1:8000), ``MAHNWERK_WEB
 import multiprocessing
 import os
 
-bind = os.environ.get("MAHNWERK_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("MAHNWERK_WEB_WORKERS", 2 * multiprocessing.cpu_count() + 1))
-timeout = int(os.environ.get("MAHNWERK_WEB_TIMEOUT", "60"))
+from mahnwerk.environment import Env
+
+env = Env()  # a number that is none stops gunicorn at its start, naming the variable
+bind = env.str("MAHNWERK_BIND", default="127.0.0.1:8000")
+workers = env.int("MAHNWERK_WEB_WORKERS", default=2 * multiprocessing.cpu_count() + 1, least=1)
+timeout = env.int("MAHNWERK_WEB_TIMEOUT", default=60, least=1)
 #: A restart lets running requests finish for this long.
 graceful_timeout = 30
 #: Mahnwerk logs each request itself, with its request id (ops.logs); gunicorn's own lines

@@ -1,18 +1,23 @@
 """Django settings for Mahnwerk.
 
-Configuration comes from environment variables (django-environ) with defaults that are safe
-for the embedded set-up: SQLite under ``var/``, debug off unless asked for, German first.
+Configuration comes from environment variables (django-environ, read strictly by
+``mahnwerk.environment``: a value that cannot be used refuses to start, naming it) with
+defaults that are safe for the embedded set-up: SQLite under ``var/``, debug off unless asked
+for, German first.
 """
 
 from datetime import timedelta
 from importlib.util import find_spec
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
+from babel import Locale
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from django.http.request import validate_host
 
-from mahnwerk import bank_account
+from mahnwerk import bank_account, environment
 from mahnwerk.ops import logs
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -24,7 +29,8 @@ PROJECT_DIR = Path(environ.Env().str(
     default=str(_CHECKOUT if (_CHECKOUT / "pyproject.toml").exists() else Path.cwd())))
 VAR_DIR = PROJECT_DIR / "var"
 
-env = environ.Env()
+env = environment.Env()
+_COUNTRIES = frozenset(code for code in Locale("en").territories if len(code) == 2)
 environ.Env.read_env(PROJECT_DIR / ".env", overwrite=False)
 
 #: The switch for production behind a TLS proxy (docs/operations.md, "Security"): secure
@@ -47,6 +53,10 @@ ALLOWED_HOSTS = env.list(
     default=[] if HTTPS else ["127.0.0.1", "localhost", "testserver",
                               *([DEMO_HOST.rsplit(":", 1)[0]] if DEMO_HOST else [])])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+#: The public address: printed in letters and their QR codes (offer and short links), sent in
+#: approval and login mails.
+MAHNWERK_SITE_URL = env.url("MAHNWERK_SITE_URL", schemes=("https", "http"),
+                            default=f"http://{DEMO_HOST or '127.0.0.1:8000'}")
 
 if HTTPS:
     _unsafe = []
@@ -64,6 +74,21 @@ if HTTPS:
             "DJANGO_ALLOWED_HOSTS is empty, so no request would be served (and the host header "
             "is what links are built from): set DJANGO_ALLOWED_HOSTS to the site's host names, "
             "e.g. DJANGO_ALLOWED_HOSTS=mahnwerk.example")
+    _site = urlsplit(MAHNWERK_SITE_URL)
+    if not env.str("MAHNWERK_SITE_URL", default="").strip():
+        _unsafe.append(
+            "MAHNWERK_SITE_URL is not set, so the links and QR codes in letters and the links in "
+            f"approval mails would lead to {MAHNWERK_SITE_URL}: set MAHNWERK_SITE_URL to the "
+            "public address, e.g. MAHNWERK_SITE_URL=https://mahnwerk.example")
+    elif _site.scheme != "https":
+        _unsafe.append(
+            f"MAHNWERK_SITE_URL={MAHNWERK_SITE_URL!r} is not https://, so buyers would follow "
+            "their letters' links unencrypted: set MAHNWERK_SITE_URL to its https:// address")
+    elif ALLOWED_HOSTS and not validate_host(_site.hostname or "", ALLOWED_HOSTS):
+        _unsafe.append(
+            f"MAHNWERK_SITE_URL={MAHNWERK_SITE_URL!r} names a host that DJANGO_ALLOWED_HOSTS "
+            f"does not serve ({','.join(ALLOWED_HOSTS)}), so every link in letters and mails "
+            "would be refused: add its host to DJANGO_ALLOWED_HOSTS")
     if _unsafe:
         raise ImproperlyConfigured(
             "MAHNWERK_HTTPS=true (production) refuses to start: " + "; ".join(_unsafe) + ".")
@@ -165,7 +190,7 @@ AXES_LOCKOUT_CALLABLE = "mahnwerk.web.views.home.locked_out"
 #: address it saw to X-Forwarded-For (MAHNWERK_PROXY_COUNT). The lockout then counts the client's
 #: address that many hops from the right (web.middleware.client_address), so a client cannot
 #: pass off an address of its own choosing; 0 (the default): REMOTE_ADDR, as it is.
-MAHNWERK_PROXY_COUNT = env.int("MAHNWERK_PROXY_COUNT", default=0)
+MAHNWERK_PROXY_COUNT = env.int("MAHNWERK_PROXY_COUNT", default=0, least=0)
 AXES_CLIENT_IP_CALLABLE = "mahnwerk.web.middleware.client_address"
 
 ROOT_URLCONF = "mahnwerk.urls"
@@ -276,31 +301,33 @@ LOGOUT_REDIRECT_URL = "web:login"
 FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6.0's default, taken now
 
 # Intake limits and security (docs/file-formats.md, docs/operations.md).
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAHNWERK_API_MAX_BODY_BYTES", default=1_048_576)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAHNWERK_API_MAX_BODY_BYTES", default=1_048_576, least=1)
 MAHNWERK_API_MAX_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
-MAHNWERK_WEBHOOK_TOLERANCE_SECONDS = env.int("MAHNWERK_WEBHOOK_TOLERANCE_SECONDS", default=300)
-MAHNWERK_IMPORT_BATCH_SIZE = env.int("MAHNWERK_IMPORT_BATCH_SIZE", default=2000)
+MAHNWERK_WEBHOOK_TOLERANCE_SECONDS = env.int("MAHNWERK_WEBHOOK_TOLERANCE_SECONDS", default=300,
+                                             least=1)
+MAHNWERK_IMPORT_BATCH_SIZE = env.int("MAHNWERK_IMPORT_BATCH_SIZE", default=2000, least=1)
 # A file of this many bytes or more is read, parsed and digested in a second process beside the
 # one that writes (intake.importing._Reader): the two use both cores. A small file (a test, an
 # upload of a few rows) stays in one process, where forking would cost more than it saves;
 # from 1 MB on the second process helps (50,000 payments, 3.2 MB: 0.6-1.6 s less of 9 s;
 # docs/benchmarks.md). 0 sends every file through the second process; -1 none.
 MAHNWERK_IMPORT_PARALLEL_BYTES = env.int("MAHNWERK_IMPORT_PARALLEL_BYTES",
-                                         default=1_048_576)
+                                         default=1_048_576, least=-1)
 # The import page (intake.import_jobs): where an upload waits between its check and its apply,
 # its largest size, and how long an upload and its report are kept.
 MAHNWERK_IMPORT_DIR = Path(env.str("MAHNWERK_IMPORT_DIR", default=str(VAR_DIR / "imports")))
-MAHNWERK_IMPORT_MAX_BYTES = env.int("MAHNWERK_IMPORT_MAX_BYTES", default=50 * 1_048_576)
-MAHNWERK_IMPORT_KEEP_HOURS = env.int("MAHNWERK_IMPORT_KEEP_HOURS", default=24)
+MAHNWERK_IMPORT_MAX_BYTES = env.int("MAHNWERK_IMPORT_MAX_BYTES", default=50 * 1_048_576, least=1)
+MAHNWERK_IMPORT_KEEP_HOURS = env.int("MAHNWERK_IMPORT_KEEP_HOURS", default=24, least=1)
 # The platform's ids (order, vendor, buyer, ...): the characters (a regular expression one id
 # must match as a whole) and the length; a formula, "/", a space or NUL never becomes an id.
-MAHNWERK_ID_PATTERN = env.str("MAHNWERK_ID_PATTERN", default=r"[A-Za-z0-9][A-Za-z0-9._-]*")
-MAHNWERK_ID_MAX_LENGTH = env.int("MAHNWERK_ID_MAX_LENGTH", default=64)
+MAHNWERK_ID_PATTERN = env.pattern("MAHNWERK_ID_PATTERN", default=r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAHNWERK_ID_MAX_LENGTH = env.int("MAHNWERK_ID_MAX_LENGTH", default=64, least=1, most=64)
 # The checkout platform's country default for buyers without a country code.
-MAHNWERK_DEFAULT_COUNTRY = env.str("MAHNWERK_DEFAULT_COUNTRY", default="DE")
+MAHNWERK_DEFAULT_COUNTRY = env.country("MAHNWERK_DEFAULT_COUNTRY", default="DE",
+                                       countries=_COUNTRIES)
 # The most a dunning letter may cost the buyer (its actual cost: paper, printing, postage;
 # docs/process-reading.md, "Fees and interest"); a level's fee above it is refused.
-MAHNWERK_DUNNING_FEE_CAP = env.str("MAHNWERK_DUNNING_FEE_CAP", default="2.50")
+MAHNWERK_DUNNING_FEE_CAP = env.amount("MAHNWERK_DUNNING_FEE_CAP", default="2.50")
 
 # Logs (ops.logs, structlog): one JSON object a line in production (MAHNWERK_LOG_FORMAT=json,
 # the default with MAHNWERK_HTTPS), readable lines for the demo (console). Mahnwerk's own and
@@ -312,30 +339,27 @@ if MAHNWERK_LOG_FORMAT not in logs.FORMATS:
         f"MAHNWERK_LOG_FORMAT={MAHNWERK_LOG_FORMAT!r} is not a log format: set it to "
         f"{' or '.join(logs.FORMATS)}.")
 LOGGING = logs.logging_config(
-    log_format=MAHNWERK_LOG_FORMAT, level=env.str("MAHNWERK_LOG_LEVEL", default="INFO"),
-    root_level=env.str("MAHNWERK_LOG_LEVEL_OTHERS", default="WARNING"))
+    log_format=MAHNWERK_LOG_FORMAT, level=env.log_level("MAHNWERK_LOG_LEVEL", default="INFO"),
+    root_level=env.log_level("MAHNWERK_LOG_LEVEL_OTHERS", default="WARNING"))
 logs.configure()
 
 # /metrics (ops.metrics): open from this machine (loopback, not through a proxy) and with
 # DJANGO_DEBUG; from elsewhere only with "Authorization: Bearer <MAHNWERK_METRICS_TOKEN>".
 MAHNWERK_METRICS_TOKEN = env.str("MAHNWERK_METRICS_TOKEN", default="")
 #: Seconds each reachability check of /readyz may take (broker, cache, mail server).
-MAHNWERK_READY_TIMEOUT = env.float("MAHNWERK_READY_TIMEOUT", default=3.0)
+MAHNWERK_READY_TIMEOUT = env.float("MAHNWERK_READY_TIMEOUT", default=3.0, above=0)
 
 # The vendor's approval before collection (docs/operations.md).
-MAHNWERK_APPROVAL_REMINDER_DAYS = env.int("MAHNWERK_APPROVAL_REMINDER_DAYS", default=7)
-MAHNWERK_APPROVAL_ESCALATION_DAYS = env.int("MAHNWERK_APPROVAL_ESCALATION_DAYS", default=7)
-MAHNWERK_APPROVAL_LINK_DAYS = env.int("MAHNWERK_APPROVAL_LINK_DAYS", default=30)
+MAHNWERK_APPROVAL_REMINDER_DAYS = env.int("MAHNWERK_APPROVAL_REMINDER_DAYS", default=7, least=1)
+MAHNWERK_APPROVAL_ESCALATION_DAYS = env.int("MAHNWERK_APPROVAL_ESCALATION_DAYS", default=7, least=1)
+MAHNWERK_APPROVAL_LINK_DAYS = env.int("MAHNWERK_APPROVAL_LINK_DAYS", default=30, least=1)
 #: The route economics (collection.economics): the limits between the amount bands, the fewest
 #: cases a group needs for a rate, the days after which a step's outcome counts as known, and
 #: what one letter costs (printing and postage).
-MAHNWERK_AMOUNT_BANDS = env.list("MAHNWERK_AMOUNT_BANDS", default=["50", "200", "1000"])
-MAHNWERK_ECONOMICS_MIN_CASES = env.int("MAHNWERK_ECONOMICS_MIN_CASES", default=20)
-MAHNWERK_ECONOMICS_MATURE_DAYS = env.int("MAHNWERK_ECONOMICS_MATURE_DAYS", default=30)
-MAHNWERK_LETTER_COST = env.str("MAHNWERK_LETTER_COST", default="1.10")
-MAHNWERK_SITE_URL = env.str("MAHNWERK_SITE_URL",
-                            default=f"http://{DEMO_HOST or '127.0.0.1:8000'}")
-
+MAHNWERK_AMOUNT_BANDS = env.amounts("MAHNWERK_AMOUNT_BANDS", default=["50", "200", "1000"])
+MAHNWERK_ECONOMICS_MIN_CASES = env.int("MAHNWERK_ECONOMICS_MIN_CASES", default=20, least=1)
+MAHNWERK_ECONOMICS_MATURE_DAYS = env.int("MAHNWERK_ECONOMICS_MATURE_DAYS", default=30, least=0)
+MAHNWERK_LETTER_COST = env.amount("MAHNWERK_LETTER_COST", default="1.10")
 # The creditor named in every letter (the platform sells as merchant of record).
 MAHNWERK_CREDITOR = {
     "name": env.str("MAHNWERK_CREDITOR_NAME", default="CheckoutPlattform GmbH"),
@@ -388,8 +412,9 @@ CELERY_BEAT_SCHEDULE = {
 #: The cache the web processes and the workers share (the Übersicht's figures, kept by the
 #: schedule): Redis (``MAHNWERK_CACHE_URL``, by default the broker when that is Redis), else
 #: each process's own memory (the embedded set-up: one process).
-MAHNWERK_CACHE_URL = env.str("MAHNWERK_CACHE_URL", default=CELERY_BROKER_URL
-                             if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
+MAHNWERK_CACHE_URL = env.url("MAHNWERK_CACHE_URL", default=CELERY_BROKER_URL
+                             if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+                             schemes=("redis", "rediss", "unix"))
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                       "LOCATION": MAHNWERK_CACHE_URL,
                       # An unreachable Redis fails a page (and /readyz) in seconds, not never.
@@ -400,18 +425,18 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
 #: Days after a case was closed (paid, cancelled, reordered) before its personal data is
 #: anonymised by the schedule: 3 years, the regular limitation period (§ 195 BGB). Empty: the
 #: schedule anonymises nothing (`mahnwerk anonymise --older-than DAYS` by hand).
-MAHNWERK_RETENTION_DAYS = env.int("MAHNWERK_RETENTION_DAYS", default=1095) \
+MAHNWERK_RETENTION_DAYS = env.int("MAHNWERK_RETENTION_DAYS", default=1095, least=1) \
     if env.str("MAHNWERK_RETENTION_DAYS", default="1095").strip() else None
 #: Years a copy of a letter sent is kept after the end of its year (§ 257 (4) HGB: 6); 0: not.
-MAHNWERK_LETTER_COPY_YEARS = env.int("MAHNWERK_LETTER_COPY_YEARS", default=6)
+MAHNWERK_LETTER_COPY_YEARS = env.int("MAHNWERK_LETTER_COPY_YEARS", default=6, least=0)
 #: Days the access log keeps who looked at whose data.
-MAHNWERK_ACCESS_LOG_DAYS = env.int("MAHNWERK_ACCESS_LOG_DAYS", default=730)
+MAHNWERK_ACCESS_LOG_DAYS = env.int("MAHNWERK_ACCESS_LOG_DAYS", default=730, least=1)
 
 #: Cases a dunning run executes per transaction (1: one transaction per case; docs/architecture.md).
-MAHNWERK_RUN_BATCH = env.int("MAHNWERK_RUN_BATCH", default=200)
+MAHNWERK_RUN_BATCH = env.int("MAHNWERK_RUN_BATCH", default=200, least=1)
 #: Seconds without progress after which the process executing a run counts as gone: its claim
 #: is stale, and the run's page offers to resume it (a batch takes well under a second).
-MAHNWERK_RUN_STALE_SECONDS = env.int("MAHNWERK_RUN_STALE_SECONDS", default=120)
+MAHNWERK_RUN_STALE_SECONDS = env.int("MAHNWERK_RUN_STALE_SECONDS", default=120, least=1)
 #: The Celery queue a run's batch tasks go to (empty: Celery's default queue, with everything
 #: else); a queue of its own lets runs have workers of their own (`celery -A mahnwerk worker
 #: -Q runs`) that the outbox and the schedule's other tasks do not hold up (docs/operations.md).
@@ -427,9 +452,9 @@ MAHNWERK_RUN_IN_THREAD = env.bool("MAHNWERK_RUN_IN_THREAD", default=CELERY_TASK_
 MAHNWERK_DELIVER_EAGERLY = env.bool("MAHNWERK_DELIVER_EAGERLY", default=False)
 #: E-mail letters a worker claims at once, sends over one connection and records in one
 #: transaction (docs/operations.md, "Delivery"): one Celery task per chunk.
-MAHNWERK_OUTBOX_CHUNK = env.int("MAHNWERK_OUTBOX_CHUNK", default=100)
+MAHNWERK_OUTBOX_CHUNK = env.int("MAHNWERK_OUTBOX_CHUNK", default=100, least=1)
 #: Attempts before a letter is failed (pauses between them: 1 min, 5 min, 30 min, 2 h, 12 h).
-MAHNWERK_OUTBOX_MAX_ATTEMPTS = env.int("MAHNWERK_OUTBOX_MAX_ATTEMPTS", default=5)
+MAHNWERK_OUTBOX_MAX_ATTEMPTS = env.int("MAHNWERK_OUTBOX_MAX_ATTEMPTS", default=5, least=1)
 #: Where buyers' replies to a dunning e-mail go.
 MAHNWERK_OUTBOX_REPLY_TO = env.str("MAHNWERK_OUTBOX_REPLY_TO",
                                    default=MAHNWERK_CREDITOR["email"])
@@ -445,12 +470,12 @@ MAHNWERK_OUTBOX_REPLY_TO = env.str("MAHNWERK_OUTBOX_REPLY_TO",
 # provider's webhook is mounted only with WEBHOOK_SECRET or its signing key (dunning.webhooks);
 # with the default ANYMAIL={} every /anymail/ path answers 404.
 EMAIL_HOST = env.str("EMAIL_HOST", default="")
-EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_PORT = env.int("EMAIL_PORT", default=25, least=1, most=65535)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
-EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10, least=1)
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST
