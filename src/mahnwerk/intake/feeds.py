@@ -18,7 +18,6 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel import Locale
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.signals import setting_changed
@@ -26,6 +25,7 @@ from django.core.validators import URLValidator
 from django.dispatch import receiver
 from django.utils.translation import gettext as _
 
+from mahnwerk.countries import COUNTRIES
 from mahnwerk.intake.models import (
     CollectionMode,
     DunningBy,
@@ -37,7 +37,6 @@ from mahnwerk.money import is_currency
 from mahnwerk.spreadsheet_safety import FORMULA_START
 
 BERLIN = ZoneInfo("Europe/Berlin")
-COUNTRIES = frozenset(code for code in Locale("en").territories if len(code) == 2)
 
 
 class FieldError(ValueError):
