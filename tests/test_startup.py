@@ -152,7 +152,8 @@ def test_a_progress_bar_is_drawn_on_a_terminal_and_not_into_a_pipe(monkeypatch):
 @pytest.mark.parametrize(("url", "said"), [
     ("", "DATABASE_URL is set but empty"),
     ("   ", "DATABASE_URL is set but empty"),
-    ("postgress://db/mahnwerk", "DATABASE_URL names the database kind 'postgress'"),
+    ("postgress://db/mahnwerk", "DATABASE_URL='postgress://db/mahnwerk' is not an address of a "
+                                "database Mahnwerk runs on"),
 ])
 def test_a_database_url_that_names_no_database_refuses_to_start_saying_what_to_write(url, said):
     """An operator's env file with ``DATABASE_URL=`` (a value forgotten) or a misspelt kind

@@ -11,7 +11,7 @@ import os
 from mahnwerk.environment import Env
 
 env = Env()  # a number that is none stops gunicorn at its start, naming the variable
-bind = env.str("MAHNWERK_BIND", default="127.0.0.1:8000")
+bind = env.given("MAHNWERK_BIND") or "127.0.0.1:8000"
 workers = env.int("MAHNWERK_WEB_WORKERS", default=2 * multiprocessing.cpu_count() + 1, least=1)
 timeout = env.int("MAHNWERK_WEB_TIMEOUT", default=60, least=1)
 #: A restart lets running requests finish for this long.

@@ -12,12 +12,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
-from babel import Locale
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
-from django.http.request import validate_host
+from django.http.request import split_domain_port, validate_host
 
 from mahnwerk import bank_account, environment
+from mahnwerk.countries import COUNTRIES
 from mahnwerk.ops import logs
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -30,7 +30,9 @@ PROJECT_DIR = Path(environ.Env().str(
 VAR_DIR = PROJECT_DIR / "var"
 
 env = environment.Env()
-_COUNTRIES = frozenset(code for code in Locale("en").territories if len(code) == 2)
+#: The most days (or about) a setting may count: a hundred years; beyond, the dates worked
+#: out from it would leave the calendar.
+_DAYS = 36_500
 environ.Env.read_env(PROJECT_DIR / ".env", overwrite=False)
 
 #: The switch for production behind a TLS proxy (docs/operations.md, "Security"): secure
@@ -52,11 +54,15 @@ ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS",
     default=[] if HTTPS else ["127.0.0.1", "localhost", "testserver",
                               *([DEMO_HOST.rsplit(":", 1)[0]] if DEMO_HOST else [])])
+# "a.example, b.example": the space after the comma is not part of the host.
+ALLOWED_HOSTS = [host.strip() for host in ALLOWED_HOSTS if host.strip()]
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 #: The public address: printed in letters and their QR codes (offer and short links), sent in
 #: approval and login mails.
-MAHNWERK_SITE_URL = env.url("MAHNWERK_SITE_URL", schemes=("https", "http"),
-                            default=f"http://{DEMO_HOST or '127.0.0.1:8000'}")
+MAHNWERK_SITE_URL = env.address("MAHNWERK_SITE_URL", schemes=("https", "http"),
+                                default=f"http://{DEMO_HOST or '127.0.0.1:8000'}",
+                                default_from="MAHNWERK_DEMO_HOST" if DEMO_HOST else "",
+                                example="https://mahnwerk.example")
 
 if HTTPS:
     _unsafe = []
@@ -69,13 +75,14 @@ if HTTPS:
         _unsafe.append(
             "DJANGO_DEBUG is on, so error pages would show settings, code and personal data: "
             "set DJANGO_DEBUG=false")
-    if not [host for host in ALLOWED_HOSTS if host.strip()]:
+    if not ALLOWED_HOSTS:
         _unsafe.append(
             "DJANGO_ALLOWED_HOSTS is empty, so no request would be served (and the host header "
             "is what links are built from): set DJANGO_ALLOWED_HOSTS to the site's host names, "
             "e.g. DJANGO_ALLOWED_HOSTS=mahnwerk.example")
     _site = urlsplit(MAHNWERK_SITE_URL)
-    if not env.str("MAHNWERK_SITE_URL", default="").strip():
+    _site_host = split_domain_port(_site.netloc.rsplit("@", 1)[-1])[0]
+    if env.given("MAHNWERK_SITE_URL") is None:
         _unsafe.append(
             "MAHNWERK_SITE_URL is not set, so the links and QR codes in letters and the links in "
             f"approval mails would lead to {MAHNWERK_SITE_URL}: set MAHNWERK_SITE_URL to the "
@@ -84,7 +91,7 @@ if HTTPS:
         _unsafe.append(
             f"MAHNWERK_SITE_URL={MAHNWERK_SITE_URL!r} is not https://, so buyers would follow "
             "their letters' links unencrypted: set MAHNWERK_SITE_URL to its https:// address")
-    elif ALLOWED_HOSTS and not validate_host(_site.hostname or "", ALLOWED_HOSTS):
+    elif ALLOWED_HOSTS and not validate_host(_site_host, ALLOWED_HOSTS):
         _unsafe.append(
             f"MAHNWERK_SITE_URL={MAHNWERK_SITE_URL!r} names a host that DJANGO_ALLOWED_HOSTS "
             f"does not serve ({','.join(ALLOWED_HOSTS)}), so every link in letters and mails "
@@ -225,23 +232,35 @@ TEMPLATES = [
 # list's CPU went to drawing its filter's widgets through templates).
 FORM_RENDERER = "mahnwerk.web.form_renderer.PythonWidgets"
 
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'mahnwerk.sqlite3'}"),
-}
-# django-environ reads an empty DATABASE_URL as no settings at all and a misspelt kind as a
-# backend module of that name: both would fail later, far from the cause.
+# django-environ reads an empty DATABASE_URL as no settings at all, a misspelt kind as a backend
+# module of that name, "sqlite://" as a database in memory (lost at the end of each process) and
+# a port that is no number as a ValueError: each would fail later, far from the cause.
 _WRITE_DATABASE_URL = ("write postgres://user@host:5432/name for PostgreSQL or "
                        "sqlite:///path/to/mahnwerk.sqlite3 for SQLite, or leave DATABASE_URL out "
                        "for the embedded SQLite database in var/")
-_database_url = env.str("DATABASE_URL", default="sqlite:")
+_database_url = env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'mahnwerk.sqlite3'}")
 if not _database_url.strip():
     raise ImproperlyConfigured(
         f"DATABASE_URL is set but empty ({_database_url!r}): {_WRITE_DATABASE_URL}.")
-if DATABASES["default"].get("ENGINE") not in ("django.db.backends.postgresql",
-                                              "django.db.backends.sqlite3"):
+try:
+    DATABASES = {"default": env.db_url_config(_database_url.strip())}
+except ValueError as exc:
     raise ImproperlyConfigured(
-        f"DATABASE_URL names the database kind {_database_url.split(':', 1)[0].strip()!r}, "
-        f"which Mahnwerk does not run on: {_WRITE_DATABASE_URL}.")
+        f"DATABASE_URL={_database_url!r} cannot be read ({exc}): {_WRITE_DATABASE_URL}.") from None
+_database_kind, _database_sep, _database_rest = _database_url.strip().partition("://")
+if _database_kind == "sqlite" and _database_sep and _database_rest in ("", "/"):
+    raise ImproperlyConfigured(
+        f"DATABASE_URL={_database_url!r} names no database file (SQLite would keep the data in "
+        f"memory and lose it when the process ends): {_WRITE_DATABASE_URL}.")
+if not _database_rest or DATABASES["default"].get("ENGINE") not in (
+        "django.db.backends.postgresql", "django.db.backends.sqlite3"):
+    raise ImproperlyConfigured(
+        f"DATABASE_URL={_database_url!r} is not an address of a database Mahnwerk runs on: "
+        f"{_WRITE_DATABASE_URL}.")
+if not isinstance(DATABASES["default"].get("CONN_MAX_AGE", 0), int | None):
+    raise ImproperlyConfigured(
+        f"DATABASE_URL={_database_url!r} sets conn_max_age to "
+        f"{DATABASES['default']['CONN_MAX_AGE']!r}: write a number of seconds, or 0.")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -317,14 +336,15 @@ MAHNWERK_IMPORT_PARALLEL_BYTES = env.int("MAHNWERK_IMPORT_PARALLEL_BYTES",
 # its largest size, and how long an upload and its report are kept.
 MAHNWERK_IMPORT_DIR = Path(env.str("MAHNWERK_IMPORT_DIR", default=str(VAR_DIR / "imports")))
 MAHNWERK_IMPORT_MAX_BYTES = env.int("MAHNWERK_IMPORT_MAX_BYTES", default=50 * 1_048_576, least=1)
-MAHNWERK_IMPORT_KEEP_HOURS = env.int("MAHNWERK_IMPORT_KEEP_HOURS", default=24, least=1)
+MAHNWERK_IMPORT_KEEP_HOURS = env.int("MAHNWERK_IMPORT_KEEP_HOURS", default=24,
+                                     least=1, most=24 * 365)
 # The platform's ids (order, vendor, buyer, ...): the characters (a regular expression one id
 # must match as a whole) and the length; a formula, "/", a space or NUL never becomes an id.
 MAHNWERK_ID_PATTERN = env.pattern("MAHNWERK_ID_PATTERN", default=r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAHNWERK_ID_MAX_LENGTH = env.int("MAHNWERK_ID_MAX_LENGTH", default=64, least=1, most=64)
 # The checkout platform's country default for buyers without a country code.
 MAHNWERK_DEFAULT_COUNTRY = env.country("MAHNWERK_DEFAULT_COUNTRY", default="DE",
-                                       countries=_COUNTRIES)
+                                       countries=COUNTRIES)
 # The most a dunning letter may cost the buyer (its actual cost: paper, printing, postage;
 # docs/process-reading.md, "Fees and interest"); a level's fee above it is refused.
 MAHNWERK_DUNNING_FEE_CAP = env.amount("MAHNWERK_DUNNING_FEE_CAP", default="2.50")
@@ -347,18 +367,22 @@ logs.configure()
 # DJANGO_DEBUG; from elsewhere only with "Authorization: Bearer <MAHNWERK_METRICS_TOKEN>".
 MAHNWERK_METRICS_TOKEN = env.str("MAHNWERK_METRICS_TOKEN", default="")
 #: Seconds each reachability check of /readyz may take (broker, cache, mail server).
-MAHNWERK_READY_TIMEOUT = env.float("MAHNWERK_READY_TIMEOUT", default=3.0, above=0)
+MAHNWERK_READY_TIMEOUT = env.float("MAHNWERK_READY_TIMEOUT", default=3.0, above=0, most=600)
 
 # The vendor's approval before collection (docs/operations.md).
-MAHNWERK_APPROVAL_REMINDER_DAYS = env.int("MAHNWERK_APPROVAL_REMINDER_DAYS", default=7, least=1)
-MAHNWERK_APPROVAL_ESCALATION_DAYS = env.int("MAHNWERK_APPROVAL_ESCALATION_DAYS", default=7, least=1)
-MAHNWERK_APPROVAL_LINK_DAYS = env.int("MAHNWERK_APPROVAL_LINK_DAYS", default=30, least=1)
+MAHNWERK_APPROVAL_REMINDER_DAYS = env.int("MAHNWERK_APPROVAL_REMINDER_DAYS", default=7,
+                                          least=1, most=_DAYS)
+MAHNWERK_APPROVAL_ESCALATION_DAYS = env.int("MAHNWERK_APPROVAL_ESCALATION_DAYS", default=7,
+                                            least=1, most=_DAYS)
+MAHNWERK_APPROVAL_LINK_DAYS = env.int("MAHNWERK_APPROVAL_LINK_DAYS", default=30,
+                                      least=1, most=_DAYS)
 #: The route economics (collection.economics): the limits between the amount bands, the fewest
 #: cases a group needs for a rate, the days after which a step's outcome counts as known, and
 #: what one letter costs (printing and postage).
 MAHNWERK_AMOUNT_BANDS = env.amounts("MAHNWERK_AMOUNT_BANDS", default=["50", "200", "1000"])
 MAHNWERK_ECONOMICS_MIN_CASES = env.int("MAHNWERK_ECONOMICS_MIN_CASES", default=20, least=1)
-MAHNWERK_ECONOMICS_MATURE_DAYS = env.int("MAHNWERK_ECONOMICS_MATURE_DAYS", default=30, least=0)
+MAHNWERK_ECONOMICS_MATURE_DAYS = env.int("MAHNWERK_ECONOMICS_MATURE_DAYS", default=30,
+                                         least=0, most=_DAYS)
 MAHNWERK_LETTER_COST = env.amount("MAHNWERK_LETTER_COST", default="1.10")
 # The creditor named in every letter (the platform sells as merchant of record).
 MAHNWERK_CREDITOR = {
@@ -412,9 +436,11 @@ CELERY_BEAT_SCHEDULE = {
 #: The cache the web processes and the workers share (the Übersicht's figures, kept by the
 #: schedule): Redis (``MAHNWERK_CACHE_URL``, by default the broker when that is Redis), else
 #: each process's own memory (the embedded set-up: one process).
-MAHNWERK_CACHE_URL = env.url("MAHNWERK_CACHE_URL", default=CELERY_BROKER_URL
-                             if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
-                             schemes=("redis", "rediss", "unix"))
+_broker_is_redis = CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
+MAHNWERK_CACHE_URL = env.address(
+    "MAHNWERK_CACHE_URL", default=CELERY_BROKER_URL if _broker_is_redis else "",
+    default_from="CELERY_BROKER_URL" if _broker_is_redis else "",
+    schemes=("redis", "rediss", "unix"), several=True, example="redis://127.0.0.1:6379/1")
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                       "LOCATION": MAHNWERK_CACHE_URL,
                       # An unreachable Redis fails a page (and /readyz) in seconds, not never.
@@ -425,12 +451,12 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
 #: Days after a case was closed (paid, cancelled, reordered) before its personal data is
 #: anonymised by the schedule: 3 years, the regular limitation period (§ 195 BGB). Empty: the
 #: schedule anonymises nothing (`mahnwerk anonymise --older-than DAYS` by hand).
-MAHNWERK_RETENTION_DAYS = env.int("MAHNWERK_RETENTION_DAYS", default=1095, least=1) \
-    if env.str("MAHNWERK_RETENTION_DAYS", default="1095").strip() else None
+MAHNWERK_RETENTION_DAYS = env.int("MAHNWERK_RETENTION_DAYS", default=1095, least=0, most=_DAYS,
+                                  blank=None)
 #: Years a copy of a letter sent is kept after the end of its year (§ 257 (4) HGB: 6); 0: not.
-MAHNWERK_LETTER_COPY_YEARS = env.int("MAHNWERK_LETTER_COPY_YEARS", default=6, least=0)
+MAHNWERK_LETTER_COPY_YEARS = env.int("MAHNWERK_LETTER_COPY_YEARS", default=6, least=0, most=100)
 #: Days the access log keeps who looked at whose data.
-MAHNWERK_ACCESS_LOG_DAYS = env.int("MAHNWERK_ACCESS_LOG_DAYS", default=730, least=1)
+MAHNWERK_ACCESS_LOG_DAYS = env.int("MAHNWERK_ACCESS_LOG_DAYS", default=730, least=1, most=_DAYS)
 
 #: Cases a dunning run executes per transaction (1: one transaction per case; docs/architecture.md).
 MAHNWERK_RUN_BATCH = env.int("MAHNWERK_RUN_BATCH", default=200, least=1)
