@@ -204,6 +204,21 @@ def test_a_default_made_from_another_variable_is_blamed_on_that_one():
 
 
 @pytest.mark.parametrize(("url", "said"), [
+    ("", "DATABASE_URL is set but empty"),
+    ("   ", "DATABASE_URL is set but empty"),
+    ("postgress://db/mahnwerk", "DATABASE_URL='postgress://db/mahnwerk' is not an address of a "
+                                "database Mahnwerk runs on"),
+])
+def test_a_database_url_that_names_no_database_refuses_to_start_saying_what_to_write(
+        tmp_path, url, said):
+    """An operator's env file with ``DATABASE_URL=`` (a value forgotten) or a misspelt kind
+    stops the process at its start with a sentence, not a KeyError from the settings."""
+    last = _refused_at_start(tmp_path, DATABASE_URL=url)
+    assert said in last
+    assert "postgres://" in last and "sqlite:///" in last, "it says what to write"
+
+
+@pytest.mark.parametrize(("url", "said"), [
     ("postgres://u@h:port/db", "cannot be read (Port could not be cast to integer value"),
     ("postgres://u@h:99999/db", "cannot be read (Port out of range"),
     ("sqlite://", "names no database file"),

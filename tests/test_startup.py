@@ -148,21 +148,3 @@ def test_a_progress_bar_is_drawn_on_a_terminal_and_not_into_a_pipe(monkeypatch):
         bar(3, 10)
     assert sys.stderr.getvalue() == ""
 
-
-@pytest.mark.parametrize(("url", "said"), [
-    ("", "DATABASE_URL is set but empty"),
-    ("   ", "DATABASE_URL is set but empty"),
-    ("postgress://db/mahnwerk", "DATABASE_URL='postgress://db/mahnwerk' is not an address of a "
-                                "database Mahnwerk runs on"),
-])
-def test_a_database_url_that_names_no_database_refuses_to_start_saying_what_to_write(url, said):
-    """An operator's env file with ``DATABASE_URL=`` (a value forgotten) or a misspelt kind
-    stops the process at its start with a sentence, not a KeyError from the settings."""
-    result = subprocess.run(
-        [sys.executable, "-m", "mahnwerk", "check"],
-        env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": os.pathsep.join(sys.path)},
-        capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode != 0
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("django.core.exceptions.ImproperlyConfigured: ") and said in last
-    assert "postgres://" in last and "sqlite:///" in last, "it says what to write"

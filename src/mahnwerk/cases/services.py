@@ -384,9 +384,9 @@ def read_orders_ahead(*, order_ids: Sequence[str]) -> selectors.BuyerAnswers:
     For the reading process of an incident file, beside the writer (``intake.signals
     .incidents_read``): it reads the committed orders with a connection of its own, once the
     writer's transaction has begun; an incident import never changes them, so the answers stay
-    true while the writer goes on; the
-    writer then neither queries the orders and their buyers' orders nor unpickles them (a
-    hundred thousand incidents: a third of the writer's time, docs/benchmarks.md)."""
+    true while the writer goes on; the writer then neither queries the orders and their
+    buyers' orders nor unpickles them (a hundred thousand incidents: a third of the writer's
+    time, docs/benchmarks.md)."""
     return selectors.answer_for(order_ids=order_ids, fields=_CASE_ORDER_FIELDS,
                                 make=_CaseOrder._make)
 
